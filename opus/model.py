@@ -1,0 +1,336 @@
+"""Value types: tasks, results, state records and run results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from .errors import ManifestError
+
+#: Statuses a task can end a run with.
+STATUSES = ("done", "unchanged", "failed", "rolled_back", "skipped", "planned")
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise ``value`` deterministically (sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def checksum(value: Any) -> str:
+    """A stable sha256 of ``value``'s canonical JSON form."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+@dataclass(frozen=True, eq=True)
+class Task:
+    """One declarative resource: ``apiVersion``, ``kind``, ``metadata``, ``spec``.
+
+    ``spec`` is the raw spec as written; the resolved spec is given to processors as
+    ``ctx.spec``. ``source`` says where a manifest task came from (``file:line``).
+    """
+
+    api_version: str
+    kind: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metadata, Mapping):
+            raise ManifestError("metadata must be a mapping", file=self.source, field="metadata")
+        if not isinstance(self.spec, Mapping):
+            raise ManifestError(
+                f"spec must be a mapping, got {type(self.spec).__name__}",
+                file=self.source,
+                task=self.metadata.get("name"),
+                field="spec",
+            )
+        for attr in ("api_version", "kind"):
+            value = getattr(self, attr)
+            if not isinstance(value, str) or not value:
+                key = "apiVersion" if attr == "api_version" else attr
+                raise ManifestError(
+                    f"missing or empty {key!r}",
+                    file=self.source,
+                    task=self.metadata.get("name"),
+                    field=key,
+                )
+        name = self.metadata.get("name")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ManifestError(
+                "metadata.name must be a non-empty string", file=self.source, field="metadata.name"
+            )
+
+    @property
+    def name(self) -> str:
+        """``metadata.name``, or a stable id derived from the task's content."""
+        name = self.metadata.get("name")
+        if name:
+            return name
+        return f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.metadata.get("labels") or {}
+
+    @property
+    def auto_rollback(self) -> bool:
+        return bool(self.metadata.get("autoRollback", True))
+
+    @property
+    def concurrency_group(self) -> str | None:
+        """``metadata.concurrencyGroup``: tasks sharing a group share its limit."""
+        return self.metadata.get("concurrencyGroup")
+
+    @classmethod
+    def from_manifest(
+        cls, doc: Any, *, source: str | None = None, require_name: bool = True
+    ) -> "Task":
+        """Build a task from a manifest mapping (``apiVersion``, ``kind``, ...)."""
+        if not isinstance(doc, Mapping):
+            raise ManifestError(
+                f"a task manifest must be a mapping, got {type(doc).__name__}", file=source
+            )
+        metadata = doc.get("metadata")
+        if metadata is None:
+            metadata = {}
+        if not isinstance(metadata, Mapping):
+            raise ManifestError("metadata must be a mapping", file=source, field="metadata")
+        name = metadata.get("name")
+        for key in ("apiVersion", "kind"):
+            if not doc.get(key):
+                raise ManifestError(f"missing {key!r}", file=source, task=name, field=key)
+        if require_name and not name:
+            raise ManifestError(
+                "missing 'metadata.name' (tasks loaded from files must be named)",
+                file=source,
+                field="metadata.name",
+            )
+        unknown = set(doc) - {"apiVersion", "kind", "metadata", "spec"}
+        if unknown:
+            raise ManifestError(
+                f"unknown top-level key(s): {', '.join(sorted(unknown))}",
+                file=source,
+                task=name,
+                field=sorted(unknown)[0],
+            )
+        spec = doc.get("spec")
+        return cls(
+            api_version=doc["apiVersion"],
+            kind=doc["kind"],
+            metadata=dict(metadata),
+            spec={} if spec is None else spec,
+            source=source,
+        )
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": dict(self.metadata),
+            "spec": dict(self.spec),
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a processor action returns.
+
+    ``outputs`` become the task's outputs (variables ``task-name:KEY``);
+    ``resource_checksum`` fingerprints the real resource for drift detection;
+    ``drifted`` is the answer of ``detect_drift``; ``details`` is free-form (``describe``).
+    """
+
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    resource_checksum: str | None = None
+    drifted: bool | None = None
+    message: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: Any) -> "Result":
+        """Accept what a processor may return: ``Result``, ``dict``, ``bool`` or ``None``."""
+        if value is None:
+            return cls()
+        if isinstance(value, Result):
+            return value
+        if isinstance(value, bool):
+            return cls(drifted=value)
+        if isinstance(value, Mapping):
+            return cls(outputs=dict(value))
+        raise TypeError(
+            f"a processor must return Result, dict, bool or None, not {type(value).__name__}"
+        )
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """The durable record of one task in one context."""
+
+    context: str
+    name: str
+    api_version: str = ""
+    kind: str = ""
+    applied_spec: Mapping[str, Any] | None = None
+    spec_checksum: str | None = None
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    resource_checksum: str | None = None
+    status: str = "done"
+    created_at: float | None = None
+    updated_at: float | None = None
+    run_id: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TaskState":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One thing that happened to a task in a run (kept in the run history)."""
+
+    run_id: str
+    context: str
+    name: str
+    action: str
+    status: str
+    at: float
+    duration_s: float | None = None
+    spec_checksum: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a command in a context, as kept by the state backend."""
+
+    run_id: str
+    context: str
+    command: str
+    action: str
+    started_at: float
+    status: str = "running"  # running | ok | failed | interrupted
+    finished_at: float | None = None
+    pid: int | None = None
+    host: str | None = None
+    user: str | None = None
+    summary: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a context's lock."""
+
+    context: str
+    run_id: str
+    pid: int
+    host: str
+    since: float
+
+    def describe(self) -> str:
+        import datetime as _dt
+
+        when = _dt.datetime.fromtimestamp(self.since).isoformat(timespec="seconds")
+        return f"run {self.run_id} (pid {self.pid}, host {self.host}) since {when}"
+
+
+@dataclass
+class TaskOutcome:
+    """How one task ended in a run."""
+
+    name: str
+    status: str
+    action: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    duration_s: float | None = None
+    drifted: bool | None = None
+    spec_drift: bool | None = None
+    resource_drift: bool | None = None
+    diff: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "status": self.status,
+            "action": self.action,
+            "outputs": self.outputs,
+            "error": self.error,
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 6),
+            "drifted": self.drifted,
+        }
+        for key in ("spec_drift", "resource_drift", "diff", "details"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+
+@dataclass
+class RunResult:
+    """The result of :meth:`opus.Engine.run`."""
+
+    run_id: str
+    command: str
+    action: str
+    context: str
+    tasks: dict[str, TaskOutcome] = field(default_factory=dict)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when no task failed (or was rolled back) and the run was not interrupted."""
+        return not self.interrupted and not any(
+            t.status in ("failed", "rolled_back") for t in self.tasks.values()
+        )
+
+    @property
+    def changed(self) -> bool:
+        """True when something was (or, for plan, would be) created, updated or deleted."""
+        return any(
+            t.action in ("create", "update", "delete") and t.status in ("done", "planned")
+            for t in self.tasks.values()
+        )
+
+    @property
+    def drifted(self) -> bool:
+        return any(t.drifted for t in self.tasks.values())
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
+
+    def counts(self) -> dict[str, int]:
+        """How many tasks ended in each status."""
+        out: dict[str, int] = {}
+        for t in self.tasks.values():
+            out[t.status] = out.get(t.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "command": self.command,
+            "action": self.action,
+            "context": self.context,
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+            "duration_s": round(self.duration_s, 6),
+            "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
+        }

@@ -1,0 +1,121 @@
+"""The processor contract: :class:`TaskProcessor`, :class:`TaskContext`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, Mapping
+
+from .errors import NotSupportedError
+from .model import Result, Task, TaskState
+
+#: The actions a processor can implement.
+PROCESSOR_ACTIONS = ("create", "update", "delete", "describe", "detect_drift", "rollback")
+
+
+class ReadOnlyVariables(Mapping[str, Any]):
+    """A read-only view of the variables visible to a task (picklable, unlike mappingproxy)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data = dict(data or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyVariables({self._data!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ReadOnlyVariables, (self._data,))
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Everything a processor action needs besides the task itself.
+
+    ``spec`` is the fully resolved spec; ``state`` the task's previous record in this
+    context (or ``None``); ``variables`` every variable visible to this task (read-only).
+    For ``rollback``, ``failed_action`` and ``error`` say what is being undone.
+    """
+
+    task_name: str
+    spec: Mapping[str, Any]
+    command: str
+    context: str
+    action: str
+    run_id: str
+    state: TaskState | None = None
+    variables: Mapping[str, Any] = field(default_factory=ReadOnlyVariables)
+    failed_action: str | None = None
+    error: str | None = None
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger named ``opus.task.<task name>``."""
+        return logging.getLogger(f"opus.task.{self.task_name}")
+
+    def with_action(self, action: str, **changes: Any) -> "TaskContext":
+        """A copy of this context for another action (used for rollback)."""
+        from dataclasses import replace
+
+        return replace(self, action=action, **changes)
+
+
+def _unsupported(action: str):  # type: ignore[no-untyped-def]
+    def method(self: "TaskProcessor", task: Task, ctx: TaskContext) -> Any:
+        raise NotSupportedError(
+            f"processor {type(self).__name__} ({self.api_version}) does not support "
+            f"action {action!r} (task {task.name!r})"
+        )
+
+    method.__name__ = action
+    method.__doc__ = f"{action}: not supported unless a subclass implements it."
+    method._opus_unsupported = True  # type: ignore[attr-defined]
+    return method
+
+
+class TaskProcessor:
+    """Base class of every processor: the logic for one ``apiVersion``.
+
+    Subclasses set ``api_version`` and implement the actions they support; each action
+    returns a :class:`~opus.Result`, a dict of outputs, or ``None`` (``detect_drift`` may
+    return a bool). An action left unimplemented raises :class:`~opus.NotSupportedError`.
+    ``max_concurrency`` limits how many of this processor's actions run at once.
+    """
+
+    api_version: ClassVar[str] = ""
+    max_concurrency: ClassVar[int | None] = None
+
+    create = _unsupported("create")
+    update = _unsupported("update")
+    delete = _unsupported("delete")
+    describe = _unsupported("describe")
+    detect_drift = _unsupported("detect_drift")
+    rollback = _unsupported("rollback")
+
+    @classmethod
+    def supports(cls, action: str) -> bool:
+        """Whether this processor implements ``action``."""
+        method = getattr(cls, action, None)
+        return method is not None and not getattr(method, "_opus_unsupported", False)
+
+    @classmethod
+    def supported_actions(cls) -> tuple[str, ...]:
+        return tuple(a for a in PROCESSOR_ACTIONS if cls.supports(a))
+
+    def run_action(self, action: str, task: Task, ctx: TaskContext) -> Result:
+        """Call ``action`` and coerce what it returns into a :class:`Result`."""
+        if action not in PROCESSOR_ACTIONS:
+            raise NotSupportedError(f"unknown processor action {action!r}")
+        return Result.coerce(getattr(self, action)(task, ctx))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.api_version}>"

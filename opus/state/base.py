@@ -1,0 +1,161 @@
+"""The :class:`StateBackend` seam: durable task records, run history and context locks."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import time
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from ..errors import LockError
+from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
+
+logger = logging.getLogger(__name__)
+
+#: Where state lives when nothing else is said.
+DEFAULT_STATE_URL = "sqlite:///.opus/state.db"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+class StateBackend(ABC):
+    """Stores one :class:`TaskState` per ``(context, task name)``, the run history and locks.
+
+    Implementations must make :meth:`save` and :meth:`remove` atomic and durable when they
+    return (one transaction per finished task), and must be usable from one writer thread
+    while other processes read. Backends are provided by plugins through the
+    ``opus_state_backend(url)`` hook.
+    """
+
+    #: URL scheme this backend serves (``sqlite``, ``memory``, ...).
+    scheme: ClassVar[str] = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    # -- task records -------------------------------------------------------------------
+    @abstractmethod
+    def get(self, context: str, name: str) -> TaskState | None:
+        """The record of task ``name`` in ``context``, or ``None``."""
+
+    @abstractmethod
+    def list(self, context: str) -> list[TaskState]:
+        """Every record in ``context``, sorted by task name."""
+
+    @abstractmethod
+    def contexts(self) -> list[str]:
+        """Every context that has records, sorted."""
+
+    @abstractmethod
+    def save(self, state: TaskState, entry: HistoryEntry | None = None) -> None:
+        """Insert or replace ``state`` and append ``entry`` to the history, atomically."""
+
+    @abstractmethod
+    def remove(self, context: str, name: str, entry: HistoryEntry | None = None) -> bool:
+        """Delete a record (and append ``entry``) atomically; ``False`` if there was none."""
+
+    @abstractmethod
+    def history(self, context: str, name: str, limit: int = 50) -> list[HistoryEntry]:
+        """The history of one task, newest first."""
+
+    # -- runs ---------------------------------------------------------------------------
+    @abstractmethod
+    def start_run(self, record: RunRecord) -> None:
+        """Record that a run started."""
+
+    @abstractmethod
+    def finish_run(
+        self, run_id: str, status: str, finished_at: float, summary: dict[str, int]
+    ) -> None:
+        """Record how a run ended."""
+
+    @abstractmethod
+    def list_runs(self, context: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Runs, newest first, optionally of one context."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """One run by id (a unique prefix of the id is enough)."""
+
+    @abstractmethod
+    def run_entries(self, run_id: str) -> list[HistoryEntry]:
+        """Everything that happened in one run, in order."""
+
+    @abstractmethod
+    def prune(self, keep_runs: int) -> int:
+        """Forget all but the newest ``keep_runs`` runs per context and their history.
+
+        Returns how many runs were removed. Task records are never pruned.
+        """
+
+    # -- locks --------------------------------------------------------------------------
+    @abstractmethod
+    def try_lock(self, info: LockInfo) -> LockInfo | None:
+        """Take the lock of ``info.context``; ``None`` on success, else the current holder."""
+
+    @abstractmethod
+    def unlock(self, context: str, run_id: str | None = None) -> bool:
+        """Release the lock (only if held by ``run_id``, or whoever holds it when ``None``)."""
+
+    @abstractmethod
+    def get_lock(self, context: str) -> LockInfo | None:
+        """Who holds the lock of ``context``, if anyone."""
+
+    def acquire_lock(self, info: LockInfo, timeout: float = 0.0) -> None:
+        """Take the context lock, waiting up to ``timeout`` seconds.
+
+        A lock held by a process that no longer exists on this host is taken over with a
+        warning. Raises :class:`LockError` naming the holder when the lock stays taken.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            holder = self.try_lock(info)
+            if holder is None:
+                return
+            if holder.host == info.host and holder.pid != info.pid and not pid_alive(holder.pid):
+                logger.warning(
+                    "taking over the lock of context %r: %s no longer exists",
+                    info.context,
+                    holder.describe(),
+                )
+                self.unlock(info.context, holder.run_id)
+                continue
+            if time.monotonic() >= deadline:
+                raise LockError(
+                    f"context {info.context!r} is locked by {holder.describe()}; "
+                    "use --lock-timeout to wait, or 'opus state unlock --context "
+                    f"{info.context}' if that run is gone"
+                )
+            time.sleep(min(0.2, max(0.01, deadline - time.monotonic())))
+
+    def close(self) -> None:
+        """Release connections; the backend is not used afterwards."""
+
+    def __enter__(self) -> "StateBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+
+#: The name the seed projects used for the same seam.
+StatePersistence = StateBackend

@@ -1,0 +1,116 @@
+"""``memory://``: state kept in this process only (tests, dry experiments)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
+from .base import StateBackend
+
+
+class MemoryStateBackend(StateBackend):
+    """A thread-safe in-process backend; everything is lost when the process ends."""
+
+    scheme = "memory"
+
+    def __init__(self, url: str = "memory://") -> None:
+        super().__init__(url)
+        self._mutex = threading.RLock()
+        self._records: dict[tuple[str, str], TaskState] = {}
+        self._history: list[HistoryEntry] = []
+        self._runs: dict[str, RunRecord] = {}
+        self._locks: dict[str, LockInfo] = {}
+
+    def get(self, context: str, name: str) -> TaskState | None:
+        with self._mutex:
+            return self._records.get((context, name))
+
+    def list(self, context: str) -> list[TaskState]:
+        with self._mutex:
+            return sorted(
+                (s for (c, _), s in self._records.items() if c == context), key=lambda s: s.name
+            )
+
+    def contexts(self) -> list[str]:
+        with self._mutex:
+            return sorted({c for c, _ in self._records})
+
+    def save(self, state: TaskState, entry: HistoryEntry | None = None) -> None:
+        with self._mutex:
+            self._records[(state.context, state.name)] = state
+            if entry is not None:
+                self._history.append(entry)
+
+    def remove(self, context: str, name: str, entry: HistoryEntry | None = None) -> bool:
+        with self._mutex:
+            existed = self._records.pop((context, name), None) is not None
+            if entry is not None:
+                self._history.append(entry)
+            return existed
+
+    def history(self, context: str, name: str, limit: int = 50) -> list[HistoryEntry]:
+        with self._mutex:
+            found = [h for h in self._history if h.context == context and h.name == name]
+        return found[::-1][:limit]
+
+    def start_run(self, record: RunRecord) -> None:
+        with self._mutex:
+            self._runs[record.run_id] = record
+
+    def finish_run(
+        self, run_id: str, status: str, finished_at: float, summary: dict[str, int]
+    ) -> None:
+        with self._mutex:
+            run = self._runs.get(run_id)
+            if run is not None:
+                self._runs[run_id] = replace(
+                    run, status=status, finished_at=finished_at, summary=dict(summary)
+                )
+
+    def list_runs(self, context: str | None = None, limit: int = 20) -> list[RunRecord]:
+        with self._mutex:
+            runs = [r for r in self._runs.values() if context is None or r.context == context]
+        return sorted(runs, key=lambda r: r.started_at, reverse=True)[:limit]
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._mutex:
+            if run_id in self._runs:
+                return self._runs[run_id]
+            matches = [r for k, r in self._runs.items() if k.startswith(run_id)]
+        return matches[0] if len(matches) == 1 else None
+
+    def run_entries(self, run_id: str) -> list[HistoryEntry]:
+        with self._mutex:
+            return [h for h in self._history if h.run_id == run_id]
+
+    def prune(self, keep_runs: int) -> int:
+        with self._mutex:
+            doomed: set[str] = set()
+            for context in {r.context for r in self._runs.values()}:
+                runs = self.list_runs(context, limit=len(self._runs))
+                doomed.update(r.run_id for r in runs[keep_runs:])
+            for run_id in doomed:
+                del self._runs[run_id]
+            self._history = [h for h in self._history if h.run_id not in doomed]
+            return len(doomed)
+
+    def try_lock(self, info: LockInfo) -> LockInfo | None:
+        with self._mutex:
+            holder = self._locks.get(info.context)
+            if holder is not None and holder.run_id != info.run_id:
+                return holder
+            self._locks[info.context] = info
+            return None
+
+    def unlock(self, context: str, run_id: str | None = None) -> bool:
+        with self._mutex:
+            holder = self._locks.get(context)
+            if holder is None or (run_id is not None and holder.run_id != run_id):
+                return False
+            del self._locks[context]
+            return True
+
+    def get_lock(self, context: str) -> LockInfo | None:
+        with self._mutex:
+            return self._locks.get(context)
