@@ -18,9 +18,47 @@ from .errors import (
     VariableError,
 )
 from .model import HistoryEntry, LockInfo, Result, RunRecord, RunResult, Task, TaskOutcome, TaskState
+from .engine import Engine
+from .facade import Tasks
+from .hooks import Hook, TaskProcessingHook
 from .hookspecs import hookimpl
+from .plugins import Plugins
 from .processor import TaskContext, TaskProcessor
 from .state.base import StateBackend, StatePersistence
 
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "CommandError",
+    "ConfigError",
+    "CycleError",
+    "Engine",
+    "ExecutorError",
+    "GraphError",
+    "HistoryEntry",
+    "Hook",
+    "LockError",
+    "LockInfo",
+    "ManifestError",
+    "NotSupportedError",
+    "OpusError",
+    "PluginError",
+    "Plugins",
+    "Result",
+    "RunRecord",
+    "RunResult",
+    "StateBackend",
+    "StateError",
+    "StatePersistence",
+    "Task",
+    "TaskContext",
+    "TaskOutcome",
+    "TaskProcessingHook",
+    "TaskProcessor",
+    "TaskState",
+    "Tasks",
+    "ValidationErrors",
+    "VariableError",
+    "hookimpl",
+]

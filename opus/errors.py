@@ -71,7 +71,9 @@ class CycleError(GraphError):
 
     def __init__(self, cycle: list[str]) -> None:
         self.cycle = cycle
-        super().__init__("dependency cycle: " + " -> ".join(cycle))
+        super().__init__(
+            "dependency cycle: " + " -> ".join(cycle) + " (each task depends on the next)"
+        )
 
 
 class VariableError(OpusError):

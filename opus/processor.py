@@ -111,6 +111,13 @@ class TaskProcessor:
     def supported_actions(cls) -> tuple[str, ...]:
         return tuple(a for a in PROCESSOR_ACTIONS if cls.supports(a))
 
+    def redact(self, spec: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Return ``spec`` with secrets masked; what opus stores as the applied spec and shows.
+
+        The default keeps the spec as it is. Processors that accept secrets override it.
+        """
+        return spec
+
     def run_action(self, action: str, task: Task, ctx: TaskContext) -> Result:
         """Call ``action`` and coerce what it returns into a :class:`Result`."""
         if action not in PROCESSOR_ACTIONS:

@@ -1,0 +1,1 @@
+"""Builtin plugins: registered exactly like third-party plugins, after them."""

@@ -1,0 +1,43 @@
+"""Commands (what the user types) and actions (what opus does)."""
+
+from __future__ import annotations
+
+from .errors import CommandError
+
+#: Actions opus knows: processor actions plus the state-driven ``apply`` and ``plan``.
+ACTIONS = ("create", "update", "delete", "describe", "detect_drift", "rollback", "apply", "plan")
+
+#: The default command map; plugins add or remap commands through ``opus_command_map``.
+DEFAULT_COMMAND_MAP: dict[str, str] = {
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+    "describe": "describe",
+    "drift": "detect_drift",
+    "rollback": "rollback",
+    "apply": "apply",
+    "plan": "plan",
+}
+
+#: Actions that run the graph in reverse dependency order.
+REVERSE_ACTIONS = frozenset({"delete"})
+
+#: Actions that change nothing, in state or in the world.
+READ_ONLY_ACTIONS = frozenset({"plan", "describe", "detect_drift"})
+
+
+def check_action(command: str, action: str, owner: str) -> None:
+    if action not in ACTIONS:
+        raise CommandError(
+            f"plugin {owner!r} maps command {command!r} to unknown action {action!r} "
+            f"(actions: {', '.join(ACTIONS)})"
+        )
+
+
+def action_for(command: str, command_map: dict[str, str]) -> str:
+    """The action ``command`` maps to; an unknown command lists the known ones."""
+    try:
+        return command_map[command]
+    except KeyError:
+        known = ", ".join(sorted(command_map))
+        raise CommandError(f"unknown command {command!r} (known commands: {known})") from None

@@ -1,0 +1,169 @@
+"""The :class:`Engine`: validates tasks, locks the context and drives a run."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import secrets
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+from .commands import action_for
+from .executors import Executor, make_executor
+from .graph import TaskGraph
+from .model import LockInfo, RunRecord, RunResult, Task
+from .plugins import Plugins
+from .run import Run
+from .state.base import DEFAULT_STATE_URL, StateBackend, this_host
+from .validation import validate
+
+logger = logging.getLogger("opus")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: ``20261124T190102-3fa9c2``."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def as_tasks(items: Iterable[Task | Mapping[str, Any]]) -> list[Task]:
+    """Accept tasks or manifest mappings (unnamed ones get a stable id)."""
+    return [
+        item if isinstance(item, Task) else Task.from_manifest(item, require_name=False)
+        for item in items
+    ]
+
+
+class Engine:
+    """Runs commands over tasks with plugins, a state backend and an executor.
+
+    ``state`` is a :class:`StateBackend` or a URL (default ``sqlite:///.opus/state.db``,
+    opened on first use). ``parallelism`` bounds how many task actions run at once;
+    ``group_limits`` bounds tasks sharing a ``metadata.concurrencyGroup``.
+    """
+
+    def __init__(
+        self,
+        state: StateBackend | str | None = None,
+        *,
+        parallelism: int = 10,
+        executor: Executor | str | None = None,
+        plugins: Plugins | None = None,
+        disable_plugins: Iterable[str] = (),
+        entry_points: bool = True,
+        lock_timeout: float = 0.0,
+        keep_going: bool = False,
+        group_limits: Mapping[str, int] | None = None,
+    ) -> None:
+        self.plugins = plugins or Plugins(entry_points=entry_points, disabled=disable_plugins)
+        self._state_arg = state if state is not None else DEFAULT_STATE_URL
+        self._state: StateBackend | None = state if isinstance(state, StateBackend) else None
+        self.parallelism = parallelism
+        self.executor = make_executor(executor)
+        self.lock_timeout = lock_timeout
+        self.keep_going = keep_going
+        self.group_limits = dict(group_limits or {})
+
+    # -- set-up ------------------------------------------------------------------------------
+    @property
+    def state(self) -> StateBackend:
+        """The state backend, opened on first use."""
+        if self._state is None:
+            self._state = self.plugins.state_backend(str(self._state_arg))
+        return self._state
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object or :class:`~opus.Hook` instance by hand."""
+        return self.plugins.register(plugin, name)
+
+    def register_processor(self, processor: Any) -> None:
+        """Register a :class:`~opus.TaskProcessor` (instance or class) by hand."""
+        self.plugins.register_processor(processor)
+
+    def action_for(self, command: str) -> str:
+        """The action ``command`` maps to (``CommandError`` listing commands if unknown)."""
+        return action_for(command, self.plugins.command_map())
+
+    # -- work --------------------------------------------------------------------------------
+    def validate(
+        self,
+        command: str,
+        tasks: Iterable[Task | Mapping[str, Any]],
+        context: str = "default",
+        variables: Mapping[str, Any] | None = None,
+        *,
+        targets: Sequence[str] = (),
+        excludes: Sequence[str] = (),
+    ) -> TaskGraph:
+        """Everything a run checks before it starts, without running or touching state."""
+        action = self.action_for(command)
+        graph = validate(
+            as_tasks(tasks), command, action, context,
+            self.plugins.processors(), dict(variables or {}),
+        )
+        return graph.select(targets, excludes)
+
+    def run(
+        self,
+        command: str,
+        tasks: Iterable[Task | Mapping[str, Any]],
+        context: str = "default",
+        variables: Mapping[str, Any] | None = None,
+        *,
+        targets: Sequence[str] = (),
+        excludes: Sequence[str] = (),
+        keep_going: bool | None = None,
+    ) -> RunResult:
+        """Run ``command`` over ``tasks`` in ``context``; nothing runs if validation fails."""
+        variables = dict(variables or {})
+        graph = self.validate(command, tasks, context, variables, targets=targets, excludes=excludes)
+        action = self.action_for(command)
+        run_id = new_run_id()
+        state = self.state
+        lock = LockInfo(context=context, run_id=run_id, pid=os.getpid(), host=this_host(), since=time.time())
+        state.acquire_lock(lock, self.lock_timeout)
+        try:
+            state.start_run(
+                RunRecord(run_id=run_id, context=context, command=command, action=action,
+                          started_at=lock.since, pid=lock.pid, host=lock.host, user=_user())
+            )
+            run = Run(
+                run_id=run_id, command=command, action=action, context=context, graph=graph,
+                variables=variables, plugins=self.plugins, state=state, executor=self.executor,
+                parallelism=self.parallelism,
+                keep_going=self.keep_going if keep_going is None else keep_going,
+                group_limits=self.group_limits,
+            )
+            self.plugins.run_start(run_id, command, action, context,
+                                   [graph.tasks[n] for n in run.order])
+            self.executor.start(self.plugins, self.parallelism)
+            try:
+                result = run.execute()
+            finally:
+                self.executor.shutdown()
+            status = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
+            state.finish_run(run_id, status, result.finished_at, result.counts())
+            self.plugins.run_finish(result)
+            return result
+        finally:
+            state.unlock(context, run_id)
+
+    def close(self) -> None:
+        """Close the state backend and the executor."""
+        self.executor.close()
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment
+        return None

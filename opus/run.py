@@ -1,0 +1,392 @@
+"""One run of one command in one context: the driver loop.
+
+The driver (this thread) owns scheduling, variables and state; task actions run on the
+executor. Every finished task is written to state before the next completion is handled.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .commands import REVERSE_ACTIONS
+from .diff import spec_diff
+from .errors import OpusError
+from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
+from .processor import ReadOnlyVariables, TaskContext
+from .scheduler import Scheduler
+from .variables import UNKNOWN, find_references
+
+if TYPE_CHECKING:
+    from .executors.base import Executor
+    from .graph import TaskGraph
+    from .plugins import Plugins
+    from .state.base import StateBackend
+
+logger = logging.getLogger("opus")
+
+#: Actions that write the task's record when they succeed.
+_WRITES_STATE = frozenset({"create", "update", "delete"})
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error: the message of an OpusError, else ``Type: message``."""
+    if isinstance(exc, OpusError):
+        return str(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Run:
+    """Drives one run; build it and call :meth:`execute` once."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        command: str,
+        action: str,
+        context: str,
+        graph: "TaskGraph",
+        variables: Mapping[str, Any],
+        plugins: "Plugins",
+        state: "StateBackend",
+        executor: "Executor",
+        parallelism: int,
+        keep_going: bool,
+        group_limits: Mapping[str, int],
+    ) -> None:
+        self.command, self.action, self.context = command, action, context
+        self.graph = graph
+        self.user_variables = dict(variables)
+        self.plugins = plugins
+        self.registry = plugins.processors()
+        self.state = state
+        self.executor = executor
+        self.keep_going = keep_going
+        self.result = RunResult(run_id=run_id, command=command, action=action, context=context)
+        self.prior: dict[str, TaskState] = {s.name: s for s in state.list(context)}
+        self.outputs: dict[str, Mapping[str, Any]] = {}
+        self.planned_changes: set[str] = set()
+        self._completions: queue.SimpleQueue[tuple[str, str, Any, Any]] = queue.SimpleQueue()
+        self._in_flight: dict[str, tuple[TaskContext, float]] = {}
+        self._pending_error: dict[str, str] = {}  # task -> error, while rolling back
+        self._stop_reason: str | None = None
+
+        reverse = action in REVERSE_ACTIONS
+        edges = graph.dependents if reverse else graph.dependencies
+        order = list(reversed(graph.order)) if reverse else graph.order
+
+        def limits_of(name: str) -> list[tuple[str, int]]:
+            task = graph.tasks[name]
+            limits = []
+            processor = self.registry.get(task.api_version)
+            if processor.max_concurrency:
+                limits.append((f"processor:{task.api_version}", processor.max_concurrency))
+            group = task.concurrency_group
+            if group and group in group_limits:
+                limits.append((f"group:{group}", group_limits[group]))
+            return limits
+
+        self.scheduler = Scheduler(order, edges, parallelism, limits_of)
+        self.order = order
+
+    # -- the loop -----------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        self.result.started_at = time.time()
+        interrupts = 0
+        while True:
+            try:
+                if self._stop_reason is None:
+                    self._start_ready()
+                if not self.scheduler.running:
+                    break
+                name, phase, value, error = self._completions.get()
+            except KeyboardInterrupt:
+                interrupts += 1
+                self.result.interrupted = True
+                self._stop("interrupted")
+                if interrupts > 1:
+                    logger.warning("second interrupt: not waiting for running tasks")
+                    for name in sorted(self.scheduler.running):
+                        self._abandon(name)
+                    break
+                logger.warning("interrupted: waiting for %d running task(s)", len(self.scheduler.running))
+                continue
+            self._complete(name, phase, value, error)
+        for name in self.scheduler.not_started():
+            self._skip(name, self._stop_reason or "not started")
+        self.result.finished_at = time.time()
+        self.result.tasks = {n: self.result.tasks[n] for n in self.order if n in self.result.tasks}
+        return self.result
+
+    def _stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+
+    def _start_ready(self) -> None:
+        while self._stop_reason is None:
+            name = self.scheduler.next_task()
+            if name is None:
+                return
+            try:
+                self._start(name)
+            except Exception as exc:  # resolving the spec failed, or a bug in a hook
+                self._fail(name, None, describe_error(exc), time.time(), rolled_back=False)
+
+    # -- starting a task ----------------------------------------------------------------------
+    def _visible_variables(self, task: Task, refs: list[Any]) -> dict[str, Any]:
+        visible = dict(self.user_variables)
+        upstream = {r.task for r in refs if r.task} | self.graph.dependencies[task.name]
+        for dep in upstream:
+            outputs = self.outputs.get(dep)
+            if outputs is None:
+                record = self.prior.get(dep)
+                outputs = record.outputs if record else {}
+            for key, value in outputs.items():
+                visible[f"{dep}:{key}"] = value
+        if self.action == "plan":
+            for ref in refs:
+                if ref.task in self.planned_changes:
+                    visible[ref.variable] = UNKNOWN
+        return visible
+
+    def _start(self, name: str) -> None:
+        task = self.graph.tasks[name]
+        refs = find_references(task.spec)
+        visible = self._visible_variables(task, refs)
+        spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)
+        prior = self.prior.get(name)
+        ctx = TaskContext(
+            task_name=name,
+            spec=spec,
+            command=self.command,
+            context=self.context,
+            action=self.action,
+            run_id=self.result.run_id,
+            state=prior,
+            variables=ReadOnlyVariables(visible),
+        )
+        action = self.action
+        if action in ("apply", "plan"):
+            action = self._decide(spec, prior)
+            if action == "unchanged":
+                outputs = dict(prior.outputs) if prior else {}
+                self.outputs[name] = outputs
+                self._finish(task, ctx, TaskOutcome(name, "unchanged", None, outputs), time.time())
+                return
+            if self.action == "plan":
+                self.planned_changes.add(name)
+                outcome = TaskOutcome(name, "planned", action, diff=self._diff(task, spec, prior))
+                self._finish(task, ctx, outcome, time.time())
+                return
+        elif action == "detect_drift" and prior is None:
+            outcome = TaskOutcome(
+                name, "done", "detect_drift", drifted=True, spec_drift=True,
+                details={"reason": "not in state: never applied in this context"},
+            )
+            self._finish(task, ctx, outcome, time.time())
+            return
+        elif action in ("describe", "detect_drift"):
+            processor = self.registry.get(task.api_version)
+            if not processor.supports(action):
+                self._finish(task, ctx, self._read_only_outcome(task, ctx, Result()), time.time())
+                return
+        ctx = replace(ctx, action=action)
+        self._submit(task, ctx, "action")
+
+    def _decide(self, spec: Mapping[str, Any], prior: TaskState | None) -> str:
+        if prior is None or prior.spec_checksum is None:
+            return "create"
+        if prior.status != "done" or _contains_unknown(spec):
+            return "update"
+        return "unchanged" if prior.spec_checksum == checksum(spec) else "update"
+
+    def _diff(self, task: Task, spec: Mapping[str, Any], prior: TaskState | None) -> dict[str, Any]:
+        redacted = self.registry.get(task.api_version).redact(spec)
+        return spec_diff(prior.applied_spec if prior else None, redacted)
+
+    def _submit(self, task: Task, ctx: TaskContext, phase: str) -> None:
+        if phase == "action":
+            self.plugins.task_start(task, ctx)
+            self._in_flight[task.name] = (ctx, time.time())
+        future = self.executor.submit(task, ctx)
+        name = task.name
+
+        def done(fut: Any) -> None:
+            try:
+                value, error = fut.result(), None
+            except BaseException as exc:  # noqa: BLE001 - reported as the task's error
+                value, error = None, exc
+            self._completions.put((name, phase, value, error))
+
+        future.add_done_callback(done)
+
+    # -- completions ------------------------------------------------------------------------
+    def _complete(self, name: str, phase: str, value: Any, error: BaseException | None) -> None:
+        task = self.graph.tasks[name]
+        ctx, started = self._in_flight[name]
+        if phase == "action":
+            if error is None:
+                try:
+                    result = Result.coerce(value)
+                    self._succeed(task, ctx, result, started)
+                except Exception as exc:  # a bad return value or a state write failure
+                    self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
+                return
+            message = describe_error(error)
+            processor = self.registry.get(task.api_version)
+            if (
+                task.auto_rollback
+                and ctx.action in _WRITES_STATE
+                and processor.supports("rollback")
+            ):
+                logger.warning("task %s failed (%s); rolling back", name, message)
+                rollback_ctx = ctx.with_action("rollback", failed_action=ctx.action, error=message)
+                self._pending_error[name] = message
+                self._submit(task, rollback_ctx, "rollback")
+                return
+            self._fail(name, ctx, message, started, rolled_back=False)
+            return
+        # phase == "rollback"
+        original = self._pending_error.pop(name)
+        if error is None:
+            self._fail(name, ctx, original, started, rolled_back=True)
+        else:
+            both = f"{original}; rollback also failed: {describe_error(error)}"
+            self._fail(name, ctx, both, started, rolled_back=False)
+
+    def _succeed(self, task: Task, ctx: TaskContext, result: Result, started: float) -> None:
+        name, action = task.name, ctx.action
+        outputs = dict(result.outputs)
+        if action in ("describe", "detect_drift"):
+            outcome = self._read_only_outcome(task, ctx, result)
+            self._finish(task, ctx, outcome, started)
+            return
+        now = time.time()
+        if action in ("create", "update"):
+            prior = self.prior.get(name)
+            record = TaskState(
+                context=self.context,
+                name=name,
+                api_version=task.api_version,
+                kind=task.kind,
+                applied_spec=dict(self.registry.get(task.api_version).redact(ctx.spec)),
+                spec_checksum=checksum(ctx.spec),
+                outputs=outputs,
+                resource_checksum=result.resource_checksum,
+                status="done",
+                created_at=prior.created_at if prior and prior.created_at else now,
+                updated_at=now,
+                run_id=self.result.run_id,
+            )
+            self.state.save(record, self._entry(name, action, "done", started, now, record.spec_checksum))
+            self.prior[name] = record
+        elif action == "delete":
+            self.state.remove(self.context, name, self._entry(name, action, "done", started, now))
+            self.prior.pop(name, None)
+        self.outputs[name] = outputs
+        self._finish(task, ctx, TaskOutcome(name, "done", action, outputs), started)
+
+    def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
+        prior = self.prior.get(task.name)
+        outputs = dict(result.outputs) or (dict(prior.outputs) if prior else {})
+        details = dict(result.details)
+        if ctx.action == "describe":
+            if prior is not None:
+                details.setdefault("state", prior.to_dict())
+            return TaskOutcome(task.name, "done", "describe", outputs, details=details or None)
+        spec_drift = prior is not None and prior.spec_checksum != checksum(ctx.spec)
+        supported = self.registry.get(task.api_version).supports("detect_drift")
+        resource_drift = result.drifted if supported else None
+        if resource_drift is None and not spec_drift:
+            drifted = None  # nobody can tell: reported as "unknown"
+        else:
+            drifted = bool(spec_drift or resource_drift)
+        if spec_drift:
+            details["spec_diff"] = spec_diff(prior.applied_spec if prior else None,
+                                             self.registry.get(task.api_version).redact(ctx.spec))
+        if result.message:
+            details["message"] = result.message
+        return TaskOutcome(
+            task.name, "done", "detect_drift", outputs, drifted=drifted,
+            spec_drift=spec_drift, resource_drift=resource_drift, details=details or None,
+        )
+
+    def _entry(
+        self, name: str, action: str, status: str, started: float, now: float,
+        spec_checksum: str | None = None, error: str | None = None,
+    ) -> HistoryEntry:
+        return HistoryEntry(
+            run_id=self.result.run_id, context=self.context, name=name, action=action,
+            status=status, at=now, duration_s=now - started, spec_checksum=spec_checksum,
+            error=error,
+        )
+
+    def _finish(self, task: Task, ctx: TaskContext, outcome: TaskOutcome, started: float) -> None:
+        outcome.started_at, outcome.finished_at = started, time.time()
+        outcome.duration_s = outcome.finished_at - started
+        self._in_flight.pop(task.name, None)
+        self.result.tasks[task.name] = outcome
+        self.scheduler.finish(task.name, succeeded=True)
+        self.plugins.task_done(task, ctx, outcome)
+
+    def _fail(
+        self, name: str, ctx: TaskContext | None, message: str, started: float, *, rolled_back: bool
+    ) -> None:
+        task = self.graph.tasks[name]
+        now = time.time()
+        action = ctx.action if ctx else self.action
+        status = "rolled_back" if rolled_back else "failed"
+        logger.error("task %s %s: %s", name, status.replace("_", " "), message)
+        if action in _WRITES_STATE:
+            prior = self.prior.get(name)
+            record = replace(
+                prior or TaskState(context=self.context, name=name, api_version=task.api_version,
+                                   kind=task.kind, created_at=now),
+                status="failed", error=message, updated_at=now, run_id=self.result.run_id,
+            )
+            try:
+                self.state.save(record, self._entry(name, action, status, started, now, error=message))
+                self.prior[name] = record
+            except Exception as exc:  # state is gone: say so, keep going to report
+                message += f"; saving state failed: {describe_error(exc)}"
+        outcome = TaskOutcome(name, status, action, error=message)
+        outcome.started_at, outcome.finished_at, outcome.duration_s = started, now, now - started
+        self._in_flight.pop(name, None)
+        self.result.tasks[name] = outcome
+        for blocked in self.scheduler.finish(name, succeeded=False):
+            self._skip(blocked, f"dependency {name!r} {status.replace('_', ' ')}")
+        self.plugins.task_failed(task, ctx, outcome)
+        if not self.keep_going:
+            self._stop(f"not started: the run stopped after task {name!r} failed")
+
+    def _skip(self, name: str, reason: str) -> None:
+        if name in self.result.tasks:
+            return
+        outcome = TaskOutcome(name, "skipped", None, error=reason)
+        self.result.tasks[name] = outcome
+        self.plugins.task_failed(self.graph.tasks[name], None, outcome)
+
+    def _abandon(self, name: str) -> None:
+        ctx, started = self._in_flight.get(name, (None, time.time()))
+        self.scheduler.running.discard(name)
+        outcome = TaskOutcome(name, "failed", ctx.action if ctx else None,
+                              error="interrupted while running; its result is unknown")
+        outcome.started_at, outcome.finished_at = started, time.time()
+        self.result.tasks[name] = outcome
+
+
+def _contains_unknown(value: Any) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, str):
+        return "(known after apply)" in value
+    if isinstance(value, Mapping):
+        return any(_contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_unknown(v) for v in value)
+    return False

@@ -1,0 +1,198 @@
+"""``${VAR:...}`` and ``${ENV:...}`` references: finding them and resolving them.
+
+- ``${VAR:task-name:KEY}``: output ``KEY`` of task ``task-name`` (variable ``task-name:KEY``)
+- ``${VAR:NAME}``: a user variable
+- ``${ENV:NAME}``: an environment variable
+- ``$${...}``: a literal ``${...}``
+
+A string that is exactly one reference keeps the referenced value's type; references inside
+a longer string are rendered as text (JSON for lists and dicts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from .errors import VariableError
+
+_REFERENCE = re.compile(r"\$(\$?)\{(VAR|ENV):([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference found in a spec; ``path`` is where (``spec.a.b[0]``)."""
+
+    source: str  # "VAR" or "ENV"
+    name: str  # user variable / env var name, or output key for task references
+    task: str | None
+    path: str
+    text: str
+
+    @property
+    def variable(self) -> str:
+        """The key this reference looks up in the variables mapping."""
+        return f"{self.task}:{self.name}" if self.task else self.name
+
+
+def _parse(source: str, body: str, path: str, text: str) -> Reference:
+    body = body.strip()
+    if source == "VAR" and ":" in body:
+        task, _, key = body.partition(":")
+        return Reference("VAR", key.strip(), task.strip(), path, text)
+    return Reference(source, body, None, path, text)
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        if "${" in value:
+            yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+
+
+def find_references(spec: Any, root: str = "spec") -> list[Reference]:
+    """Every reference in ``spec`` (nested dicts and lists), with its path."""
+    found = []
+    for path, text in _walk(spec, root):
+        for match in _REFERENCE.finditer(text):
+            if match.group(1):  # escaped $${...}
+                continue
+            found.append(_parse(match.group(2), match.group(3), path, match.group(0)))
+    for ref in found:
+        if not ref.name or (ref.task is not None and not ref.task):
+            raise VariableError(f"{ref.path}: malformed reference {ref.text!r}")
+    return found
+
+
+class _Unknown:
+    """A value not known yet (an output of a task that ``plan`` would change)."""
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+
+#: Placeholder for values known only after apply; rendered as ``(known after apply)``.
+UNKNOWN = _Unknown()
+
+
+def resolve_spec(
+    spec: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    *,
+    task_name: str,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return a copy of ``spec`` with every reference replaced by its value.
+
+    Raises :class:`VariableError` naming the task, the spec path and the reference for
+    anything that cannot be resolved.
+    """
+    env = os.environ if environ is None else environ
+
+    def lookup(ref: Reference) -> Any:
+        if ref.source == "ENV":
+            if ref.name in env:
+                return env[ref.name]
+            raise VariableError(
+                f"task {task_name!r}, {ref.path}: environment variable {ref.name!r} "
+                f"is not set (reference {ref.text})"
+            )
+        if ref.variable in variables:
+            return variables[ref.variable]
+        if ref.task:
+            what = f"task {ref.task!r} has no output {ref.name!r}"
+            outputs = sorted(k.split(":", 1)[1] for k in variables if k.startswith(ref.task + ":"))
+            if outputs:
+                what += f" (it has: {', '.join(outputs)})"
+        else:
+            what = f"variable {ref.name!r} is not defined (use --var, --values or variables=)"
+        raise VariableError(f"task {task_name!r}, {ref.path}: {what} (reference {ref.text})")
+
+    def render(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, default=str)
+        return str(value)
+
+    def resolve_text(text: str, path: str) -> Any:
+        matches = list(_REFERENCE.finditer(text))
+        if not matches:
+            return text
+        if len(matches) == 1 and matches[0].span() == (0, len(text)) and not matches[0].group(1):
+            m = matches[0]
+            return lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
+
+        def substitute(m: re.Match[str]) -> str:
+            if m.group(1):
+                return m.group(0)[1:]
+            return render(lookup(_parse(m.group(2), m.group(3), path, m.group(0))))
+
+        return _REFERENCE.sub(substitute, text)
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            return resolve_text(value, path) if "${" in value else value
+        if isinstance(value, Mapping):
+            return {key: walk(item, f"{path}.{key}") for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return value
+
+    return walk(spec, "spec")
+
+
+def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Parse ``--var k=v`` pairs; values are YAML scalars (``3`` is an int, ``true`` a bool)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise VariableError(f"--var {pair!r}: expected NAME=VALUE")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = raw if isinstance(value, (dict, list)) or value is None else value
+    return out
+
+
+def load_values(path: str, context: str | None) -> dict[str, Any]:
+    """Read a values file; entries under ``contexts: {CONTEXT: {...}}`` override per context."""
+    import yaml
+
+    from .errors import ConfigError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read values file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: a values file must be a mapping of NAME: value")
+    values = {k: v for k, v in data.items() if k != "contexts"}
+    overrides = data.get("contexts") or {}
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"{path}: 'contexts' must map context names to mappings")
+    if context is not None and context in overrides:
+        extra = overrides[context] or {}
+        if not isinstance(extra, Mapping):
+            raise ConfigError(f"{path}: contexts.{context} must be a mapping")
+        values.update(extra)
+    return values
