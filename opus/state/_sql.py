@@ -90,7 +90,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                 run_id TEXT NOT NULL,
                 pid INTEGER NOT NULL,
                 host TEXT NOT NULL,
-                since {float} NOT NULL)""",
+                since {float} NOT NULL,
+                -- PostgreSQL only: the server session holding the advisory lock
+                backend_pid INTEGER)""",
         ),
     ),
 )
