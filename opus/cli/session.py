@@ -1,0 +1,54 @@
+"""What every CLI command shares: verbosity, plugins, logging set-up."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+from ..errors import PluginError
+from ..plugins import Plugins
+
+
+@dataclass
+class Session:
+    """Options given before the subcommand, and the plugins loaded from them."""
+
+    verbosity: int = 0
+    disabled: set[str] = field(default_factory=set)
+    plugin_modules: list[str] = field(default_factory=list)
+    _plugins: Plugins | None = None
+
+    def plugins(self) -> Plugins:
+        """Load plugins once: entry points, ``--plugin`` modules, builtins."""
+        if self._plugins is None:
+            modules = list(self.plugin_modules)
+            modules += [m for m in os.environ.get("OPUS_PLUGINS", "").split(",") if m.strip()]
+            loaded = []
+            for name in modules:
+                try:
+                    loaded.append(importlib.import_module(name.strip()))
+                except ImportError as exc:
+                    raise PluginError(f"--plugin {name}: cannot import module: {exc}") from None
+            self._plugins = Plugins(disabled=self.disabled, plugins=loaded)
+        return self._plugins
+
+    def disable(self, names: tuple[str, ...] | list[str]) -> None:
+        """Block more plugins (a subcommand's ``--disable-plugin``) before plugins load."""
+        if names and self._plugins is not None and not set(names) <= self.disabled:
+            self._plugins = None
+        self.disabled.update(names)
+
+    def configure_logging(self) -> None:
+        """Logs go to stderr: warnings by default, ``-v`` info, ``-vv`` debug, ``-q`` errors."""
+        level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+            max(-1, min(self.verbosity, 2)), logging.DEBUG
+        )
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("opus")
+        root.handlers[:] = [handler]
+        root.setLevel(level)
+        root.propagate = False

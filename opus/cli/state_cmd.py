@@ -1,0 +1,220 @@
+"""``opus state ...`` and ``opus runs ...``: read and repair recorded state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from typing import Any, Iterator
+
+import click
+from contextlib import contextmanager
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import StateError
+from ..state.base import StateBackend
+from .errors import EXIT_FAILED, handle_errors
+from .options import output_option, state_option
+from .session import Session
+
+context_option = click.option(
+    "--context", "-c", default=lambda: os.environ.get("OPUS_CONTEXT", "default"),
+    show_default="default", help="Context. Env: OPUS_CONTEXT.",
+)
+
+
+def when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds")
+
+
+@contextmanager
+def open_state(session: Session, url: str) -> Iterator[StateBackend]:
+    backend = session.plugins().state_backend(url)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _json(data: Any) -> None:
+    click.echo(json.dumps(data, default=str))
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+@click.group()
+def state() -> None:
+    """Inspect and repair recorded task state."""
+
+
+@state.command("list")
+@context_option
+@state_option
+@output_option("text", "json")
+@click.pass_obj
+@handle_errors
+def state_list(session: Session, context: str, state_url: str, output: str) -> None:
+    """Every task recorded in a context."""
+    with open_state(session, state_url) as backend:
+        records = backend.list(context)
+    if output == "json":
+        _json([r.to_dict() for r in records])
+        return
+    _table(f"state of context {context}", ["task", "apiVersion", "status", "updated", "run"],
+           [[r.name, r.api_version, r.status, when(r.updated_at), r.run_id] for r in records])
+
+
+@state.command("show")
+@click.argument("name")
+@context_option
+@state_option
+@output_option("text", "json")
+@click.pass_obj
+@handle_errors
+def state_show(session: Session, name: str, context: str, state_url: str, output: str) -> None:
+    """One task's stored record."""
+    with open_state(session, state_url) as backend:
+        record = backend.get(context, name)
+    if record is None:
+        raise StateError(f"no task {name!r} in the state of context {context!r}")
+    if output == "json":
+        _json(record.to_dict())
+        return
+    data = record.to_dict()
+    for key in ("created_at", "updated_at"):
+        data[key] = when(data[key])
+    _table(f"{name} in context {context}", ["field", "value"],
+           [[k, json.dumps(v, default=str) if isinstance(v, (dict, list)) else v]
+            for k, v in data.items()])
+
+
+@state.command("history")
+@click.argument("name")
+@context_option
+@state_option
+@click.option("--limit", type=int, default=50, show_default=True)
+@output_option("text", "json")
+@click.pass_obj
+@handle_errors
+def state_history(session: Session, name: str, context: str, state_url: str, limit: int,
+                  output: str) -> None:
+    """What happened to one task, newest first."""
+    with open_state(session, state_url) as backend:
+        entries = backend.history(context, name, limit)
+    if output == "json":
+        _json([e.to_dict() for e in entries])
+        return
+    _table(f"history of {name} in context {context}",
+           ["when", "run", "action", "status", "duration", "error"],
+           [[when(e.at), e.run_id, e.action, e.status,
+             f"{e.duration_s:.2f}s" if e.duration_s is not None else "", e.error] for e in entries])
+
+
+@state.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@context_option
+@state_option
+@click.pass_obj
+@handle_errors
+def state_rm(session: Session, names: tuple[str, ...], context: str, state_url: str) -> None:
+    """Forget tasks (the real resources are left alone)."""
+    missing = []
+    with open_state(session, state_url) as backend:
+        for name in names:
+            if backend.remove(context, name):
+                click.echo(f"removed {name} from the state of context {context}")
+            else:
+                missing.append(name)
+    if missing:
+        raise StateError(f"not in the state of context {context!r}: {', '.join(missing)}")
+
+
+@state.command("unlock")
+@context_option
+@state_option
+@click.pass_obj
+@handle_errors
+def state_unlock(session: Session, context: str, state_url: str) -> None:
+    """Free a context's lock left by a run that is gone."""
+    with open_state(session, state_url) as backend:
+        holder = backend.get_lock(context)
+        if holder is None:
+            click.echo(f"context {context} is not locked")
+            return
+        backend.unlock(context)
+    click.echo(f"unlocked context {context} (was held by {holder.describe()})")
+
+
+@state.command("prune")
+@click.option("--keep", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Runs to keep per context.")
+@state_option
+@click.pass_obj
+@handle_errors
+def state_prune(session: Session, keep: int, state_url: str) -> None:
+    """Forget old runs and their history (task records are kept)."""
+    with open_state(session, state_url) as backend:
+        removed = backend.prune(keep)
+    click.echo(f"pruned {removed} run(s)")
+
+
+@click.group()
+def runs() -> None:
+    """The run history."""
+
+
+@runs.command("list")
+@click.option("--context", "-c", default=None, help="Only runs of this context.")
+@click.option("--limit", type=int, default=20, show_default=True)
+@state_option
+@output_option("text", "json")
+@click.pass_obj
+@handle_errors
+def runs_list(session: Session, context: str | None, limit: int, state_url: str,
+              output: str) -> None:
+    """Recent runs, newest first."""
+    with open_state(session, state_url) as backend:
+        records = backend.list_runs(context, limit)
+    if output == "json":
+        _json([r.to_dict() for r in records])
+        return
+    _table("runs", ["run", "context", "command", "status", "started", "took", "summary"],
+           [[r.run_id, r.context, r.command, r.status, when(r.started_at),
+             f"{r.finished_at - r.started_at:.2f}s" if r.finished_at else "",
+             ", ".join(f"{n} {s}" for s, n in sorted(r.summary.items()))] for r in records])
+
+
+@runs.command("show")
+@click.argument("run_id")
+@state_option
+@output_option("text", "json")
+@click.pass_obj
+@handle_errors
+def runs_show(session: Session, run_id: str, state_url: str, output: str) -> None:
+    """One run and what it did to each task."""
+    with open_state(session, state_url) as backend:
+        record = backend.get_run(run_id)
+        if record is None:
+            raise StateError(f"no run {run_id!r} (or the prefix is ambiguous)")
+        entries = backend.run_entries(record.run_id)
+    if output == "json":
+        _json({**record.to_dict(), "entries": [e.to_dict() for e in entries]})
+        return
+    click.echo(f"run {record.run_id}: {record.command} in context {record.context}, "
+               f"{record.status}, started {when(record.started_at)} by {record.user}@{record.host}")
+    _table("tasks", ["task", "action", "status", "duration", "error"],
+           [[e.name, e.action, e.status,
+             f"{e.duration_s:.2f}s" if e.duration_s is not None else "", e.error] for e in entries])
+    if record.status == "failed":
+        sys.exit(EXIT_FAILED)

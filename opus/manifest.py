@@ -1,0 +1,96 @@
+"""Loading tasks from YAML files and directories (multi-document)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import yaml
+
+from .errors import ManifestError, OpusError, ValidationErrors
+from .model import Task
+
+#: File endings read when a directory is given.
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named, and every ``*.yaml``/``*.yml`` below the directories named, sorted."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ManifestError("no such file or directory", file=str(path))
+    return files
+
+
+def _documents(path: Path) -> Iterator[tuple[int, object]]:
+    """``(line, data)`` for each non-empty document of a YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read file: {exc}", file=str(path)) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            yield node.start_mark.line + 1, loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ManifestError(
+            f"invalid YAML: {exc.problem or exc.context}",
+            file=str(path),
+            line=mark.line + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"invalid YAML: {exc}", file=str(path)) from None
+    finally:
+        loader.dispose()
+
+
+def load_file(path: str | Path) -> list[Task]:
+    """Tasks of one file; a document may be one task or a list of tasks."""
+    path = Path(path)
+    tasks: list[Task] = []
+    problems: list[OpusError] = []
+    for line, data in _documents(path):
+        items = data if isinstance(data, list) else [data]
+        for item in items:
+            if item is None:
+                continue
+            try:
+                tasks.append(Task.from_manifest(item, source=f"{path}:{line}"))
+            except ManifestError as exc:
+                problems.append(exc)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ValidationErrors(problems)
+    return tasks
+
+
+def load_tasks(paths: Iterable[str | Path]) -> list[Task]:
+    """Tasks from files and directories, in file order; every problem is reported at once."""
+    tasks: list[Task] = []
+    problems: list[OpusError] = []
+    files = manifest_files(paths)
+    if not files:
+        raise ManifestError("no task manifests found (*.yaml, *.yml)", file=", ".join(map(str, paths)))
+    for path in files:
+        try:
+            tasks.extend(load_file(path))
+        except ValidationErrors as exc:
+            problems.extend(exc.errors)
+        except ManifestError as exc:
+            problems.append(exc)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ValidationErrors(problems)
+    return tasks
