@@ -1,0 +1,148 @@
+"""Fixtures for the state backend tests: one factory per backend kind, and child processes.
+
+The PostgreSQL kind needs ``OPUS_TEST_POSTGRES_URL`` (see ``scripts/postgres-for-tests.sh``);
+every test gets its own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from opus.state.base import StateBackend
+from opus.state.memory import MemoryStateBackend
+from opus.state.sqlite import SQLiteStateBackend
+
+PG_URL = os.environ.get("OPUS_TEST_POSTGRES_URL", "")
+NO_PG = "OPUS_TEST_POSTGRES_URL is not set (eval \"$(bash scripts/postgres-for-tests.sh)\")"
+
+#: A factory makes a new client of the same store (for memory, the same object).
+Factory = Callable[[], StateBackend]
+
+
+def pg_admin_execute(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL of the test server with a fresh schema of its own."""
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'opus[postgres]')")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}schema={schema}"
+    try:
+        pg_admin_execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    except Exception as exc:  # the server may be mid-restart after a failed test
+        print(f"could not drop schema {schema}: {exc}")
+
+
+def _url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/state/opus.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
+    """A factory of backends of the parametrized ``kind``, all closed at teardown."""
+    kind: str = request.param
+    url = _url_for(kind, request, tmp_path)
+    made: list[StateBackend] = []
+    shared = MemoryStateBackend() if kind == "memory" else None
+
+    def make() -> StateBackend:
+        if shared is not None:
+            return shared
+        if kind == "sqlite":
+            backend: StateBackend = SQLiteStateBackend(url)
+        else:
+            from opus.state.postgres import PostgresStateBackend
+
+            backend = PostgresStateBackend(url)
+        made.append(backend)
+        return backend
+
+    make.kind = kind  # type: ignore[attr-defined]
+    make.url = url  # type: ignore[attr-defined]
+    yield make
+    for backend in made:
+        backend.close()
+
+
+class Child:
+    """A Python child process running ``code``; talks line by line on stdin/stdout."""
+
+    def __init__(self, code: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.pid = self.proc.pid
+
+    def readline(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(10)
+            assert self.proc.stderr is not None
+            raise AssertionError(f"child exited {self.proc.returncode}: {self.proc.stderr.read()}")
+        return line.strip()
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        self.proc.kill()  # SIGKILL: no cleanup of any kind
+        self.proc.wait(10)
+
+    def finish(self, timeout: float = 30) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+
+@pytest.fixture
+def children() -> Iterator[Callable[..., Child]]:
+    """Start :class:`Child` processes; any still running at teardown are killed."""
+    started: list[Child] = []
+
+    def start(code: str, *args: str) -> Child:
+        child = Child(code, *args)
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        if child.proc.poll() is None:
+            child.kill()
+        for stream in (child.proc.stdin, child.proc.stdout, child.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The pid of a process that has just exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
