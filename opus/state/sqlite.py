@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from ..errors import StateError
 from ..model import LockInfo
+from . import _sql
 from ._sql import LOCK_COLUMNS, Cursor, SQLStateBackend, T, apply_migrations, lock_from_row, lock_row
 
 logger = logging.getLogger(__name__)
@@ -99,13 +100,17 @@ class SQLiteStateBackend(SQLStateBackend):
             if mode.lower() != "wal" and self.path != ":memory:":
                 logger.warning("SQLite state %s: journal_mode is %s, not WAL", self.path, mode)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.schema_version = apply_migrations(conn.cursor(), self.types, self.path, self._q)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            self.schema_version = self._read_version(conn)
+            if self.schema_version != _sql.LATEST_VERSION:  # migrate (or refuse) under a lock
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self.schema_version = apply_migrations(
+                        conn.cursor(), self.types, self.path, self._q
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
@@ -116,6 +121,16 @@ class SQLiteStateBackend(SQLStateBackend):
             raise
         self._conn = conn
         return conn
+
+    @staticmethod
+    def _read_version(conn: sqlite3.Connection) -> int:
+        """The schema version, read without a write lock (0 for a new database)."""
+        table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if table is None:
+            return 0
+        return int(conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0)
 
     def _execute(self, work: Callable[[Cursor], T], *, write: bool) -> T:
         with self._mutex:
