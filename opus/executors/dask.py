@@ -1,0 +1,280 @@
+"""The Dask executor: task actions run on a ``distributed`` cluster (extra ``opus[dask]``).
+
+``DaskExecutor()`` starts a :class:`distributed.LocalCluster` of worker *processes* on
+127.0.0.1 the first time a run needs it and reuses it for later runs of the same engine;
+``DaskExecutor(address="host:port")`` connects to a running scheduler instead. The driver
+keeps scheduling, variables and state; only ``opus_process_task`` runs on the workers.
+
+What a worker needs to find processors is shipped with every call as one pickled
+*environment* (disabled plugin names, hand-registered plugin modules and objects,
+hand-registered processors) and turned into a per-process cached
+:class:`~opus.plugins.Plugins`. Processors registered by hand travel by value, so a class
+defined in a script or a test module works on a worker that cannot import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import sys
+import threading
+import uuid
+from concurrent.futures import Future
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ExecutorError
+from .base import Executor
+
+if TYPE_CHECKING:
+    from ..model import Result, Task
+    from ..plugins import Plugins
+    from ..processor import TaskContext
+
+logger = logging.getLogger(__name__)
+
+#: Hooks whose implementations matter on a worker (everything else runs on the driver).
+_WORKER_HOOKS = frozenset({"opus_register_processors", "opus_process_task"})
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ExecutorError(
+            f"the dask executor needs dask.distributed: install opus[dask] ({exc})"
+        ) from None
+    return distributed
+
+
+def _cloudpickle() -> Any:
+    try:
+        import cloudpickle
+    except ImportError as exc:  # pragma: no cover - distributed depends on cloudpickle
+        raise ExecutorError(f"the dask executor needs cloudpickle: install opus[dask] ({exc})") from None
+    return cloudpickle
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class DaskExecutor(Executor):
+    """Runs task actions on a Dask cluster (a private ``LocalCluster`` or ``address``)."""
+
+    name = "dask"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        n_workers: int | None = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        _distributed()  # fail early, with the install hint, when the extra is missing
+        if address and "://" not in address:
+            address = f"tcp://{address}"
+        self.address = address
+        self.n_workers = n_workers
+        self.connect_timeout = connect_timeout
+        self._cluster: Any = None
+        self._client: Any = None
+        self._slots = 0
+        self._env: tuple[str, bytes] | None = None
+
+    # -- cluster ----------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` (``None`` before the first :meth:`start`)."""
+        return self._client
+
+    def _connect(self, max_workers: int) -> None:
+        distributed = _distributed()
+        if self._client is not None and (self.address or self._slots >= max_workers):
+            return
+        self.close()
+        if self.address:
+            try:
+                self._client = distributed.Client(
+                    self.address, timeout=self.connect_timeout, set_as_default=False
+                )
+            except (OSError, TimeoutError) as exc:
+                raise ExecutorError(
+                    f"cannot connect to the Dask scheduler at {self.address} within "
+                    f"{self.connect_timeout:g}s: {_describe(exc)}"
+                ) from None
+            logger.info("connected to Dask scheduler %s", self.address)
+            return
+        cores = os.cpu_count() or 1
+        workers = self.n_workers or max(1, min(max_workers, cores))
+        threads = max(1, math.ceil(max_workers / workers))
+        logger.info("starting a Dask LocalCluster: %d worker process(es) x %d thread(s)",
+                    workers, threads)
+        try:
+            self._cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=threads, processes=True,
+                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+            )
+            self._client = distributed.Client(self._cluster, set_as_default=False)
+        except Exception as exc:
+            self.close()
+            raise ExecutorError(f"cannot start a Dask LocalCluster: {_describe(exc)}") from None
+        self._slots = workers * threads
+
+    # -- the Executor seam ------------------------------------------------------------------
+    def start(self, plugins: "Plugins", max_workers: int) -> None:
+        self._connect(max_workers)
+        blob = worker_environment(plugins)
+        self._env = (hashlib.sha256(blob).hexdigest(), blob)
+
+    def submit(self, task: "Task", ctx: "TaskContext") -> "Future[Result]":
+        assert self._client is not None and self._env is not None, "start() first"
+        try:
+            payload = _cloudpickle().dumps((task, ctx))
+        except Exception as exc:
+            raise ExecutorError(
+                f"task {task.name!r}: cannot send {ctx.action!r} to the Dask cluster: its "
+                f"spec or context cannot be pickled ({_describe(exc)})"
+            ) from None
+        key = f"opus-{ctx.action}-{task.name}-{uuid.uuid4().hex[:8]}"
+        remote = self._client.submit(
+            run_on_worker, self._env[0], self._env[1], payload, key=key, pure=False, retries=0
+        )
+        local: Future[Result] = Future()
+        local.set_running_or_notify_cancel()
+        remote.add_done_callback(lambda fut: _settle(fut, local, task.name))
+        return local
+
+    def shutdown(self) -> None:
+        """Keep the cluster for the engine's next run; :meth:`close` ends it."""
+        self._env = None
+
+    def close(self) -> None:
+        for thing in (self._client, self._cluster):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception as exc:  # closing is best effort
+                    logger.debug("closing %r failed: %s", thing, exc)
+        self._client = self._cluster = None
+        self._slots = 0
+
+
+def _settle(remote: Any, local: "Future[Any]", name: str) -> None:
+    """Turn a finished distributed future into the driver's ``concurrent`` future."""
+    try:
+        ok, blob = remote.result()
+        value = _cloudpickle().loads(blob)
+    except BaseException as exc:  # the worker died, the task was cancelled, ...
+        local.set_exception(ExecutorError(f"task {name!r}: the Dask cluster failed to run it: "
+                                          f"{_describe(exc)}"))
+        return
+    if ok:
+        local.set_result(value)
+    else:
+        local.set_exception(value)
+
+
+# -- what travels to the workers -------------------------------------------------------------
+def worker_environment(plugins: "Plugins") -> bytes:
+    """Pickle what a worker needs to rebuild ``plugins``' processors and task wrappers."""
+    cloudpickle = _cloudpickle()
+    objects: list[object] = []
+    for name, info in plugins.info.items():
+        if info.origin != "registered":
+            continue
+        plugin = plugins.pm.get_plugin(name)
+        hooks = {c.name for c in plugins.pm.get_hookcallers(plugin) or []}
+        if plugin is not None and hooks & _WORKER_HOOKS:
+            objects.append(plugin)
+    processors = [p for p, _owner in plugins._manual_processors]
+    by_value = _modules_to_ship(processors)
+    for module in by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        shippable = []
+        for obj in objects:
+            try:
+                cloudpickle.dumps(obj)
+                shippable.append(obj)
+            except Exception as exc:
+                logger.warning("plugin %r cannot be sent to Dask workers (%s); it will not "
+                               "run there", obj, _describe(exc))
+        try:
+            return cloudpickle.dumps((sorted(plugins.disabled), shippable, processors))
+        except Exception as exc:
+            names = ", ".join(repr(p) for p in processors)
+            raise ExecutorError(
+                f"cannot send the processors registered by hand ({names}) to the Dask "
+                f"workers: {_describe(exc)}"
+            ) from None
+    finally:
+        for module in by_value:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _modules_to_ship(processors: list[Any]) -> list[ModuleType]:
+    """Modules of hand-registered processors, pickled by value (workers may not import them)."""
+    modules = []
+    for processor in processors:
+        cls = processor if isinstance(processor, type) else type(processor)
+        module = sys.modules.get(cls.__module__)
+        if module is None or module.__name__ == "__main__" or module.__name__.split(".")[0] == "opus":
+            continue
+        if module not in modules:
+            modules.append(module)
+    return modules
+
+
+_cache_lock = threading.Lock()
+_worker_plugins: dict[str, "Plugins"] = {}
+
+
+def plugins_for(key: str, blob: bytes) -> "Plugins":
+    """This process' :class:`Plugins` for a shipped environment, built on first use."""
+    plugins = _worker_plugins.get(key)
+    if plugins is not None:
+        return plugins
+    with _cache_lock:
+        plugins = _worker_plugins.get(key)
+        if plugins is None:
+            from ..plugins import Plugins
+
+            disabled, objects, processors = _cloudpickle().loads(blob)
+            plugins = Plugins(disabled=disabled, plugins=objects)
+            registry = plugins.processors()
+            for processor in processors:
+                if processor.api_version not in registry:  # missing here: use the shipped one
+                    plugins.register_processor(processor)
+            _worker_plugins[key] = plugins
+    return plugins
+
+
+def run_on_worker(key: str, env: bytes, payload: bytes) -> tuple[bool, bytes]:
+    """Run one task action on a worker; returns ``(ok, pickled Result or exception)``.
+
+    Errors travel as values so the driver sees the processor's own exception (not a Dask
+    wrapper), and so an unpicklable result or exception becomes a clear message.
+    """
+    cloudpickle = _cloudpickle()
+    name, action = "?", "?"
+    try:
+        task, ctx = cloudpickle.loads(payload)
+        name, action = task.name, ctx.action
+        result = plugins_for(key, env).process_task(task, ctx)
+    except BaseException as exc:  # noqa: BLE001 - sent back as the task's error
+        try:
+            return False, cloudpickle.dumps(exc)
+        except Exception:
+            return False, cloudpickle.dumps(ExecutorError(_describe(exc)))
+    try:
+        return True, cloudpickle.dumps(result)
+    except Exception as exc:
+        error = ExecutorError(
+            f"task {name!r}: the result of {action!r} cannot be pickled to send it back from "
+            f"the Dask worker ({_describe(exc)})"
+        )
+        return False, cloudpickle.dumps(error)
