@@ -26,6 +26,11 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+def builtin_variables(context: str, variables: Mapping[str, Any] | None) -> dict[str, Any]:
+    """User variables plus ``opus.context`` (the context name), which they may not override."""
+    return {**(variables or {}), "opus.context": context}
+
+
 def as_tasks(items: Iterable[Task | Mapping[str, Any]]) -> list[Task]:
     """Accept tasks or manifest mappings (unnamed ones get a stable id)."""
     return [
@@ -99,7 +104,7 @@ class Engine:
         action = self.action_for(command)
         graph = validate(
             as_tasks(tasks), command, action, context,
-            self.plugins.processors(), dict(variables or {}),
+            self.plugins.processors(), builtin_variables(context, variables),
         )
         return graph.select(targets, excludes)
 
@@ -115,7 +120,7 @@ class Engine:
         keep_going: bool | None = None,
     ) -> RunResult:
         """Run ``command`` over ``tasks`` in ``context``; nothing runs if validation fails."""
-        variables = dict(variables or {})
+        variables = builtin_variables(context, variables)
         graph = self.validate(command, tasks, context, variables, targets=targets, excludes=excludes)
         action = self.action_for(command)
         run_id = new_run_id()

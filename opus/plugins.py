@@ -107,10 +107,7 @@ class Plugins:
                 self._register(importlib.import_module(module), name, PluginInfo(name, "builtin", "opus", _version(), module))
         self._register(TaskProcessingHook(self.registry), "builtin-dispatch",
                        PluginInfo("builtin-dispatch", "builtin", "opus", _version(), "opus.hooks"))
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
+        self._check_pending()
 
     # -- loading ----------------------------------------------------------------------------
     def _load_entry_points(self) -> None:
@@ -168,8 +165,15 @@ class Plugins:
             name = f"{name}-{id(plugin):x}"
         module = getattr(plugin, "__module__", None) or getattr(plugin, "__name__", None)
         self._register(plugin, name, PluginInfo(name, "registered", module=module))
-        self.pm.check_pending()
+        self._check_pending()
         return name
+
+    def _check_pending(self) -> None:
+        """Reject hook implementations that match no hookspec (a typo in a hook name)."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
 
     def register_processor(
         self, processor: "TaskProcessor | type[TaskProcessor]", owner: str = "registered"
