@@ -1,0 +1,139 @@
+"""Entry-point discovery for real: a plugin package pip-installed into a fresh venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PLUGIN_SETUP = """\
+[metadata]
+name = opus-greeter
+version = 0.3.0
+
+[options]
+py_modules = opus_greeter
+install_requires = opus
+
+[options.entry_points]
+opus =
+    greeter = opus_greeter
+"""
+
+PLUGIN_MODULE = '''\
+from pathlib import Path
+
+from opus import Result, TaskProcessor, hookimpl
+
+
+class Greeter(TaskProcessor):
+    api_version = "greeter/v1"
+
+    def create(self, task, ctx):
+        path = Path(ctx.spec["path"])
+        path.write_text(f"Hello, {ctx.spec['who']}!")
+        return Result(outputs={"path": str(path), "greeting": path.read_text()})
+
+    update = create
+
+
+@hookimpl
+def opus_register_processors():
+    return [Greeter]
+
+
+@hookimpl
+def opus_command_map():
+    return {"greet": "apply"}
+'''
+
+TASKS = """\
+apiVersion: greeter/v1
+kind: Greeting
+metadata: {name: hi}
+spec: {path: hi.txt, who: "${VAR:who}"}
+---
+apiVersion: greeter/v1
+kind: Greeting
+metadata: {name: echo}
+spec: {path: echo.txt, who: "${VAR:hi:greeting} again"}
+"""
+
+
+@pytest.fixture(scope="module")
+def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ep")
+    package = root / "opus-greeter"
+    package.mkdir()
+    (package / "setup.cfg").write_text(PLUGIN_SETUP)
+    (package / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64", "wheel"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+    )
+    (package / "opus_greeter.py").write_text(PLUGIN_MODULE)
+    env_dir = root / "venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(REPO), str(package)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    return env_dir
+
+
+def opus(env_dir: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPUS_", "PYTHON"))}
+    environ.update(env)
+    return subprocess.run(
+        [str(env_dir / "bin" / "opus"), *args], cwd=cwd, capture_output=True, text=True,
+        env=environ, timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_installed_plugin_is_discovered_listed_and_runs(plugin_venv: Path, tmp_path: Path) -> None:
+    listed = opus(plugin_venv, "plugins", "--output", "json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    greeter = [p for p in data["plugins"] if p["name"] == "greeter"][0]
+    assert greeter["distribution"] == "opus-greeter" and greeter["version"] == "0.3.0"
+    assert greeter["origin"] == "entry point"
+    assert "opus_register_processors" in greeter["hooks"]
+    assert data["processors"]["greeter/v1"]["plugin"] == "greeter"
+    assert data["commands"]["greet"] == {"action": "apply", "plugin": "greeter"}
+
+    (tmp_path / "tasks.yaml").write_text(TASKS)
+    run = opus(plugin_venv, "greet", "-f", "tasks.yaml", "--var", "who=world",
+               "--context", "test", "--output", "json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["command"] == "greet" and result["action"] == "apply" and result["ok"]
+    assert (tmp_path / "echo.txt").read_text() == "Hello, Hello, world! again!"
+    assert (tmp_path / ".opus" / "state.db").exists()  # the default SQLite state
+
+    again = opus(plugin_venv, "greet", "-f", "tasks.yaml", "--var", "who=world",
+                 "--context", "test", "--output", "json", cwd=tmp_path)
+    assert {t["status"] for t in json.loads(again.stdout)["tasks"].values()} == {"unchanged"}
+
+
+@pytest.mark.slow
+def test_installed_plugin_can_be_disabled(plugin_venv: Path, tmp_path: Path) -> None:
+    for args, env in (
+        (["--disable-plugin", "greeter", "plugins", "-o", "json"], {}),
+        (["plugins", "-o", "json"], {"OPUS_DISABLE_PLUGINS": "opus-greeter"}),
+    ):
+        listed = opus(plugin_venv, *args, cwd=tmp_path, **env)
+        data = json.loads(listed.stdout)
+        assert "greeter/v1" not in data["processors"] and "greet" not in data["commands"]
+    (tmp_path / "tasks.yaml").write_text(TASKS)
+    run = opus(plugin_venv, "--disable-plugin", "greeter", "apply", "-f", "tasks.yaml",
+               "--var", "who=x", cwd=tmp_path)
+    assert run.returncode == 2 and "no processor for apiVersion 'greeter/v1'" in run.stderr
+    assert "Traceback" not in run.stderr
