@@ -20,6 +20,11 @@ class OpusGroup(click.Group):
 
     def _command_map(self, ctx: click.Context) -> dict[str, str]:
         session = ctx.ensure_object(Session)
+        # click resolves the subcommand before it calls the group callback, so the group's
+        # plugin options must reach the session here, before plugins are loaded and cached.
+        if not session.plugin_modules:
+            session.plugin_modules = list(ctx.params.get("plugin_modules") or ())
+        session.disable(list(ctx.params.get("disabled") or ()))
         try:
             return session.plugins().command_map()
         except OpusError as exc:
