@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
 from .errors import OpusError
+from .interrupts import deliver_interrupts
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .processor import ReadOnlyVariables, TaskContext
 from .scheduler import Scheduler
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from .state.base import StateBackend
 
 logger = logging.getLogger("opus")
+
+#: The ``phase`` of the completion-queue message that says "interrupted".
+_INTERRUPT = "interrupt"
 
 #: Actions that write the task's record when they succeed.
 _WRITES_STATE = frozenset({"create", "update", "delete"})
@@ -75,6 +79,7 @@ class Run:
         self._in_flight: dict[str, tuple[TaskContext, float]] = {}
         self._pending_error: dict[str, str] = {}  # task -> error, while rolling back
         self._stop_reason: str | None = None
+        self._interrupts = 0
 
         reverse = action in REVERSE_ACTIONS
         edges = graph.dependents if reverse else graph.dependencies
@@ -96,32 +101,49 @@ class Run:
 
     # -- the loop -----------------------------------------------------------------------------
     def execute(self) -> RunResult:
+        """Run every task; returns when no task is running and none may start."""
         self.result.started_at = time.time()
-        interrupts = 0
-        while True:
-            try:
-                if self._stop_reason is None:
-                    self._start_ready()
-                if not self.scheduler.running:
-                    break
-                name, phase, value, error = self._completions.get()
-            except KeyboardInterrupt:
-                interrupts += 1
-                self.result.interrupted = True
-                self._stop("interrupted")
-                if interrupts > 1:
-                    logger.warning("second interrupt: not waiting for running tasks")
-                    for name in sorted(self.scheduler.running):
-                        self._abandon(name)
-                    break
-                logger.warning("interrupted: waiting for %d running task(s)", len(self.scheduler.running))
-                continue
-            self._complete(name, phase, value, error)
+        with deliver_interrupts(self._signal_interrupt):
+            while True:
+                try:
+                    if self._stop_reason is None:
+                        self._start_ready()
+                    if not self.scheduler.running:
+                        break
+                    name, phase, value, error = self._completions.get()
+                except KeyboardInterrupt:  # not routed through a signal handler
+                    if self._interrupt():
+                        break
+                    continue
+                if phase == _INTERRUPT:
+                    if self._interrupt():
+                        break
+                    continue
+                self._complete(name, phase, value, error)
         for name in self.scheduler.not_started():
             self._skip(name, self._stop_reason or "not started")
         self.result.finished_at = time.time()
         self.result.tasks = {n: self.result.tasks[n] for n in self.order if n in self.result.tasks}
         return self.result
+
+    def _signal_interrupt(self) -> None:
+        """Called from a signal handler: only a reentrant queue put is allowed here."""
+        self._completions.put(("", _INTERRUPT, None, None))
+
+    def _interrupt(self) -> bool:
+        """Handle Ctrl-C / SIGTERM; returns True when the loop must end now."""
+        self._interrupts += 1
+        self.result.interrupted = True
+        self._stop("interrupted")
+        if self._interrupts > 1:
+            logger.warning("second interrupt: not waiting for running tasks")
+            for name in sorted(self.scheduler.running):
+                self._abandon(name)
+            self.executor.abandon()
+            return True
+        if self.scheduler.running:
+            logger.warning("interrupted: waiting for %d running task(s)", len(self.scheduler.running))
+        return False
 
     def _stop(self, reason: str) -> None:
         if self._stop_reason is None:
@@ -238,6 +260,8 @@ class Run:
                     self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
                 return
             message = describe_error(error)
+            if not self.keep_going:  # stop starting tasks now, not after the rollback
+                self._stop(f"not started: the run stopped after task {name!r} failed")
             processor = self.registry.get(task.api_version)
             if (
                 task.auto_rollback
@@ -247,7 +271,12 @@ class Run:
                 logger.warning("task %s failed (%s); rolling back", name, message)
                 rollback_ctx = ctx.with_action("rollback", failed_action=ctx.action, error=message)
                 self._pending_error[name] = message
-                self._submit(task, rollback_ctx, "rollback")
+                try:
+                    self._submit(task, rollback_ctx, "rollback")
+                except Exception as exc:  # the executor refused the rollback
+                    self._pending_error.pop(name, None)
+                    both = f"{message}; rollback also failed: {describe_error(exc)}"
+                    self._fail(name, ctx, both, started, rolled_back=False)
                 return
             self._fail(name, ctx, message, started, rolled_back=False)
             return

@@ -42,6 +42,9 @@ class Executor(ABC):
     def shutdown(self) -> None:
         """End of a run: running actions are allowed to finish."""
 
+    def abandon(self) -> None:
+        """The driver stopped waiting (a second Ctrl-C): make :meth:`shutdown` not wait."""
+
     def close(self) -> None:
         """Release everything (clusters, connections); called when the engine is closed."""
 

@@ -30,6 +30,11 @@ class ThreadExecutor(Executor):
         assert self._pool is not None and self._plugins is not None, "start() first"
         return self._pool.submit(run_action, self._plugins, task, ctx)
 
+    def abandon(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
