@@ -13,7 +13,7 @@ import argparse
 import os
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from opus.model import HistoryEntry, TaskState, checksum
 from opus.state.base import StateBackend
@@ -88,7 +88,9 @@ def main() -> None:
             sep = "&" if "?" in args.postgres else "?"
 
             def postgres() -> StateBackend:
-                return PostgresStateBackend(f"{args.postgres}{sep}schema=bench_{os.getpid()}_{next(counter)}")
+                return PostgresStateBackend(
+                    f"{args.postgres}{sep}schema=bench_{os.getpid()}_{next(counter)}"
+                )
 
             kinds["postgresql (local)"] = postgres
 

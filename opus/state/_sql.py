@@ -13,8 +13,9 @@ import json
 import logging
 import time
 from abc import abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ..errors import StateError
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
@@ -105,7 +106,9 @@ MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at {float} NOT NULL)"""
 
 
-def apply_migrations(cur: Cursor, types: Mapping[str, str], where: str, q: Callable[[str], str]) -> int:
+def apply_migrations(
+    cur: Cursor, types: Mapping[str, str], where: str, q: Callable[[str], str]
+) -> int:
     """Apply pending migrations with ``cur`` (inside the caller's transaction).
 
     Returns the schema version afterwards. A database written by a newer opus is refused.
@@ -121,7 +124,9 @@ def apply_migrations(cur: Cursor, types: Mapping[str, str], where: str, q: Calla
     for migration in MIGRATIONS:
         if migration.version <= current:
             continue
-        logger.info("migrating %s to schema version %d: %s", where, migration.version, migration.name)
+        logger.info(
+            "migrating %s to schema version %d: %s", where, migration.version, migration.name
+        )
         for statement in migration.statements:
             cur.execute(statement.format(**types))
         cur.execute(

@@ -26,12 +26,21 @@ import re
 import select
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LockError, StateError
 from ..model import LockInfo
-from ._sql import LOCK_COLUMNS, Cursor, SQLStateBackend, T, apply_migrations, lock_from_row, lock_row
+from ._sql import (
+    LOCK_COLUMNS,
+    Cursor,
+    SQLStateBackend,
+    T,
+    apply_migrations,
+    lock_from_row,
+    lock_row,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -161,7 +170,9 @@ class PostgresStateBackend(SQLStateBackend):
         if self.schema_version is None:
             try:
                 with conn.transaction(), conn.cursor() as cur:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.schema, ""),))
+                    cur.execute(
+                        "SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.schema, ""),)
+                    )
                     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
                     where = f"at {self.where} (schema {self.schema})"
                     self.schema_version = apply_migrations(cur, self.types, where, self._q)

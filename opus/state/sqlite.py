@@ -17,13 +17,22 @@ import logging
 import os
 import sqlite3
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import StateError
 from ..model import LockInfo
 from . import _sql
-from ._sql import LOCK_COLUMNS, Cursor, SQLStateBackend, T, apply_migrations, lock_from_row, lock_row
+from ._sql import (
+    LOCK_COLUMNS,
+    Cursor,
+    SQLStateBackend,
+    T,
+    apply_migrations,
+    lock_from_row,
+    lock_row,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +66,9 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
         if float(options.get("timeout", "10")) < 0:
             raise ValueError
     except ValueError:
-        raise StateError(f"invalid SQLite state URL {url!r}: timeout must be seconds >= 0") from None
+        raise StateError(
+            f"invalid SQLite state URL {url!r}: timeout must be seconds >= 0"
+        ) from None
     if path == ":memory:":
         return path, options
     if not path or path.endswith("/"):

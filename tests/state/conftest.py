@@ -11,8 +11,8 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -21,7 +21,7 @@ from opus.state.memory import MemoryStateBackend
 from opus.state.sqlite import SQLiteStateBackend
 
 PG_URL = os.environ.get("OPUS_TEST_POSTGRES_URL", "")
-NO_PG = "OPUS_TEST_POSTGRES_URL is not set (eval \"$(bash scripts/postgres-for-tests.sh)\")"
+NO_PG = 'OPUS_TEST_POSTGRES_URL is not set (eval "$(bash scripts/postgres-for-tests.sh)")'
 
 #: A factory makes a new client of the same store (for memory, the same object).
 Factory = Callable[[], StateBackend]

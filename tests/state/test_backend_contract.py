@@ -5,8 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -82,7 +81,10 @@ def test_save_get_round_trip_keeps_every_field_and_json_type(make_backend: Facto
     got = backend.get("dev", "web")
     assert got == saved
     assert got is not None and got.applied_spec == SPEC
-    assert isinstance(got.applied_spec["ratio"], float) and got.applied_spec["nested"]["big"] == 2**53 + 1
+    assert (
+        isinstance(got.applied_spec["ratio"], float)
+        and got.applied_spec["nested"]["big"] == 2**53 + 1
+    )
     assert make_backend().get("dev", "web") == saved  # a second client sees it
 
 
@@ -158,7 +160,11 @@ def test_runs_start_finish_list_and_get(make_backend: Factory) -> None:
     backend.finish_run("aaa111", "ok", 5.5, {"done": 2, "failed": 0})
     first = backend.get_run("aaa111")
     assert first is not None
-    assert (first.status, first.finished_at, dict(first.summary)) == ("ok", 5.5, {"done": 2, "failed": 0})
+    assert (first.status, first.finished_at, dict(first.summary)) == (
+        "ok",
+        5.5,
+        {"done": 2, "failed": 0},
+    )
     assert (first.pid, first.host, first.user, first.command) == (123, "h", "me", "apply")
     running = backend.get_run("aab222")
     assert running == run("aab222", started_at=2.0)
@@ -188,7 +194,11 @@ def test_run_entries_in_order(make_backend: Factory) -> None:
     backend.save(state("a"), entry("r1", "a", at=2.0))
     backend.save(state("a"), entry("r2", "a", at=3.0))
     backend.remove("dev", "b", entry("r1", "b", at=4.0))
-    assert [(h.name, h.at) for h in backend.run_entries("r1")] == [("b", 1.0), ("a", 2.0), ("b", 4.0)]
+    assert [(h.name, h.at) for h in backend.run_entries("r1")] == [
+        ("b", 1.0),
+        ("a", 2.0),
+        ("b", 4.0),
+    ]
     assert backend.run_entries("nope") == []
 
 
@@ -339,7 +349,9 @@ CHILD_SAVER = """
 
 
 @DURABLE
-def test_nothing_committed_is_lost_when_the_writer_is_killed(make_backend: Factory, children) -> None:
+def test_nothing_committed_is_lost_when_the_writer_is_killed(
+    make_backend: Factory, children
+) -> None:
     child = children(CHILD_SAVER, make_backend.url)  # type: ignore[attr-defined]
     last = -1
     while last < 25:
@@ -364,7 +376,8 @@ CHILD_LOCKER = """
     else:
         from opus.state.postgres import PostgresStateBackend
         backend = PostgresStateBackend(url)
-    backend.acquire_lock(LockInfo("dev", "child-run", os.getpid(), socket.gethostname(), time.time()))
+    me = LockInfo("dev", "child-run", os.getpid(), socket.gethostname(), time.time())
+    backend.acquire_lock(me)
     print("locked", flush=True)
     for line in sys.stdin:
         try:

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -50,7 +50,9 @@ def free_port() -> int:
 
 
 def test_url_forms() -> None:
-    conninfo, schema, where = parse_postgres_url("postgres://u:pw@db.example:6543/state?schema=team_a")
+    conninfo, schema, where = parse_postgres_url(
+        "postgres://u:pw@db.example:6543/state?schema=team_a"
+    )
     assert (schema, where) == ("team_a", "db.example:6543")
     assert conninfo == "postgresql://u:pw@db.example:6543/state"
     conninfo, schema, where = parse_postgres_url(
@@ -88,7 +90,9 @@ def test_the_password_never_shows() -> None:
 def test_unreachable_server_is_a_clear_state_error() -> None:
     port = free_port()
     backend = PostgresStateBackend(f"postgresql://me:s3cret@127.0.0.1:{port}/db")
-    with pytest.raises(StateError, match=rf"cannot connect to PostgreSQL at 127\.0\.0\.1:{port}: ") as e:
+    with pytest.raises(
+        StateError, match=rf"cannot connect to PostgreSQL at 127\.0\.0\.1:{port}: "
+    ) as e:
         backend.get("dev", "web")
     assert "s3cret" not in str(e.value)
 
@@ -137,7 +141,9 @@ def test_a_schema_from_a_newer_opus_is_refused(pg_url: str) -> None:
     with PostgresStateBackend(pg_url) as backend:
         backend.contexts()
     _admin_fetch(f"INSERT INTO {schema}.schema_migrations VALUES (7, 'future', 0) RETURNING 1")
-    with pytest.raises(StateError, match=r"schema version 7, but this opus only knows versions up to 1"):
+    with pytest.raises(
+        StateError, match=r"schema version 7, but this opus only knows versions up to 1"
+    ):
         PostgresStateBackend(pg_url).contexts()
 
 
@@ -158,7 +164,7 @@ def test_a_killed_holder_s_lock_is_freed_by_the_server(pg_url: str, children) ->
     backend.close()
 
 
-# -- server failures --------------------------------------------------------------------------------
+# -- server failures ------------------------------------------------------------------------------
 
 
 class Server:
@@ -181,7 +187,10 @@ class Server:
         )
 
     def running(self) -> bool:
-        return subprocess.run([*self.prefix, *self.command, "status"], capture_output=True).returncode == 0
+        return (
+            subprocess.run([*self.prefix, *self.command, "status"], capture_output=True).returncode
+            == 0
+        )
 
 
 @pytest.fixture
@@ -197,7 +206,9 @@ def server(pg_url: str) -> Iterator[Server]:
         control("start")
 
 
-def test_server_restart_mid_run_loses_nothing_and_stops_the_run(pg_url: str, server: Server) -> None:
+def test_server_restart_mid_run_loses_nothing_and_stops_the_run(
+    pg_url: str, server: Server
+) -> None:
     backend = PostgresStateBackend(pg_url)
     backend.acquire_lock(info("run-1"))
     for i in range(3):

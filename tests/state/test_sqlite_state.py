@@ -97,7 +97,9 @@ def test_wal_and_synchronous(tmp_path: Path) -> None:
 def _versions(path: Path) -> list[tuple[int, str]]:
     raw = sqlite3.connect(path)
     try:
-        return raw.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+        return raw.execute(
+            "SELECT version, name FROM schema_migrations ORDER BY version"
+        ).fetchall()
     finally:
         raw.close()
 
@@ -122,11 +124,15 @@ def test_a_database_from_a_newer_opus_is_refused(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     backend = SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db")
-    with pytest.raises(StateError, match=r"schema version 99, but this opus only knows versions up to 1"):
+    with pytest.raises(
+        StateError, match=r"schema version 99, but this opus only knows versions up to 1"
+    ):
         backend.get("dev", "web")
 
 
-def test_a_new_migration_is_applied_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_migration_is_applied_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db") as backend:
         backend.save(TaskState("dev", "web"))
     broken = _sql.Migration(2, "broken", ("CREATE TABLE extra (x INTEGER)", "NOT SQL AT ALL"))
@@ -140,7 +146,10 @@ def test_a_new_migration_is_applied_atomically(tmp_path: Path, monkeypatch: pyte
     with SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db") as backend:
         assert backend.get("dev", "web") == TaskState("dev", "web")
         assert backend.schema_version == 2
-    assert _versions(tmp_path / "s.db") == [(1, "task records, history, runs and locks"), (2, "task notes")]
+    assert _versions(tmp_path / "s.db") == [
+        (1, "task records, history, runs and locks"),
+        (2, "task notes"),
+    ]
 
 
 def test_readers_in_other_processes_are_not_blocked_by_a_writer(tmp_path: Path, children) -> None:
@@ -149,7 +158,9 @@ def test_readers_in_other_processes_are_not_blocked_by_a_writer(tmp_path: Path, 
         backend.save(TaskState("dev", "old"))
     writer = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")
-    writer.execute("INSERT INTO tasks (context, name, outputs, status) VALUES ('dev', 'new', '{}', 'done')")
+    writer.execute(
+        "INSERT INTO tasks (context, name, outputs, status) VALUES ('dev', 'new', '{}', 'done')"
+    )
     try:
         names, seconds = children(READER, url).readline().rsplit(" ", 1)
         assert names == "['old']"  # the committed state, without waiting for the writer
