@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
-from .errors import OpusError
+from .errors import OpusError, VariableError
 from .interrupts import deliver_interrupts
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .processor import ReadOnlyVariables, TaskContext
@@ -180,8 +180,15 @@ class Run:
         task = self.graph.tasks[name]
         refs = find_references(task.spec)
         visible = self._visible_variables(task, refs)
-        spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)
         prior = self.prior.get(name)
+        try:
+            spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)
+        except VariableError:
+            if self.action != "detect_drift" or prior is not None:
+                raise
+            # Never applied here: reported as drifted below without resolving, since the
+            # outputs it refers to may be gone as well (drift after delete).
+            spec = dict(task.spec)
         ctx = TaskContext(
             task_name=name,
             spec=spec,
