@@ -1,0 +1,199 @@
+"""The Dask executor on a real LocalCluster (loopback, worker processes)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import threading
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opus import Engine, ExecutorError, Plugins, TaskProcessor
+from opus.executors import make_executor
+
+try:
+    import distributed  # noqa: F401
+
+    HAVE_DISTRIBUTED = True
+except ImportError:  # pragma: no cover - the README test command installs opus[dask]
+    HAVE_DISTRIBUTED = False
+
+needs_dask = pytest.mark.skipif(
+    not HAVE_DISTRIBUTED, reason="dask.distributed is not installed (pip install 'opus[dask]')"
+)
+pytestmark = [pytest.mark.dask, needs_dask]
+
+
+class WorkerProcessor(TaskProcessor):
+    """Defined in this test module, which the workers cannot import: it must be shipped."""
+
+    api_version = "dask-test/v1"
+
+    def create(self, task, ctx):  # noqa: ANN001
+        started = time.time()
+        time.sleep(ctx.spec.get("sleep", 0))
+        if ctx.spec.get("fail"):
+            raise RuntimeError(f"{task.name} failed on the worker")
+        if ctx.spec.get("unpicklable_result"):
+            return {"lock": threading.Lock()}
+        return {"pid": os.getpid(), "started": started, "ended": time.time(),
+                "value": ctx.spec.get("value")}
+
+    def rollback(self, task, ctx):  # noqa: ANN001
+        Path(ctx.spec["rollback_marker"]).write_text(f"{os.getpid()} {ctx.failed_action} {ctx.error}")
+
+
+def step(name: str, *deps: str, **spec: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if deps:
+        metadata["dependencies"] = [{"tasks": list(deps)}]
+    return {"apiVersion": WorkerProcessor.api_version, "kind": "Step", "metadata": metadata,
+            "spec": spec}
+
+
+@pytest.fixture(scope="module")
+def executor():
+    from opus.executors.dask import DaskExecutor
+
+    executor = DaskExecutor(n_workers=2)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture
+def engine(executor) -> Engine:
+    engine = Engine(state="memory://", plugins=Plugins(entry_points=False), parallelism=4,
+                    executor=executor)
+    engine.register_processor(WorkerProcessor)
+    return engine  # not closed: that would close the shared cluster
+
+
+def test_actions_run_in_worker_processes_in_dependency_order(engine: Engine) -> None:
+    tasks = [step("a", value="A", sleep=0.05),
+             step("b", value="${VAR:a:value}-b"),
+             step("c", "a", value="c"),
+             step("d", "b", "c", value="${VAR:b:value}+${VAR:c:value}")]
+    result = engine.run("apply", tasks)
+    assert result.ok, {n: o.error for n, o in result.tasks.items()}
+    outputs = {n: o.outputs for n, o in result.tasks.items()}
+    assert all(out["pid"] != os.getpid() for out in outputs.values())
+    assert outputs["d"]["value"] == "A-b+c"
+    for dep, name in [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]:
+        assert outputs[dep]["ended"] <= outputs[name]["started"]
+    cluster_pids = set(engine.executor.client.run(os.getpid).values())
+    assert {out["pid"] for out in outputs.values()} <= cluster_pids
+
+
+def test_the_cluster_is_reused_across_runs(engine: Engine) -> None:
+    client = engine.executor.client
+    assert engine.run("apply", [step("x")]).ok
+    assert engine.run("apply", [step("y")]).ok
+    assert engine.executor.client is client
+
+
+def test_failure_and_rollback_on_a_worker(engine: Engine, tmp_path: Path) -> None:
+    marker = tmp_path / "rolled-back"
+    tasks = [step("bad", fail=True, rollback_marker=str(marker)), step("after", "bad")]
+    result = engine.run("apply", tasks, context="dev")
+    assert result.tasks["bad"].status == "rolled_back"
+    assert result.tasks["bad"].error == "RuntimeError: bad failed on the worker"
+    assert result.tasks["after"].status == "skipped"
+    pid, action, error = marker.read_text().split(" ", 2)
+    assert int(pid) != os.getpid() and action == "create"
+    assert error == "RuntimeError: bad failed on the worker"
+    assert engine.state.get("dev", "bad").status == "failed"
+
+
+def test_unpicklable_spec_is_a_clear_error(engine: Engine) -> None:
+    result = engine.run("apply", [step("locked", lock=threading.Lock()), step("fine")],
+                        keep_going=True)
+    error = result.tasks["locked"].error
+    assert result.tasks["locked"].status == "failed"
+    assert "task 'locked'" in error and "cannot be pickled" in error
+    assert result.tasks["fine"].status == "done"
+
+
+def test_unpicklable_result_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
+    marker = tmp_path / "rolled-back"
+    result = engine.run("apply", [step("weird", unpicklable_result=True,
+                                       rollback_marker=str(marker))])
+    outcome = result.tasks["weird"]
+    assert outcome.status == "rolled_back"
+    assert "task 'weird'" in outcome.error and "result of 'create' cannot be pickled" in outcome.error
+    assert marker.exists()
+
+
+def test_connecting_to_a_running_scheduler(executor) -> None:
+    from opus.executors.dask import DaskExecutor
+
+    address = executor.client.scheduler.address
+    remote = make_executor("dask://" + address.split("://", 1)[1])
+    assert isinstance(remote, DaskExecutor)
+    engine = Engine(state="memory://", plugins=Plugins(entry_points=False), executor=remote)
+    engine.register_processor(WorkerProcessor)
+    with engine:
+        result = engine.run("apply", [step("remote", value=1)])
+    assert result.ok and result.tasks["remote"].outputs["pid"] != os.getpid()
+
+
+def test_a_processor_no_worker_can_import_is_shipped(engine: Engine) -> None:
+    module = types.ModuleType("opus_test_only_in_this_process")
+    exec(textwrap.dedent('''
+        import os
+        from opus import TaskProcessor
+
+        SUFFIX = "-shipped"
+
+        class Local(TaskProcessor):
+            api_version = "local-only/v1"
+
+            def create(self, task, ctx):
+                return {"pid": os.getpid(), "name": task.name + SUFFIX}
+    '''), module.__dict__)
+    sys.modules[module.__name__] = module
+    try:
+        engine.register_processor(module.Local)
+        result = engine.run("apply", [{"apiVersion": "local-only/v1", "kind": "X",
+                                       "metadata": {"name": "here"}}])
+    finally:
+        del sys.modules[module.__name__]
+    assert result.ok, result.tasks["here"].error
+    assert result.tasks["here"].outputs["name"] == "here-shipped"
+    assert result.tasks["here"].outputs["pid"] != os.getpid()
+
+
+# -- no cluster needed ------------------------------------------------------------------------
+def test_bad_address_fails_quickly_and_clearly() -> None:
+    from opus.executors.dask import DaskExecutor
+
+    executor = DaskExecutor("127.0.0.1:1", connect_timeout=1)
+    with pytest.raises(ExecutorError, match=r"cannot connect to the Dask scheduler at tcp://127\.0\.0\.1:1"):
+        executor.start(Plugins(entry_points=False), 2)
+    executor.close()
+
+
+def test_missing_distributed_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ExecutorError, match=r"install opus\[dask\]"):
+        make_executor("dask")
+
+
+def test_worker_environment_carries_disabled_plugins_and_hand_registered_processors() -> None:
+    from opus.executors import dask as dask_executor
+
+    plugins = Plugins(entry_points=False, disabled=["some-plugin"])
+    plugins.register_processor(WorkerProcessor)
+    blob = dask_executor.worker_environment(plugins)
+    # rebuilt as a worker would
+    rebuilt = dask_executor.plugins_for("test-key", blob)
+    try:
+        assert "some-plugin" in rebuilt.disabled
+        assert WorkerProcessor.api_version in rebuilt.processors()
+        assert dask_executor.plugins_for("test-key", blob) is rebuilt  # cached per process
+    finally:
+        dask_executor._worker_plugins.pop("test-key", None)
