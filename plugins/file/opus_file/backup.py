@@ -142,10 +142,13 @@ class BackupStore:
         """Forget a backup (the action it guarded succeeded, or it was restored)."""
         where = self.location(context, task, run_id)
         shutil.rmtree(where, ignore_errors=True)
-        for parent in (where.parent, where.parent.parent):
+        root = self.root
+        for parent in where.parents:  # empty task, context and root directories go too
             try:
                 parent.rmdir()
             except OSError:
+                break
+            if parent == root:
                 break
 
 
