@@ -15,9 +15,10 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,9 @@ class _Quiet(SimpleHTTPRequestHandler):
 def assets_url() -> Iterator[str]:
     handler = functools.partial(_Quiet, directory=str(EXAMPLE / "assets"))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/app.css"
     httpd.shutdown()
@@ -58,12 +61,28 @@ class Opus:
 
     def __call__(self, command: str, context: str, *more: str) -> tuple[int, dict[str, Any]]:
         args = [
-            sys.executable, "-m", "opus", command, "-f", "tasks", "--values", "values.yaml",
-            "--context", context, "--var", f"assets_url={self.assets_url}",
-            "--state", "sqlite:///opus-state.db", "--output", "json", *more,
+            sys.executable,
+            "-m",
+            "opus",
+            command,
+            "-f",
+            "tasks",
+            "--values",
+            "values.yaml",
+            "--context",
+            context,
+            "--var",
+            f"assets_url={self.assets_url}",
+            "--state",
+            "sqlite:///opus-state.db",
+            "--output",
+            "json",
+            *more,
         ]
         env = {k: v for k, v in os.environ.items() if k != "OPUS_FILE_BACKUP_DIR"}
-        proc = subprocess.run(args, cwd=self.workdir, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            args, cwd=self.workdir, env=env, capture_output=True, text=True, timeout=120
+        )
         assert proc.stdout.strip(), f"no JSON on stdout (exit {proc.returncode}):\n{proc.stderr}"
         try:
             report = json.loads(proc.stdout)
@@ -102,12 +121,18 @@ def test_webapp_dev_apply_plan_drift_delete(opus: Opus) -> None:
     assert summary(report) == {name: ("done", "create") for name in TASKS}
     assert ini(site / "app.ini")["port"] == "8080"
     assert stat.S_IMODE((site / "app.ini").stat().st_mode) == 0o640
-    assert (site / "static" / "app.css").read_bytes() == (EXAMPLE / "assets" / "app.css").read_bytes()
+    assert (site / "static" / "app.css").read_bytes() == (
+        EXAMPLE / "assets" / "app.css"
+    ).read_bytes()
     page = report["tasks"]["page"]["outputs"]
     assert page["PAGE"] == str(site / "index.html")
     assert "Hello from the dev box" in (site / "index.html").read_text()
     release = json.loads((site / "release.json").read_text())
-    assert release["version"] == page["VERSION"] == report["tasks"]["app-config"]["outputs"]["sha256"][:12]
+    assert (
+        release["version"]
+        == page["VERSION"]
+        == report["tasks"]["app-config"]["outputs"]["sha256"][:12]
+    )
     assert page["stderr"] == "deployed with token ***", "the sensitive token is masked"
     stored = state_bytes(opus.workdir)
     assert b"app-config" in stored and b"dev-token-not-secret" not in stored

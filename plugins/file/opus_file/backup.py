@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from .fsutil import atomic_write, inspect
@@ -69,7 +70,9 @@ class BackupStore:
             entries.append(self._save(where, index, path, deep))
         manifest = {"entries": entries, "created_dirs": [str(p) for p in created_dirs]}
         (where / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        logger.debug("backup of %s for task %s taken in %s", [e["path"] for e in entries], task, where)
+        logger.debug(
+            "backup of %s for task %s taken in %s", [e["path"] for e in entries], task, where
+        )
         return where
 
     def _save(self, where: Path, index: int, path: Path, deep: bool) -> dict[str, Any]:
@@ -106,7 +109,9 @@ class BackupStore:
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                logger.warning("cannot remove directory %s created by task %s: %s", directory, task, exc)
+                logger.warning(
+                    "cannot remove directory %s created by task %s: %s", directory, task, exc
+                )
         self.discard(context, task, run_id)
         return done
 

@@ -124,7 +124,9 @@ class FileProcessor(TaskProcessor):
                 ctx.logger.warning("previous directory %s is not empty; left in place", old_path)
         info = inspect(spec.path)
         self.backups.discard(ctx.context, task.name, ctx.run_id)
-        ctx.logger.info("%s %s is in place (mode %s)", spec.type, spec.path, format_mode(info.mode or 0))
+        ctx.logger.info(
+            "%s %s is in place (mode %s)", spec.type, spec.path, format_mode(info.mode or 0)
+        )
         return Result(outputs=info.outputs(), resource_checksum=info.checksum)
 
     def _expected(self, spec: FileSpec, ctx: TaskContext, actual: FileInfo) -> FileInfo:
@@ -132,7 +134,9 @@ class FileProcessor(TaskProcessor):
         if state is not None and state.outputs.get("path"):
             out = state.outputs
             mode = int(out["mode"], 8) if out.get("mode") else None
-            return FileInfo(Path(out["path"]), True, spec.type, mode, out.get("sha256"), out.get("size") or 0)
+            return FileInfo(
+                Path(out["path"]), True, spec.type, mode, out.get("sha256"), out.get("size") or 0
+            )
         mode = spec.mode if spec.mode is not None else actual.mode
         if spec.type == "directory":
             return FileInfo(spec.path, True, "directory", mode, None, 0)
@@ -150,7 +154,9 @@ def _applied_path(ctx: TaskContext) -> Path | None:
 def _ensure_directory(task: str, spec: FileSpec) -> None:
     info = inspect(spec.path)
     if info.exists and info.type != "directory":
-        raise FileSpecError(task, "path", f"{spec.path} exists and is a {info.type}, not a directory")
+        raise FileSpecError(
+            task, "path", f"{spec.path} exists and is a {info.type}, not a directory"
+        )
     spec.path.mkdir(exist_ok=True)
     if spec.mode is not None and info.mode != spec.mode:
         os.chmod(spec.path, spec.mode)
@@ -197,6 +203,7 @@ def _differences(expected: FileInfo, actual: FileInfo) -> list[str]:
         reasons.append(f"content of {actual.path} changed")
     if expected.mode is not None and actual.mode != expected.mode:
         reasons.append(
-            f"mode of {actual.path} is {format_mode(actual.mode or 0)}, expected {format_mode(expected.mode)}"
+            f"mode of {actual.path} is {format_mode(actual.mode or 0)}, "
+            f"expected {format_mode(expected.mode)}"
         )
     return reasons

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from opus import OpusError
 
@@ -12,7 +13,17 @@ from .fsutil import ModeError, parse_mode
 from .template import TemplateError, render
 
 TYPES = ("file", "directory")
-KNOWN_KEYS = {"path", "type", "content", "mode", "template", "vars", "encoding", "makeDirs", "force"}
+KNOWN_KEYS = {
+    "path",
+    "type",
+    "content",
+    "mode",
+    "template",
+    "vars",
+    "encoding",
+    "makeDirs",
+    "force",
+}
 
 
 class FileSpecError(OpusError):
@@ -36,10 +47,12 @@ class FileSpec:
     force: bool
 
     @classmethod
-    def parse(cls, task: str, spec: Mapping[str, Any], kind: str = "File") -> "FileSpec":
+    def parse(cls, task: str, spec: Mapping[str, Any], kind: str = "File") -> FileSpec:
         unknown = sorted(set(spec) - KNOWN_KEYS)
         if unknown:
-            raise FileSpecError(task, unknown[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
+            raise FileSpecError(
+                task, unknown[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})"
+            )
         path = spec.get("path")
         if not isinstance(path, str) or not path:
             raise FileSpecError(task, "path", "required: the file or directory to manage")

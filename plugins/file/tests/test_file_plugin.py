@@ -7,13 +7,13 @@ import os
 import stat
 from pathlib import Path
 
+import opus_file
 import pluggy
 import pytest
-
-import opus_file
-from opus import Result, Task, TaskContext, TaskState
 from opus_file import FileProcessor, FileSpecError, render
 from opus_file.template import TemplateError
+
+from opus import Result, Task, TaskContext, TaskState
 
 
 @pytest.fixture
@@ -25,7 +25,9 @@ def make(name: str, spec: dict, kind: str = "File") -> Task:
     return Task(api_version="file/v1", kind=kind, metadata={"name": name}, spec=spec)
 
 
-def ctx_for(task: Task, action: str, state: TaskState | None = None, run_id: str = "r1", **kw) -> TaskContext:
+def ctx_for(
+    task: Task, action: str, state: TaskState | None = None, run_id: str = "r1", **kw
+) -> TaskContext:
     return TaskContext(
         task_name=task.name,
         spec=task.spec,
@@ -182,7 +184,8 @@ def test_template_renders_vars(proc, tmp_path) -> None:
     spec = {
         "path": str(target),
         "template": True,
-        "content": "name={{ name }}\nport={{port}}\ndb={{ db.host }}:{{ db.port }}\ndebug={{ debug }}\n"
+        "content": "name={{ name }}\nport={{port}}\n"
+        "db={{ db.host }}:{{ db.port }}\ndebug={{ debug }}\n"
         "literal={{ not a placeholder\n",
         "vars": {"name": "web", "port": 8080, "db": {"host": "h", "port": 5432}, "debug": False},
     }
@@ -201,7 +204,10 @@ def test_template_without_flag_is_written_verbatim(proc, tmp_path) -> None:
 
 
 def test_template_unknown_variable_is_an_error(proc, tmp_path) -> None:
-    task = make("t", {"path": str(tmp_path / "x"), "template": True, "content": "{{ nope }}", "vars": {"a": 1}})
+    task = make(
+        "t",
+        {"path": str(tmp_path / "x"), "template": True, "content": "{{ nope }}", "vars": {"a": 1}},
+    )
     with pytest.raises(FileSpecError, match="'nope' is not defined"):
         proc.create(task, ctx_for(task, "create"))
     with pytest.raises(TemplateError):
@@ -372,7 +378,12 @@ def test_hookimpl_registers_the_processor() -> None:
     assert registered == [FileProcessor]
     assert FileProcessor.api_version == "file/v1"
     assert set(FileProcessor.supported_actions()) == {
-        "create", "update", "delete", "describe", "detect_drift", "rollback"
+        "create",
+        "update",
+        "delete",
+        "describe",
+        "detect_drift",
+        "rollback",
     }
 
 

@@ -7,8 +7,9 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Mapping
+from typing import BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ def send(
     for attempt in range(1, attempts + 1):
         try:
             response = _attempt(request, timeout, sink)
-            return Response(response.status, response.headers, response.body, response.size, attempt)
+            return Response(
+                response.status, response.headers, response.body, response.size, attempt
+            )
         except _Retryable as exc:
             if attempt == attempts:
                 raise HttpRequestError(
@@ -85,7 +88,12 @@ def send(
             delay = min(backoff * 2 ** (attempt - 1), MAX_BACKOFF)
             logger.warning(
                 "%s %s: %s; retry %d/%d in %.2fs",
-                request.method, describe(request.url), describe(str(exc)), attempt, retries, delay,
+                request.method,
+                describe(request.url),
+                describe(str(exc)),
+                attempt,
+                retries,
+                delay,
             )
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -102,7 +110,8 @@ def _attempt(request: Request, timeout: float, sink: Callable[[], BinaryIO] | No
                 body = resp.read()
                 raise HttpRequestError(
                     f"{request.method} {request.url}: unexpected status {status}{_snippet(body)}",
-                    status=status, body=body,
+                    status=status,
+                    body=body,
                 )
             body, size = _read(resp, headers, sink)
             return Response(status, headers, body, size)
@@ -118,7 +127,8 @@ def _attempt(request: Request, timeout: float, sink: Callable[[], BinaryIO] | No
             raise error from None
         raise HttpRequestError(
             f"{request.method} {request.url}: HTTP {status} {exc.reason}{_snippet(body)}",
-            status=status, body=body,
+            status=status,
+            body=body,
         ) from None
     except urllib.error.URLError as exc:
         raise _Retryable(f"connection error: {exc.reason}") from None

@@ -50,9 +50,11 @@ class _HashingFile:
         self.handle: BinaryIO | None = None
         self.digest = hashlib.sha256()
 
-    def open(self) -> "_HashingFile":
+    def open(self) -> _HashingFile:
         self.discard()
-        fd, self.name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent)
+        fd, self.name = tempfile.mkstemp(
+            prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent
+        )
         self.handle = os.fdopen(fd, "wb")
         self.digest = hashlib.sha256()
         return self
@@ -111,13 +113,17 @@ def download(spec: HttpSpec) -> tuple[Response | None, LocalFile]:
     try:
         response = send(
             Request("GET", url, headers),
-            retries=spec.retries, backoff=spec.backoff, timeout=spec.timeout,
-            sink=part.open, describe=spec.mask,
+            retries=spec.retries,
+            backoff=spec.backoff,
+            timeout=spec.timeout,
+            sink=part.open,
+            describe=spec.mask,
         )
         digest = part.digest.hexdigest()
         if spec.sha256 and digest != spec.sha256:
             raise ChecksumMismatch(
-                f"{spec.mask(url)}: sha256 is {digest}, expected {spec.sha256}; {spec.path} left unchanged"
+                f"{spec.mask(url)}: sha256 is {digest}, expected {spec.sha256}; "
+                f"{spec.path} left unchanged"
             )
         part.commit(spec.mode)
     finally:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from opus import OpusError, Result, Task, TaskContext, TaskProcessor
 
@@ -72,7 +73,12 @@ class HttpProcessor(TaskProcessor):
         if spec.download:
             assert spec.path is not None
             info = local_file(spec.path)
-            details = {"path": str(info.path), "exists": info.exists, "sha256": info.sha256, "size": info.size}
+            details = {
+                "path": str(info.path),
+                "exists": info.exists,
+                "sha256": info.sha256,
+                "size": info.size,
+            }
             return Result(details=details)
         if "describe" not in spec.requests:
             return Result(outputs=dict(ctx.state.outputs) if ctx.state else {})
@@ -90,8 +96,16 @@ class HttpProcessor(TaskProcessor):
         except HttpTaskError as exc:
             if exc.status is None or exc.status >= 500:
                 raise
-            return Result(drifted=True, message=f"check returned HTTP {exc.status}", details={"status": exc.status})
-        return Result(drifted=False, message=f"check returned HTTP {result.outputs['status']}", details=dict(result.outputs))
+            return Result(
+                drifted=True,
+                message=f"check returned HTTP {exc.status}",
+                details={"status": exc.status},
+            )
+        return Result(
+            drifted=False,
+            message=f"check returned HTTP {result.outputs['status']}",
+            details=dict(result.outputs),
+        )
 
     def rollback(self, task: Task, ctx: TaskContext) -> Result:
         """Endpoint mode: send ``spec.rollback``. Downloads need none (writes are atomic)."""
@@ -99,7 +113,9 @@ class HttpProcessor(TaskProcessor):
         if spec.download:
             return Result(message="nothing to undo: a failed download leaves the previous file")
         if "rollback" not in spec.requests:
-            ctx.logger.warning("no rollback request; %s left as it is", ctx.failed_action or "action")
+            ctx.logger.warning(
+                "no rollback request; %s left as it is", ctx.failed_action or "action"
+            )
             return Result(message="no rollback request")
         return _call(task, ctx, spec, "rollback")
 
@@ -112,8 +128,12 @@ def _download(task: Task, ctx: TaskContext, spec: HttpSpec) -> Result:
     try:
         response, info = download(spec)
     except (HttpRequestError, ChecksumMismatch) as exc:
-        raise HttpTaskError(f"task {task.name!r}: {spec.mask(str(exc))}", getattr(exc, "status", None)) from None
-    ctx.logger.info("%s: %s (%d bytes)", spec.path, "downloaded" if response else "up to date", info.size)
+        raise HttpTaskError(
+            f"task {task.name!r}: {spec.mask(str(exc))}", getattr(exc, "status", None)
+        ) from None
+    ctx.logger.info(
+        "%s: %s (%d bytes)", spec.path, "downloaded" if response else "up to date", info.size
+    )
     outputs = {
         "path": str(info.path),
         "sha256": info.sha256,
@@ -144,9 +164,17 @@ def _call(task: Task, ctx: TaskContext, spec: HttpSpec, key: str) -> Result:
     request = spec.requests[key]
     ctx.logger.info("%s: %s %s", key, request.method, spec.mask(request.url))
     try:
-        response = send(request, retries=spec.retries, backoff=spec.backoff, timeout=spec.timeout, describe=spec.mask)
+        response = send(
+            request,
+            retries=spec.retries,
+            backoff=spec.backoff,
+            timeout=spec.timeout,
+            describe=spec.mask,
+        )
     except HttpRequestError as exc:
-        raise HttpTaskError(f"task {task.name!r}: {key}: {spec.mask(str(exc))}", exc.status) from None
+        raise HttpTaskError(
+            f"task {task.name!r}: {key}: {spec.mask(str(exc))}", exc.status
+        ) from None
     return Result(outputs=_outputs(spec, request.url, response))
 
 

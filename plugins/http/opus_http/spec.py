@@ -6,9 +6,10 @@ import base64
 import copy
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opus import OpusError
@@ -51,13 +52,15 @@ class HttpSpec:
         return self.path is not None
 
     @classmethod
-    def parse(cls, task: str, spec: Mapping[str, Any]) -> "HttpSpec":
+    def parse(cls, task: str, spec: Mapping[str, Any]) -> HttpSpec:
         download = "path" in spec
         allowed = set(COMMON_KEYS) | (set(DOWNLOAD_KEYS) if download else set(REQUEST_KEYS))
         unknown = sorted(set(spec) - allowed)
         if unknown:
             hint = "download mode (spec.path is set)" if download else "endpoint mode"
-            raise HttpSpecError(task, unknown[0], f"unknown key in {hint} (known: {', '.join(sorted(allowed))})")
+            raise HttpSpecError(
+                task, unknown[0], f"unknown key in {hint} (known: {', '.join(sorted(allowed))})"
+            )
         url = spec.get("url")
         if url is not None:
             _check_url(task, "url", url)
@@ -106,9 +109,13 @@ def _download(task: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _request(task: str, key: str, value: Any, url: str | None, headers: Mapping[str, str]) -> Request:
+def _request(
+    task: str, key: str, value: Any, url: str | None, headers: Mapping[str, str]
+) -> Request:
     if not isinstance(value, Mapping):
-        raise HttpSpecError(task, key, "must be a request: {method, url, json|body, headers, expect_status}")
+        raise HttpSpecError(
+            task, key, "must be a request: {method, url, json|body, headers, expect_status}"
+        )
     unknown = sorted(set(value) - {"method", "url", "json", "body", "headers", "expect_status"})
     if unknown:
         raise HttpSpecError(task, f"{key}.{unknown[0]}", "unknown request key")
@@ -128,7 +135,13 @@ def _request(task: str, key: str, value: Any, url: str | None, headers: Mapping[
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     method = str(value.get("method") or ("POST" if data is not None else "GET")).upper()
     target, merged = split_userinfo(target, merged)
-    return Request(method, target, merged, data, _statuses(task, f"{key}.expect_status", value.get("expect_status")))
+    return Request(
+        method,
+        target,
+        merged,
+        data,
+        _statuses(task, f"{key}.expect_status", value.get("expect_status")),
+    )
 
 
 def _statuses(task: str, field_: str, value: Any) -> tuple[int, ...]:
@@ -148,16 +161,24 @@ def _headers(task: str, field_: str, value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def _number(task: str, field_: str, value: Any, *, integer: bool = False, positive: bool = False) -> Any:
+def _number(
+    task: str, field_: str, value: Any, *, integer: bool = False, positive: bool = False
+) -> Any:
     ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
     if not ok or value < 0 or (positive and value == 0):
         kind = "a whole number" if integer else "a number of seconds"
-        raise HttpSpecError(task, field_, f"must be {kind} >= {'1' if positive else '0'}, not {value!r}")
+        raise HttpSpecError(
+            task, field_, f"must be {kind} >= {'1' if positive else '0'}, not {value!r}"
+        )
     return value
 
 
 def _check_url(task: str, field_: str, url: Any) -> None:
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+    if (
+        not isinstance(url, str)
+        or urlsplit(url).scheme not in ("http", "https")
+        or not urlsplit(url).netloc
+    ):
         raise HttpSpecError(task, field_, f"must be an http:// or https:// URL, not {url!r}")
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
-
-import pytest
 
 
 @dataclass
@@ -81,13 +80,16 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
+@contextlib.contextmanager
+def serve() -> Iterator[LocalServer]:
+    """Run a :class:`LocalServer` on 127.0.0.1 (ephemeral port) for the ``with`` block."""
     local = LocalServer()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(local))
     httpd.daemon_threads = True
     local.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield local

@@ -6,23 +6,29 @@ import base64
 import hashlib
 import importlib.metadata
 import json
-import os
 import socket
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import opus_http
 import pluggy
 import pytest
-from http_local_server import LocalServer, Reply, server  # noqa: F401  (server is a fixture)
-
-import opus_http
-from opus import Task, TaskContext, TaskState
+from http_local_server import LocalServer, Reply, serve
 from opus_http import HttpProcessor, HttpSpecError, HttpTaskError
+
+from opus import Task, TaskContext, TaskState
 
 CSS = b"body { color: #333; }\n"
 CSS_SHA = hashlib.sha256(CSS).hexdigest()
 FAST = {"backoff": 0.01, "timeout": 5}
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with serve() as local:
+        yield local
 
 
 @pytest.fixture
@@ -35,8 +41,16 @@ def make(name: str, spec: dict) -> Task:
 
 
 def ctx_for(task: Task, action: str, state: TaskState | None = None, **kw) -> TaskContext:
-    return TaskContext(task_name=task.name, spec=task.spec, command="apply", context="dev",
-                       action=action, run_id="r1", state=state, **kw)
+    return TaskContext(
+        task_name=task.name,
+        spec=task.spec,
+        command="apply",
+        context="dev",
+        action=action,
+        run_id="r1",
+        state=state,
+        **kw,
+    )
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -55,8 +69,12 @@ def closed_port() -> int:
 
 
 def test_download_writes_file_and_reports_outputs(proc, server: LocalServer, tmp_path) -> None:
-    headers = {"Content-Type": "text/css", "ETag": '"v1"', "Last-Modified": "Wed, 01 May 2024 10:00:00 GMT",
-               "X-Other": "dropped"}
+    headers = {
+        "Content-Type": "text/css",
+        "ETag": '"v1"',
+        "Last-Modified": "Wed, 01 May 2024 10:00:00 GMT",
+        "X-Other": "dropped",
+    }
     url = server.route("/app.css", Reply(200, CSS, headers))
     target = tmp_path / "assets" / "app.css"
     task = make("css", {"url": url, "path": str(target), "sha256": CSS_SHA, "mode": "0640", **FAST})
@@ -66,9 +84,12 @@ def test_download_writes_file_and_reports_outputs(proc, server: LocalServer, tmp
     out = result.outputs
     assert out["path"] == str(target) and out["sha256"] == CSS_SHA and out["size"] == len(CSS)
     assert out["status"] == 200
-    assert out["headers"] == {"content-type": "text/css", "etag": '"v1"',
-                              "content-length": str(len(CSS)),
-                              "last-modified": "Wed, 01 May 2024 10:00:00 GMT"}
+    assert out["headers"] == {
+        "content-type": "text/css",
+        "etag": '"v1"',
+        "content-length": str(len(CSS)),
+        "last-modified": "Wed, 01 May 2024 10:00:00 GMT",
+    }
     assert result.resource_checksum == CSS_SHA
     assert leftovers(target.parent) == []
 
@@ -97,7 +118,9 @@ def test_checksum_mismatch_keeps_previous_file(proc, server, tmp_path) -> None:
 
 def test_retries_5xx_with_backoff_then_succeeds(proc, server, tmp_path) -> None:
     url = server.route("/flaky", Reply(503, b"busy"), Reply(502), Reply(200, CSS))
-    task = make("f", {"url": url, "path": str(tmp_path / "f"), "retries": 3, "backoff": 0.2, "timeout": 5})
+    task = make(
+        "f", {"url": url, "path": str(tmp_path / "f"), "retries": 3, "backoff": 0.2, "timeout": 5}
+    )
     started = time.monotonic()
     result = proc.create(task, ctx_for(task, "create"))
     assert time.monotonic() - started >= 0.2 + 0.4, "waits backoff, then twice the backoff"
@@ -124,7 +147,9 @@ def test_client_errors_are_not_retried(proc, server, tmp_path) -> None:
 
 
 def test_dropped_and_truncated_responses_are_retried(proc, server, tmp_path) -> None:
-    url = server.route("/x", Reply(action="drop"), Reply(200, b"half", action="truncate"), Reply(200, CSS))
+    url = server.route(
+        "/x", Reply(action="drop"), Reply(200, b"half", action="truncate"), Reply(200, CSS)
+    )
     target = tmp_path / "x"
     task = make("x", {"url": url, "path": str(target), "retries": 2, **FAST})
     proc.create(task, ctx_for(task, "create"))
@@ -144,8 +169,12 @@ def test_drift_missing_or_changed_file(proc, server, tmp_path) -> None:
     target = tmp_path / "app.css"
     task = make("css", {"url": url, "path": str(target), **FAST})
     result = proc.create(task, ctx_for(task, "create"))
-    state = TaskState(context="dev", name="css", outputs=dict(result.outputs),
-                      resource_checksum=result.resource_checksum)
+    state = TaskState(
+        context="dev",
+        name="css",
+        outputs=dict(result.outputs),
+        resource_checksum=result.resource_checksum,
+    )
     assert proc.detect_drift(task, ctx_for(task, "detect_drift", state)).drifted is False
     target.write_bytes(b"edited by hand")
     changed = proc.detect_drift(task, ctx_for(task, "detect_drift", state))
@@ -162,23 +191,40 @@ def test_delete_and_describe_download(proc, server, tmp_path) -> None:
     task = make("css", {"url": url, "path": str(target), **FAST})
     proc.create(task, ctx_for(task, "create"))
     described = proc.describe(task, ctx_for(task, "describe"))
-    assert described.details == {"path": str(target), "exists": True, "sha256": CSS_SHA, "size": len(CSS)}
+    assert described.details == {
+        "path": str(target),
+        "exists": True,
+        "sha256": CSS_SHA,
+        "size": len(CSS),
+    }
     proc.delete(task, ctx_for(task, "delete"))
     assert not target.exists()
     assert "already absent" in proc.delete(task, ctx_for(task, "delete")).message
-    assert "nothing to undo" in proc.rollback(task, ctx_for(task, "rollback", failed_action="create")).message
+    assert (
+        "nothing to undo"
+        in proc.rollback(task, ctx_for(task, "rollback", failed_action="create")).message
+    )
 
 
 # -- endpoint mode ------------------------------------------------------------------------
 
 
 def test_create_posts_json_and_parses_the_response(proc, server) -> None:
-    url = server.route("/api/apps", Reply(201, b'{"id": 7, "name": "web"}',
-                                          {"Content-Type": "application/json", "ETag": "abc"}))
-    task = make("app", {
-        "url": url, "headers": {"X-Team": "core"}, **FAST,
-        "create": {"json": {"name": "web", "replicas": 2}, "expect_status": [200, 201]},
-    })
+    url = server.route(
+        "/api/apps",
+        Reply(
+            201, b'{"id": 7, "name": "web"}', {"Content-Type": "application/json", "ETag": "abc"}
+        ),
+    )
+    task = make(
+        "app",
+        {
+            "url": url,
+            "headers": {"X-Team": "core"},
+            **FAST,
+            "create": {"json": {"name": "web", "replicas": 2}, "expect_status": [200, 201]},
+        },
+    )
     out = proc.create(task, ctx_for(task, "create")).outputs
     assert out["status"] == 201 and out["json"] == {"id": 7, "name": "web"}
     assert out["headers"]["content-type"] == "application/json" and out["headers"]["etag"] == "abc"
@@ -190,11 +236,22 @@ def test_create_posts_json_and_parses_the_response(proc, server) -> None:
 def test_update_falls_back_to_create_and_methods_and_bodies(proc, server) -> None:
     server.route("/api/apps", Reply(200, b"created"))
     server.route("/api/apps/7", Reply(200, b"updated"))
-    only_create = make("a", {"url": server.url + "/api/apps", "create": {"method": "put", "body": "raw"}, **FAST})
+    only_create = make(
+        "a", {"url": server.url + "/api/apps", "create": {"method": "put", "body": "raw"}, **FAST}
+    )
     assert proc.update(only_create, ctx_for(only_create, "update")).outputs["body"] == "created"
-    assert server.hits("/api/apps")[0].method == "PUT" and server.hits("/api/apps")[0].body == b"raw"
-    both = make("a", {"url": server.url + "/api/apps", "create": {"method": "POST"},
-                      "update": {"method": "PATCH", "url": server.url + "/api/apps/7", "json": {"r": 3}}, **FAST})
+    assert (
+        server.hits("/api/apps")[0].method == "PUT" and server.hits("/api/apps")[0].body == b"raw"
+    )
+    both = make(
+        "a",
+        {
+            "url": server.url + "/api/apps",
+            "create": {"method": "POST"},
+            "update": {"method": "PATCH", "url": server.url + "/api/apps/7", "json": {"r": 3}},
+            **FAST,
+        },
+    )
     assert proc.update(both, ctx_for(both, "update")).outputs["body"] == "updated"
     assert server.hits("/api/apps/7")[0].method == "PATCH"
 
@@ -202,8 +259,15 @@ def test_update_falls_back_to_create_and_methods_and_bodies(proc, server) -> Non
 def test_expect_status(proc, server) -> None:
     server.route("/gone", Reply(404, b"gone"))
     server.route("/ok", Reply(200, b"fine"))
-    deleting = make("d", {"url": server.url + "/gone", "create": {}, **FAST,
-                          "delete": {"method": "DELETE", "expect_status": [200, 204, 404]}})
+    deleting = make(
+        "d",
+        {
+            "url": server.url + "/gone",
+            "create": {},
+            **FAST,
+            "delete": {"method": "DELETE", "expect_status": [200, 204, 404]},
+        },
+    )
     assert proc.delete(deleting, ctx_for(deleting, "delete")).outputs["status"] == 404
     strict = make("s", {"url": server.url + "/ok", "create": {"expect_status": 201}, **FAST})
     with pytest.raises(HttpTaskError, match="unexpected status 200"):
@@ -214,7 +278,9 @@ def test_expect_status(proc, server) -> None:
 
 def test_check_request_decides_drift(proc, server) -> None:
     server.route("/health", Reply(200, b"ok"), Reply(404, b"gone"), Reply(500, b"err"))
-    task = make("h", {"url": server.url + "/health", "create": {}, "check": {}, "retries": 1, **FAST})
+    task = make(
+        "h", {"url": server.url + "/health", "create": {}, "check": {}, "retries": 1, **FAST}
+    )
     assert proc.detect_drift(task, ctx_for(task, "detect_drift")).drifted is False
     drift = proc.detect_drift(task, ctx_for(task, "detect_drift"))
     assert drift.drifted is True and "404" in drift.message
@@ -224,8 +290,15 @@ def test_check_request_decides_drift(proc, server) -> None:
 
 def test_rollback_request(proc, server) -> None:
     server.route("/undo", Reply(200))
-    task = make("r", {"url": server.url + "/nope", "create": {}, **FAST,
-                      "rollback": {"method": "DELETE", "url": server.url + "/undo"}})
+    task = make(
+        "r",
+        {
+            "url": server.url + "/nope",
+            "create": {},
+            **FAST,
+            "rollback": {"method": "DELETE", "url": server.url + "/undo"},
+        },
+    )
     with pytest.raises(HttpTaskError):
         proc.create(task, ctx_for(task, "create"))
     proc.rollback(task, ctx_for(task, "rollback", failed_action="create"))
@@ -266,17 +339,23 @@ def test_url_credentials_become_basic_auth_and_stay_out_of_errors(proc, server) 
 # -- spec validation and wiring -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec, field", [
-    ({"url": "file:///etc/passwd", "path": "x"}, "spec.url"),
-    ({"url": "ftp://127.0.0.1/x", "create": {}}, "spec.url"),
-    ({"path": "x"}, "spec.url"),
-    ({"url": "http://127.0.0.1/x", "path": "x", "create": {}}, "spec.create"),
-    ({"url": "http://127.0.0.1/x", "path": "x", "sha256": "abc"}, "spec.sha256"),
-    ({"url": "http://127.0.0.1/x", "create": {"json": {}, "body": ""}}, "spec.create"),
-    ({"url": "http://127.0.0.1/x", "create": {"expect_status": "ok"}}, "spec.create.expect_status"),
-    ({"url": "http://127.0.0.1/x"}, "spec.create"),
-    ({"url": "http://127.0.0.1/x", "create": {}, "retries": -1}, "spec.retries"),
-])
+@pytest.mark.parametrize(
+    "spec, field",
+    [
+        ({"url": "file:///etc/passwd", "path": "x"}, "spec.url"),
+        ({"url": "ftp://127.0.0.1/x", "create": {}}, "spec.url"),
+        ({"path": "x"}, "spec.url"),
+        ({"url": "http://127.0.0.1/x", "path": "x", "create": {}}, "spec.create"),
+        ({"url": "http://127.0.0.1/x", "path": "x", "sha256": "abc"}, "spec.sha256"),
+        ({"url": "http://127.0.0.1/x", "create": {"json": {}, "body": ""}}, "spec.create"),
+        (
+            {"url": "http://127.0.0.1/x", "create": {"expect_status": "ok"}},
+            "spec.create.expect_status",
+        ),
+        ({"url": "http://127.0.0.1/x"}, "spec.create"),
+        ({"url": "http://127.0.0.1/x", "create": {}, "retries": -1}, "spec.retries"),
+    ],
+)
 def test_spec_errors(proc, spec, field) -> None:
     task = make("bad", spec)
     with pytest.raises(HttpSpecError, match=field.replace(".", r"\.")):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from opus import OpusError, Result, Task, TaskContext, TaskProcessor
 
@@ -23,7 +24,9 @@ STDERR_TAIL_LINES = 20
 class ShellCommandError(OpusError):
     """A command exited non-zero or timed out; the message has the exit code and stderr tail."""
 
-    def __init__(self, message: str, *, exit_code: int | None, stderr: str, timed_out: bool = False):
+    def __init__(
+        self, message: str, *, exit_code: int | None, stderr: str, timed_out: bool = False
+    ):
         self.exit_code, self.stderr, self.timed_out = exit_code, stderr, timed_out
         super().__init__(message)
 
@@ -77,7 +80,9 @@ class ShellProcessor(TaskProcessor):
         """Run ``spec.rollback`` (with ``OPUS_FAILED_ACTION`` and ``OPUS_ERROR`` set)."""
         spec = ShellSpec.parse(task.name, ctx.spec)
         if "rollback" not in spec.commands:
-            ctx.logger.warning("no rollback command; %s left as it is", ctx.failed_action or "action")
+            ctx.logger.warning(
+                "no rollback command; %s left as it is", ctx.failed_action or "action"
+            )
             return Result(message="no rollback command")
         return Result(outputs=self._execute(spec, "rollback", task, ctx))
 
@@ -111,7 +116,12 @@ class ShellProcessor(TaskProcessor):
             shown = redactor.text(command)
             ctx.logger.info("%s: running %s", key, _tail(shown, 1, 200))
             done = runner.run(
-                command, shell=spec.shell, env=env, cwd=cwd, timeout=spec.timeout, kill_grace=spec.kill_grace
+                command,
+                shell=spec.shell,
+                env=env,
+                cwd=cwd,
+                timeout=spec.timeout,
+                kill_grace=spec.kill_grace,
             )
             stdout, stderr = redactor.text(done.stdout), redactor.text(done.stderr)
             stdout_parts.append(stdout)
@@ -121,13 +131,16 @@ class ShellProcessor(TaskProcessor):
                 raise ShellCommandError(
                     f"task {task.name!r}: {key} command timed out after {spec.timeout:g}s "
                     f"(process group killed): {_tail(shown, 1, 200)}{_stderr_note(stderr)}",
-                    exit_code=None, stderr=stderr, timed_out=True,
+                    exit_code=None,
+                    stderr=stderr,
+                    timed_out=True,
                 )
             if exit_code != 0 and fail_on_error:
                 raise ShellCommandError(
                     f"task {task.name!r}: {key} command exited {exit_code}: "
                     f"{_tail(shown, 1, 200)}{_stderr_note(stderr)}",
-                    exit_code=exit_code, stderr=stderr,
+                    exit_code=exit_code,
+                    stderr=stderr,
                 )
             if exit_code != 0:
                 break

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from opus import OpusError
 
@@ -45,7 +46,7 @@ class ShellSpec:
     kill_grace: float = DEFAULT_KILL_GRACE
 
     @classmethod
-    def parse(cls, task: str, spec: Mapping[str, Any]) -> "ShellSpec":
+    def parse(cls, task: str, spec: Mapping[str, Any]) -> ShellSpec:
         unknown = sorted(set(spec) - set(COMMAND_KEYS) - set(OPTION_KEYS))
         if unknown:
             known = ", ".join(COMMAND_KEYS + OPTION_KEYS)
@@ -73,8 +74,10 @@ class ShellSpec:
         return Redactor(var.value for var in self.env.values() if var.sensitive)
 
     def environment(self, extra: Mapping[str, str]) -> dict[str, str]:
-        """The environment for a command: inherited (unless ``inheritEnv: false``) + ``env`` + ``extra``."""
-        base = dict(os.environ) if self.inherit_env else {"PATH": os.environ.get("PATH", os.defpath)}
+        """A command's environment: inherited (unless ``inheritEnv: false``), ``env``, ``extra``."""
+        base = (
+            dict(os.environ) if self.inherit_env else {"PATH": os.environ.get("PATH", os.defpath)}
+        )
         base.update({name: var.value for name, var in self.env.items()})
         base.update(extra)
         return base
@@ -105,14 +108,18 @@ def _text(value: Any) -> str:
 def _env(task: str, env: Any, sensitive_names: Any) -> dict[str, EnvVar]:
     if not isinstance(env, Mapping):
         raise ShellSpecError(task, "env", "must map variable names to values")
-    if not isinstance(sensitive_names, list) or not all(isinstance(n, str) for n in sensitive_names):
+    if not isinstance(sensitive_names, list) or not all(
+        isinstance(n, str) for n in sensitive_names
+    ):
         raise ShellSpecError(task, "sensitiveEnv", "must be a list of env variable names")
     result: dict[str, EnvVar] = {}
     for name, value in env.items():
         if isinstance(value, Mapping):
             extra = set(value) - {"value", "sensitive"}
             if "value" not in value or extra:
-                raise ShellSpecError(task, f"env.{name}", "must be a value or {value: ..., sensitive: true}")
+                raise ShellSpecError(
+                    task, f"env.{name}", "must be a value or {value: ..., sensitive: true}"
+                )
             result[name] = EnvVar(_text(value["value"]), bool(value.get("sensitive", False)))
         else:
             result[name] = EnvVar(_text(value))
@@ -143,5 +150,9 @@ def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
             elif name in names:
                 secrets.append(_text(value.get("value") if isinstance(value, Mapping) else value))
                 env[name] = {**value, "value": MASK} if isinstance(value, Mapping) else MASK
-    secrets += [os.environ[n] for n in names if n in os.environ and not (isinstance(env, Mapping) and n in env)]
+    secrets += [
+        os.environ[n]
+        for n in names
+        if n in os.environ and not (isinstance(env, Mapping) and n in env)
+    ]
     return Redactor(secrets).data(redacted)

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 
+import opus_shell
 import pluggy
 import pytest
-
-import opus_shell
-from opus import Engine, Task, TaskContext, TaskState
 from opus_shell import ShellCommandError, ShellProcessor, ShellSpecError, redact_spec
 from opus_shell.outputs import parse_stdout
 from opus_shell.runner import group_alive
+
+from opus import Engine, Task, TaskContext, TaskState
 
 SECRET = "s3cr3t-Value-42"
 
@@ -32,8 +31,14 @@ def make(name: str, spec: dict) -> Task:
 
 def ctx_for(task: Task, action: str, state: TaskState | None = None, **kw) -> TaskContext:
     return TaskContext(
-        task_name=task.name, spec=task.spec, command="apply", context="dev",
-        action=action, run_id="run-1", state=state, **kw,
+        task_name=task.name,
+        spec=task.spec,
+        command="apply",
+        context="dev",
+        action=action,
+        run_id="run-1",
+        state=state,
+        **kw,
     )
 
 
@@ -50,7 +55,9 @@ def pid_running(pid: int) -> bool:
 
 
 def test_create_captures_stdout_stderr_and_key_values(proc) -> None:
-    task = make("t", {"create": "echo hello; echo VERSION=1.2.3; echo 'URL=http://x/?a=b'; echo oops >&2"})
+    task = make(
+        "t", {"create": "echo hello; echo VERSION=1.2.3; echo 'URL=http://x/?a=b'; echo oops >&2"}
+    )
     out = proc.create(task, ctx_for(task, "create")).outputs
     assert out["exit_code"] == 0
     assert out["stdout"] == "hello\nVERSION=1.2.3\nURL=http://x/?a=b"
@@ -84,18 +91,32 @@ def test_nonzero_exit_raises_with_exit_code_and_stderr_tail(proc) -> None:
 
 def test_list_of_commands_runs_in_order_and_stops_at_failure(proc, tmp_path) -> None:
     log = tmp_path / "log"
-    task = make("l", {"create": [f"echo one >> {log}", "echo A=1", f"echo two >> {log}; false", f"echo three >> {log}"]})
+    task = make(
+        "l",
+        {
+            "create": [
+                f"echo one >> {log}",
+                "echo A=1",
+                f"echo two >> {log}; false",
+                f"echo three >> {log}",
+            ]
+        },
+    )
     with pytest.raises(ShellCommandError, match="exited 1"):
         proc.create(task, ctx_for(task, "create"))
     assert log.read_text() == "one\ntwo\n"
 
 
 def test_cwd_env_and_opus_variables(proc, tmp_path) -> None:
-    task = make("envy", {
-        "create": 'echo "DIR=$(pwd)"; echo "GREETING=$GREETING"; echo "N=$N"; echo "CTX=$OPUS_CONTEXT/$OPUS_TASK/$OPUS_ACTION/$OPUS_RUN_ID"',
-        "cwd": str(tmp_path),
-        "env": {"GREETING": "hi there", "N": 5},
-    })
+    task = make(
+        "envy",
+        {
+            "create": 'echo "DIR=$(pwd)"; echo "GREETING=$GREETING"; echo "N=$N"; '
+            'echo "CTX=$OPUS_CONTEXT/$OPUS_TASK/$OPUS_ACTION/$OPUS_RUN_ID"',
+            "cwd": str(tmp_path),
+            "env": {"GREETING": "hi there", "N": 5},
+        },
+    )
     out = proc.create(task, ctx_for(task, "create")).outputs
     assert out["DIR"] == str(tmp_path)
     assert out["GREETING"] == "hi there" and out["N"] == "5"
@@ -154,7 +175,10 @@ def test_delete_runs_command_or_does_nothing(proc, tmp_path) -> None:
 
 def test_check_command_decides_drift(proc, tmp_path) -> None:
     marker = tmp_path / "present"
-    task = make("c", {"create": f"touch {marker}", "check": f"test -f {marker} || {{ echo missing; exit 1; }}"})
+    task = make(
+        "c",
+        {"create": f"touch {marker}", "check": f"test -f {marker} || {{ echo missing; exit 1; }}"},
+    )
     proc.create(task, ctx_for(task, "create"))
     assert proc.detect_drift(task, ctx_for(task, "detect_drift")).drifted is False
     marker.unlink()
@@ -165,14 +189,26 @@ def test_check_command_decides_drift(proc, tmp_path) -> None:
 
 
 def test_rollback_command_gets_failed_action_and_error(proc) -> None:
-    task = make("r", {"create": "exit 3", "rollback": 'echo "UNDO=$OPUS_FAILED_ACTION:$OPUS_ACTION"; echo "ERR=$OPUS_ERROR"'})
+    task = make(
+        "r",
+        {
+            "create": "exit 3",
+            "rollback": 'echo "UNDO=$OPUS_FAILED_ACTION:$OPUS_ACTION"; echo "ERR=$OPUS_ERROR"',
+        },
+    )
     with pytest.raises(ShellCommandError) as info:
         proc.create(task, ctx_for(task, "create"))
-    result = proc.rollback(task, ctx_for(task, "rollback", failed_action="create", error=str(info.value).splitlines()[0]))
+    result = proc.rollback(
+        task,
+        ctx_for(task, "rollback", failed_action="create", error=str(info.value).splitlines()[0]),
+    )
     assert result.outputs["UNDO"] == "create:rollback"
     assert "exited 3" in result.outputs["ERR"]
     plain = make("r", {"create": "true"})
-    assert proc.rollback(plain, ctx_for(plain, "rollback", failed_action="create")).message == "no rollback command"
+    assert (
+        proc.rollback(plain, ctx_for(plain, "rollback", failed_action="create")).message
+        == "no rollback command"
+    )
 
 
 def test_describe_runs_command_or_reports_recorded_outputs(proc) -> None:
@@ -189,10 +225,14 @@ def test_describe_runs_command_or_reports_recorded_outputs(proc) -> None:
 
 def test_timeout_kills_the_whole_process_group(proc, tmp_path) -> None:
     pidfile = tmp_path / "child.pid"
-    task = make("slow", {
-        "create": f"sleep 60 & echo $! > {pidfile}; wait",
-        "timeout": 1, "killGrace": 0.5,
-    })
+    task = make(
+        "slow",
+        {
+            "create": f"sleep 60 & echo $! > {pidfile}; wait",
+            "timeout": 1,
+            "killGrace": 0.5,
+        },
+    )
     started = time.monotonic()
     with pytest.raises(ShellCommandError, match="timed out after 1s") as info:
         proc.create(task, ctx_for(task, "create"))
@@ -223,11 +263,14 @@ def test_timeout_escalates_to_sigkill_for_children_ignoring_sigterm(proc, tmp_pa
 
 
 def secret_task(create: str, **extra) -> Task:
-    return make("sec", {
-        "create": create,
-        "env": {"TOKEN": {"value": SECRET, "sensitive": True}, "PLAIN": "visible"},
-        **extra,
-    })
+    return make(
+        "sec",
+        {
+            "create": create,
+            "env": {"TOKEN": {"value": SECRET, "sensitive": True}, "PLAIN": "visible"},
+            **extra,
+        },
+    )
 
 
 def test_sensitive_values_are_masked_in_outputs(proc) -> None:
@@ -257,11 +300,14 @@ def test_sensitive_values_are_masked_in_errors_and_logs(proc, caplog) -> None:
 
 def test_sensitive_env_list_marks_plain_and_inherited_values(proc, monkeypatch) -> None:
     monkeypatch.setenv("OPUS_TEST_INHERITED", "inherited-secret-9")
-    task = make("se", {
-        "create": 'echo "A=$API_KEY"; echo "B=$OPUS_TEST_INHERITED"',
-        "env": {"API_KEY": "key-123456"},
-        "sensitiveEnv": ["API_KEY", "OPUS_TEST_INHERITED"],
-    })
+    task = make(
+        "se",
+        {
+            "create": 'echo "A=$API_KEY"; echo "B=$OPUS_TEST_INHERITED"',
+            "env": {"API_KEY": "key-123456"},
+            "sensitiveEnv": ["API_KEY", "OPUS_TEST_INHERITED"],
+        },
+    )
     out = proc.create(task, ctx_for(task, "create")).outputs
     assert out["A"] == "***" and out["B"] == "***"
 
@@ -280,18 +326,34 @@ def test_redact_masks_env_and_any_text_containing_the_secret(proc) -> None:
     assert SECRET not in repr(redacted) and "k-777777" not in repr(redacted)
     assert spec["env"]["TOKEN"]["value"] == SECRET, "the input is not modified"
     assert redact_spec({"create": "true"}) == {"create": "true"}
-    assert redact_spec({"env": "not a mapping", "sensitiveEnv": 3}) == {"env": "not a mapping", "sensitiveEnv": 3}
+    assert redact_spec({"env": "not a mapping", "sensitiveEnv": 3}) == {
+        "env": "not a mapping",
+        "sensitiveEnv": 3,
+    }
 
 
 def test_engine_stores_the_redacted_spec_and_masked_outputs(tmp_path) -> None:
     engine = Engine(state="memory://", entry_points=False)
     engine.register_processor(ShellProcessor)
-    good = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "ok"},
-            "spec": {"create": 'echo "T=$TOKEN"', "env": {"TOKEN": {"value": SECRET, "sensitive": True}}}}
-    bad = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "bad"},
-           "spec": {"create": 'echo "no: $TOKEN" >&2; exit 4',
-                    "rollback": f"touch {tmp_path / 'rolled-back'}",
-                    "env": {"TOKEN": {"value": SECRET, "sensitive": True}}}}
+    good = {
+        "apiVersion": "shell/v1",
+        "kind": "Shell",
+        "metadata": {"name": "ok"},
+        "spec": {
+            "create": 'echo "T=$TOKEN"',
+            "env": {"TOKEN": {"value": SECRET, "sensitive": True}},
+        },
+    }
+    bad = {
+        "apiVersion": "shell/v1",
+        "kind": "Shell",
+        "metadata": {"name": "bad"},
+        "spec": {
+            "create": 'echo "no: $TOKEN" >&2; exit 4',
+            "rollback": f"touch {tmp_path / 'rolled-back'}",
+            "env": {"TOKEN": {"value": SECRET, "sensitive": True}},
+        },
+    }
     result = engine.run("apply", [good, bad], context="dev", variables={})
     assert result.tasks["ok"].status == "done"
     assert result.tasks["ok"].outputs["T"] == "***"
@@ -316,7 +378,12 @@ def test_hookimpl_registers_the_processor() -> None:
     pm.register(opus_shell)
     assert [p for group in pm.hook.opus_register_processors() for p in group] == [ShellProcessor]
     assert set(ShellProcessor.supported_actions()) == {
-        "create", "update", "delete", "describe", "detect_drift", "rollback"
+        "create",
+        "update",
+        "delete",
+        "describe",
+        "detect_drift",
+        "rollback",
     }
 
 
