@@ -58,39 +58,54 @@ def _documents(path: Path) -> Iterator[tuple[int, object]]:
         loader.dispose()
 
 
-def load_file(path: str | Path) -> list[Task]:
-    """Tasks of one file; a document may be one task or a list of tasks."""
+def collect_file(path: str | Path) -> tuple[list[Task], list[OpusError]]:
+    """The valid tasks of one file and the problems of the others (a document may be a
+    list of tasks)."""
     path = Path(path)
     tasks: list[Task] = []
     problems: list[OpusError] = []
-    for line, data in _documents(path):
-        items = data if isinstance(data, list) else [data]
-        for item in items:
-            if item is None:
-                continue
-            try:
-                tasks.append(Task.from_manifest(item, source=f"{path}:{line}"))
-            except ManifestError as exc:
-                problems.append(exc)
+    try:
+        for line, data in _documents(path):
+            items = data if isinstance(data, list) else [data]
+            for item in items:
+                if item is None:
+                    continue
+                try:
+                    tasks.append(Task.from_manifest(item, source=f"{path}:{line}"))
+                except ManifestError as exc:
+                    problems.append(exc)
+    except ManifestError as exc:  # unreadable file or invalid YAML: stop reading this file
+        problems.append(exc)
+    return tasks, problems
+
+
+def load_file(path: str | Path) -> list[Task]:
+    """Tasks of one file; a document may be one task or a list of tasks."""
+    tasks, problems = collect_file(path)
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationErrors(problems)
     return tasks
 
 
-def load_tasks(paths: Iterable[str | Path]) -> list[Task]:
-    """Tasks from files and directories, in file order; every problem is reported at once."""
-    tasks: list[Task] = []
-    problems: list[OpusError] = []
+def collect_tasks(paths: Iterable[str | Path]) -> tuple[list[Task], list[OpusError]]:
+    """The valid tasks of every file and every problem found, so that callers can report
+    manifest problems together with the graph and variable problems of the other tasks."""
+    paths = list(paths)
     files = manifest_files(paths)
     if not files:
         raise ManifestError("no task manifests found (*.yaml, *.yml)", file=", ".join(map(str, paths)))
+    tasks: list[Task] = []
+    problems: list[OpusError] = []
     for path in files:
-        try:
-            tasks.extend(load_file(path))
-        except ValidationErrors as exc:
-            problems.extend(exc.errors)
-        except ManifestError as exc:
-            problems.append(exc)
+        found, bad = collect_file(path)
+        tasks.extend(found)
+        problems.extend(bad)
+    return tasks, problems
+
+
+def load_tasks(paths: Iterable[str | Path]) -> list[Task]:
+    """Tasks from files and directories, in file order; every problem is reported at once."""
+    tasks, problems = collect_tasks(paths)
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationErrors(problems)
     return tasks

@@ -45,16 +45,13 @@ def check_tasks(
     env = os.environ if environ is None else environ
     problems: list[OpusError] = []
     for name, task in graph.tasks.items():
-        if task.api_version not in registry:
-            try:
-                registry.get(task.api_version)
-            except PluginError as exc:
-                problems.append(
-                    ManifestError(str(exc), file=task.source, task=name, field="apiVersion")
-                )
-            continue
-        processor = registry.get(task.api_version)
-        if action in _MUST_SUPPORT and not processor.supports(action):
+        where = f"{task.source}: " if task.source else ""
+        processor = None
+        try:
+            processor = registry.get(task.api_version)
+        except PluginError as exc:  # unknown apiVersion; still check its variables below
+            problems.append(ManifestError(str(exc), file=task.source, task=name, field="apiVersion"))
+        if processor is not None and action in _MUST_SUPPORT and not processor.supports(action):
             problems.append(
                 ManifestError(
                     f"processor {type(processor).__name__} ({task.api_version}) does not "
@@ -66,7 +63,7 @@ def check_tasks(
         try:
             references = find_references(task.spec)
         except VariableError as exc:
-            problems.append(VariableError(f"task {name!r}, {exc}"))
+            problems.append(VariableError(f"{where}task {name!r}, {exc}"))
             continue
         for ref in references:
             if ref.task is not None:
@@ -74,14 +71,14 @@ def check_tasks(
             if ref.source == "ENV" and ref.name not in env:
                 problems.append(
                     VariableError(
-                        f"task {name!r}, {ref.path}: environment variable {ref.name!r} is "
+                        f"{where}task {name!r}, {ref.path}: environment variable {ref.name!r} is "
                         f"not set (reference {ref.text})"
                     )
                 )
             elif ref.source == "VAR" and ref.name not in variables:
                 problems.append(
                     VariableError(
-                        f"task {name!r}, {ref.path}: variable {ref.name!r} is not defined "
+                        f"{where}task {name!r}, {ref.path}: variable {ref.name!r} is not defined "
                         f"(use --var, --values or variables=) (reference {ref.text})"
                     )
                 )

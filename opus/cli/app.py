@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import click
 
-from ..errors import OpusError
-from .errors import EXIT_USAGE
+from .errors import error_boundary
 from .session import Session
 
 #: Subcommands that are not commands of the command map.
-_FIXED = ("plugins", "validate", "graph", "state", "runs")
+_FIXED = ("plugins", "validate", "graph", "config", "state", "runs")
+#: Fixed subcommands that are groups themselves (their commands share config defaults).
+_NESTED = frozenset({"state", "runs"})
 
 
 class OpusGroup(click.Group):
-    """Adds a run subcommand for every command in the (plugin-extended) command map."""
+    """Adds a run subcommand for every command in the (plugin-extended) command map, and
+    reports every error in one line (exit 2 for an :class:`OpusError`)."""
 
     def _command_map(self, ctx: click.Context) -> dict[str, str]:
         session = ctx.ensure_object(Session)
-        # click resolves the subcommand before it calls the group callback, so the group's
-        # plugin options must reach the session here, before plugins are loaded and cached.
-        if not session.plugin_modules:
-            session.plugin_modules = list(ctx.params.get("plugin_modules") or ())
-        session.disable(list(ctx.params.get("disabled") or ()))
-        try:
-            return session.plugins().command_map()
-        except OpusError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(EXIT_USAGE)
-            raise  # unreachable
+        if ctx.resilient_parsing:  # shell completion: never fail, never print
+            try:
+                return session.plugins().command_map()
+            except Exception:
+                return {}
+        return session.plugins().command_map()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         fixed = super().list_commands(ctx)
@@ -47,10 +45,24 @@ class OpusGroup(click.Group):
             return make_run_command(name, commands[name])
         return None
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        with error_boundary():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with error_boundary():
+            return super().invoke(ctx)
+
 
 @click.group(cls=OpusGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug and tracebacks).")
-@click.option("-q", "--quiet", count=True, help="Less output.")
+@click.option("-v", "--verbose", count=True,
+              help="More logging on stderr (-v info and tracebacks, -vv debug).")
+@click.option("-q", "--quiet", count=True,
+              help="Less output (-q: no table or progress, -qq: nothing but errors).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="OPUS_CONFIG",
+              show_envvar=True, metavar="FILE",
+              help="Config file (default: ./opus.yaml, or [tool.opus] in ./pyproject.toml).")
 @click.option(
     "--disable-plugin", "disabled", multiple=True, metavar="NAME",
     help="Do not load this plugin (entry-point or distribution name). Env: OPUS_DISABLE_PLUGINS.",
@@ -61,25 +73,39 @@ class OpusGroup(click.Group):
 )
 @click.version_option(package_name="opus", prog_name="opus")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: int, disabled: tuple[str, ...],
-        plugin_modules: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: int, config_path: str | None,
+        disabled: tuple[str, ...], plugin_modules: tuple[str, ...]) -> None:
     """Process declarative tasks with pluggable processors.
 
     Run `opus COMMAND -f tasks.yaml --context dev` with one of the commands below.
+    Settings: command line > OPUS_* environment > opus.yaml > defaults (see `opus config`).
+    Shell completion: eval "$(_OPUS_COMPLETE=bash_source opus)" (or zsh_source, fish_source).
     """
+    from .config import load_config
+
     session = ctx.ensure_object(Session)
     session.verbosity = verbose - quiet
+    session.configure_logging()
+    config = load_config(config_path)
+    session.config = config
+    group = config.params(group_level=True)
+    if not disabled and not os.environ.get("OPUS_DISABLE_PLUGINS", "").strip():
+        disabled = tuple(group.get("disabled", ()))
+    if not plugin_modules and not os.environ.get("OPUS_PLUGINS", "").strip():
+        plugin_modules = tuple(group.get("plugin_modules", ()))
     session.disable(list(disabled))
     session.plugin_modules = list(plugin_modules)
-    session.configure_logging()
+    if config.values and ctx.default_map is None:
+        ctx.default_map = config.default_map(_NESTED)
 
 
 def _register_fixed() -> None:
-    from . import inspect_cmd, plugins_cmd, state_cmd
+    from . import config_cmd, inspect_cmd, plugins_cmd, state_cmd
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(inspect_cmd.validate)
     cli.add_command(inspect_cmd.graph)
+    cli.add_command(config_cmd.config)
     cli.add_command(state_cmd.state)
     cli.add_command(state_cmd.runs)
 

@@ -1,11 +1,13 @@
-"""Exit codes and turning errors into one clear line."""
+"""Exit codes and turning errors into one clear message (no traceback for user mistakes)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
-from typing import Any, Callable, TypeVar
+import traceback
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
@@ -20,31 +22,43 @@ EXIT_INTERRUPTED = 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _verbose() -> bool:
+    return logging.getLogger("opus").isEnabledFor(logging.INFO)
+
+
+@contextlib.contextmanager
+def error_boundary() -> Iterator[None]:
+    """Print an :class:`OpusError` as ``error: ...`` and exit 2; Ctrl-C exits 130; anything
+    else is reported in one line with a hint (the traceback with ``-v``) and exits 1.
+
+    click's own exits and usage errors (exit 2) pass through.
+    """
+    try:
+        yield
+    except OpusError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+        raise
+    except Exception as exc:
+        if _verbose():
+            click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+        click.echo(f"unexpected error: {type(exc).__name__}: {exc}", err=True)
+        if not _verbose():
+            click.echo("(a bug or an environment problem; rerun with -v for the traceback)",
+                       err=True)
+        sys.exit(EXIT_FAILED)
+
+
 def handle_errors(func: F) -> F:
-    """Print an :class:`OpusError` as ``error: ...`` and exit 2; other errors briefly (1)."""
+    """Run a command callback inside :func:`error_boundary`."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with error_boundary():
             return func(*args, **kwargs)
-        except OpusError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as exc:
-            verbose = logging.getLogger("opus").isEnabledFor(logging.DEBUG)
-            if verbose:
-                logging.getLogger("opus").exception("unexpected error")
-            else:
-                click.echo(
-                    f"unexpected error: {type(exc).__name__}: {exc}\n"
-                    "(this is a bug or an environment problem; rerun with -v for the traceback)",
-                    err=True,
-                )
-            sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]

@@ -1,17 +1,18 @@
-"""Options shared by the commands that read task manifests."""
+"""Options shared by the commands that read task manifests or run them.
+
+Every option that has a setting in ``opus.yaml`` also has an ``OPUS_*`` environment
+variable (click's ``envvar``): the command line wins over the environment, which wins over
+the config file (``default_map``), which wins over the default here.
+"""
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import click
 
-from ..errors import ConfigError
-from ..manifest import load_tasks
-from ..model import Task
 from ..state.base import DEFAULT_STATE_URL
-from ..variables import load_values, parse_assignments
+from .completion import complete_task_names
 
 
 def _compose(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -23,51 +24,69 @@ def _compose(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
-#: -f/--file, --context, --var, --values, --target, --exclude
+#: --context (also used by the state commands)
+context_option = click.option(
+    "--context", "-c", default="default", show_default=True, envvar="OPUS_CONTEXT",
+    show_envvar=True, help="Context (environment) to work in.",
+)
+
+#: -f/--file, --context, --var, --values, --target, --exclude, --disable-plugin
 manifest_options = _compose(
     click.option(
         "-f", "--file", "files", multiple=True, required=True, metavar="PATH",
-        help="Task manifest file or directory of *.yaml (repeatable, multi-document).",
+        type=click.Path(), help="Task manifest file or directory of *.yaml (repeatable, multi-document).",
     ),
-    click.option(
-        "--context", "-c", default=lambda: os.environ.get("OPUS_CONTEXT", "default"),
-        show_default="default", help="Context (environment) to run in. Env: OPUS_CONTEXT.",
-    ),
+    context_option,
     click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
-                 help="A user variable (repeatable)."),
+                 help="A user variable (repeatable; wins over values files)."),
     click.option("--values", "values_files", multiple=True, metavar="FILE",
-                 help="A YAML values file; its contexts: section overrides per context."),
+                 type=click.Path(dir_okay=False), envvar="OPUS_VALUES", show_envvar=True,
+                 help="A YAML values file; its contexts: section overrides per context "
+                      "(repeatable; the env var separates files with the path separator)."),
     click.option("--target", "targets", multiple=True, metavar="TASK",
+                 shell_complete=complete_task_names,
                  help="Only this task and what it depends on (repeatable)."),
     click.option("--exclude", "excludes", multiple=True, metavar="TASK",
+                 shell_complete=complete_task_names,
                  help="Leave out this task and what depends on it (repeatable)."),
     click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
                  help="Do not load this plugin."),
 )
 
-#: --state, --output
+#: --state
 state_option = click.option(
-    "--state", "state_url", default=lambda: os.environ.get("OPUS_STATE", DEFAULT_STATE_URL),
-    show_default=DEFAULT_STATE_URL, metavar="URL",
-    help="State backend URL (sqlite:///path, memory://, postgresql://...). Env: OPUS_STATE.",
+    "--state", "state_url", default=DEFAULT_STATE_URL, show_default=True, metavar="URL",
+    envvar="OPUS_STATE", show_envvar=True,
+    help="State backend URL (sqlite:///path, memory://, postgresql://...).",
+)
+
+#: --parallelism, --executor, --keep-going, --lock-timeout, --group-limit, --progress
+run_options = _compose(
+    click.option("--parallelism", type=click.IntRange(min=1), default=10, show_default=True,
+                 envvar="OPUS_PARALLELISM", show_envvar=True,
+                 help="How many task actions may run at once."),
+    click.option("--executor", default="local", show_default=True, envvar="OPUS_EXECUTOR",
+                 show_envvar=True, help="local (threads), dask (a LocalCluster) or dask://HOST:PORT."),
+    click.option("--keep-going/--no-keep-going", default=False, envvar="OPUS_KEEP_GOING",
+                 show_envvar=True, help="After a failure, go on with independent tasks."),
+    click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                 metavar="SECONDS", envvar="OPUS_LOCK_TIMEOUT", show_envvar=True,
+                 help="Wait this long for another run's lock on the context."),
+    click.option("--group-limit", "group_limits", multiple=True, metavar="GROUP=N",
+                 envvar="OPUS_GROUP_LIMITS", show_envvar=True,
+                 help="At most N tasks of concurrency group GROUP at once (repeatable; the "
+                      "env var separates pairs with spaces)."),
+    click.option("--progress/--no-progress", default=True, envvar="OPUS_PROGRESS",
+                 show_envvar=True,
+                 help="A live view on a terminal (plain lines otherwise or with --no-progress)."),
 )
 
 
 def output_option(*choices: str) -> Callable[[Any], Any]:
+    """``--output/-o`` with the first choice as default."""
     return click.option(
         "--output", "-o", "output", type=click.Choice(list(choices)), default=choices[0],
-        show_default=True, help="Output format (json on stdout; logs stay on stderr).",
+        show_default=True,
+        help="Output format on stdout (json: one object, ndjson: one event per line); "
+             "logs and progress stay on stderr.",
     )
-
-
-def read_inputs(
-    files: tuple[str, ...], context: str, var_pairs: tuple[str, ...], values_files: tuple[str, ...]
-) -> tuple[list[Task], dict[str, Any]]:
-    """Load manifests and variables: values files in order, then --var on top."""
-    variables: dict[str, Any] = {}
-    for path in values_files:
-        variables.update(load_values(path, context))
-    variables.update(parse_assignments(var_pairs))
-    if not files:
-        raise ConfigError("no task manifests given (use -f PATH)")
-    return load_tasks(files), variables

@@ -1,114 +1,87 @@
-"""How run results are shown: per-task lines while running, a summary table, JSON."""
+"""The end of a run on stdout: a summary table and a count line, or JSON."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Mapping
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from ..hookspecs import hookimpl
-from ..model import RunResult, Task, TaskOutcome
+from .words import count_line, error_excerpt, outcome_word
 
-_VERB = {"create": "created", "update": "updated", "delete": "deleted",
-         "describe": "described", "detect_drift": "checked", "rollback": "rolled back"}
+if TYPE_CHECKING:
+    from ..model import RunResult
 
-
-def outcome_word(outcome: TaskOutcome) -> str:
-    """``created``, ``unchanged``, ``failed``..., or for plan ``+ create``."""
-    if outcome.status == "planned":
-        return {"create": "+ create", "update": "~ update", "delete": "- delete"}.get(
-            outcome.action or "", outcome.action or "?"
-        )
-    if outcome.status == "done":
-        if outcome.action == "detect_drift":
-            return {True: "drifted", False: "in sync", None: "unknown"}[outcome.drifted]
-        return _VERB.get(outcome.action or "", "done")
-    return outcome.status.replace("_", " ")
+COLUMNS = ("task", "action", "status", "duration", "error")
 
 
-def count_line(result: RunResult) -> str:
-    """``3 created, 1 updated, 5 unchanged, 1 failed, 2 skipped in 1.24 s``."""
-    counts: dict[str, int] = {}
-    for outcome in result.tasks.values():
-        word = outcome_word(outcome).lstrip("+~- ")
-        if outcome.status == "planned":
-            word = f"to {word}"
-        counts[word] = counts.get(word, 0) + 1
-    order = ["to create", "to update", "to delete", "created", "updated", "deleted",
-             "described", "drifted", "in sync", "unknown", "unchanged", "rolled back",
-             "failed", "skipped"]
-    parts = [f"{counts.pop(w)} {w}" for w in order if w in counts]
-    parts += [f"{n} {w}" for w, n in sorted(counts.items())]
-    text = ", ".join(parts) or "no tasks"
-    if result.interrupted:
-        text += " (interrupted)"
-    return f"{text} in {result.duration_s:.2f} s"
-
-
-class LineReporter:
-    """A plugin that prints one plain line per finished task (stderr, greppable)."""
-
-    name = "cli-lines"
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stderr
-
-    @hookimpl
-    def opus_task_done(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
-        self._line(outcome)
-
-    @hookimpl
-    def opus_task_failed(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
-        self._line(outcome)
-
-    def _line(self, outcome: TaskOutcome) -> None:
-        took = f" ({outcome.duration_s:.2f}s)" if outcome.duration_s else ""
-        error = f": {outcome.error}" if outcome.error else ""
-        print(f"{outcome.name}: {outcome_word(outcome)}{took}{error}", file=self.stream, flush=True)
-
-
-def summary_table(result: RunResult) -> Table:
-    table = Table(title=f"{result.command} in context {result.context} (run {result.run_id})",
-                  title_justify="left")
-    for column in ("task", "action", "status", "duration", "error"):
-        table.add_column(column, overflow="fold")
+def summary_rows(result: "RunResult", gaps: Mapping[str, str]) -> list[tuple[str, ...]]:
+    rows = []
     for name, outcome in result.tasks.items():
-        error = (outcome.error or "").splitlines()[0][:120] if outcome.error else ""
         duration = f"{outcome.duration_s:.2f}s" if outcome.duration_s is not None else ""
-        table.add_row(name, outcome.action or "", outcome_word(outcome), duration, error)
-    return table
+        rows.append((name, outcome.action or "", outcome_word(outcome, gaps.get(name)),
+                     duration, error_excerpt(outcome.error or gaps.get(name))))
+    return rows
 
 
-def print_result(result: RunResult, output: str, quiet: bool = False) -> None:
-    """The end of a run on stdout: JSON, or a table and a count line."""
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), default=str))
+def plain_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = COLUMNS) -> str:
+    """Columns aligned with spaces, no wrapping, no trailing blanks: for pipes and files."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
+                stream: IO[str] | None = None) -> None:
+    """A titled table: rich on a terminal, :func:`plain_table` otherwise (never wrapped)."""
+    out = stream or sys.stdout
+    if out.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        Console(file=out).print(table)
         return
-    console = Console(file=sys.stdout, soft_wrap=False)
-    if not quiet:
-        console.print(summary_table(result))
-        if result.action == "plan":
-            print_plan_details(result, console)
-    console.print(count_line(result), highlight=False)
+    click.echo(f"{title}:", file=out)
+    click.echo(plain_table(rows, columns) if rows else "(none)", file=out)
 
 
-def print_plan_details(result: RunResult, console: Console) -> None:
-    """Terraform-style: each planned change with a compact diff of the resolved spec."""
-    for name, outcome in result.tasks.items():
-        if outcome.status != "planned":
-            continue
-        console.print(f"{outcome_word(outcome)} {name}", highlight=False, markup=False, soft_wrap=True)
-        diff = outcome.diff or {}
-        for path, value in (diff.get("added") or {}).items():
-            console.print(f"    + {path} = {json.dumps(value, default=str)}", highlight=False, markup=False, soft_wrap=True)
-        for path, value in (diff.get("removed") or {}).items():
-            console.print(f"    - {path} = {json.dumps(value, default=str)}", highlight=False, markup=False, soft_wrap=True)
-        for path, (old, new) in (diff.get("changed") or {}).items():
-            console.print(
-                f"    ~ {path}: {json.dumps(old, default=str)} -> {json.dumps(new, default=str)}",
-                highlight=False, markup=False, soft_wrap=True,
-            )
+def print_summary(result: "RunResult", gaps: Mapping[str, str], stream: IO[str] | None = None,
+                  table: bool = True) -> None:
+    """A table (rich on a terminal, plain text otherwise) and the count line."""
+    out = stream or sys.stdout
+    rows = summary_rows(result, gaps)
+    if table and rows:
+        if out.isatty():
+            from rich.console import Console
+            from rich.table import Table
+
+            console = Console(file=out)
+            rich_table = Table(title=f"{result.command} in context {result.context} "
+                                     f"(run {result.run_id})", title_justify="left")
+            for column in COLUMNS:
+                rich_table.add_column(column, overflow="fold")
+            for row in rows:
+                style = {"failed": "red", "rolled back": "red", "skipped": "yellow",
+                         "unknown": "yellow"}.get(row[2])
+                rich_table.add_row(*row, style=style)
+            console.print(rich_table)
+        else:
+            click.echo(f"{result.command} in context {result.context} (run {result.run_id})",
+                       file=out)
+            click.echo(plain_table(rows), file=out)
+    click.echo(count_line(result, gaps), file=out)
+
+
+def print_json(result: "RunResult", gaps: Mapping[str, str]) -> None:
+    """One JSON object; tasks a processor could not answer for carry ``"unknown"``."""
+    data = result.to_dict()
+    for name, why in gaps.items():
+        data["tasks"][name]["unknown"] = why
+    click.echo(json.dumps(data, default=str))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from .errors import handle_errors
 from .options import output_option
 from .session import Session
+
+#: Processor actions, in the order the capability column lists them.
+_ACTIONS = ("create", "update", "delete", "describe", "detect_drift", "rollback")
 
 
 @click.command()
@@ -18,33 +19,28 @@ from .session import Session
 @click.pass_obj
 @handle_errors
 def plugins(session: Session, output: str) -> None:
-    """List plugins, processors (apiVersion -> plugin), commands and state backends."""
+    """List plugins (with their hooks), processors and the actions each implements,
+    commands (and which plugin mapped them), state backend schemes and blocked plugins."""
+    from .output import print_table
+
     data = session.plugins().describe()
+    for info in data["processors"].values():
+        info["missing"] = [a for a in _ACTIONS if a not in info["actions"]]
     if output == "json":
-        click.echo(json.dumps(data))
+        click.echo(json.dumps(data, default=str))
         return
-    console = Console()
-    table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "from", "hooks"):
-        table.add_column(column)
-    for info in data["plugins"]:
-        table.add_row(info["name"], info["distribution"] or "", info["version"] or "",
-                      info["origin"] + (f" ({info['module']})" if info["module"] else ""),
-                      ", ".join(info["hooks"]))
-    console.print(table)
-    table = Table(title="processors", title_justify="left")
-    for column in ("apiVersion", "plugin", "class", "actions"):
-        table.add_column(column)
-    for api, info in data["processors"].items():
-        table.add_row(api, info["plugin"], info["class"], ", ".join(info["actions"]))
-    console.print(table)
-    table = Table(title="commands", title_justify="left")
-    for column in ("command", "action", "plugin"):
-        table.add_column(column)
-    for command, info in data["commands"].items():
-        table.add_row(command, info["action"], info["plugin"])
-    console.print(table)
-    console.print("state backends: " + ", ".join(
-        f"{scheme} ({plugin})" for scheme, plugin in data["state_backends"].items()))
-    if data["disabled"]:
-        console.print("disabled: " + ", ".join(data["disabled"]))
+    print_table("plugins", ("name", "distribution", "version", "from", "hooks"), [
+        (p["name"], p["distribution"] or "", p["version"] or "",
+         p["origin"] + (f" ({p['module']})" if p["module"] else ""), ", ".join(p["hooks"]))
+        for p in data["plugins"]
+    ])
+    print_table("processors", ("apiVersion", "plugin", "class", "implements", "missing"), [
+        (api, p["plugin"], p["class"], ", ".join(p["actions"]), ", ".join(p["missing"]) or "-")
+        for api, p in data["processors"].items()
+    ])
+    print_table("commands", ("command", "action", "plugin"), [
+        (command, c["action"], c["plugin"]) for command, c in data["commands"].items()
+    ])
+    print_table("state backends", ("scheme", "plugin"),
+                [(scheme, plugin) for scheme, plugin in data["state_backends"].items()])
+    click.echo("blocked plugins: " + (", ".join(data["disabled"]) or "(none)"))

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import PluginError
 from ..plugins import Plugins
@@ -19,6 +20,7 @@ class Session:
     verbosity: int = 0
     disabled: set[str] = field(default_factory=set)
     plugin_modules: list[str] = field(default_factory=list)
+    config: Any = None  # the opus.yaml settings (a .config.Config), once the group ran
     _plugins: Plugins | None = None
 
     def plugins(self) -> Plugins:
@@ -46,9 +48,24 @@ class Session:
         level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
             max(-1, min(self.verbosity, 2)), logging.DEBUG
         )
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger("opus")
         root.handlers[:] = [handler]
         root.setLevel(level)
         root.propagate = False
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (a live view or a test runner may swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass

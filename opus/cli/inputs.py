@@ -1,0 +1,75 @@
+"""Reading manifests and variables, and reporting every problem with them at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..errors import ConfigError, OpusError, ValidationErrors
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..graph import TaskGraph
+    from ..model import Task
+
+
+@dataclass
+class Inputs:
+    """Tasks and variables read from the command line, and what was wrong with them."""
+
+    tasks: list["Task"]
+    variables: dict[str, Any]
+    problems: list[OpusError] = field(default_factory=list)
+
+
+def read_inputs(
+    files: Sequence[str], context: str, var_pairs: Sequence[str], values_files: Sequence[str]
+) -> Inputs:
+    """Load manifests and variables (values files in order, ``--var`` on top), collecting
+    problems instead of stopping at the first."""
+    from ..manifest import collect_tasks
+    from ..variables import load_values, parse_assignments
+
+    if not files:
+        raise ConfigError("no task manifests given (use -f PATH)")
+    problems: list[OpusError] = []
+    variables: dict[str, Any] = {}
+    for path in values_files:
+        try:
+            variables.update(load_values(path, context))
+        except OpusError as exc:
+            problems.append(exc)
+    try:
+        variables.update(parse_assignments(tuple(var_pairs)))
+    except OpusError as exc:
+        problems.append(exc)
+    tasks, bad = collect_tasks(files)
+    return Inputs(tasks, variables, problems + bad)
+
+
+def combine(problems: Sequence[OpusError]) -> OpusError:
+    """One error for one problem, :class:`ValidationErrors` for several."""
+    flat: list[OpusError] = []
+    for problem in problems:
+        flat.extend(problem.errors if isinstance(problem, ValidationErrors) else [problem])
+    return flat[0] if len(flat) == 1 else ValidationErrors(flat)
+
+
+def problems_of(exc: OpusError) -> list[OpusError]:
+    return list(exc.errors) if isinstance(exc, ValidationErrors) else [exc]
+
+
+def check(
+    engine: "Engine", command: str, inputs: Inputs, context: str,
+    targets: Sequence[str] = (), excludes: Sequence[str] = (),
+) -> "TaskGraph":
+    """Validate as a run would; raise the input problems together with the graph's."""
+    problems = list(inputs.problems)
+    try:
+        graph = engine.validate(command, inputs.tasks, context, inputs.variables,
+                                targets=targets, excludes=excludes)
+    except OpusError as exc:
+        problems += problems_of(exc)
+    if problems:
+        raise combine(problems)
+    return graph
