@@ -114,7 +114,7 @@ class ShellProcessor(TaskProcessor):
         exit_code = 0
         for command in spec.commands[key]:
             shown = redactor.text(command)
-            ctx.logger.info("%s: running %s", key, _tail(shown, 1, 200))
+            ctx.logger.info("%s: running %s", key, _summary(shown))
             done = runner.run(
                 command,
                 shell=spec.shell,
@@ -130,7 +130,7 @@ class ShellProcessor(TaskProcessor):
             if done.timed_out:
                 raise ShellCommandError(
                     f"task {task.name!r}: {key} command timed out after {spec.timeout:g}s "
-                    f"(process group killed): {_tail(shown, 1, 200)}{_stderr_note(stderr)}",
+                    f"(process group killed): {_summary(shown)}{_stderr_note(stderr)}",
                     exit_code=None,
                     stderr=stderr,
                     timed_out=True,
@@ -138,7 +138,7 @@ class ShellProcessor(TaskProcessor):
             if exit_code != 0 and fail_on_error:
                 raise ShellCommandError(
                     f"task {task.name!r}: {key} command exited {exit_code}: "
-                    f"{_tail(shown, 1, 200)}{_stderr_note(stderr)}",
+                    f"{_summary(shown)}{_stderr_note(stderr)}",
                     exit_code=exit_code,
                     stderr=stderr,
                 )
@@ -174,6 +174,15 @@ def _tail(text: str, lines: int, width: int | None = None) -> str:
     if width is not None and len(kept) > width:
         kept = kept[: width - 3] + "..."
     return kept
+
+
+def _summary(command: str) -> str:
+    """The first line of a command (scripts are long), at most 120 characters."""
+    lines = [line for line in command.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if len(first) > 120:
+        first = first[:117] + "..."
+    return first + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
 
 
 def _stderr_note(stderr: str) -> str:
