@@ -17,18 +17,50 @@ _FIXED = ("plugins", "validate", "graph", "config", "state", "runs")
 _NESTED = frozenset({"state", "runs"})
 
 
+def configure_session(ctx: click.Context) -> Session:
+    """Apply the group's options and the config file to the session, once.
+
+    Called from the group callback and, earlier, from :meth:`OpusGroup._command_map`:
+    click resolves a run subcommand (which loads plugins for the command map) *before*
+    it calls the group callback, so ``-p``/``--disable-plugin`` must be applied here
+    first or ``opus -p MODULE apply`` would run without MODULE's processors.
+    """
+    from .config import load_config
+
+    session = ctx.ensure_object(Session)
+    if session.ready:
+        return session
+    session.ready = True
+    params = ctx.params
+    session.verbosity = params.get("verbose", 0) - params.get("quiet", 0)
+    session.configure_logging()
+    config = load_config(params.get("config_path"))
+    session.config = config
+    group = config.params(group_level=True)
+    disabled = tuple(params.get("disabled") or ())
+    plugin_modules = tuple(params.get("plugin_modules") or ())
+    if not disabled and not os.environ.get("OPUS_DISABLE_PLUGINS", "").strip():
+        disabled = tuple(group.get("disabled", ()))
+    if not plugin_modules and not os.environ.get("OPUS_PLUGINS", "").strip():
+        plugin_modules = tuple(group.get("plugin_modules", ()))
+    session.disable(list(disabled))
+    session.plugin_modules = list(plugin_modules)
+    if config.values and ctx.default_map is None:
+        ctx.default_map = config.default_map(_NESTED)
+    return session
+
+
 class OpusGroup(click.Group):
     """Adds a run subcommand for every command in the (plugin-extended) command map, and
     reports every error in one line (exit 2 for an :class:`OpusError`)."""
 
     def _command_map(self, ctx: click.Context) -> dict[str, str]:
-        session = ctx.ensure_object(Session)
         if ctx.resilient_parsing:  # shell completion: never fail, never print
             try:
-                return session.plugins().command_map()
+                return configure_session(ctx).plugins().command_map()
             except Exception:
                 return {}
-        return session.plugins().command_map()
+        return configure_session(ctx).plugins().command_map()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         fixed = super().list_commands(ctx)
@@ -81,22 +113,7 @@ def cli(ctx: click.Context, verbose: int, quiet: int, config_path: str | None,
     Settings: command line > OPUS_* environment > opus.yaml > defaults (see `opus config`).
     Shell completion: eval "$(_OPUS_COMPLETE=bash_source opus)" (or zsh_source, fish_source).
     """
-    from .config import load_config
-
-    session = ctx.ensure_object(Session)
-    session.verbosity = verbose - quiet
-    session.configure_logging()
-    config = load_config(config_path)
-    session.config = config
-    group = config.params(group_level=True)
-    if not disabled and not os.environ.get("OPUS_DISABLE_PLUGINS", "").strip():
-        disabled = tuple(group.get("disabled", ()))
-    if not plugin_modules and not os.environ.get("OPUS_PLUGINS", "").strip():
-        plugin_modules = tuple(group.get("plugin_modules", ()))
-    session.disable(list(disabled))
-    session.plugin_modules = list(plugin_modules)
-    if config.values and ctx.default_map is None:
-        ctx.default_map = config.default_map(_NESTED)
+    configure_session(ctx)
 
 
 def _register_fixed() -> None:

@@ -11,6 +11,9 @@ import click
 from .words import count_line, error_excerpt, outcome_word
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from ..model import RunResult
 
 COLUMNS = ("task", "action", "status", "duration", "error")
@@ -25,57 +28,45 @@ def summary_rows(result: "RunResult", gaps: Mapping[str, str]) -> list[tuple[str
     return rows
 
 
-def plain_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = COLUMNS) -> str:
-    """Columns aligned with spaces, no wrapping, no trailing blanks: for pipes and files."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(header, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
+def console_for(out: IO[str]) -> "Console":
+    """A rich console for ``out``: the terminal's width on a TTY, otherwise wide enough that
+    nothing wraps at 80 columns and without colour codes."""
+    from rich.console import Console
+
+    if out.isatty():
+        return Console(file=out)
+    return Console(file=out, width=4000, color_system=None, soft_wrap=False)
+
+
+def make_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
+               styles: list[str | None] | None = None) -> "Table":
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for i, row in enumerate(rows):
+        table.add_row(*row, style=styles[i] if styles else None)
+    return table
 
 
 def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
                 stream: IO[str] | None = None) -> None:
-    """A titled table: rich on a terminal, :func:`plain_table` otherwise (never wrapped)."""
+    """A titled table on ``stream`` (stdout), never wrapped when it is not a terminal."""
     out = stream or sys.stdout
-    if out.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title, title_justify="left")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        Console(file=out).print(table)
-        return
-    click.echo(f"{title}:", file=out)
-    click.echo(plain_table(rows, columns) if rows else "(none)", file=out)
+    console_for(out).print(make_table(title, columns, rows))
 
 
 def print_summary(result: "RunResult", gaps: Mapping[str, str], stream: IO[str] | None = None,
                   table: bool = True) -> None:
-    """A table (rich on a terminal, plain text otherwise) and the count line."""
+    """A table of every task and the count line."""
     out = stream or sys.stdout
     rows = summary_rows(result, gaps)
     if table and rows:
-        if out.isatty():
-            from rich.console import Console
-            from rich.table import Table
-
-            console = Console(file=out)
-            rich_table = Table(title=f"{result.command} in context {result.context} "
-                                     f"(run {result.run_id})", title_justify="left")
-            for column in COLUMNS:
-                rich_table.add_column(column, overflow="fold")
-            for row in rows:
-                style = {"failed": "red", "rolled back": "red", "skipped": "yellow",
-                         "unknown": "yellow"}.get(row[2])
-                rich_table.add_row(*row, style=style)
-            console.print(rich_table)
-        else:
-            click.echo(f"{result.command} in context {result.context} (run {result.run_id})",
-                       file=out)
-            click.echo(plain_table(rows), file=out)
+        styles = [{"failed": "red", "rolled back": "red", "skipped": "yellow",
+                   "unknown": "yellow"}.get(row[2]) for row in rows]
+        title = f"{result.command} in context {result.context} (run {result.run_id})"
+        console_for(out).print(make_table(title, COLUMNS, rows, styles))
     click.echo(count_line(result, gaps), file=out)
 
 

@@ -9,6 +9,8 @@ from typing import IO, TYPE_CHECKING, Any, Mapping, Sequence
 
 import click
 
+from .words import count_line
+
 if TYPE_CHECKING:
     from ..graph import TaskGraph
     from ..model import RunResult
@@ -88,6 +90,8 @@ def print_plan(result: "RunResult", gaps: Mapping[str, str], *, verbosity: int =
             echo(f"  ! {name}: {outcome.status.replace('_', ' ')}: {outcome.error}", "red")
         if left_out:
             echo(f"Left out by --target/--exclude: {', '.join(left_out)}")
+    if verbosity >= -1:
+        echo(count_line(result, gaps))
     echo(plan_total(result, gaps))
 
 

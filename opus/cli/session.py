@@ -20,7 +20,8 @@ class Session:
     verbosity: int = 0
     disabled: set[str] = field(default_factory=set)
     plugin_modules: list[str] = field(default_factory=list)
-    config: Any = None  # the opus.yaml settings (a .config.Config), once the group ran
+    config: Any = None  # the opus.yaml settings (a .config.Config), once set up
+    ready: bool = False  # the group's options were applied
     _plugins: Plugins | None = None
 
     def plugins(self) -> Plugins:
