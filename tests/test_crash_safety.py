@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers_cli import json_out, run_opus, start_opus, statuses, task, wait_for, write_manifest
 from helpers_procs import SLOW, read_events
+
 from opus.state.sqlite import SQLiteStateBackend
 
 CHAINS, LENGTH = 3, 10
@@ -122,7 +122,7 @@ def second_pid(workdir: Path, first_pid: int) -> int:
 def test_sigkill_at_an_arbitrary_moment_keeps_state_consistent(
     tmp_path: Path, crash_setup: tuple[Path, str, Path]
 ) -> None:
-    """Killed wherever it happens to be: reported ⊆ recorded, the file is sound, a rerun converges."""
+    """Killed wherever it is: reported ⊆ recorded, the file is sound, a rerun converges."""
     manifest, url, db = crash_setup
     first = start_opus(tmp_path, "apply", "-f", str(manifest), "--state", url)
     try:

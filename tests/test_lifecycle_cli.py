@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from helpers_cli import json_out, run_opus, statuses, task, write_manifest
 from helpers_procs import ECHO
 
