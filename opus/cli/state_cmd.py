@@ -218,3 +218,28 @@ def runs_show(session: Session, run_id: str, state_url: str, output: str) -> Non
              f"{e.duration_s:.2f}s" if e.duration_s is not None else "", e.error] for e in entries])
     if record.status == "failed":
         sys.exit(EXIT_FAILED)
+
+
+@state.command("migrate")
+@click.option("--from", "source_url", required=True, metavar="URL", help="Where state is now.")
+@click.option("--to", "target_url", required=True, metavar="URL",
+              help="An empty backend to copy it to (e.g. postgresql://...).")
+@click.option("--lock-timeout", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="Wait this long for runs holding a context lock.")
+@output_option("text", "json")
+@click.pass_obj
+@handle_errors
+def state_migrate(session: Session, source_url: str, target_url: str, lock_timeout: float,
+                  output: str) -> None:
+    """Copy every record, run and history entry to another backend (source is kept)."""
+    from ..state.migrate import migrate_state
+
+    with open_state(session, source_url) as source, open_state(session, target_url) as target:
+        report = migrate_state(source, target, lock_timeout)
+    if output == "json":
+        _json({"contexts": report.contexts, "records": report.records, "runs": report.runs,
+               "entries": report.entries})
+        return
+    click.echo(f"migrated {report.records} record(s), {report.runs} run(s) and "
+               f"{report.entries} history entries in context(s) "
+               f"{', '.join(report.contexts) or '(none)'}")

@@ -308,6 +308,28 @@ class SQLStateBackend(StateBackend):
         )
         return [history_from_row(r) for r in rows]
 
+    def import_state(
+        self,
+        records: Iterable[TaskState],
+        runs: Iterable[RunRecord],
+        entries: Iterable[HistoryEntry],
+    ) -> None:
+        task_sql = self._q(f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({placeholders(TASK_COLUMNS)})")
+        run_sql = self._q(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({placeholders(RUN_COLUMNS)})")
+        history_sql = self._q(
+            f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES ({placeholders(HISTORY_COLUMNS)})"
+        )
+        task_rows = [task_row(r) for r in records]
+        run_rows = [run_row(r) for r in runs]
+        history_rows = [history_row(e) for e in entries]
+
+        def work(cur: Cursor) -> None:
+            cur.executemany(run_sql, run_rows)
+            cur.executemany(history_sql, history_rows)
+            cur.executemany(task_sql, task_rows)
+
+        self._execute(work, write=True)
+
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, record: RunRecord) -> None:
         sql = self._q(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({placeholders(RUN_COLUMNS)})")

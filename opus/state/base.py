@@ -8,7 +8,7 @@ import os
 import socket
 import time
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Iterable
 
 from ..errors import LockError
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
@@ -102,6 +102,18 @@ class StateBackend(ABC):
         """Forget all but the newest ``keep_runs`` runs per context and their history.
 
         Returns how many runs were removed. Task records are never pruned.
+        """
+
+    @abstractmethod
+    def import_state(
+        self,
+        records: Iterable[TaskState],
+        runs: Iterable[RunRecord],
+        entries: Iterable[HistoryEntry],
+    ) -> None:
+        """Load records, runs and history entries as they are, in one transaction.
+
+        Used by ``opus state migrate``: either everything is imported or nothing.
         """
 
     # -- locks --------------------------------------------------------------------------

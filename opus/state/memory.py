@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from typing import Iterable
 
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 from .base import StateBackend
@@ -94,6 +95,18 @@ class MemoryStateBackend(StateBackend):
                 del self._runs[run_id]
             self._history = [h for h in self._history if h.run_id not in doomed]
             return len(doomed)
+
+    def import_state(
+        self,
+        records: Iterable[TaskState],
+        runs: Iterable[RunRecord],
+        entries: Iterable[HistoryEntry],
+    ) -> None:
+        records, runs, entries = list(records), list(runs), list(entries)
+        with self._mutex:
+            self._records.update({(r.context, r.name): r for r in records})
+            self._runs.update({r.run_id: r for r in runs})
+            self._history.extend(entries)
 
     def try_lock(self, info: LockInfo) -> LockInfo | None:
         with self._mutex:
