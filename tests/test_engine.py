@@ -5,7 +5,7 @@ import pytest
 from opus import Engine, Result, Task, TaskProcessor, Tasks, VariableError
 from opus.state.memory import MemoryStateBackend
 
-from conftest import RecordingProcessor, make_task
+from support_processors import RecordingProcessor, make_task
 
 
 def chain() -> list[Task]:

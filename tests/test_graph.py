@@ -5,7 +5,7 @@ import pytest
 from opus import CycleError, GraphError, ManifestError, ValidationErrors
 from opus.graph import build_graph, in_scope
 
-from conftest import make_task
+from support_processors import make_task
 
 
 def test_explicit_label_and_implicit_dependencies_order_tasks() -> None:

@@ -9,7 +9,7 @@ import opus
 from opus import CommandError, Engine, Hook, PluginError, Plugins, TaskProcessor, hookimpl
 from opus import hookspecs
 
-from conftest import CreateOnlyProcessor, RecordingProcessor, make_task
+from support_processors import CreateOnlyProcessor, RecordingProcessor, make_task
 
 
 def module_plugin(name: str, **hooks) -> types.ModuleType:
