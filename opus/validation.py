@@ -50,7 +50,9 @@ def check_tasks(
         try:
             processor = registry.get(task.api_version)
         except PluginError as exc:  # unknown apiVersion; still check its variables below
-            problems.append(ManifestError(str(exc), file=task.source, task=name, field="apiVersion"))
+            problems.append(
+                ManifestError(str(exc), file=task.source, task=name, field="apiVersion")
+            )
         if processor is not None and action in _MUST_SUPPORT and not processor.supports(action):
             problems.append(
                 ManifestError(

@@ -7,9 +7,10 @@ after the command line and the option's ``envvar`` and before the option's defau
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -101,7 +102,7 @@ class Config:
             if SETTINGS[key].group_level == group_level
         }
 
-    def default_map(self, groups: frozenset[str]) -> "CommandDefaults":
+    def default_map(self, groups: frozenset[str]) -> CommandDefaults:
         return CommandDefaults(self.params(), groups)
 
 

@@ -7,7 +7,8 @@ import functools
 import logging
 import sys
 import traceback
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import click
 

@@ -44,27 +44,27 @@ class EventStream:
 
     @hookimpl
     def opus_run_start(self, run_id: str, command: str, action: str, context: str,
-                       tasks: "list[Task]") -> None:
+                       tasks: list[Task]) -> None:
         self.run_id = run_id
         self.emit("run_start", command=command, action=action, context=context,
                   tasks=[{"name": t.name, "apiVersion": t.api_version, "kind": t.kind,
                           "source": t.source} for t in tasks])
 
     @hookimpl
-    def opus_task_start(self, task: "Task", ctx: Any) -> None:
+    def opus_task_start(self, task: Task, ctx: Any) -> None:
         self.emit("task_start", task=task.name, action=ctx.action)
 
     @hookimpl
-    def opus_task_done(self, task: "Task", ctx: Any, outcome: "TaskOutcome") -> None:
+    def opus_task_done(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
         self.emit("task_done", task=task.name, **outcome.to_dict())
 
     @hookimpl
-    def opus_task_failed(self, task: "Task", ctx: Any, outcome: "TaskOutcome") -> None:
+    def opus_task_failed(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
         event = "task_skipped" if outcome.status == "skipped" else "task_failed"
         self.emit(event, task=task.name, **outcome.to_dict())
 
     @hookimpl
-    def opus_run_finish(self, result: "RunResult") -> None:
+    def opus_run_finish(self, result: RunResult) -> None:
         self.emit("run_finish", command=result.command, action=result.action,
                   context=result.context, ok=result.ok, interrupted=result.interrupted,
                   changed=result.changed, drifted=result.drifted,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, OpusError, ValidationErrors
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 class Inputs:
     """Tasks and variables read from the command line, and what was wrong with them."""
 
-    tasks: list["Task"]
+    tasks: list[Task]
     variables: dict[str, Any]
     problems: list[OpusError] = field(default_factory=list)
 
@@ -60,9 +61,9 @@ def problems_of(exc: OpusError) -> list[OpusError]:
 
 
 def check(
-    engine: "Engine", command: str, inputs: Inputs, context: str,
+    engine: Engine, command: str, inputs: Inputs, context: str,
     targets: Sequence[str] = (), excludes: Sequence[str] = (),
-) -> "TaskGraph":
+) -> TaskGraph:
     """Validate as a run would; raise the input problems together with the graph's."""
     problems = list(inputs.problems)
     try:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def _graph(session: Session, command: str, files: tuple[str, ...], context: str,
            var_pairs: tuple[str, ...], values_files: tuple[str, ...], targets: tuple[str, ...],
-           excludes: tuple[str, ...], disabled: tuple[str, ...]) -> "TaskGraph":
+           excludes: tuple[str, ...], disabled: tuple[str, ...]) -> TaskGraph:
     """Load, validate and order the tasks as ``command`` would (every problem at once)."""
     from ..engine import Engine
     from .inputs import check, read_inputs
@@ -73,13 +73,13 @@ def _dot_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _edges(graph: "TaskGraph") -> list[tuple[str, str]]:
+def _edges(graph: TaskGraph) -> list[tuple[str, str]]:
     """``(dependency, dependent)`` pairs in processing order."""
     return [(dep, name) for name in graph.order
             for dep in sorted(graph.dependencies[name], key=graph.order.index)]
 
 
-def render_graph(graph: "TaskGraph", fmt: str) -> str:
+def render_graph(graph: TaskGraph, fmt: str) -> str:
     """The graph as text, mermaid or dot (edges point from a dependency to its dependent)."""
     skipped = ", ".join(graph.out_of_scope)
     if fmt == "text":

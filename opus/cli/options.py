@@ -7,7 +7,8 @@ the config file (``default_map``), which wins over the default here.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -34,7 +35,8 @@ context_option = click.option(
 manifest_options = _compose(
     click.option(
         "-f", "--file", "files", multiple=True, required=True, metavar="PATH",
-        type=click.Path(), help="Task manifest file or directory of *.yaml (repeatable, multi-document).",
+        type=click.Path(),
+        help="Task manifest file or directory of *.yaml (repeatable, multi-document).",
     ),
     context_option,
     click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",

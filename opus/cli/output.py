@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO, TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING
 
 import click
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 COLUMNS = ("task", "action", "status", "duration", "error")
 
 
-def summary_rows(result: "RunResult", gaps: Mapping[str, str]) -> list[tuple[str, ...]]:
+def summary_rows(result: RunResult, gaps: Mapping[str, str]) -> list[tuple[str, ...]]:
     rows = []
     for name, outcome in result.tasks.items():
         duration = f"{outcome.duration_s:.2f}s" if outcome.duration_s is not None else ""
@@ -28,7 +29,7 @@ def summary_rows(result: "RunResult", gaps: Mapping[str, str]) -> list[tuple[str
     return rows
 
 
-def console_for(out: IO[str]) -> "Console":
+def console_for(out: IO[str]) -> Console:
     """A rich console for ``out``: the terminal's width on a TTY, otherwise wide enough that
     nothing wraps at 80 columns and without colour codes."""
     from rich.console import Console
@@ -39,7 +40,7 @@ def console_for(out: IO[str]) -> "Console":
 
 
 def make_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
-               styles: list[str | None] | None = None) -> "Table":
+               styles: list[str | None] | None = None) -> Table:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -57,7 +58,7 @@ def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]
     console_for(out).print(make_table(title, columns, rows))
 
 
-def print_summary(result: "RunResult", gaps: Mapping[str, str], stream: IO[str] | None = None,
+def print_summary(result: RunResult, gaps: Mapping[str, str], stream: IO[str] | None = None,
                   table: bool = True) -> None:
     """A table of every task and the count line."""
     out = stream or sys.stdout
@@ -70,7 +71,7 @@ def print_summary(result: "RunResult", gaps: Mapping[str, str], stream: IO[str] 
     click.echo(count_line(result, gaps), file=out)
 
 
-def print_json(result: "RunResult", gaps: Mapping[str, str]) -> None:
+def print_json(result: RunResult, gaps: Mapping[str, str]) -> None:
     """One JSON object; tasks a processor could not answer for carry ``"unknown"``."""
     data = result.to_dict()
     for name, why in gaps.items():

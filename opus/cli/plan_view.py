@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import IO, TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -36,7 +37,7 @@ def diff_lines(diff: Mapping[str, Any] | None, indent: str = "      ") -> list[s
     return [line for _, line in sorted(lines)]
 
 
-def plan_counts(result: "RunResult", gaps: Mapping[str, str]) -> dict[str, int]:
+def plan_counts(result: RunResult, gaps: Mapping[str, str]) -> dict[str, int]:
     counts = {"create": 0, "update": 0, "delete": 0, "unknown": 0}
     for name, outcome in result.tasks.items():
         if outcome.status != "planned":
@@ -46,7 +47,7 @@ def plan_counts(result: "RunResult", gaps: Mapping[str, str]) -> dict[str, int]:
     return counts
 
 
-def plan_total(result: "RunResult", gaps: Mapping[str, str]) -> str:
+def plan_total(result: RunResult, gaps: Mapping[str, str]) -> str:
     """``Plan: 1 to create, 2 to update, 0 to delete.`` (plus ``, N unknown`` if any)."""
     counts = plan_counts(result, gaps)
     if not any(counts.values()):
@@ -58,7 +59,7 @@ def plan_total(result: "RunResult", gaps: Mapping[str, str]) -> str:
     return text + "."
 
 
-def print_plan(result: "RunResult", gaps: Mapping[str, str], *, verbosity: int = 0,
+def print_plan(result: RunResult, gaps: Mapping[str, str], *, verbosity: int = 0,
                left_out: Sequence[str] = (), stream: IO[str] | None = None) -> None:
     """Each change with a compact diff of the resolved spec, then the one-line total."""
     out = stream or sys.stdout
@@ -95,7 +96,7 @@ def print_plan(result: "RunResult", gaps: Mapping[str, str], *, verbosity: int =
     echo(plan_total(result, gaps))
 
 
-def destroy_plan(graph: "TaskGraph", state: "StateBackend", run: "RunResult") -> "RunResult":
+def destroy_plan(graph: TaskGraph, state: StateBackend, run: RunResult) -> RunResult:
     """What ``delete`` would remove: the tasks of ``graph`` recorded in state, dependents
     first; nothing is locked, run or written."""
     from ..model import TaskOutcome

@@ -43,28 +43,29 @@ class PlainProgress:
 
     @hookimpl
     def opus_run_start(self, run_id: str, command: str, action: str, context: str,
-                       tasks: "list[Task]") -> None:
+                       tasks: list[Task]) -> None:
         if self.verbosity >= 1:
             self._print(f"run {run_id}: {command} in context {context}, {len(tasks)} task(s)")
 
     @hookimpl
-    def opus_task_start(self, task: "Task", ctx: Any) -> None:
+    def opus_task_start(self, task: Task, ctx: Any) -> None:
         if self.verbosity >= 1:
             self._print(f"{task.name}: {ctx.action} ...")
 
     @hookimpl
-    def opus_task_done(self, task: "Task", ctx: Any, outcome: "TaskOutcome") -> None:
+    def opus_task_done(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
         self._line(task, outcome)
 
     @hookimpl
-    def opus_task_failed(self, task: "Task", ctx: Any, outcome: "TaskOutcome") -> None:
+    def opus_task_failed(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
         self._line(task, outcome)
 
-    def _line(self, task: "Task", outcome: "TaskOutcome") -> None:
+    def _line(self, task: Task, outcome: TaskOutcome) -> None:
         gap = self.gap(task, outcome)
         took = f" ({outcome.duration_s:.2f}s)" if outcome.duration_s else ""
         why = outcome.error or gap
-        self._print(f"{task.name}: {outcome_word(outcome, gap)}{took}" + (f": {why}" if why else ""))
+        reason = f": {why}" if why else ""
+        self._print(f"{task.name}: {outcome_word(outcome, gap)}{took}{reason}")
 
     def close(self) -> None:
         """Nothing to tear down (the live view has)."""
@@ -74,7 +75,7 @@ class LiveProgress:
     """A rich live view: a spinner line per running task (action, elapsed time), a bar
     over the run, and a line above the view for every finished task, failures in red."""
 
-    def __init__(self, console: "Console", gap: GapFinder = _no_gap) -> None:
+    def __init__(self, console: Console, gap: GapFinder = _no_gap) -> None:
         from rich.console import Group
         from rich.live import Live
         from rich.progress import (
@@ -105,27 +106,27 @@ class LiveProgress:
 
     @hookimpl
     def opus_run_start(self, run_id: str, command: str, action: str, context: str,
-                       tasks: "list[Task]") -> None:
+                       tasks: list[Task]) -> None:
         self._bar = self.overall.add_task(f"{command} · {context}", total=len(tasks) or 1)
         self.live.start()
 
     @hookimpl
-    def opus_task_start(self, task: "Task", ctx: Any) -> None:
+    def opus_task_start(self, task: Task, ctx: Any) -> None:
         self._ids[task.name] = self.running.add_task(task.name, action=ctx.action)
 
     @hookimpl
-    def opus_task_done(self, task: "Task", ctx: Any, outcome: "TaskOutcome") -> None:
+    def opus_task_done(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
         self._finished(task, outcome)
 
     @hookimpl
-    def opus_task_failed(self, task: "Task", ctx: Any, outcome: "TaskOutcome") -> None:
+    def opus_task_failed(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
         self._finished(task, outcome)
 
     @hookimpl
-    def opus_run_finish(self, result: "RunResult") -> None:
+    def opus_run_finish(self, result: RunResult) -> None:
         self.close()
 
-    def _finished(self, task: "Task", outcome: "TaskOutcome") -> None:
+    def _finished(self, task: Task, outcome: TaskOutcome) -> None:
         from rich.text import Text
 
         task_id = self._ids.pop(task.name, None)
@@ -138,7 +139,7 @@ class LiveProgress:
         style, mark = {
             "failed": ("bold red", "✗"), "rolled_back": ("red", "✗"), "skipped": ("yellow", "-"),
         }.get(outcome.status, ("green", "✓"))
-        if gap or word == "unknown":
+        if word == "unknown":
             style, mark = "yellow", "?"
         line = Text(f"{mark} ", style=style)
         line.append(task.name, style="bold")

@@ -68,7 +68,7 @@ def parse_limits(pairs: tuple[str, ...]) -> dict[str, int]:
     return limits
 
 
-def exit_code(result: "RunResult") -> int:
+def exit_code(result: RunResult) -> int:
     """0 ok, 1 a task failed, 130 interrupted, 3 for plan with changes / drift found."""
     if result.interrupted:
         return EXIT_INTERRUPTED
@@ -85,7 +85,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def execute(session: Session, opts: RunOptions, events: "EventStream | None") -> int:
+def execute(session: Session, opts: RunOptions, events: EventStream | None) -> int:
     """Run one command and print its result; return the exit code."""
     from ..engine import Engine, new_run_id
     from ..model import RunResult
@@ -150,7 +150,7 @@ def _delete_command(command_map: dict[str, str]) -> str:
     raise ConfigError("plan --destroy: no command maps to the delete action")
 
 
-def _replay(events: "EventStream", graph: Any, result: "RunResult") -> None:
+def _replay(events: EventStream, graph: Any, result: RunResult) -> None:
     """Events for a destroy plan, which does not go through the engine."""
     events.opus_run_start(result.run_id, result.command, result.action, result.context,
                           [graph.tasks[n] for n in result.tasks])

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 from typing import Any, Iterator
 
 import click
 from contextlib import contextmanager
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import StateError
 from ..state.base import StateBackend
 from .errors import EXIT_FAILED, handle_errors
-from .options import output_option, state_option
+from .output import console_for
+from .options import context_option, output_option, state_option
 from .session import Session
 
-context_option = click.option(
-    "--context", "-c", default=lambda: os.environ.get("OPUS_CONTEXT", "default"),
-    show_default="default", help="Context. Env: OPUS_CONTEXT.",
-)
 
 
 def when(timestamp: float | None) -> str:
@@ -50,7 +45,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    console_for(sys.stdout).print(table)
 
 
 @click.group()

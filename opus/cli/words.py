@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..model import RunResult, Task, TaskOutcome
@@ -18,14 +19,15 @@ _ORDER = ["to create", "to update", "to delete", "created", "updated", "deleted"
 GapFinder = Callable[["Task", "TaskOutcome"], "str | None"]
 
 
-def capability_gaps(plugins: "Plugins") -> GapFinder:
+def capability_gaps(plugins: Plugins) -> GapFinder:
     """A :data:`GapFinder` for the processors of ``plugins``.
 
-    A planned change the processor does not implement would fail in ``apply``; a
-    ``describe`` the processor does not implement only shows what state recorded.
+    A planned change the processor does not implement would fail in ``apply`` (shown as
+    ``unknown``); a ``describe`` the processor does not implement only shows what state
+    recorded (still ``described``, with the gap as a note).
     """
 
-    def gap(task: "Task", outcome: "TaskOutcome") -> str | None:
+    def gap(task: Task, outcome: TaskOutcome) -> str | None:
         action = outcome.action
         if outcome.status not in ("planned", "done") or action not in ("create", "update",
                                                                          "delete", "describe"):
@@ -38,15 +40,16 @@ def capability_gaps(plugins: "Plugins") -> GapFinder:
             return None
         if processor.supports(action):
             return None
-        return f"{type(processor).__name__} ({task.api_version}) does not implement {action}"
+        text = f"{type(processor).__name__} ({task.api_version}) does not implement {action}"
+        return text + "; from state only" if action == "describe" else text
 
     return gap
 
 
-def outcome_word(outcome: "TaskOutcome", gap: str | None = None) -> str:
+def outcome_word(outcome: TaskOutcome, gap: str | None = None) -> str:
     """``created``, ``unchanged``, ``failed``..., ``+ create`` for plan, ``unknown`` when the
     processor cannot answer."""
-    if gap is not None and outcome.status in ("planned", "done"):
+    if gap is not None and outcome.status == "planned":
         return "unknown"
     if outcome.status == "planned":
         return _PLAN.get(outcome.action or "", outcome.action or "?")
@@ -57,7 +60,7 @@ def outcome_word(outcome: "TaskOutcome", gap: str | None = None) -> str:
     return outcome.status.replace("_", " ")
 
 
-def count_line(result: "RunResult", gaps: Mapping[str, str] | None = None) -> str:
+def count_line(result: RunResult, gaps: Mapping[str, str] | None = None) -> str:
     """``3 created, 1 updated, 5 unchanged, 1 failed, 2 skipped in 1.24 s``."""
     gaps = gaps or {}
     counts: dict[str, int] = {}
