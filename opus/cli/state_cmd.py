@@ -107,6 +107,10 @@ def state_history(session: Session, name: str, context: str, state_url: str, lim
     """What happened to one task, newest first."""
     with open_state(session, state_url) as backend:
         entries = backend.history(context, name, limit)
+        if not entries and not backend.history(context, name, 1) and (
+            backend.get(context, name) is None
+        ):
+            raise StateError(f"no history for task {name!r} in context {context!r}")
     if output == "json":
         _json([e.to_dict() for e in entries])
         return
@@ -164,6 +168,15 @@ def state_prune(session: Session, keep: int, state_url: str) -> None:
     click.echo(f"pruned {removed} run(s)")
 
 
+def _no_run(backend: StateBackend, run_id: str) -> str:
+    """Why ``run_id`` names no run: nothing matches, or it is a prefix of several ids."""
+    matches = [r.run_id for r in backend.list_runs(limit=1_000_000) if r.run_id.startswith(run_id)]
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        return f"run id prefix {run_id!r} is ambiguous: it matches {len(matches)} runs ({shown})"
+    return f"no run {run_id!r} (see 'opus runs list')"
+
+
 @click.group()
 def runs() -> None:
     """The run history."""
@@ -201,7 +214,7 @@ def runs_show(session: Session, run_id: str, state_url: str, output: str) -> Non
     with open_state(session, state_url) as backend:
         record = backend.get_run(run_id)
         if record is None:
-            raise StateError(f"no run {run_id!r} (or the prefix is ambiguous)")
+            raise StateError(_no_run(backend, run_id))
         entries = backend.run_entries(record.run_id)
     if output == "json":
         _json({**record.to_dict(), "entries": [e.to_dict() for e in entries]})
