@@ -27,7 +27,8 @@ PREFIX = f"{SCHEME}://"
 
 _READS = ("get", "list", "contexts", "history", "list_runs", "get_run", "run_entries",
           "get_lock")
-_WRITES = ("save", "remove", "start_run", "finish_run", "prune", "try_lock", "unlock")
+_WRITES = ("save", "remove", "start_run", "finish_run", "prune", "try_lock", "unlock",
+           "import_state")
 
 
 class JsonFileStateBackend(MemoryStateBackend):
@@ -93,7 +94,8 @@ def _wrap(name: str, write: bool) -> Callable[..., Any]:
 for _name in _READS:
     setattr(JsonFileStateBackend, _name, _wrap(_name, write=False))
 for _name in _WRITES:
-    setattr(JsonFileStateBackend, _name, _wrap(_name, write=True))
+    if hasattr(MemoryStateBackend, _name):
+        setattr(JsonFileStateBackend, _name, _wrap(_name, write=True))
 
 
 @hookimpl
