@@ -287,15 +287,30 @@ def test_sensitive_values_are_masked_in_json_outputs(proc) -> None:
     assert out["auth"] == {"header": "Bearer ***"}
 
 
-def test_sensitive_values_are_masked_in_errors_and_logs(proc, caplog) -> None:
-    caplog.set_level(logging.DEBUG)
+def test_sensitive_values_are_masked_in_errors_and_logs(proc) -> None:
     task = secret_task(f'echo "bad token $TOKEN" >&2; echo {SECRET} >/dev/null; exit 2')
-    with pytest.raises(ShellCommandError) as info:
-        proc.create(task, ctx_for(task, "create"))
+    ctx = ctx_for(task, "create")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    watched = [ctx.logger, logging.getLogger("opus_shell")]
+    saved = [(lg, lg.level, lg.disabled) for lg in watched]
+    for lg in watched:  # independent of how other tests configured logging
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+        lg.disabled = False
+    try:
+        with pytest.raises(ShellCommandError) as info:
+            proc.create(task, ctx)
+    finally:
+        for lg, level, disabled in saved:
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+            lg.disabled = disabled
     assert "exited 2" in str(info.value) and "bad token ***" in str(info.value)
     assert SECRET not in str(info.value) and SECRET not in info.value.stderr
-    assert caplog.records, "the command is logged"
-    assert all(SECRET not in r.getMessage() for r in caplog.records)
+    assert any("running" in r.getMessage() for r in records), "the command is logged"
+    assert all(SECRET not in r.getMessage() for r in records)
 
 
 def test_sensitive_env_list_marks_plain_and_inherited_values(proc, monkeypatch) -> None:
