@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -29,3 +30,12 @@ def engine(plugins: Plugins, processor: RecordingProcessor) -> Iterator[Engine]:
     engine.register_processor(CreateOnlyProcessor)
     yield engine
     engine.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_opus_logger() -> Iterator[None]:
+    """In-process CLI runs configure the ``opus`` logger; put it back after each test."""
+    logger = logging.getLogger("opus")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
