@@ -40,10 +40,18 @@ def main(out_dir: str = ".") -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tasks = [
-        Task("examples/hello/v1", "HelloWorld", {"name": "hello"},
-             {"file": str(out / "hello.txt"), "text": "Hello World!"}),
-        Task("examples/hello/v1", "HelloWorld", {"name": "shout"},
-             {"file": str(out / "shout.txt"), "text": "${VAR:hello:content} ${VAR:greeting}"}),
+        Task(
+            "examples/hello/v1",
+            "HelloWorld",
+            {"name": "hello"},
+            {"file": str(out / "hello.txt"), "text": "Hello World!"},
+        ),
+        Task(
+            "examples/hello/v1",
+            "HelloWorld",
+            {"name": "shout"},
+            {"file": str(out / "shout.txt"), "text": "${VAR:hello:content} ${VAR:greeting}"},
+        ),
     ]
     with Engine(state="memory://", entry_points=False) as engine:
         engine.register_processor(HelloWorld)

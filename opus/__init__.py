@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .engine import Engine
 from .errors import (
     CommandError,
     ConfigError,
@@ -17,15 +18,22 @@ from .errors import (
     ValidationErrors,
     VariableError,
 )
-from .model import HistoryEntry, LockInfo, Result, RunRecord, RunResult, Task, TaskOutcome, TaskState
-from .engine import Engine
 from .facade import Tasks
 from .hooks import Hook, TaskProcessingHook
 from .hookspecs import hookimpl
+from .model import (
+    HistoryEntry,
+    LockInfo,
+    Result,
+    RunRecord,
+    RunResult,
+    Task,
+    TaskOutcome,
+    TaskState,
+)
 from .plugins import Plugins
 from .processor import TaskContext, TaskProcessor
 from .state.base import StateBackend, StatePersistence
-
 
 __version__ = "0.1.0"
 

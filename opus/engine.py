@@ -7,7 +7,8 @@ import logging
 import os
 import secrets
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .commands import action_for
 from .executors import Executor, make_executor
@@ -103,8 +104,12 @@ class Engine:
         """Everything a run checks before it starts, without running or touching state."""
         action = self.action_for(command)
         graph = validate(
-            as_tasks(tasks), command, action, context,
-            self.plugins.processors(), builtin_variables(context, variables),
+            as_tasks(tasks),
+            command,
+            action,
+            context,
+            self.plugins.processors(),
+            builtin_variables(context, variables),
         )
         return graph.select(targets, excludes)
 
@@ -121,26 +126,46 @@ class Engine:
     ) -> RunResult:
         """Run ``command`` over ``tasks`` in ``context``; nothing runs if validation fails."""
         variables = builtin_variables(context, variables)
-        graph = self.validate(command, tasks, context, variables, targets=targets, excludes=excludes)
+        graph = self.validate(
+            command, tasks, context, variables, targets=targets, excludes=excludes
+        )
         action = self.action_for(command)
         run_id = new_run_id()
         state = self.state
-        lock = LockInfo(context=context, run_id=run_id, pid=os.getpid(), host=this_host(), since=time.time())
+        lock = LockInfo(
+            context=context, run_id=run_id, pid=os.getpid(), host=this_host(), since=time.time()
+        )
         state.acquire_lock(lock, self.lock_timeout)
         try:
             state.start_run(
-                RunRecord(run_id=run_id, context=context, command=command, action=action,
-                          started_at=lock.since, pid=lock.pid, host=lock.host, user=_user())
+                RunRecord(
+                    run_id=run_id,
+                    context=context,
+                    command=command,
+                    action=action,
+                    started_at=lock.since,
+                    pid=lock.pid,
+                    host=lock.host,
+                    user=_user(),
+                )
             )
             run = Run(
-                run_id=run_id, command=command, action=action, context=context, graph=graph,
-                variables=variables, plugins=self.plugins, state=state, executor=self.executor,
+                run_id=run_id,
+                command=command,
+                action=action,
+                context=context,
+                graph=graph,
+                variables=variables,
+                plugins=self.plugins,
+                state=state,
+                executor=self.executor,
                 parallelism=self.parallelism,
                 keep_going=self.keep_going if keep_going is None else keep_going,
                 group_limits=self.group_limits,
             )
-            self.plugins.run_start(run_id, command, action, context,
-                                   [graph.tasks[n] for n in run.order])
+            self.plugins.run_start(
+                run_id, command, action, context, [graph.tasks[n] for n in run.order]
+            )
             self.executor.start(self.plugins, self.parallelism)
             try:
                 result = run.execute()
@@ -160,7 +185,7 @@ class Engine:
             self._state.close()
             self._state = None
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,7 @@ environment failure and is reported as such.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class OpusError(Exception):
@@ -59,7 +59,7 @@ class ValidationErrors(OpusError):
         self.errors = list(errors)
         lines = [str(e) for e in self.errors]
         head = f"{len(lines)} problems found:" if len(lines) > 1 else ""
-        super().__init__("\n".join([head, *("  - " + l for l in lines)]) if head else lines[0])
+        super().__init__("\n".join([head, *("  - " + line for line in lines)]) if head else lines[0])
 
 
 class GraphError(OpusError):

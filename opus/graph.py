@@ -5,8 +5,9 @@ from __future__ import annotations
 import graphlib
 import heapq
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .errors import CycleError, GraphError, ManifestError, OpusError, ValidationErrors
 from .model import Task
@@ -67,7 +68,7 @@ class TaskGraph:
                 out[dep].add(name)
         return out
 
-    def subset(self, names: Iterable[str]) -> "TaskGraph":
+    def subset(self, names: Iterable[str]) -> TaskGraph:
         """The graph restricted to ``names`` (keeping their order)."""
         keep = set(names)
         return TaskGraph(
@@ -88,7 +89,7 @@ class TaskGraph:
                 stack.extend(edges.get(name, ()))
         return seen
 
-    def select(self, targets: Sequence[str] = (), excludes: Sequence[str] = ()) -> "TaskGraph":
+    def select(self, targets: Sequence[str] = (), excludes: Sequence[str] = ()) -> TaskGraph:
         """Keep ``targets`` and what they depend on, minus ``excludes`` and what depends on them."""
         for name in [*targets, *excludes]:
             if name not in self.tasks:
@@ -167,8 +168,11 @@ def build_graph(
     out_of_scope: list[str] = []
     for task in tasks:
         try:
-            (selected.__setitem__(task.name, task) if in_scope(task, command, context)
-             else out_of_scope.append(task.name))
+            (
+                selected.__setitem__(task.name, task)
+                if in_scope(task, command, context)
+                else out_of_scope.append(task.name)
+            )
         except OpusError as exc:
             problems.append(exc)
 
@@ -181,7 +185,9 @@ def build_graph(
     for name, task in selected.items():
         try:
             named = list(_explicit_dependencies(task, command, context, by_label))
-            named += [(r.task, f"{r.path} ({r.text})") for r in find_references(task.spec) if r.task]
+            named += [
+                (r.task, f"{r.path} ({r.text})") for r in find_references(task.spec) if r.task
+            ]
         except OpusError as exc:
             problems.append(exc)
             continue
@@ -231,9 +237,7 @@ def topological_order(names: list[str], dependencies: Mapping[str, set[str]]) ->
                 heapq.heappush(ready, index[dependent])
     if len(order) < len(names):
         try:
-            graphlib.TopologicalSorter(
-                {n: dependencies[n] for n in names if waiting[n]}
-            ).prepare()
+            graphlib.TopologicalSorter({n: dependencies[n] for n in names if waiting[n]}).prepare()
         except graphlib.CycleError as exc:
             cycle = list(reversed(exc.args[1]))
             raise CycleError(cycle) from None

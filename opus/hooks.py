@@ -36,9 +36,9 @@ class TaskProcessingHook(Hook):
 
     name = "builtin-dispatch"
 
-    def __init__(self, registry: "ProcessorRegistry") -> None:
+    def __init__(self, registry: ProcessorRegistry) -> None:
         self.registry = registry
 
     @hookimpl(trylast=True)
-    def opus_process_task(self, task: "Task", ctx: "TaskContext") -> "Result":
+    def opus_process_task(self, task: Task, ctx: TaskContext) -> Result:
         return self.registry.get(task.api_version).run_action(ctx.action, task, ctx)

@@ -6,7 +6,8 @@ entry-point group and from its own builtin plugins, in the same way.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -23,7 +24,7 @@ hookimpl = pluggy.HookimplMarker("opus")
 
 
 @hookspec
-def opus_register_processors() -> "list[TaskProcessor | type[TaskProcessor]]":
+def opus_register_processors() -> list[TaskProcessor | type[TaskProcessor]]:
     """Return the processors this plugin provides.
 
     Called once, after every plugin is loaded. Each item is a :class:`~opus.TaskProcessor`
@@ -33,7 +34,7 @@ def opus_register_processors() -> "list[TaskProcessor | type[TaskProcessor]]":
 
 
 @hookspec
-def opus_command_map() -> "Mapping[str, str]":
+def opus_command_map() -> Mapping[str, str]:
     """Return commands this plugin adds or remaps, as ``{command: action}``.
 
     Called once, after every plugin is loaded. Actions are ``create``, ``update``,
@@ -47,7 +48,7 @@ def opus_command_map() -> "Mapping[str, str]":
 
 
 @hookspec(firstresult=True)
-def opus_state_backend(url: str) -> "StateBackend | None":
+def opus_state_backend(url: str) -> StateBackend | None:
     """Return a state backend for ``url`` if this plugin serves its scheme, else ``None``.
 
     Called when a run or a ``state`` command opens state. Stops at the first non-None
@@ -56,7 +57,7 @@ def opus_state_backend(url: str) -> "StateBackend | None":
 
 
 @hookspec
-def opus_state_schemes() -> "list[str]":
+def opus_state_schemes() -> list[str]:
     """Return the URL schemes this plugin's :func:`opus_state_backend` serves.
 
     Called by ``opus plugins`` to list state backends; it does not open anything.
@@ -68,12 +69,12 @@ def opus_state_schemes() -> "list[str]":
 
 @hookspec(firstresult=True)
 def opus_resolve_spec(
-    task: "Task",
-    spec: "Mapping[str, Any]",
-    variables: "Mapping[str, Any]",
+    task: Task,
+    spec: Mapping[str, Any],
+    variables: Mapping[str, Any],
     command: str,
     context: str,
-) -> "dict[str, Any] | None":
+) -> dict[str, Any] | None:
     """Return ``spec`` with every reference resolved, or ``None`` to let the next plugin try.
 
     Called before each task is processed, with the raw ``spec`` and every variable visible
@@ -84,7 +85,7 @@ def opus_resolve_spec(
 
 
 @hookspec(firstresult=True)
-def opus_process_task(task: "Task", ctx: "TaskContext") -> "Result | None":
+def opus_process_task(task: Task, ctx: TaskContext) -> Result | None:
     """Perform ``ctx.action`` on ``task`` and return its :class:`~opus.Result`.
 
     Called once per task action (and once more with ``ctx.action == "rollback"`` when a
@@ -99,7 +100,7 @@ def opus_process_task(task: "Task", ctx: "TaskContext") -> "Result | None":
 
 
 @hookspec
-def opus_run_start(run_id: str, command: str, action: str, context: str, tasks: "list[Task]") -> None:
+def opus_run_start(run_id: str, command: str, action: str, context: str, tasks: list[Task]) -> None:
     """Called once when a run starts, after validation and locking, before any task runs.
 
     ``tasks`` are the tasks in scope, in processing order.
@@ -107,18 +108,18 @@ def opus_run_start(run_id: str, command: str, action: str, context: str, tasks: 
 
 
 @hookspec
-def opus_task_start(task: "Task", ctx: "TaskContext") -> None:
+def opus_task_start(task: Task, ctx: TaskContext) -> None:
     """Called in the driver just before a task's action is submitted for execution."""
 
 
 @hookspec
-def opus_task_done(task: "Task", ctx: "TaskContext", outcome: "TaskOutcome") -> None:
+def opus_task_done(task: Task, ctx: TaskContext, outcome: TaskOutcome) -> None:
     """Called in the driver after a task finished without error (``done``, ``unchanged``,
     ``planned``), after its state was saved."""
 
 
 @hookspec
-def opus_task_failed(task: "Task", ctx: "TaskContext | None", outcome: "TaskOutcome") -> None:
+def opus_task_failed(task: Task, ctx: TaskContext | None, outcome: TaskOutcome) -> None:
     """Called in the driver after a task failed (after its rollback, if any) or was skipped.
 
     ``outcome.status`` is ``failed``, ``rolled_back`` or ``skipped``; ``outcome.error`` says why.
@@ -127,5 +128,5 @@ def opus_task_failed(task: "Task", ctx: "TaskContext | None", outcome: "TaskOutc
 
 
 @hookspec
-def opus_run_finish(result: "RunResult") -> None:
+def opus_run_finish(result: RunResult) -> None:
     """Called once when a run ends, after state is saved and before the lock is released."""

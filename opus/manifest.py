@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import yaml
 
 from .errors import ManifestError, OpusError, ValidationErrors
 from .model import Task
+
+#: libyaml's loader when PyYAML was built with it (several times faster), else pure Python.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: File endings read when a directory is given.
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -21,7 +24,10 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file()
+                p
+                for p in path.rglob("*")
+                if p.suffix in MANIFEST_SUFFIXES
+                and p.is_file()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             files.extend(found)
@@ -38,7 +44,7 @@ def _documents(path: Path) -> Iterator[tuple[int, object]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read file: {exc}", file=str(path)) from None
-    loader = yaml.SafeLoader(text)
+    loader = _SafeLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -93,7 +99,9 @@ def collect_tasks(paths: Iterable[str | Path]) -> tuple[list[Task], list[OpusErr
     paths = list(paths)
     files = manifest_files(paths)
     if not files:
-        raise ManifestError("no task manifests found (*.yaml, *.yml)", file=", ".join(map(str, paths)))
+        raise ManifestError(
+            "no task manifests found (*.yaml, *.yml)", file=", ".join(map(str, paths))
+        )
     tasks: list[Task] = []
     problems: list[OpusError] = []
     for path in files:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ManifestError
 
@@ -69,7 +70,9 @@ class Task:
         name = self.metadata.get("name")
         if name:
             return name
-        return f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
+        return (
+            f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
+        )
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -87,7 +90,7 @@ class Task:
     @classmethod
     def from_manifest(
         cls, doc: Any, *, source: str | None = None, require_name: bool = True
-    ) -> "Task":
+    ) -> Task:
         """Build a task from a manifest mapping (``apiVersion``, ``kind``, ...)."""
         if not isinstance(doc, Mapping):
             raise ManifestError(
@@ -150,7 +153,7 @@ class Result:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def coerce(cls, value: Any) -> "Result":
+    def coerce(cls, value: Any) -> Result:
         """Accept what a processor may return: ``Result``, ``dict``, ``bool`` or ``None``."""
         if value is None:
             return cls()
@@ -187,7 +190,7 @@ class TaskState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TaskState":
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskState:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 

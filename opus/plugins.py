@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import importlib_metadata
 import pluggy
@@ -104,9 +105,16 @@ class Plugins:
             self.register(plugin)
         for name, module in BUILTIN_PLUGINS:
             if name not in self.disabled:
-                self._register(importlib.import_module(module), name, PluginInfo(name, "builtin", "opus", _version(), module))
-        self._register(TaskProcessingHook(self.registry), "builtin-dispatch",
-                       PluginInfo("builtin-dispatch", "builtin", "opus", _version(), "opus.hooks"))
+                self._register(
+                    importlib.import_module(module),
+                    name,
+                    PluginInfo(name, "builtin", "opus", _version(), module),
+                )
+        self._register(
+            TaskProcessingHook(self.registry),
+            "builtin-dispatch",
+            PluginInfo("builtin-dispatch", "builtin", "opus", _version(), "opus.hooks"),
+        )
         self._check_pending()
 
     # -- loading ----------------------------------------------------------------------------
@@ -143,9 +151,7 @@ class Plugins:
             raise PluginError(f"plugin {name!r} is invalid: {exc}") from None
         if registered is None:  # blocked
             return
-        info.hooks = sorted(
-            caller.name for caller in (self.pm.get_hookcallers(plugin) or [])
-        )
+        info.hooks = sorted(caller.name for caller in (self.pm.get_hookcallers(plugin) or []))
         self.info[name] = info
         self._commands = None
         self._processors_loaded = False
@@ -158,8 +164,10 @@ class Plugins:
         if self.pm.is_registered(plugin):
             return self.pm.get_name(plugin) or ""
         if name is None:
-            name = plugin.plugin_name if isinstance(plugin, Hook) else getattr(
-                plugin, "__name__", type(plugin).__name__
+            name = (
+                plugin.plugin_name
+                if isinstance(plugin, Hook)
+                else getattr(plugin, "__name__", type(plugin).__name__)
             )
         if self.pm.get_plugin(name) is not None:
             name = f"{name}-{id(plugin):x}"
@@ -176,7 +184,7 @@ class Plugins:
             raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
 
     def register_processor(
-        self, processor: "TaskProcessor | type[TaskProcessor]", owner: str = "registered"
+        self, processor: TaskProcessor | type[TaskProcessor], owner: str = "registered"
     ) -> None:
         """Register one processor by hand (as the seed ``register_task_processor`` did)."""
         self._manual_processors.append((processor, owner))
@@ -227,10 +235,12 @@ class Plugins:
         return out
 
     # -- hook calls --------------------------------------------------------------------------
-    def state_backend(self, url: str) -> "StateBackend":
+    def state_backend(self, url: str) -> StateBackend:
         """Open the state backend for ``url``; an unknown scheme lists the known ones."""
         if "://" not in url:
-            raise StateError(f"invalid state URL {url!r}: expected SCHEME://... (e.g. sqlite:///.opus/state.db)")
+            raise StateError(
+                f"invalid state URL {url!r}: expected SCHEME://... (e.g. sqlite:///.opus/state.db)"
+            )
         backend = self.pm.hook.opus_state_backend(url=url)
         if backend is None:
             known = ", ".join(sorted(self.state_schemes())) or "none"
@@ -238,8 +248,12 @@ class Plugins:
         return backend
 
     def resolve_spec(
-        self, task: "Task", spec: Mapping[str, Any], variables: Mapping[str, Any],
-        command: str, context: str,
+        self,
+        task: Task,
+        spec: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        command: str,
+        context: str,
     ) -> dict[str, Any]:
         resolved = self.pm.hook.opus_resolve_spec(
             task=task, spec=spec, variables=variables, command=command, context=context
@@ -248,7 +262,7 @@ class Plugins:
             raise PluginError("no plugin resolved the task spec (is builtin-variables disabled?)")
         return resolved
 
-    def process_task(self, task: "Task", ctx: "TaskContext") -> "Result":
+    def process_task(self, task: Task, ctx: TaskContext) -> Result:
         from .model import Result
 
         self.processors()
@@ -262,19 +276,28 @@ class Plugins:
         except Exception:
             logger.exception("a plugin's %s hook failed; the run goes on", hook)
 
-    def run_start(self, run_id: str, command: str, action: str, context: str, tasks: "list[Task]") -> None:
-        self._notify("opus_run_start", run_id=run_id, command=command, action=action, context=context, tasks=tasks)
+    def run_start(
+        self, run_id: str, command: str, action: str, context: str, tasks: list[Task]
+    ) -> None:
+        self._notify(
+            "opus_run_start",
+            run_id=run_id,
+            command=command,
+            action=action,
+            context=context,
+            tasks=tasks,
+        )
 
-    def task_start(self, task: "Task", ctx: "TaskContext") -> None:
+    def task_start(self, task: Task, ctx: TaskContext) -> None:
         self._notify("opus_task_start", task=task, ctx=ctx)
 
-    def task_done(self, task: "Task", ctx: "TaskContext", outcome: "TaskOutcome") -> None:
+    def task_done(self, task: Task, ctx: TaskContext, outcome: TaskOutcome) -> None:
         self._notify("opus_task_done", task=task, ctx=ctx, outcome=outcome)
 
-    def task_failed(self, task: "Task", ctx: "TaskContext | None", outcome: "TaskOutcome") -> None:
+    def task_failed(self, task: Task, ctx: TaskContext | None, outcome: TaskOutcome) -> None:
         self._notify("opus_task_failed", task=task, ctx=ctx, outcome=outcome)
 
-    def run_finish(self, result: "RunResult") -> None:
+    def run_finish(self, result: RunResult) -> None:
         self._notify("opus_run_finish", result=result)
 
     # -- introspection ---------------------------------------------------------------------

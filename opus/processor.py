@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
 
 from .errors import NotSupportedError
 from .model import Result, Task, TaskState
@@ -62,7 +63,7 @@ class TaskContext:
         """A logger named ``opus.task.<task name>``."""
         return logging.getLogger(f"opus.task.{self.task_name}")
 
-    def with_action(self, action: str, **changes: Any) -> "TaskContext":
+    def with_action(self, action: str, **changes: Any) -> TaskContext:
         """A copy of this context for another action (used for rollback)."""
         from dataclasses import replace
 
@@ -70,7 +71,7 @@ class TaskContext:
 
 
 def _unsupported(action: str):  # type: ignore[no-untyped-def]
-    def method(self: "TaskProcessor", task: Task, ctx: TaskContext) -> Any:
+    def method(self: TaskProcessor, task: Task, ctx: TaskContext) -> Any:
         raise NotSupportedError(
             f"processor {type(self).__name__} ({self.api_version}) does not support "
             f"action {action!r} (task {task.name!r})"

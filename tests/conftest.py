@@ -6,10 +6,9 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from support_processors import CreateOnlyProcessor, RecordingProcessor
 
 from opus import Engine, Plugins
-
-from support_processors import CreateOnlyProcessor, RecordingProcessor
 
 
 @pytest.fixture

@@ -27,8 +27,10 @@ class RecordingProcessor(TaskProcessor):
 
     def create(self, task: Task, ctx: TaskContext) -> Result:
         self._record("create", task, ctx)
-        return Result(outputs={"value": ctx.spec.get("value"), "name": task.name},
-                      resource_checksum="rc-" + task.name)
+        return Result(
+            outputs={"value": ctx.spec.get("value"), "name": task.name},
+            resource_checksum="rc-" + task.name,
+        )
 
     def update(self, task: Task, ctx: TaskContext) -> dict[str, Any]:
         self._record("update", task, ctx)

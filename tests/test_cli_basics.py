@@ -49,12 +49,29 @@ def state(tmp_path: Path) -> str:
 
 
 def test_apply_json_shape_and_files(workdir: Path) -> None:
-    code, out, err = run_cli(workdir, "apply", "-f", "hello.yaml", "--var", "greeting=hi",
-                             "--context", "test", "--state", state(workdir), "--output", "json")
+    code, out, err = run_cli(
+        workdir,
+        "apply",
+        "-f",
+        "hello.yaml",
+        "--var",
+        "greeting=hi",
+        "--context",
+        "test",
+        "--state",
+        state(workdir),
+        "--output",
+        "json",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert set(data) >= {"run_id", "command", "action", "context", "ok", "tasks"}
-    assert (data["command"], data["action"], data["context"], data["ok"]) == ("apply", "apply", "test", True)
+    assert (data["command"], data["action"], data["context"], data["ok"]) == (
+        "apply",
+        "apply",
+        "test",
+        True,
+    )
     hello = data["tasks"]["hello"]
     assert set(hello) >= {"status", "action", "outputs", "error", "duration_s", "drifted"}
     assert hello["status"] == "done" and hello["action"] == "create"
@@ -79,8 +96,18 @@ def test_plan_and_drift_exit_codes(workdir: Path) -> None:
 def test_failed_task_exits_1(workdir: Path) -> None:
     (workdir / "out").mkdir()
     (workdir / "out" / "hello.txt").mkdir()  # a directory where the file should go
-    code, out, err = run_cli(workdir, "apply", "-f", "hello.yaml", "--var", "greeting=x",
-                             "--state", state(workdir), "-o", "json")
+    code, out, err = run_cli(
+        workdir,
+        "apply",
+        "-f",
+        "hello.yaml",
+        "--var",
+        "greeting=x",
+        "--state",
+        state(workdir),
+        "-o",
+        "json",
+    )
     data = json.loads(out)
     assert code == 1 and not data["ok"]
     assert data["tasks"]["hello"]["status"] in ("failed", "rolled_back")
@@ -91,25 +118,55 @@ def test_failed_task_exits_1(workdir: Path) -> None:
     ("files", "args", "message"),
     [
         ({}, ["-f", "missing.yaml"], "missing.yaml: no such file or directory"),
-        ({"t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a\n"}, [], "t.yaml:4: invalid YAML"),
-        ({"t.yaml": "apiVersion: nope/v1\nkind: K\nmetadata: {name: a}\n"}, [],
-         "no processor for apiVersion 'nope/v1' (known: "),
-        ({"t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\nspec: {path: x, content: '${VAR:who}'}\n"},
-         [], "variable 'who' is not defined"),
-        ({"t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a, dependencies: [{tasks: [b]}]}\n---\n"
-                    "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: b, dependencies: [{tasks: [a]}]}\n"},
-         [], "dependency cycle: "),
-        ({"t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\n---\n"
-                    "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\n"}, [], "duplicate task name 'a'"),
-        ({"t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\n"}, ["--values", "nope.yaml"],
-         "nope.yaml: cannot read values file"),
+        (
+            {"t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a\n"},
+            [],
+            "t.yaml:4: invalid YAML",
+        ),
+        (
+            {"t.yaml": "apiVersion: nope/v1\nkind: K\nmetadata: {name: a}\n"},
+            [],
+            "no processor for apiVersion 'nope/v1' (known: ",
+        ),
+        (
+            {
+                "t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\nspec: {path: x, content: '${VAR:who}'}\n"
+            },
+            [],
+            "variable 'who' is not defined",
+        ),
+        (
+            {
+                "t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a, dependencies: [{tasks: [b]}]}\n---\n"
+                "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: b, dependencies: [{tasks: [a]}]}\n"
+            },
+            [],
+            "dependency cycle: ",
+        ),
+        (
+            {
+                "t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\n---\n"
+                "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\n"
+            },
+            [],
+            "duplicate task name 'a'",
+        ),
+        (
+            {"t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\n"},
+            ["--values", "nope.yaml"],
+            "nope.yaml: cannot read values file",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message(tmp_path: Path, files, args, message) -> None:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    argv = ["apply", *(args if args and args[0] == "-f" else ["-f", "t.yaml", *args]),
-            "--state", state(tmp_path)]
+    argv = [
+        "apply",
+        *(args if args and args[0] == "-f" else ["-f", "t.yaml", *args]),
+        "--state",
+        state(tmp_path),
+    ]
     code, out, err = run_cli(tmp_path, *argv)
     assert code == 2, (out, err)
     assert message in err and "Traceback" not in err
@@ -119,13 +176,36 @@ def test_bad_input_exits_2_with_one_clear_message(tmp_path: Path, files, args, m
 def test_subprocess_streams_and_usage_errors(workdir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPUS_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "opus", "-v", "apply", "-f", "hello.yaml", "--var", "greeting=hi",
-         "--state", state(workdir), "--output", "json"],
-        cwd=workdir, capture_output=True, text=True, env=env, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "-v",
+            "apply",
+            "-f",
+            "hello.yaml",
+            "--var",
+            "greeting=hi",
+            "--state",
+            state(workdir),
+            "--output",
+            "json",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ok"] is True  # logs went to stderr, stdout is pure JSON
     assert "INFO" in proc.stderr
-    unknown = subprocess.run([sys.executable, "-m", "opus", "launch"], cwd=workdir,
-                             capture_output=True, text=True, env=env, timeout=60)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "opus", "launch"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert unknown.returncode == 2 and "No such command 'launch'" in unknown.stderr

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from support_processors import RecordingProcessor, make_task
 
 from opus import Engine, Result, Task, TaskProcessor, Tasks, VariableError
 from opus.state.memory import MemoryStateBackend
-
-from support_processors import RecordingProcessor, make_task
 
 
 def chain() -> list[Task]:
@@ -66,8 +65,10 @@ def test_plan_executes_nothing_and_marks_unknown_values(engine, processor) -> No
     plan = engine.run("plan", tasks + [make_task("new")], context="dev")
     assert processor.calls == []
     assert {n: (t.status, t.action) for n, t in plan.tasks.items()} == {
-        "db": ("planned", "update"), "app": ("planned", "update"),
-        "web": ("planned", "update"), "new": ("planned", "create"),
+        "db": ("planned", "update"),
+        "app": ("planned", "update"),
+        "web": ("planned", "update"),
+        "new": ("planned", "create"),
     }
     assert plan.tasks["db"].diff == {"added": {}, "removed": {}, "changed": {"value": [5432, 1]}}
     assert plan.tasks["app"].diff["changed"]["value"][1] == "(known after apply)"
@@ -86,9 +87,11 @@ def test_delete_runs_in_reverse_order_and_forgets_state(engine, processor) -> No
 
 def test_drift_reports_spec_and_resource_drift(engine) -> None:
     engine.run("apply", [make_task("a", spec={"value": 1}), make_task("b")], context="dev")
-    result = engine.run("drift", [make_task("a", spec={"value": 2}),
-                                  make_task("b", spec={"drifted": True}),
-                                  make_task("c")], context="dev")
+    result = engine.run(
+        "drift",
+        [make_task("a", spec={"value": 2}), make_task("b", spec={"drifted": True}), make_task("c")],
+        context="dev",
+    )
     a, b, c = result.tasks["a"], result.tasks["b"], result.tasks["c"]
     assert (a.drifted, a.spec_drift, a.resource_drift) == (True, True, False)
     assert a.details["spec_diff"]["changed"] == {"value": [1, 2]}
@@ -112,9 +115,11 @@ def test_describe_returns_the_record(engine) -> None:
 
 
 def test_failure_rolls_back_skips_dependents_and_stops(engine, processor) -> None:
-    tasks = [make_task("a", spec={"fail_on": ["create"]}),
-             make_task("b", dependencies=[{"tasks": ["a"]}]),
-             make_task("c")]
+    tasks = [
+        make_task("a", spec={"fail_on": ["create"]}),
+        make_task("b", dependencies=[{"tasks": ["a"]}]),
+        make_task("c"),
+    ]
     engine.parallelism = 1
     result = engine.run("create", tasks, context="dev")
     assert not result.ok
@@ -132,23 +137,30 @@ def test_failure_rolls_back_skips_dependents_and_stops(engine, processor) -> Non
 
 
 def test_keep_going_runs_independent_branches(engine) -> None:
-    tasks = [make_task("a", spec={"fail_on": ["create"]}),
-             make_task("b", dependencies=[{"tasks": ["a"]}]),
-             make_task("c")]
+    tasks = [
+        make_task("a", spec={"fail_on": ["create"]}),
+        make_task("b", dependencies=[{"tasks": ["a"]}]),
+        make_task("c"),
+    ]
     engine.parallelism = 1
     result = engine.run("create", tasks, context="dev", keep_going=True)
     assert [result.tasks[n].status for n in "abc"] == ["rolled_back", "skipped", "done"]
 
 
 def test_no_auto_rollback_and_failing_rollback(engine, processor) -> None:
-    result = engine.run("create", [make_task("a", autoRollback=False, spec={"fail_on": ["create"]})],
-                        context="dev")
+    result = engine.run(
+        "create", [make_task("a", autoRollback=False, spec={"fail_on": ["create"]})], context="dev"
+    )
     assert result.tasks["a"].status == "failed" and processor.names("rollback") == []
-    result = engine.run("create", [make_task("b", spec={"fail_on": ["create", "rollback"]})],
-                        context="dev")
+    result = engine.run(
+        "create", [make_task("b", spec={"fail_on": ["create", "rollback"]})], context="dev"
+    )
     error = result.tasks["b"].error
     assert result.tasks["b"].status == "failed"
-    assert "b refused to create" in error and "rollback also failed: RuntimeError: b refused to rollback" in error
+    assert (
+        "b refused to create" in error
+        and "rollback also failed: RuntimeError: b refused to rollback" in error
+    )
 
 
 def test_unresolvable_output_fails_the_task_with_path(engine) -> None:
@@ -160,11 +172,16 @@ def test_unresolvable_output_fails_the_task_with_path(engine) -> None:
 
 def test_undefined_user_variable_stops_everything_before_running(engine, processor) -> None:
     with pytest.raises(VariableError, match="variable 'region' is not defined"):
-        engine.run("apply", [make_task("a"), make_task("b", spec={"r": "${VAR:region}"})],
-                   context="dev")
+        engine.run(
+            "apply", [make_task("a"), make_task("b", spec={"r": "${VAR:region}"})], context="dev"
+        )
     assert processor.calls == []
-    ok = engine.run("apply", [make_task("b", spec={"r": "${VAR:region}"})], context="dev",
-                    variables={"region": "eu"})
+    ok = engine.run(
+        "apply",
+        [make_task("b", spec={"r": "${VAR:region}"})],
+        context="dev",
+        variables={"region": "eu"},
+    )
     assert ok.ok
 
 

@@ -26,7 +26,7 @@ opus =
     greeter = opus_greeter
 """
 
-PLUGIN_MODULE = '''\
+PLUGIN_MODULE = """\
 from pathlib import Path
 
 from opus import Result, TaskProcessor, hookimpl
@@ -51,7 +51,7 @@ def opus_register_processors():
 @hookimpl
 def opus_command_map():
     return {"greet": "apply"}
-'''
+"""
 
 TASKS = """\
 apiVersion: greeter/v1
@@ -81,8 +81,19 @@ def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(REPO), str(package)],
-        capture_output=True, text=True, timeout=600,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(REPO),
+            str(package),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     return env_dir
@@ -92,8 +103,12 @@ def opus(env_dir: Path, *args: str, cwd: Path, **env: str) -> subprocess.Complet
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPUS_", "PYTHON"))}
     environ.update(env)
     return subprocess.run(
-        [str(env_dir / "bin" / "opus"), *args], cwd=cwd, capture_output=True, text=True,
-        env=environ, timeout=120,
+        [str(env_dir / "bin" / "opus"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
     )
 
 
@@ -110,16 +125,38 @@ def test_installed_plugin_is_discovered_listed_and_runs(plugin_venv: Path, tmp_p
     assert data["commands"]["greet"] == {"action": "apply", "plugin": "greeter"}
 
     (tmp_path / "tasks.yaml").write_text(TASKS)
-    run = opus(plugin_venv, "greet", "-f", "tasks.yaml", "--var", "who=world",
-               "--context", "test", "--output", "json", cwd=tmp_path)
+    run = opus(
+        plugin_venv,
+        "greet",
+        "-f",
+        "tasks.yaml",
+        "--var",
+        "who=world",
+        "--context",
+        "test",
+        "--output",
+        "json",
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["command"] == "greet" and result["action"] == "apply" and result["ok"]
     assert (tmp_path / "echo.txt").read_text() == "Hello, Hello, world! again!"
     assert (tmp_path / ".opus" / "state.db").exists()  # the default SQLite state
 
-    again = opus(plugin_venv, "greet", "-f", "tasks.yaml", "--var", "who=world",
-                 "--context", "test", "--output", "json", cwd=tmp_path)
+    again = opus(
+        plugin_venv,
+        "greet",
+        "-f",
+        "tasks.yaml",
+        "--var",
+        "who=world",
+        "--context",
+        "test",
+        "--output",
+        "json",
+        cwd=tmp_path,
+    )
     assert {t["status"] for t in json.loads(again.stdout)["tasks"].values()} == {"unchanged"}
 
 
@@ -133,7 +170,16 @@ def test_installed_plugin_can_be_disabled(plugin_venv: Path, tmp_path: Path) -> 
         data = json.loads(listed.stdout)
         assert "greeter/v1" not in data["processors"] and "greet" not in data["commands"]
     (tmp_path / "tasks.yaml").write_text(TASKS)
-    run = opus(plugin_venv, "--disable-plugin", "greeter", "apply", "-f", "tasks.yaml",
-               "--var", "who=x", cwd=tmp_path)
+    run = opus(
+        plugin_venv,
+        "--disable-plugin",
+        "greeter",
+        "apply",
+        "-f",
+        "tasks.yaml",
+        "--var",
+        "who=x",
+        cwd=tmp_path,
+    )
     assert run.returncode == 2 and "no processor for apiVersion 'greeter/v1'" in run.stderr
     assert "Traceback" not in run.stderr

@@ -20,8 +20,13 @@ def clean_env() -> dict[str, str]:
 
 
 def test_library_example_writes_both_files(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "examples" / "hello_world.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=60, env=clean_env())
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "hello_world.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "hello.txt").read_text() == "Hello World!"
     assert (tmp_path / "shout.txt").read_text() == "Hello World! (from opus)"
@@ -29,16 +34,31 @@ def test_library_example_writes_both_files(tmp_path: Path) -> None:
 
 
 def test_cli_example_applies_then_is_unchanged(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "opus", "apply", "-f", str(REPO / "examples" / "hello_world.yaml"),
-               "--context", "dev"]
-    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                           env=clean_env())
+    command = [
+        sys.executable,
+        "-m",
+        "opus",
+        "apply",
+        "-f",
+        str(REPO / "examples" / "hello_world.yaml"),
+        "--context",
+        "dev",
+    ]
+    first = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=60, env=clean_env()
+    )
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "hello-world" / "hello.txt").read_text() == "Hello World!"
     about = (tmp_path / "hello-world" / "about.txt").read_text()
     assert about.endswith("written in context dev") and "sha256 7f83b165" in about
-    second = subprocess.run(command + ["--output", "json"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60, env=clean_env())
+    second = subprocess.run(
+        command + ["--output", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
     assert second.returncode == 0 and second.stdout.count('"unchanged"') == 2
     with sqlite3.connect(tmp_path / ".opus" / "state.db") as db:  # the default state
         assert db.execute("select count(*) from runs").fetchone()[0] == 2
@@ -53,16 +73,27 @@ def readme_first_command() -> str:
 
 @pytest.mark.slow
 def test_readme_first_command_works_in_a_fresh_copy(tmp_path: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     copy = tmp_path / "repo"
     for name in files:
         source = REPO / name
         if source.is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy / name)
-    proc = subprocess.run(["bash", "-c", readme_first_command()], cwd=copy, capture_output=True,
-                          text=True, timeout=900, env=clean_env())
+    proc = subprocess.run(
+        ["bash", "-c", readme_first_command()],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=clean_env(),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (copy / "hello-world" / "hello.txt").read_text() == "Hello World!"
     assert (copy / ".opus" / "state.db").exists()

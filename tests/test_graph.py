@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from support_processors import make_task
 
 from opus import CycleError, GraphError, ManifestError, ValidationErrors
 from opus.graph import build_graph, in_scope
-
-from support_processors import make_task
 
 
 def test_explicit_label_and_implicit_dependencies_order_tasks() -> None:
@@ -31,8 +30,13 @@ def test_explicit_label_and_implicit_dependencies_order_tasks() -> None:
 def test_conditional_dependencies_apply_only_to_listed_commands_and_contexts() -> None:
     tasks = [
         make_task("a"),
-        make_task("b", dependencies=[{"tasks": ["a"], "commands": ["delete"]},
-                                     {"tasks": ["a"], "contexts": ["prod"]}]),
+        make_task(
+            "b",
+            dependencies=[
+                {"tasks": ["a"], "commands": ["delete"]},
+                {"tasks": ["a"], "contexts": ["prod"]},
+            ],
+        ),
     ]
     assert build_graph(tasks, "apply", "dev").dependencies["b"] == set()
     assert build_graph(tasks, "delete", "dev").dependencies["b"] == {"a"}
@@ -41,8 +45,10 @@ def test_conditional_dependencies_apply_only_to_listed_commands_and_contexts() -
 
 def test_processing_scopes_filter_tasks() -> None:
     only_prod = make_task("p", processingScopes=[{"contexts": ["prod"]}])
-    deploy_dev = make_task("d", processingScopes=[{"commands": ["apply"], "contexts": ["dev"]},
-                                                  {"commands": ["delete"]}])
+    deploy_dev = make_task(
+        "d",
+        processingScopes=[{"commands": ["apply"], "contexts": ["dev"]}, {"commands": ["delete"]}],
+    )
     assert not in_scope(only_prod, "apply", "dev") and in_scope(only_prod, "apply", "prod")
     assert in_scope(deploy_dev, "apply", "dev") and in_scope(deploy_dev, "delete", "test")
     assert not in_scope(deploy_dev, "apply", "test")
@@ -51,16 +57,20 @@ def test_processing_scopes_filter_tasks() -> None:
 
 
 def test_dependency_on_out_of_scope_task_names_both() -> None:
-    tasks = [make_task("p", processingScopes=[{"contexts": ["prod"]}]),
-             make_task("w", dependencies=[{"tasks": ["p"]}])]
+    tasks = [
+        make_task("p", processingScopes=[{"contexts": ["prod"]}]),
+        make_task("w", dependencies=[{"tasks": ["p"]}]),
+    ]
     with pytest.raises(GraphError) as err:
         build_graph(tasks, "apply", "dev")
     assert "'w'" in str(err.value) and "'p'" in str(err.value) and "out of scope" in str(err.value)
 
 
 def test_unknown_dependencies_are_all_reported() -> None:
-    tasks = [make_task("a", dependencies=[{"tasks": ["ghost"]}]),
-             make_task("b", spec={"x": "${VAR:phantom:key}"})]
+    tasks = [
+        make_task("a", dependencies=[{"tasks": ["ghost"]}]),
+        make_task("b", spec={"x": "${VAR:phantom:key}"}),
+    ]
     with pytest.raises(ValidationErrors) as err:
         build_graph(tasks, "apply", "dev")
     text = str(err.value)
@@ -69,10 +79,12 @@ def test_unknown_dependencies_are_all_reported() -> None:
 
 
 def test_cycle_names_every_task_on_it() -> None:
-    tasks = [make_task("a", dependencies=[{"tasks": ["b"]}]),
-             make_task("b", spec={"v": "${VAR:c:out}"}),
-             make_task("c", dependencies=[{"tasks": ["a"]}]),
-             make_task("free")]
+    tasks = [
+        make_task("a", dependencies=[{"tasks": ["b"]}]),
+        make_task("b", spec={"v": "${VAR:c:out}"}),
+        make_task("c", dependencies=[{"tasks": ["a"]}]),
+        make_task("free"),
+    ]
     with pytest.raises(CycleError) as err:
         build_graph(tasks, "apply", "dev")
     cycle = err.value.cycle
@@ -93,8 +105,12 @@ def test_malformed_dependency_fields_name_task_and_field() -> None:
 
 
 def test_select_targets_and_excludes() -> None:
-    tasks = [make_task("a"), make_task("b", dependencies=[{"tasks": ["a"]}]),
-             make_task("c", dependencies=[{"tasks": ["b"]}]), make_task("d")]
+    tasks = [
+        make_task("a"),
+        make_task("b", dependencies=[{"tasks": ["a"]}]),
+        make_task("c", dependencies=[{"tasks": ["b"]}]),
+        make_task("d"),
+    ]
     graph = build_graph(tasks, "apply", "dev")
     assert graph.select(targets=["b"]).order == ["a", "b"]
     assert graph.select(excludes=["b"]).order == ["a", "d"]
@@ -104,8 +120,13 @@ def test_select_targets_and_excludes() -> None:
 
 def test_ten_thousand_tasks_build_fast_enough_to_be_linear() -> None:
     # not a timing assertion: a quadratic graph builder would take minutes here
-    tasks = [make_task(f"t{i}", labels={"g": str(i % 7)},
-                       spec={"v": f"${{VAR:t{(i - 1) // 2}:out}}"} if i else {})
-             for i in range(10_000)]
+    tasks = [
+        make_task(
+            f"t{i}",
+            labels={"g": str(i % 7)},
+            spec={"v": f"${{VAR:t{(i - 1) // 2}:out}}"} if i else {},
+        )
+        for i in range(10_000)
+    ]
     graph = build_graph(tasks, "apply", "dev")
     assert len(graph.order) == 10_000 and graph.order[0] == "t0"

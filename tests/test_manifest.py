@@ -13,8 +13,11 @@ def write(path, text: str):
 
 def test_loads_files_and_directories_multi_document(tmp_path) -> None:
     (tmp_path / "sub").mkdir()
-    write(tmp_path / "a.yaml", "apiVersion: x/v1\nkind: K\nmetadata: {name: a}\nspec: {v: 1}\n"
-          "---\n---\napiVersion: x/v1\nkind: K\nmetadata: {name: b}\n")
+    write(
+        tmp_path / "a.yaml",
+        "apiVersion: x/v1\nkind: K\nmetadata: {name: a}\nspec: {v: 1}\n"
+        "---\n---\napiVersion: x/v1\nkind: K\nmetadata: {name: b}\n",
+    )
     write(tmp_path / "sub" / "c.yml", "- apiVersion: x/v1\n  kind: K\n  metadata: {name: c}\n")
     write(tmp_path / "notes.txt", "not yaml: [")
     tasks = load_tasks([tmp_path])
@@ -29,7 +32,11 @@ def test_loads_files_and_directories_multi_document(tmp_path) -> None:
         ("kind: K\nmetadata: {name: a}\n", "apiVersion", "missing 'apiVersion'"),
         ("apiVersion: x/v1\nmetadata: {name: a}\n", "kind", "missing 'kind'"),
         ("apiVersion: x/v1\nkind: K\n", "metadata.name", "missing 'metadata.name'"),
-        ("apiVersion: x/v1\nkind: K\nmetadata: {name: a}\nspec: [1]\n", "spec", "must be a mapping"),
+        (
+            "apiVersion: x/v1\nkind: K\nmetadata: {name: a}\nspec: [1]\n",
+            "spec",
+            "must be a mapping",
+        ),
         ("apiVersion: x/v1\nkind: K\nmetadata: {name: a}\nspek: {}\n", "spek", "unknown top-level"),
     ],
 )

@@ -4,12 +4,19 @@ import inspect
 import types
 
 import pytest
+from support_processors import CreateOnlyProcessor, RecordingProcessor, make_task
 
 import opus
-from opus import CommandError, Engine, Hook, PluginError, Plugins, TaskProcessor, hookimpl
-from opus import hookspecs
-
-from support_processors import CreateOnlyProcessor, RecordingProcessor, make_task
+from opus import (
+    CommandError,
+    Engine,
+    Hook,
+    PluginError,
+    Plugins,
+    TaskProcessor,
+    hookimpl,
+    hookspecs,
+)
 
 
 def module_plugin(name: str, **hooks) -> types.ModuleType:
@@ -73,11 +80,15 @@ def test_non_processor_and_missing_api_version_are_rejected() -> None:
         pass
 
     with pytest.raises(PluginError, match="not a TaskProcessor"):
-        Plugins(entry_points=False, plugins=[
-            module_plugin("x", opus_register_processors=lambda: [object()])]).processors()
+        Plugins(
+            entry_points=False,
+            plugins=[module_plugin("x", opus_register_processors=lambda: [object()])],
+        ).processors()
     with pytest.raises(PluginError, match="has no api_version"):
-        Plugins(entry_points=False, plugins=[
-            module_plugin("y", opus_register_processors=lambda: [NoVersion])]).processors()
+        Plugins(
+            entry_points=False,
+            plugins=[module_plugin("y", opus_register_processors=lambda: [NoVersion])],
+        ).processors()
 
 
 def test_hookimpl_matching_no_spec_is_rejected() -> None:
@@ -173,15 +184,20 @@ class EveryHook(Hook):
 
 
 def test_every_hookspec_is_documented_and_exercised() -> None:
-    specs = {n: f for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("opus_")}
+    specs = {
+        n: f for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("opus_")
+    }
     for name, func in specs.items():
         doc = inspect.getdoc(func) or ""
         assert len(doc.split()) >= 12, f"{name} needs a docstring saying when it is called"
     hook = EveryHook()
     plugins = Plugins(entry_points=False, plugins=[hook])
     engine = Engine(state="memory://", plugins=plugins)
-    tasks = [make_task("ok"), make_task("bad", spec={"fail_on": ["create"]}),
-             make_task("after", dependencies=[{"tasks": ["bad"]}])]
+    tasks = [
+        make_task("ok"),
+        make_task("bad", spec={"fail_on": ["create"]}),
+        make_task("after", dependencies=[{"tasks": ["bad"]}]),
+    ]
     engine.run("apply", tasks, context="dev", keep_going=True)
     plugins.describe()
     assert set(specs) == set(hook.seen), set(specs) ^ set(hook.seen)

@@ -85,7 +85,11 @@ def test_bad_values_file_names_file_and_line(tmp_path) -> None:
 
 def test_var_assignments_parse_scalars() -> None:
     assert parse_assignments(["a=1", "b=true", "c=text", "d=", "e=x=y"]) == {
-        "a": 1, "b": True, "c": "text", "d": "", "e": "x=y",
+        "a": 1,
+        "b": True,
+        "c": "text",
+        "d": "",
+        "e": "x=y",
     }
     with pytest.raises(VariableError, match="expected NAME=VALUE"):
         parse_assignments(["novalue"])

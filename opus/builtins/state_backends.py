@@ -16,7 +16,7 @@ def opus_state_schemes() -> list[str]:
 
 
 @hookimpl(trylast=True)
-def opus_state_backend(url: str) -> "StateBackend | None":
+def opus_state_backend(url: str) -> StateBackend | None:
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
         from ..state.memory import MemoryStateBackend

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 from ..variables import resolve_spec
@@ -13,6 +14,6 @@ if TYPE_CHECKING:
 
 @hookimpl(trylast=True)
 def opus_resolve_spec(
-    task: "Task", spec: Mapping[str, Any], variables: Mapping[str, Any], command: str, context: str
+    task: Task, spec: Mapping[str, Any], variables: Mapping[str, Any], command: str, context: str
 ) -> dict[str, Any]:
     return resolve_spec(spec, variables, task_name=task.name)

@@ -8,7 +8,8 @@ import os
 import socket
 import time
 from abc import ABC, abstractmethod
-from typing import ClassVar, Iterable
+from collections.abc import Iterable
+from typing import ClassVar
 
 from ..errors import LockError
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
@@ -156,10 +157,10 @@ class StateBackend(ABC):
                 )
             time.sleep(min(0.2, max(0.01, deadline - time.monotonic())))
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for backends without connections
         """Release connections; the backend is not used afterwards."""
 
-    def __enter__(self) -> "StateBackend":
+    def __enter__(self) -> StateBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 from .base import StateBackend

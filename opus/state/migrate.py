@@ -25,7 +25,9 @@ class MigrationReport:
     entries: int
 
 
-def migrate_state(source: StateBackend, target: StateBackend, lock_timeout: float = 0.0) -> MigrationReport:
+def migrate_state(
+    source: StateBackend, target: StateBackend, lock_timeout: float = 0.0
+) -> MigrationReport:
     """Copy every record, run and history entry from ``source`` to ``target``.
 
     Both sides' contexts are locked for the copy, so no run changes them meanwhile. The

@@ -32,7 +32,9 @@ def populate(url: str) -> SQLiteStateBackend:
     state = SQLiteStateBackend(url)
     engine = Engine(state=state, entry_points=False)
     engine.register_processor(Noop)
-    tasks = [Task("noop/v1", "N", {"name": f"t{i}"}, {"i": i, "nested": {"l": [i]}}) for i in range(6)]
+    tasks = [
+        Task("noop/v1", "N", {"name": f"t{i}"}, {"i": i, "nested": {"l": [i]}}) for i in range(6)
+    ]
     engine.run("apply", tasks, context="dev")
     engine.run("apply", tasks, context="prod")
     engine.run("delete", tasks[:2], context="prod")
@@ -46,8 +48,13 @@ def snapshot(state) -> dict:
         "records": {c: [r.to_dict() for r in state.list(c)] for c in contexts},
         "runs": [r.to_dict() for r in runs],
         "entries": {r.run_id: [e.to_dict() for e in state.run_entries(r.run_id)] for r in runs},
-        "history": {c: {r["name"]: [e.to_dict() for e in state.history(c, r["name"])]
-                        for r in [x.to_dict() for x in state.list(c)]} for c in contexts},
+        "history": {
+            c: {
+                r["name"]: [e.to_dict() for e in state.history(c, r["name"])]
+                for r in [x.to_dict() for x in state.list(c)]
+            }
+            for c in contexts
+        },
     }
 
 
@@ -75,7 +82,10 @@ def test_migration_preserves_every_record_and_the_run_history(
         # the migrated state is usable: the next apply sees everything unchanged
         engine = Engine(state=target, entry_points=False)
         engine.register_processor(Noop)
-        tasks = [Task("noop/v1", "N", {"name": f"t{i}"}, {"i": i, "nested": {"l": [i]}}) for i in range(6)]
+        tasks = [
+            Task("noop/v1", "N", {"name": f"t{i}"}, {"i": i, "nested": {"l": [i]}})
+            for i in range(6)
+        ]
         result = engine.run("apply", tasks, context="dev")
         assert {t.status for t in result.tasks.values()} == {"unchanged"}
     finally:
@@ -99,17 +109,49 @@ def test_migrate_through_the_cli(tmp_path: Path, request: pytest.FixtureRequest)
     target = request.getfixturevalue("pg_url") if pg else f"sqlite:///{tmp_path}/target.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPUS_DISABLE")}
     proc = subprocess.run(
-        [sys.executable, "-m", "opus", "state", "migrate", "--from", f"sqlite:///{tmp_path}/source.db",
-         "--to", target, "--output", "json"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "state",
+            "migrate",
+            "--from",
+            f"sqlite:///{tmp_path}/source.db",
+            "--to",
+            target,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"contexts": ["dev", "prod"], "records": 10, "runs": 3,
-                                       "entries": 14}
+    assert json.loads(proc.stdout) == {
+        "contexts": ["dev", "prod"],
+        "records": 10,
+        "runs": 3,
+        "entries": 14,
+    }
     again = subprocess.run(
-        [sys.executable, "-m", "opus", "state", "migrate", "--from", f"sqlite:///{tmp_path}/source.db",
-         "--to", target],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "state",
+            "migrate",
+            "--from",
+            f"sqlite:///{tmp_path}/source.db",
+            "--to",
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
     )
     assert again.returncode == 2 and "already holds state" in again.stderr
     assert "Traceback" not in again.stderr
