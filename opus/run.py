@@ -178,7 +178,9 @@ class Run:
 
     def _start(self, name: str) -> None:
         task = self.graph.tasks[name]
-        refs = find_references(task.spec)
+        # The graph already holds every referenced task as a dependency; only plan needs
+        # the references themselves (to mark outputs of changing tasks unknown).
+        refs = find_references(task.spec) if self.action == "plan" else []
         visible = self._visible_variables(task, refs)
         prior = self.prior.get(name)
         try:
