@@ -16,7 +16,7 @@ from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task
 from .plugins import Plugins
 from .run import Run
-from .state.base import DEFAULT_STATE_URL, StateBackend, this_host
+from .state.base import DEFAULT_STATE_URL, StateBackend, pid_alive, this_host
 from .validation import validate
 
 logger = logging.getLogger("opus")
@@ -135,8 +135,12 @@ class Engine:
         lock = LockInfo(
             context=context, run_id=run_id, pid=os.getpid(), host=this_host(), since=time.time()
         )
+        # The executor first: a cluster that cannot be reached fails the run before it
+        # is recorded or locks anything.
+        self.executor.start(self.plugins, self.parallelism)
         state.acquire_lock(lock, self.lock_timeout)
         try:
+            close_dead_runs(state, context, lock)
             state.start_run(
                 RunRecord(
                     run_id=run_id,
@@ -166,7 +170,6 @@ class Engine:
             self.plugins.run_start(
                 run_id, command, action, context, [graph.tasks[n] for n in run.order]
             )
-            self.executor.start(self.plugins, self.parallelism)
             try:
                 result = run.execute()
             finally:
@@ -190,6 +193,29 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def close_dead_runs(state: StateBackend, context: str, lock: LockInfo) -> None:
+    """Mark runs of ``context`` still 'running' whose process is gone from this host.
+
+    A run killed with SIGKILL (or a crashed machine) never records its end. Called with the
+    context lock held, so none of these can really be running: each is marked
+    ``interrupted``, ending at its last recorded task, with the summary of its history.
+    """
+    for run in state.list_runs(context, limit=10):
+        if (
+            run.status != "running" or run.run_id == lock.run_id or run.host != lock.host
+            or run.pid is None or pid_alive(run.pid)
+        ):
+            continue
+        entries = state.run_entries(run.run_id)
+        summary: dict[str, int] = {}
+        for entry in entries:
+            summary[entry.status] = summary.get(entry.status, 0) + 1
+        ended = entries[-1].at if entries else run.started_at
+        logger.info("run %s (pid %d) ended without finishing: marked interrupted", run.run_id,
+                    run.pid)
+        state.finish_run(run.run_id, "interrupted", ended, summary)
 
 
 def _user() -> str | None:

@@ -177,6 +177,20 @@ def test_bad_address_fails_quickly_and_clearly() -> None:
     executor.close()
 
 
+def test_an_unreachable_cluster_fails_the_run_before_it_is_recorded() -> None:
+    from opus.executors.dask import DaskExecutor
+
+    engine = Engine(state="memory://", plugins=Plugins(entry_points=False),
+                    executor=DaskExecutor("127.0.0.1:1", connect_timeout=1))
+    engine.register_processor(WorkerProcessor)
+    with engine:
+        with pytest.raises(ExecutorError, match="cannot connect"):
+            engine.run("apply", [step("never")], context="dev")
+        assert engine.state.list_runs("dev") == []
+        assert engine.state.get_lock("dev") is None
+        assert engine.state.list("dev") == []
+
+
 def test_missing_distributed_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ExecutorError, match=r"install opus\[dask\]"):
@@ -197,3 +211,64 @@ def test_worker_environment_carries_disabled_plugins_and_hand_registered_process
         assert dask_executor.plugins_for("test-key", blob) is rebuilt  # cached per process
     finally:
         dask_executor._worker_plugins.pop("test-key", None)
+
+
+# -- through the CLI --------------------------------------------------------------------------
+CLI_PLUGIN = textwrap.dedent('''
+    import os
+    import opus
+
+    class PidProc(opus.TaskProcessor):
+        api_version = "pid/v1"
+
+        def create(self, task, ctx):
+            if ctx.spec.get("fail"):
+                raise RuntimeError(f"{task.name} failed on a worker")
+            return {"pid": os.getpid(), "up": ctx.spec.get("up")}
+
+        def rollback(self, task, ctx):
+            return None
+
+    @opus.hookimpl
+    def opus_register_processors():
+        return [PidProc]
+''')
+
+
+@pytest.mark.slow
+def test_cli_executor_dask_runs_tasks_on_workers(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    (tmp_path / "pid_plugin.py").write_text(CLI_PLUGIN)
+    manifests = tmp_path / "tasks.yaml"
+    manifests.write_text(textwrap.dedent('''
+        apiVersion: pid/v1
+        kind: P
+        metadata: {name: a}
+        ---
+        apiVersion: pid/v1
+        kind: P
+        metadata: {name: b}
+        spec: {up: "${VAR:a:pid}"}
+        ---
+        apiVersion: pid/v1
+        kind: P
+        metadata: {name: broken}
+        spec: {fail: true}
+    '''))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "opus", "-p", "pid_plugin", "apply", "-f", str(manifests),
+         "--state", f"sqlite:///{tmp_path / 'state.db'}", "--executor", "dask",
+         "--parallelism", "2", "--keep-going", "--output", "json"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 1, err
+    tasks = json.loads(out)["tasks"]
+    assert tasks["a"]["status"] == tasks["b"]["status"] == "done"
+    assert tasks["a"]["outputs"]["pid"] != child.pid
+    assert tasks["b"]["outputs"]["up"] == tasks["a"]["outputs"]["pid"]
+    assert tasks["broken"]["status"] == "rolled_back"
+    assert tasks["broken"]["error"] == "RuntimeError: broken failed on a worker"

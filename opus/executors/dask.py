@@ -18,6 +18,7 @@ import hashlib
 import logging
 import math
 import os
+import socket
 import sys
 import threading
 import uuid
@@ -97,6 +98,7 @@ class DaskExecutor(Executor):
             return
         self.close()
         if self.address:
+            _check_reachable(self.address, self.connect_timeout)
             try:
                 self._client = distributed.Client(
                     self.address, timeout=self.connect_timeout, set_as_default=False
@@ -161,6 +163,24 @@ class DaskExecutor(Executor):
                     logger.debug("closing %r failed: %s", thing, exc)
         self._client = self._cluster = None
         self._slots = 0
+
+
+def _check_reachable(address: str, timeout: float) -> None:
+    """Fail at once when nothing listens at a ``tcp://`` address (Dask would retry until
+    its timeout); other schemes are left to Dask."""
+    scheme, _, rest = address.partition("://")
+    if scheme != "tcp":
+        return
+    host, _, port = rest.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout).close()
+    except ValueError:
+        raise ExecutorError(f"invalid Dask scheduler address {address!r}: expected "
+                            "dask://HOST:PORT") from None
+    except OSError as exc:
+        raise ExecutorError(
+            f"cannot connect to the Dask scheduler at {address}: {_describe(exc)}"
+        ) from None
 
 
 def _settle(remote: Any, local: "Future[Any]", name: str) -> None:
