@@ -39,11 +39,11 @@ def console_for(out: IO[str]) -> Console:
     return Console(file=out, width=4000, color_system=None, soft_wrap=False)
 
 
-def make_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
+def make_table(columns: tuple[str, ...], rows: list[tuple[str, ...]],
                styles: list[str | None] | None = None) -> Table:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table()
     for column in columns:
         table.add_column(column, overflow="fold")
     for i, row in enumerate(rows):
@@ -55,7 +55,9 @@ def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]
                 stream: IO[str] | None = None) -> None:
     """A titled table on ``stream`` (stdout), never wrapped when it is not a terminal."""
     out = stream or sys.stdout
-    console_for(out).print(make_table(title, columns, rows))
+    console = console_for(out)
+    console.print(title, markup=False, highlight=False)
+    console.print(make_table(columns, rows))
 
 
 def print_summary(result: RunResult, gaps: Mapping[str, str], stream: IO[str] | None = None,
@@ -67,7 +69,9 @@ def print_summary(result: RunResult, gaps: Mapping[str, str], stream: IO[str] | 
         styles = [{"failed": "red", "rolled back": "red", "skipped": "yellow",
                    "unknown": "yellow"}.get(row[2]) for row in rows]
         title = f"{result.command} in context {result.context} (run {result.run_id})"
-        console_for(out).print(make_table(title, COLUMNS, rows, styles))
+        console = console_for(out)
+        console.print(title, markup=False, highlight=False)
+        console.print(make_table(COLUMNS, rows, styles))
     click.echo(count_line(result, gaps), file=out)
 
 

@@ -62,7 +62,7 @@ class PlainProgress:
 
     def _line(self, task: Task, outcome: TaskOutcome) -> None:
         gap = self.gap(task, outcome)
-        took = f" ({outcome.duration_s:.2f}s)" if outcome.duration_s else ""
+        took = f" ({outcome.duration_s:.2f}s)" if outcome.duration_s is not None else ""
         why = outcome.error or gap
         reason = f": {why}" if why else ""
         self._print(f"{task.name}: {outcome_word(outcome, gap)}{took}{reason}")
@@ -144,7 +144,7 @@ class LiveProgress:
         line = Text(f"{mark} ", style=style)
         line.append(task.name, style="bold")
         line.append(f" {word}", style=style)
-        if outcome.duration_s:
+        if outcome.duration_s is not None:
             line.append(f" {outcome.duration_s:.2f}s", style="dim")
         why = outcome.error or gap
         if why:
