@@ -110,6 +110,12 @@ def test_sigkill_mid_run_loses_nothing_and_the_next_run_resumes(
     assert set(after) == set(result) and set(after.values()) == {"done"}
     with SQLiteStateBackend(url) as backend:
         assert backend.get_lock("default") is None
+        # The killed run no longer shows as running: it ended with its last recorded task.
+        killed = backend.get_run(killed_run.run_id)
+        assert killed is not None and killed.status == "interrupted"
+        assert killed.summary == {"done": len(before)}
+        last = max(h.at for name in before for h in backend.history("default", name))
+        assert killed.finished_at == last
 
 
 def second_pid(workdir: Path, first_pid: int) -> int:
