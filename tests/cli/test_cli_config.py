@@ -93,3 +93,17 @@ def test_explicit_config_file_option_and_env(tmp_path: Path) -> None:
     assert settings(tmp_path, env={"OPUS_CONFIG": "team.yaml"})["context"]["value"] == "team"
     missing = invoke(tmp_path, "--config", "nope.yaml", "config")
     assert missing.code == 2 and "nope.yaml: config file not found" in missing.err
+
+
+def test_env_lists_and_flags(tmp_path: Path) -> None:
+    import os
+
+    env = {"OPUS_VALUES": os.pathsep.join(["a.yaml", "b.yaml"]),
+           "OPUS_GROUP_LIMITS": "db=1 web=4", "OPUS_KEEP_GOING": "1", "OPUS_PROGRESS": "0"}
+    got = settings(tmp_path, env=env)
+    assert got["values"]["value"] == ["a.yaml", "b.yaml"]
+    assert got["group_limits"]["value"] == ["db=1", "web=4"]
+    assert got["keep_going"]["value"] is True and got["progress"]["value"] is False
+    assert {got[k]["source"] for k in ("values", "group_limits", "keep_going")} == {"environment"}
+    cli = invoke(tmp_path, "config", "--command", "plan", env=env)
+    assert "keep_going    true  (environment; env OPUS_KEEP_GOING)" in cli.out.splitlines()
