@@ -186,11 +186,18 @@ class Run:
         try:
             spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)
         except VariableError:
-            if self.action != "detect_drift" or prior is not None:
+            if self.action not in ("detect_drift", "delete") or prior is not None:
                 raise
-            # Never applied here: reported as drifted below without resolving, since the
-            # outputs it refers to may be gone as well (drift after delete).
+            # Never applied here, and the outputs it refers to are gone as well (say, after
+            # a delete): drift reports it as drifted below; there is nothing to delete.
             spec = dict(task.spec)
+            if self.action == "delete":
+                outcome = TaskOutcome(name, "unchanged", None,
+                                      details={"reason": "not in state: nothing to delete"})
+                self._finish(task, TaskContext(name, spec, self.command, self.context,
+                                               self.action, self.result.run_id), outcome,
+                             time.time())
+                return
         ctx = TaskContext(
             task_name=name,
             spec=spec,
