@@ -169,6 +169,15 @@ def test_full_cycle(tmp_path: Path) -> None:
     proc = cycle.state("list")
     assert proc.returncode == 0 and "hello-world/v1" not in proc.stdout
 
+    # delete again: nothing recorded is left; tasks whose references are gone with their
+    # upstream records are "unchanged" (nothing to delete) rather than failures.
+    proc = cycle.run("delete", greeting="hi", tag="v2")
+    assert proc.returncode == 0, proc.stderr
+    again = json_out(proc)["tasks"]
+    assert (again["b"]["status"], again["b"]["action"]) == ("unchanged", None)
+    assert "nothing to delete" in again["b"]["details"]["reason"]
+    assert json.loads(cycle.state("list", "--output", "json").stdout) == []
+
     # drift after delete: nothing is in state, so everything is reported as drifted.
     proc = cycle.run("drift", greeting="hi", tag="v2")
     assert proc.returncode == 3, proc.stderr
