@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import click
 from contextlib import contextmanager
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import StateError
 from ..state.base import StateBackend
@@ -44,7 +45,9 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        # Text, not str: recorded values are shown as they are, never as rich markup or
+        # emoji codes (an error mentioning "${VAR:a:id}" or "[red]" must survive).
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     console_for(sys.stdout).print(table)
 
 
