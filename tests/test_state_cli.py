@@ -130,6 +130,18 @@ def test_state_history(recorded: History) -> None:
     assert "update" in text and "create" in text and recorded.runs[0][:15] in text
 
 
+def test_state_tables_show_values_literally(tmp_path: Path) -> None:
+    """Recorded text is data: rich markup and emoji codes in it are not interpreted."""
+    history = History(tmp_path)
+    message = "see [bold]docs[/bold] for :a: and [red]x"
+    odd = write_manifest(tmp_path / "odd.yaml", [task(FAIL, "odd", {"message": message})])
+    assert not history.apply(odd, "dev")["ok"]
+    for command in ("show", "history"):
+        proc = history.opus("state", command, "odd", "-c", "dev")
+        assert proc.returncode == 0, proc.stderr
+        assert message in proc.stdout.replace("\n", ""), proc.stdout
+
+
 def test_state_history_of_an_unknown_task_is_a_clear_error(recorded: History) -> None:
     proc = recorded.opus("state", "history", "nope", "-c", "dev")
     assert proc.returncode == 2
