@@ -72,6 +72,20 @@ def test_failure_stops_new_tasks_lets_running_finish_and_rolls_back(
     assert set(records) == {"slow", "bad"}
 
 
+def test_nothing_starts_while_the_failed_task_rolls_back(
+    engine: Engine, proc: TimelineProcessor
+) -> None:
+    # "quick" finishes while "bad" is being rolled back: its free slot must stay unused.
+    tasks = [task("bad", fail=["create"], rollback_sleep=0.2), task("quick", sleep=0.05),
+             *(task(f"later{i}") for i in range(4))]
+    result = engine.run("apply", tasks)
+    rollback_began = proc.span("bad", "rollback").start
+    late = [s.task for s in proc.spans if s.action == "create" and s.start > rollback_began]
+    assert late == []
+    assert result.tasks["bad"].status == "rolled_back"
+    assert result.tasks["quick"].status == "done"
+
+
 def test_keep_going_runs_independent_branches(engine: Engine, proc: TimelineProcessor) -> None:
     tasks = [
         task("bad", fail=["create"]),

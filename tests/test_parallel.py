@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from opus import Engine, Plugins
+from opus.executors import ThreadExecutor
 from opus.scheduler import Scheduler
 from timeline_procs import LimitedProcessor, TimelineProcessor, task
 
@@ -56,11 +57,18 @@ def test_every_dependency_edge_is_respected(proc: TimelineProcessor, seed: int) 
     assert proc.max_running > 1, "independent tasks ran in parallel"
 
 
+class WideThreadExecutor(ThreadExecutor):
+    """More threads than the parallelism: only the engine's scheduler bounds concurrency."""
+
+    def start(self, plugins: Plugins, max_workers: int) -> None:
+        super().start(plugins, max_workers * 4)
+
+
 def test_parallelism_bound_is_reached_and_never_exceeded(proc: TimelineProcessor) -> None:
     barrier = threading.Barrier(5, timeout=10)  # only passes when five run at once
     tasks = [task(f"first{i}", barrier=barrier) for i in range(5)]
     tasks += [task(f"more{i}", sleep=0.002) for i in range(40)]
-    with make_engine(proc, parallelism=5) as engine:
+    with make_engine(proc, parallelism=5, executor=WideThreadExecutor()) as engine:
         result = engine.run("apply", tasks)
     assert result.ok, {n: o.error for n, o in result.tasks.items() if o.error}
     assert proc.max_running == 5

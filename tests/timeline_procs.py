@@ -6,7 +6,7 @@
 - ``fail``: actions that raise ``RuntimeError("<task> refused to <action>")``
 - ``wait_for``: the name of an event (see :meth:`TimelineProcessor.event`) to wait for
   before finishing; ``sets``: an event to set when the action ends
-- ``value``: echoed in the outputs
+- ``value``: echoed in the outputs; ``rollback_sleep``: seconds a rollback takes
 
 Every call is recorded as a :class:`Span` with ``time.monotonic()`` start and end, and the
 processor tracks how many actions ran at once (overall and per concurrency group).
@@ -61,8 +61,9 @@ class TimelineProcessor(TaskProcessor):
         try:
             if ctx.spec.get("barrier") is not None:
                 ctx.spec["barrier"].wait()
-            if ctx.spec.get("sleep"):
-                time.sleep(ctx.spec["sleep"])
+            pause = ctx.spec.get("rollback_sleep" if action == "rollback" else "sleep")
+            if pause:
+                time.sleep(pause)
             if ctx.spec.get("wait_for"):
                 if not self.event(ctx.spec["wait_for"]).wait(10):
                     raise TimeoutError(f"{task.name}: event {ctx.spec['wait_for']} never came")
