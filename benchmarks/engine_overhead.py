@@ -69,8 +69,7 @@ SHAPES = {"chain": chain, "fanout": fanout, "tree": tree}
 
 
 def run_once(tasks: list[dict[str, Any]], parallelism: int) -> float:
-    engine = Engine(state="memory://", plugins=Plugins(entry_points=False),
-                    parallelism=parallelism)
+    engine = Engine(state="memory://", plugins=Plugins(entry_points=False), parallelism=parallelism)
     engine.register_processor(NoOp)
     with engine:
         gc.collect()
@@ -91,7 +90,7 @@ def peak_memory(tasks: list[dict[str, Any]], parallelism: int) -> int:
         tracemalloc.stop()
 
 
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     import opus
 
     class NoOp(opus.TaskProcessor):
@@ -103,7 +102,7 @@ PLUGIN = textwrap.dedent('''
     @opus.hookimpl
     def opus_register_processors():
         return [NoOp]
-''')
+""")
 
 
 def cli_tree(n: int, parallelism: int) -> tuple[float, int]:
@@ -119,11 +118,25 @@ def cli_tree(n: int, parallelism: int) -> tuple[float, int]:
         per_file = 1000
         for start in range(0, n, per_file):
             with open(manifests / f"tasks-{start // per_file:03d}.yaml", "w") as handle:
-                yaml.safe_dump_all(docs[start:start + per_file], handle, sort_keys=False)
+                yaml.safe_dump_all(docs[start : start + per_file], handle, sort_keys=False)
         env = {**os.environ, "PYTHONPATH": str(root)}
-        command = [sys.executable, "-m", "opus", "-q", "-p", "bench_noop", "apply",
-                   "-f", str(manifests), "--state", f"sqlite:///{root / 'state.db'}",
-                   "--parallelism", str(parallelism), "--output", "json"]
+        command = [
+            sys.executable,
+            "-m",
+            "opus",
+            "-q",
+            "-p",
+            "bench_noop",
+            "apply",
+            "-f",
+            str(manifests),
+            "--state",
+            f"sqlite:///{root / 'state.db'}",
+            "--parallelism",
+            str(parallelism),
+            "--output",
+            "json",
+        ]
         started = time.perf_counter()
         proc = subprocess.run(command, env=env, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
@@ -168,8 +181,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{shape:<8} {n:>7} {elapsed:8.3f} {elapsed / n * 1000:8.4f} {mem}", flush=True)
     if not args.no_cli:
         elapsed, _ = cli_tree(args.cli_tasks, args.parallelism)
-        print(f"\nCLI end to end: {args.cli_tasks}-task tree, SQLite state, "
-              f"`python -m opus apply`: {elapsed:.2f} s ({elapsed / args.cli_tasks * 1000:.3f} ms/task)")
+        per_task = elapsed / args.cli_tasks * 1000
+        print(
+            f"\nCLI end to end: {args.cli_tasks}-task tree, SQLite state, "
+            f"`python -m opus apply`: {elapsed:.2f} s ({per_task:.3f} ms/task)"
+        )
 
 
 if __name__ == "__main__":

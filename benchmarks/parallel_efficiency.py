@@ -34,13 +34,24 @@ class Sleeper(TaskProcessor):
 
 
 def tasks(n: int, sleep: float) -> list[dict[str, Any]]:
-    return [{"apiVersion": API, "kind": "Sleep", "metadata": {"name": f"s{i}"},
-             "spec": {"sleep": sleep}} for i in range(n)]
+    return [
+        {
+            "apiVersion": API,
+            "kind": "Sleep",
+            "metadata": {"name": f"s{i}"},
+            "spec": {"sleep": sleep},
+        }
+        for i in range(n)
+    ]
 
 
 def measure(executor_name: str, parallelism: int, n: int, sleep: float) -> float:
-    engine = Engine(state="memory://", plugins=Plugins(entry_points=False),
-                    parallelism=parallelism, executor=make_executor(executor_name))
+    engine = Engine(
+        state="memory://",
+        plugins=Plugins(entry_points=False),
+        parallelism=parallelism,
+        executor=make_executor(executor_name),
+    )
     engine.register_processor(Sleeper)
     with engine:
         warm = engine.run("apply", tasks(min(n, parallelism), 0.0), context="warm-up")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
@@ -54,11 +55,11 @@ class Run:
         command: str,
         action: str,
         context: str,
-        graph: "TaskGraph",
+        graph: TaskGraph,
         variables: Mapping[str, Any],
-        plugins: "Plugins",
-        state: "StateBackend",
-        executor: "Executor",
+        plugins: Plugins,
+        state: StateBackend,
+        executor: Executor,
         parallelism: int,
         keep_going: bool,
         group_limits: Mapping[str, int],
@@ -142,7 +143,9 @@ class Run:
             self.executor.abandon()
             return True
         if self.scheduler.running:
-            logger.warning("interrupted: waiting for %d running task(s)", len(self.scheduler.running))
+            logger.warning(
+                "interrupted: waiting for %d running task(s)", len(self.scheduler.running)
+            )
         return False
 
     def _stop(self, reason: str) -> None:
@@ -192,11 +195,17 @@ class Run:
             # a delete): drift reports it as drifted below; there is nothing to delete.
             spec = dict(task.spec)
             if self.action == "delete":
-                outcome = TaskOutcome(name, "unchanged", None,
-                                      details={"reason": "not in state: nothing to delete"})
-                self._finish(task, TaskContext(name, spec, self.command, self.context,
-                                               self.action, self.result.run_id), outcome,
-                             time.time())
+                outcome = TaskOutcome(
+                    name, "unchanged", None, details={"reason": "not in state: nothing to delete"}
+                )
+                self._finish(
+                    task,
+                    TaskContext(
+                        name, spec, self.command, self.context, self.action, self.result.run_id
+                    ),
+                    outcome,
+                    time.time(),
+                )
                 return
         ctx = TaskContext(
             task_name=name,
@@ -223,7 +232,11 @@ class Run:
                 return
         elif action == "detect_drift" and prior is None:
             outcome = TaskOutcome(
-                name, "done", "detect_drift", drifted=True, spec_drift=True,
+                name,
+                "done",
+                "detect_drift",
+                drifted=True,
+                spec_drift=True,
                 details={"reason": "not in state: never applied in this context"},
             )
             self._finish(task, ctx, outcome, time.time())
@@ -328,7 +341,9 @@ class Run:
                 updated_at=now,
                 run_id=self.result.run_id,
             )
-            self.state.save(record, self._entry(name, action, "done", started, now, record.spec_checksum))
+            self.state.save(
+                record, self._entry(name, action, "done", started, now, record.spec_checksum)
+            )
             self.prior[name] = record
         elif action == "delete":
             self.state.remove(self.context, name, self._entry(name, action, "done", started, now))
@@ -352,22 +367,42 @@ class Run:
         else:
             drifted = bool(spec_drift or resource_drift)
         if spec_drift:
-            details["spec_diff"] = spec_diff(prior.applied_spec if prior else None,
-                                             self.registry.get(task.api_version).redact(ctx.spec))
+            details["spec_diff"] = spec_diff(
+                prior.applied_spec if prior else None,
+                self.registry.get(task.api_version).redact(ctx.spec),
+            )
         if result.message:
             details["message"] = result.message
         return TaskOutcome(
-            task.name, "done", "detect_drift", outputs, drifted=drifted,
-            spec_drift=spec_drift, resource_drift=resource_drift, details=details or None,
+            task.name,
+            "done",
+            "detect_drift",
+            outputs,
+            drifted=drifted,
+            spec_drift=spec_drift,
+            resource_drift=resource_drift,
+            details=details or None,
         )
 
     def _entry(
-        self, name: str, action: str, status: str, started: float, now: float,
-        spec_checksum: str | None = None, error: str | None = None,
+        self,
+        name: str,
+        action: str,
+        status: str,
+        started: float,
+        now: float,
+        spec_checksum: str | None = None,
+        error: str | None = None,
     ) -> HistoryEntry:
         return HistoryEntry(
-            run_id=self.result.run_id, context=self.context, name=name, action=action,
-            status=status, at=now, duration_s=now - started, spec_checksum=spec_checksum,
+            run_id=self.result.run_id,
+            context=self.context,
+            name=name,
+            action=action,
+            status=status,
+            at=now,
+            duration_s=now - started,
+            spec_checksum=spec_checksum,
             error=error,
         )
 
@@ -390,12 +425,23 @@ class Run:
         if action in _WRITES_STATE:
             prior = self.prior.get(name)
             record = replace(
-                prior or TaskState(context=self.context, name=name, api_version=task.api_version,
-                                   kind=task.kind, created_at=now),
-                status="failed", error=message, updated_at=now, run_id=self.result.run_id,
+                prior
+                or TaskState(
+                    context=self.context,
+                    name=name,
+                    api_version=task.api_version,
+                    kind=task.kind,
+                    created_at=now,
+                ),
+                status="failed",
+                error=message,
+                updated_at=now,
+                run_id=self.result.run_id,
             )
             try:
-                self.state.save(record, self._entry(name, action, status, started, now, error=message))
+                self.state.save(
+                    record, self._entry(name, action, status, started, now, error=message)
+                )
                 self.prior[name] = record
             except Exception as exc:  # state is gone: say so, keep going to report
                 message += f"; saving state failed: {describe_error(exc)}"
@@ -419,8 +465,12 @@ class Run:
     def _abandon(self, name: str) -> None:
         ctx, started = self._in_flight.get(name, (None, time.time()))
         self.scheduler.running.discard(name)
-        outcome = TaskOutcome(name, "failed", ctx.action if ctx else None,
-                              error="interrupted while running; its result is unknown")
+        outcome = TaskOutcome(
+            name,
+            "failed",
+            ctx.action if ctx else None,
+            error="interrupted while running; its result is unknown",
+        )
         outcome.started_at, outcome.finished_at = started, time.time()
         self.result.tasks[name] = outcome
 

@@ -41,19 +41,29 @@ class WorkerProcessor(TaskProcessor):
             raise RuntimeError(f"{task.name} failed on the worker")
         if ctx.spec.get("unpicklable_result"):
             return {"lock": threading.Lock()}
-        return {"pid": os.getpid(), "started": started, "ended": time.time(),
-                "value": ctx.spec.get("value")}
+        return {
+            "pid": os.getpid(),
+            "started": started,
+            "ended": time.time(),
+            "value": ctx.spec.get("value"),
+        }
 
     def rollback(self, task, ctx):  # noqa: ANN001
-        Path(ctx.spec["rollback_marker"]).write_text(f"{os.getpid()} {ctx.failed_action} {ctx.error}")
+        Path(ctx.spec["rollback_marker"]).write_text(
+            f"{os.getpid()} {ctx.failed_action} {ctx.error}"
+        )
 
 
 def step(name: str, *deps: str, **spec: Any) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if deps:
         metadata["dependencies"] = [{"tasks": list(deps)}]
-    return {"apiVersion": WorkerProcessor.api_version, "kind": "Step", "metadata": metadata,
-            "spec": spec}
+    return {
+        "apiVersion": WorkerProcessor.api_version,
+        "kind": "Step",
+        "metadata": metadata,
+        "spec": spec,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +77,20 @@ def executor():
 
 @pytest.fixture
 def engine(executor) -> Engine:
-    engine = Engine(state="memory://", plugins=Plugins(entry_points=False), parallelism=4,
-                    executor=executor)
+    engine = Engine(
+        state="memory://", plugins=Plugins(entry_points=False), parallelism=4, executor=executor
+    )
     engine.register_processor(WorkerProcessor)
     return engine  # not closed: that would close the shared cluster
 
 
 def test_actions_run_in_worker_processes_in_dependency_order(engine: Engine) -> None:
-    tasks = [step("a", value="A", sleep=0.05),
-             step("b", value="${VAR:a:value}-b"),
-             step("c", "a", value="c"),
-             step("d", "b", "c", value="${VAR:b:value}+${VAR:c:value}")]
+    tasks = [
+        step("a", value="A", sleep=0.05),
+        step("b", value="${VAR:a:value}-b"),
+        step("c", "a", value="c"),
+        step("d", "b", "c", value="${VAR:b:value}+${VAR:c:value}"),
+    ]
     result = engine.run("apply", tasks)
     assert result.ok, {n: o.error for n, o in result.tasks.items()}
     outputs = {n: o.outputs for n, o in result.tasks.items()}
@@ -110,8 +123,9 @@ def test_failure_and_rollback_on_a_worker(engine: Engine, tmp_path: Path) -> Non
 
 
 def test_unpicklable_spec_is_a_clear_error(engine: Engine) -> None:
-    result = engine.run("apply", [step("locked", lock=threading.Lock()), step("fine")],
-                        keep_going=True)
+    result = engine.run(
+        "apply", [step("locked", lock=threading.Lock()), step("fine")], keep_going=True
+    )
     error = result.tasks["locked"].error
     assert result.tasks["locked"].status == "failed"
     assert "task 'locked'" in error and "cannot be pickled" in error
@@ -120,11 +134,14 @@ def test_unpicklable_spec_is_a_clear_error(engine: Engine) -> None:
 
 def test_unpicklable_result_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
     marker = tmp_path / "rolled-back"
-    result = engine.run("apply", [step("weird", unpicklable_result=True,
-                                       rollback_marker=str(marker))])
+    result = engine.run(
+        "apply", [step("weird", unpicklable_result=True, rollback_marker=str(marker))]
+    )
     outcome = result.tasks["weird"]
     assert outcome.status == "rolled_back"
-    assert "task 'weird'" in outcome.error and "result of 'create' cannot be pickled" in outcome.error
+    assert (
+        "task 'weird'" in outcome.error and "result of 'create' cannot be pickled" in outcome.error
+    )
     assert marker.exists()
 
 
@@ -143,7 +160,8 @@ def test_connecting_to_a_running_scheduler(executor) -> None:
 
 def test_a_processor_no_worker_can_import_is_shipped(engine: Engine) -> None:
     module = types.ModuleType("opus_test_only_in_this_process")
-    exec(textwrap.dedent('''
+    exec(
+        textwrap.dedent("""
         import os
         from opus import TaskProcessor
 
@@ -154,12 +172,15 @@ def test_a_processor_no_worker_can_import_is_shipped(engine: Engine) -> None:
 
             def create(self, task, ctx):
                 return {"pid": os.getpid(), "name": task.name + SUFFIX}
-    '''), module.__dict__)
+    """),
+        module.__dict__,
+    )
     sys.modules[module.__name__] = module
     try:
         engine.register_processor(module.Local)
-        result = engine.run("apply", [{"apiVersion": "local-only/v1", "kind": "X",
-                                       "metadata": {"name": "here"}}])
+        result = engine.run(
+            "apply", [{"apiVersion": "local-only/v1", "kind": "X", "metadata": {"name": "here"}}]
+        )
     finally:
         del sys.modules[module.__name__]
     assert result.ok, result.tasks["here"].error
@@ -172,7 +193,9 @@ def test_bad_address_fails_quickly_and_clearly() -> None:
     from opus.executors.dask import DaskExecutor
 
     executor = DaskExecutor("127.0.0.1:1", connect_timeout=1)
-    with pytest.raises(ExecutorError, match=r"cannot connect to the Dask scheduler at tcp://127\.0\.0\.1:1"):
+    with pytest.raises(
+        ExecutorError, match=r"cannot connect to the Dask scheduler at tcp://127\.0\.0\.1:1"
+    ):
         executor.start(Plugins(entry_points=False), 2)
     executor.close()
 
@@ -180,8 +203,11 @@ def test_bad_address_fails_quickly_and_clearly() -> None:
 def test_an_unreachable_cluster_fails_the_run_before_it_is_recorded() -> None:
     from opus.executors.dask import DaskExecutor
 
-    engine = Engine(state="memory://", plugins=Plugins(entry_points=False),
-                    executor=DaskExecutor("127.0.0.1:1", connect_timeout=1))
+    engine = Engine(
+        state="memory://",
+        plugins=Plugins(entry_points=False),
+        executor=DaskExecutor("127.0.0.1:1", connect_timeout=1),
+    )
     engine.register_processor(WorkerProcessor)
     with engine:
         with pytest.raises(ExecutorError, match="cannot connect"):
@@ -214,7 +240,7 @@ def test_worker_environment_carries_disabled_plugins_and_hand_registered_process
 
 
 # -- through the CLI --------------------------------------------------------------------------
-CLI_PLUGIN = textwrap.dedent('''
+CLI_PLUGIN = textwrap.dedent("""
     import os
     import opus
 
@@ -232,7 +258,7 @@ CLI_PLUGIN = textwrap.dedent('''
     @opus.hookimpl
     def opus_register_processors():
         return [PidProc]
-''')
+""")
 
 
 @pytest.mark.slow
@@ -242,7 +268,8 @@ def test_cli_executor_dask_runs_tasks_on_workers(tmp_path: Path) -> None:
 
     (tmp_path / "pid_plugin.py").write_text(CLI_PLUGIN)
     manifests = tmp_path / "tasks.yaml"
-    manifests.write_text(textwrap.dedent('''
+    manifests.write_text(
+        textwrap.dedent("""
         apiVersion: pid/v1
         kind: P
         metadata: {name: a}
@@ -256,13 +283,32 @@ def test_cli_executor_dask_runs_tasks_on_workers(tmp_path: Path) -> None:
         kind: P
         metadata: {name: broken}
         spec: {fail: true}
-    '''))
+    """)
+    )
     child = subprocess.Popen(
-        [sys.executable, "-m", "opus", "-p", "pid_plugin", "apply", "-f", str(manifests),
-         "--state", f"sqlite:///{tmp_path / 'state.db'}", "--executor", "dask",
-         "--parallelism", "2", "--keep-going", "--output", "json"],
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "-p",
+            "pid_plugin",
+            "apply",
+            "-f",
+            str(manifests),
+            "--state",
+            f"sqlite:///{tmp_path / 'state.db'}",
+            "--executor",
+            "dask",
+            "--parallelism",
+            "2",
+            "--keep-going",
+            "--output",
+            "json",
+        ],
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     out, err = child.communicate(timeout=120)
     assert child.returncode == 1, err

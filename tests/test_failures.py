@@ -9,9 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from timeline_procs import TimelineProcessor, task
 
 from opus import Engine, Plugins
-from timeline_procs import TimelineProcessor, task
 
 
 @pytest.fixture
@@ -55,7 +55,10 @@ def test_failure_stops_new_tasks_lets_running_finish_and_rolls_back(
 
     statuses = {n: o.status for n, o in result.tasks.items()}
     assert statuses == {
-        "slow": "done", "bad": "rolled_back", "child": "skipped", "grandchild": "skipped",
+        "slow": "done",
+        "bad": "rolled_back",
+        "child": "skipped",
+        "grandchild": "skipped",
         **{f"later{i}": "skipped" for i in range(4)},
     }
     assert not result.ok
@@ -76,8 +79,11 @@ def test_nothing_starts_while_the_failed_task_rolls_back(
     engine: Engine, proc: TimelineProcessor
 ) -> None:
     # "quick" finishes while "bad" is being rolled back: its free slot must stay unused.
-    tasks = [task("bad", fail=["create"], rollback_sleep=0.2), task("quick", sleep=0.05),
-             *(task(f"later{i}") for i in range(4))]
+    tasks = [
+        task("bad", fail=["create"], rollback_sleep=0.2),
+        task("quick", sleep=0.05),
+        *(task(f"later{i}") for i in range(4)),
+    ]
     result = engine.run("apply", tasks)
     rollback_began = proc.span("bad", "rollback").start
     late = [s.task for s in proc.spans if s.action == "create" and s.start > rollback_began]
@@ -96,8 +102,13 @@ def test_keep_going_runs_independent_branches(engine: Engine, proc: TimelineProc
     ]
     result = engine.run("apply", tasks, keep_going=True)
     statuses = {n: o.status for n, o in result.tasks.items()}
-    assert statuses == {"bad": "rolled_back", "child": "skipped", "grandchild": "skipped",
-                        "other": "done", "other-child": "done"}
+    assert statuses == {
+        "bad": "rolled_back",
+        "child": "skipped",
+        "grandchild": "skipped",
+        "other": "done",
+        "other-child": "done",
+    }
     assert "dependency 'bad' rolled back" in result.tasks["grandchild"].error
     assert not result.ok
 
@@ -106,8 +117,10 @@ def test_rollback_that_fails_reports_both_errors(engine: Engine, proc: TimelineP
     result = engine.run("apply", [task("bad", fail=["create", "rollback"])], context="dev")
     outcome = result.tasks["bad"]
     assert outcome.status == "failed"
-    assert outcome.error == ("RuntimeError: bad refused to create; rollback also failed: "
-                             "RuntimeError: bad refused to rollback")
+    assert outcome.error == (
+        "RuntimeError: bad refused to create; rollback also failed: "
+        "RuntimeError: bad refused to rollback"
+    )
     record = engine.state.get("dev", "bad")
     assert record is not None and record.error == outcome.error
 
@@ -144,8 +157,9 @@ def test_executor_refusing_a_task_fails_it_cleanly(engine: Engine, proc: Timelin
         return submit(t, ctx)
 
     engine.executor.submit = picky  # type: ignore[method-assign]
-    result = engine.run("apply", [task("refused"), task("after", "refused"), task("fine")],
-                        keep_going=True)
+    result = engine.run(
+        "apply", [task("refused"), task("after", "refused"), task("fine")], keep_going=True
+    )
     assert result.tasks["refused"].status == "failed"
     assert result.tasks["refused"].error == "task 'refused': cannot send it"
     assert result.tasks["after"].status == "skipped"
@@ -153,7 +167,7 @@ def test_executor_refusing_a_task_fails_it_cleanly(engine: Engine, proc: Timelin
 
 
 # -- through the CLI --------------------------------------------------------------------------
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     import opus
 
     class Flaky(opus.TaskProcessor):
@@ -172,13 +186,14 @@ PLUGIN = textwrap.dedent('''
     @opus.hookimpl
     def opus_register_processors():
         return [Flaky]
-''')
+""")
 
 
 def test_cli_exits_1_and_reports_json(tmp_path: Path) -> None:
     (tmp_path / "flaky_plugin.py").write_text(PLUGIN)
     manifests = tmp_path / "tasks.yaml"
-    manifests.write_text(textwrap.dedent('''
+    manifests.write_text(
+        textwrap.dedent("""
         apiVersion: flaky/v1
         kind: Thing
         metadata: {name: broken}
@@ -188,11 +203,26 @@ def test_cli_exits_1_and_reports_json(tmp_path: Path) -> None:
         kind: Thing
         metadata: {name: after, dependencies: [{tasks: [broken]}]}
         spec: {}
-    '''))
+    """)
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "opus", "-p", "flaky_plugin", "apply", "-f", str(manifests),
-         "--state", f"sqlite:///{tmp_path / 'state.db'}", "--output", "json"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "-p",
+            "flaky_plugin",
+            "apply",
+            "-f",
+            str(manifests),
+            "--state",
+            f"sqlite:///{tmp_path / 'state.db'}",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
     )
     assert proc.returncode == 1, proc.stderr

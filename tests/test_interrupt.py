@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from opus import Engine, Plugins, TaskProcessor
 from timeline_procs import TimelineProcessor, task
+
+from opus import Engine, Plugins
 
 
 # -- in process: the signal reaches the driver while a task runs -----------------------------
@@ -59,8 +59,10 @@ def test_second_sigint_stops_waiting() -> None:
     engine = Engine(state="memory://", plugins=Plugins(entry_points=False), parallelism=2)
     engine.register_processor(proc)
     engine.register_processor(sig)
-    tasks = [task("sender", api_version=sig.api_version, signals=2),
-             task("stuck", wait_for="release")]
+    tasks = [
+        task("sender", api_version=sig.api_version, signals=2),
+        task("stuck", wait_for="release"),
+    ]
     try:
         with engine:
             result = engine.run("apply", tasks)
@@ -72,7 +74,7 @@ def test_second_sigint_stops_waiting() -> None:
 
 
 # -- a real `opus apply` process --------------------------------------------------------------
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     import os, time
     import opus
 
@@ -94,7 +96,7 @@ PLUGIN = textwrap.dedent('''
     @opus.hookimpl
     def opus_register_processors():
         return [Sleepy]
-''')
+""")
 
 
 def events(path: Path) -> list[tuple[str, str]]:
@@ -108,16 +110,35 @@ def events(path: Path) -> list[tuple[str, str]]:
 def test_cli_interrupt_exits_130_with_consistent_state(tmp_path: Path, signum: int) -> None:
     (tmp_path / "sleepy_plugin.py").write_text(PLUGIN)
     manifests = tmp_path / "tasks.yaml"
-    manifests.write_text("---\n".join(
-        f"apiVersion: sleepy/v1\nkind: Nap\nmetadata: {{name: nap{i}}}\nspec: {{sleep: 0.6}}\n"
-        for i in range(8)
-    ))
+    manifests.write_text(
+        "---\n".join(
+            f"apiVersion: sleepy/v1\nkind: Nap\nmetadata: {{name: nap{i}}}\nspec: {{sleep: 0.6}}\n"
+            for i in range(8)
+        )
+    )
     log, db = tmp_path / "events.log", tmp_path / "state.db"
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "OPUS_EVENTS": str(log)}
     child = subprocess.Popen(
-        [sys.executable, "-m", "opus", "-p", "sleepy_plugin", "apply", "-f", str(manifests),
-         "--state", f"sqlite:///{db}", "--context", "ci", "--parallelism", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "-p",
+            "sleepy_plugin",
+            "apply",
+            "-f",
+            str(manifests),
+            "--state",
+            f"sqlite:///{db}",
+            "--context",
+            "ci",
+            "--parallelism",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

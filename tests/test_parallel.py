@@ -6,11 +6,11 @@ import random
 import threading
 
 import pytest
+from timeline_procs import LimitedProcessor, TimelineProcessor, task
 
 from opus import Engine, Plugins
 from opus.executors import ThreadExecutor
 from opus.scheduler import Scheduler
-from timeline_procs import LimitedProcessor, TimelineProcessor, task
 
 
 @pytest.fixture
@@ -19,8 +19,9 @@ def proc() -> TimelineProcessor:
 
 
 def make_engine(proc: TimelineProcessor, **kwargs) -> Engine:
-    engine = Engine(state=kwargs.pop("state", "memory://"), plugins=Plugins(entry_points=False),
-                    **kwargs)
+    engine = Engine(
+        state=kwargs.pop("state", "memory://"), plugins=Plugins(entry_points=False), **kwargs
+    )
     engine.register_processor(proc)
     return engine
 
@@ -32,7 +33,7 @@ def random_dag(n: int, seed: int) -> list[dict]:
     for i in range(n):
         deps = rng.sample(range(i), k=min(i, rng.randint(0, 3)))
         explicit = [f"t{d}" for d in deps[: len(deps) // 2]]
-        implicit = {f"from_t{d}": f"${{VAR:t{d}:name}}" for d in deps[len(deps) // 2:]}
+        implicit = {f"from_t{d}": f"${{VAR:t{d}:name}}" for d in deps[len(deps) // 2 :]}
         tasks.append(task(f"t{i}", *explicit, sleep=rng.choice([0, 0.001, 0.005]), **implicit))
     rng.shuffle(tasks)  # the input order must not matter
     return tasks
@@ -53,7 +54,7 @@ def test_every_dependency_edge_is_respected(proc: TimelineProcessor, seed: int) 
         ctx = proc.contexts[(spec_task["metadata"]["name"], "create")]
         for key, value in ctx.spec.items():
             if key.startswith("from_"):
-                assert value == key[len("from_"):]
+                assert value == key[len("from_") :]
     assert proc.max_running > 1, "independent tasks ran in parallel"
 
 
@@ -76,8 +77,9 @@ def test_parallelism_bound_is_reached_and_never_exceeded(proc: TimelineProcessor
 
 def test_processor_max_concurrency_is_respected(proc: TimelineProcessor) -> None:
     limited = LimitedProcessor()
-    tasks = [task(f"lim{i}", api_version=LimitedProcessor.api_version, sleep=0.01)
-             for i in range(10)]
+    tasks = [
+        task(f"lim{i}", api_version=LimitedProcessor.api_version, sleep=0.01) for i in range(10)
+    ]
     tasks += [task(f"free{i}", sleep=0.01) for i in range(10)]
     with make_engine(proc, parallelism=8) as engine:
         engine.register_processor(limited)
@@ -109,17 +111,22 @@ def test_fan_out_fan_in_publishes_every_output(proc: TimelineProcessor) -> None:
     assert result.tasks["join"].outputs["value"] == [f"r-{i}" for i in range(20)]
 
 
-def test_sqlite_state_has_every_task_after_a_parallel_run(proc: TimelineProcessor, tmp_path) -> None:
+def test_sqlite_state_has_every_task_after_a_parallel_run(
+    proc: TimelineProcessor, tmp_path
+) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
-    tasks = [task(f"t{i}", *( [f"t{i - 10}"] if i >= 10 else []), value=i, sleep=0.001)
-             for i in range(50)]
+    tasks = [
+        task(f"t{i}", *([f"t{i - 10}"] if i >= 10 else []), value=i, sleep=0.001) for i in range(50)
+    ]
     with make_engine(proc, parallelism=10, state=url) as engine:
         result = engine.run("apply", tasks, context="ci")
         assert result.ok
         records = {r.name: r for r in engine.state.list("ci")}
         again = engine.run("apply", tasks, context="ci")
     assert set(records) == {f"t{i}" for i in range(50)}
-    assert all(r.status == "done" and r.outputs["value"] == int(r.name[1:]) for r in records.values())
+    assert all(
+        r.status == "done" and r.outputs["value"] == int(r.name[1:]) for r in records.values()
+    )
     assert {o.status for o in again.tasks.values()} == {"unchanged"}
 
 

@@ -106,8 +106,9 @@ class LimitedProcessor(TimelineProcessor):
     max_concurrency = 2
 
 
-def task(name: str, *deps: str, api_version: str = "timeline/v1", group: str | None = None,
-         **spec: Any) -> dict[str, Any]:
+def task(
+    name: str, *deps: str, api_version: str = "timeline/v1", group: str | None = None, **spec: Any
+) -> dict[str, Any]:
     """A manifest for the timeline processor depending on ``deps``."""
     metadata: dict[str, Any] = {"name": name}
     if deps:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from ..errors import ExecutorError
 from .base import Executor, TaskFuture
 from .local import ThreadExecutor
-from ..errors import ExecutorError
 
 
-def make_executor(spec: "str | Executor | None") -> Executor:
+def make_executor(spec: str | Executor | None) -> Executor:
     """An executor from ``spec``: ``local``, ``dask`` (a LocalCluster) or ``dask://host:port``."""
     if isinstance(spec, Executor):
         return spec

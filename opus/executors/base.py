@@ -31,24 +31,24 @@ class Executor(ABC):
     name: str = "executor"
 
     @abstractmethod
-    def start(self, plugins: "Plugins", max_workers: int) -> None:
+    def start(self, plugins: Plugins, max_workers: int) -> None:
         """Prepare to run up to ``max_workers`` actions at once with ``plugins``."""
 
     @abstractmethod
-    def submit(self, task: "Task", ctx: "TaskContext") -> TaskFuture:
+    def submit(self, task: Task, ctx: TaskContext) -> TaskFuture:
         """Start ``ctx.action`` on ``task``; the future resolves to a :class:`Result`."""
 
     @abstractmethod
     def shutdown(self) -> None:
         """End of a run: running actions are allowed to finish."""
 
-    def abandon(self) -> None:
+    def abandon(self) -> None:  # noqa: B027 - optional for executors
         """The driver stopped waiting (a second Ctrl-C): make :meth:`shutdown` not wait."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for executors
         """Release everything (clusters, connections); called when the engine is closed."""
 
 
-def run_action(plugins: "Plugins", task: "Task", ctx: "TaskContext") -> "Result":
+def run_action(plugins: Plugins, task: Task, ctx: TaskContext) -> Result:
     """The function every executor runs: the ``opus_process_task`` hook."""
     return plugins.process_task(task, ctx)

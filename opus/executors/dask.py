@@ -54,7 +54,9 @@ def _cloudpickle() -> Any:
     try:
         import cloudpickle
     except ImportError as exc:  # pragma: no cover - distributed depends on cloudpickle
-        raise ExecutorError(f"the dask executor needs cloudpickle: install opus[dask] ({exc})") from None
+        raise ExecutorError(
+            f"the dask executor needs cloudpickle: install opus[dask] ({exc})"
+        ) from None
     return cloudpickle
 
 
@@ -113,12 +115,17 @@ class DaskExecutor(Executor):
         cores = os.cpu_count() or 1
         workers = self.n_workers or max(1, min(max_workers, cores))
         threads = max(1, math.ceil(max_workers / workers))
-        logger.info("starting a Dask LocalCluster: %d worker process(es) x %d thread(s)",
-                    workers, threads)
+        logger.info(
+            "starting a Dask LocalCluster: %d worker process(es) x %d thread(s)", workers, threads
+        )
         try:
             self._cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=threads, processes=True,
-                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                n_workers=workers,
+                threads_per_worker=threads,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
             )
             self._client = distributed.Client(self._cluster, set_as_default=False)
         except Exception as exc:
@@ -127,12 +134,12 @@ class DaskExecutor(Executor):
         self._slots = workers * threads
 
     # -- the Executor seam ------------------------------------------------------------------
-    def start(self, plugins: "Plugins", max_workers: int) -> None:
+    def start(self, plugins: Plugins, max_workers: int) -> None:
         self._connect(max_workers)
         blob = worker_environment(plugins)
         self._env = (hashlib.sha256(blob).hexdigest(), blob)
 
-    def submit(self, task: "Task", ctx: "TaskContext") -> "Future[Result]":
+    def submit(self, task: Task, ctx: TaskContext) -> Future[Result]:
         assert self._client is not None and self._env is not None, "start() first"
         try:
             payload = _cloudpickle().dumps((task, ctx))
@@ -175,22 +182,24 @@ def _check_reachable(address: str, timeout: float) -> None:
     try:
         socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout).close()
     except ValueError:
-        raise ExecutorError(f"invalid Dask scheduler address {address!r}: expected "
-                            "dask://HOST:PORT") from None
+        raise ExecutorError(
+            f"invalid Dask scheduler address {address!r}: expected dask://HOST:PORT"
+        ) from None
     except OSError as exc:
         raise ExecutorError(
             f"cannot connect to the Dask scheduler at {address}: {_describe(exc)}"
         ) from None
 
 
-def _settle(remote: Any, local: "Future[Any]", name: str) -> None:
+def _settle(remote: Any, local: Future[Any], name: str) -> None:
     """Turn a finished distributed future into the driver's ``concurrent`` future."""
     try:
         ok, blob = remote.result()
         value = _cloudpickle().loads(blob)
     except BaseException as exc:  # the worker died, the task was cancelled, ...
-        local.set_exception(ExecutorError(f"task {name!r}: the Dask cluster failed to run it: "
-                                          f"{_describe(exc)}"))
+        local.set_exception(
+            ExecutorError(f"task {name!r}: the Dask cluster failed to run it: {_describe(exc)}")
+        )
         return
     if ok:
         local.set_result(value)
@@ -199,7 +208,7 @@ def _settle(remote: Any, local: "Future[Any]", name: str) -> None:
 
 
 # -- what travels to the workers -------------------------------------------------------------
-def worker_environment(plugins: "Plugins") -> bytes:
+def worker_environment(plugins: Plugins) -> bytes:
     """Pickle what a worker needs to rebuild ``plugins``' processors and task wrappers."""
     cloudpickle = _cloudpickle()
     objects: list[object] = []
@@ -221,8 +230,11 @@ def worker_environment(plugins: "Plugins") -> bytes:
                 cloudpickle.dumps(obj)
                 shippable.append(obj)
             except Exception as exc:
-                logger.warning("plugin %r cannot be sent to Dask workers (%s); it will not "
-                               "run there", obj, _describe(exc))
+                logger.warning(
+                    "plugin %r cannot be sent to Dask workers (%s); it will not run there",
+                    obj,
+                    _describe(exc),
+                )
         try:
             return cloudpickle.dumps((sorted(plugins.disabled), shippable, processors))
         except Exception as exc:
@@ -242,7 +254,11 @@ def _modules_to_ship(processors: list[Any]) -> list[ModuleType]:
     for processor in processors:
         cls = processor if isinstance(processor, type) else type(processor)
         module = sys.modules.get(cls.__module__)
-        if module is None or module.__name__ == "__main__" or module.__name__.split(".")[0] == "opus":
+        if (
+            module is None
+            or module.__name__ == "__main__"
+            or module.__name__.split(".")[0] == "opus"
+        ):
             continue
         if module not in modules:
             modules.append(module)
@@ -250,10 +266,10 @@ def _modules_to_ship(processors: list[Any]) -> list[ModuleType]:
 
 
 _cache_lock = threading.Lock()
-_worker_plugins: dict[str, "Plugins"] = {}
+_worker_plugins: dict[str, Plugins] = {}
 
 
-def plugins_for(key: str, blob: bytes) -> "Plugins":
+def plugins_for(key: str, blob: bytes) -> Plugins:
     """This process' :class:`Plugins` for a shipped environment, built on first use."""
     plugins = _worker_plugins.get(key)
     if plugins is not None:

@@ -22,11 +22,11 @@ class ThreadExecutor(Executor):
         self._pool: ThreadPoolExecutor | None = None
         self._plugins: Plugins | None = None
 
-    def start(self, plugins: "Plugins", max_workers: int) -> None:
+    def start(self, plugins: Plugins, max_workers: int) -> None:
         self._plugins = plugins
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="opus-task")
 
-    def submit(self, task: "Task", ctx: "TaskContext") -> "Future[Result]":
+    def submit(self, task: Task, ctx: TaskContext) -> Future[Result]:
         assert self._pool is not None and self._plugins is not None, "start() first"
         return self._pool.submit(run_action, self._plugins, task, ctx)
 
