@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from helpers_cli import (
 )
 from helpers_procs import SLOW, read_events
 
+from opus.errors import StateError
 from opus.state.sqlite import SQLiteStateBackend
 
 pytestmark = pytest.mark.slow
@@ -34,6 +37,7 @@ pytestmark = pytest.mark.slow
 LOCKER = """
 import os, sys, time
 from opus.model import LockInfo
+from opus.errors import StateError
 from opus.state.sqlite import SQLiteStateBackend
 url, context, host, linger = sys.argv[1:5]
 with SQLiteStateBackend(url) as backend:
@@ -127,6 +131,10 @@ def test_lock_timeout_waits_for_the_holder_then_runs(
 
 def test_two_contexts_run_at_the_same_time(tmp_path: Path, setup: tuple[Path, Path, str]) -> None:
     first_manifest, _, url = setup
+    # Create the database first: two processes opening a *fresh* file at once can race in
+    # its switch to WAL (see test_fresh_database_open_waits_for_a_writer below).
+    with SQLiteStateBackend(url) as backend:
+        backend.list("dev")
     (tmp_path / "hold").touch()
     procs = []
     try:
@@ -222,3 +230,28 @@ def test_unlock_frees_the_lock_of_a_live_process(
         locker.communicate(input="", timeout=10)
     runs = run_opus(tmp_path, "runs", "list", "--state", url, "-o", "json")
     assert [r["status"] for r in json.loads(runs.stdout)] == ["ok"]
+
+
+@pytest.mark.xfail(
+    strict=True, raises=StateError,
+    reason="SQLite backend: 'PRAGMA journal_mode = WAL' on a fresh file fails at once with "
+    "'database is locked' instead of waiting busy_timeout",
+)
+def test_fresh_database_open_waits_for_a_writer(tmp_path: Path) -> None:
+    """Opening state while another connection writes the fresh file waits, like any write.
+
+    This is what two runs starting at once on a new state file do: each switches the file
+    to WAL and migrates it. The switch must wait for the other (busy timeout), not fail.
+    """
+    path = tmp_path / "fresh.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_writer (x)")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        with SQLiteStateBackend(f"sqlite:///{path}?timeout=10") as backend:
+            assert backend.list("dev") == []
+    finally:
+        release.join()
+        holder.close()
