@@ -17,6 +17,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -107,7 +108,7 @@ class SQLiteStateBackend(SQLStateBackend):
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._enable_wal(conn)
             if mode.lower() != "wal" and self.path != ":memory:":
                 logger.warning("SQLite state %s: journal_mode is %s, not WAL", self.path, mode)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
@@ -132,6 +133,22 @@ class SQLiteStateBackend(SQLStateBackend):
             raise
         self._conn = conn
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> str:
+        """Switch to WAL, retrying while another connection holds the file.
+
+        SQLite does not call the busy handler for this pragma when a second connection is
+        creating or writing a new file, so "database is locked" is retried here until the
+        timeout instead of failing at once.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     @staticmethod
     def _read_version(conn: sqlite3.Connection) -> int:
