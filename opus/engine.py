@@ -138,7 +138,11 @@ class Engine:
         # The executor first: a cluster that cannot be reached fails the run before it
         # is recorded or locks anything.
         self.executor.start(self.plugins, self.parallelism)
-        state.acquire_lock(lock, self.lock_timeout)
+        try:
+            state.acquire_lock(lock, self.lock_timeout)
+        except BaseException:
+            self.executor.shutdown()
+            raise
         try:
             close_dead_runs(state, context, lock)
             state.start_run(

@@ -421,7 +421,7 @@ class Run:
         now = time.time()
         action = ctx.action if ctx else self.action
         status = "rolled_back" if rolled_back else "failed"
-        logger.error("task %s %s: %s", name, status.replace("_", " "), message)
+        logger.info("task %s %s: %s", name, status.replace("_", " "), message)
         if action in _WRITES_STATE:
             prior = self.prior.get(name)
             record = replace(
