@@ -14,6 +14,7 @@ from opus_file import FileProcessor, FileSpecError, render
 from opus_file.template import TemplateError
 
 from opus import Result, Task, TaskContext, TaskState
+from opus.testing import task_context
 
 
 @pytest.fixture
@@ -28,16 +29,7 @@ def make(name: str, spec: dict, kind: str = "File") -> Task:
 def ctx_for(
     task: Task, action: str, state: TaskState | None = None, run_id: str = "r1", **kw
 ) -> TaskContext:
-    return TaskContext(
-        task_name=task.name,
-        spec=task.spec,
-        command="apply",
-        context="dev",
-        action=action,
-        run_id=run_id,
-        state=state,
-        **kw,
-    )
+    return task_context(task, action, state=state, context="dev", run_id=run_id, **kw)
 
 
 def state_from(task: Task, result: Result) -> TaskState:

@@ -19,6 +19,7 @@ from http_local_server import LocalServer, Reply, serve
 from opus_http import HttpProcessor, HttpSpecError, HttpTaskError
 
 from opus import Task, TaskContext, TaskState
+from opus.testing import task_context
 
 CSS = b"body { color: #333; }\n"
 CSS_SHA = hashlib.sha256(CSS).hexdigest()
@@ -41,16 +42,7 @@ def make(name: str, spec: dict) -> Task:
 
 
 def ctx_for(task: Task, action: str, state: TaskState | None = None, **kw) -> TaskContext:
-    return TaskContext(
-        task_name=task.name,
-        spec=task.spec,
-        command="apply",
-        context="dev",
-        action=action,
-        run_id="r1",
-        state=state,
-        **kw,
-    )
+    return task_context(task, action, state=state, context="dev", run_id="r1", **kw)
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -16,6 +16,7 @@ from opus_shell.outputs import parse_stdout
 from opus_shell.runner import group_alive
 
 from opus import Engine, Task, TaskContext, TaskState
+from opus.testing import task_context
 
 SECRET = "s3cr3t-Value-42"
 
@@ -30,16 +31,7 @@ def make(name: str, spec: dict) -> Task:
 
 
 def ctx_for(task: Task, action: str, state: TaskState | None = None, **kw) -> TaskContext:
-    return TaskContext(
-        task_name=task.name,
-        spec=task.spec,
-        command="apply",
-        context="dev",
-        action=action,
-        run_id="run-1",
-        state=state,
-        **kw,
-    )
+    return task_context(task, action, state=state, context="dev", run_id="run-1", **kw)
 
 
 def pid_running(pid: int) -> bool:
