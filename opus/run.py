@@ -449,9 +449,10 @@ class Run:
         outcome.started_at, outcome.finished_at, outcome.duration_s = started, now, now - started
         self._in_flight.pop(name, None)
         self.result.tasks[name] = outcome
-        for blocked in self.scheduler.finish(name, succeeded=False):
-            self._skip(blocked, f"dependency {name!r} {status.replace('_', ' ')}")
-        self.plugins.task_failed(task, ctx, outcome)
+        blocked = self.scheduler.finish(name, succeeded=False)
+        self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
+        for dependent in blocked:
+            self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
         if not self.keep_going:
             self._stop(f"not started: the run stopped after task {name!r} failed")
 

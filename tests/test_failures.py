@@ -231,3 +231,29 @@ def test_cli_exits_1_and_reports_json(tmp_path: Path) -> None:
     assert report["tasks"]["broken"]["status"] == "rolled_back"
     assert report["tasks"]["broken"]["error"] == "RuntimeError: broken is broken"
     assert report["tasks"]["after"]["status"] == "skipped"
+
+
+def test_a_failure_is_reported_before_the_skips_it_causes() -> None:
+    from support_processors import RecordingProcessor, make_task
+
+    from opus import Engine, Hook, hookimpl
+
+    class Order(Hook):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str]] = []
+
+        @hookimpl
+        def opus_task_failed(self, task, ctx, outcome):
+            self.seen.append((outcome.name, outcome.status))
+
+    order = Order()
+    engine = Engine(state="memory://", entry_points=False)
+    engine.register_processor(RecordingProcessor)
+    engine.register(order)
+    tasks = [
+        make_task("a", spec={"fail_on": ["create"]}),
+        make_task("b", dependencies=[{"tasks": ["a"]}]),
+        make_task("c", dependencies=[{"tasks": ["b"]}]),
+    ]
+    engine.run("create", tasks, context="dev")
+    assert order.seen == [("a", "rolled_back"), ("b", "skipped"), ("c", "skipped")]
