@@ -14,6 +14,14 @@ class OpusError(Exception):
     """Base of every error opus raises on purpose."""
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for an error: the message of an OpusError, else ``Type: message``."""
+    if isinstance(exc, OpusError):
+        return str(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class ManifestError(OpusError):
     """A task manifest is malformed: names the file (and line), the task and the field."""
 
@@ -59,7 +67,9 @@ class ValidationErrors(OpusError):
         self.errors = list(errors)
         lines = [str(e) for e in self.errors]
         head = f"{len(lines)} problems found:" if len(lines) > 1 else ""
-        super().__init__("\n".join([head, *("  - " + line for line in lines)]) if head else lines[0])
+        super().__init__(
+            "\n".join([head, *("  - " + line for line in lines)]) if head else lines[0]
+        )
 
 
 class GraphError(OpusError):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
-from .errors import OpusError, VariableError
+from .errors import VariableError, describe_error
 from .interrupts import deliver_interrupts
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .processor import ReadOnlyVariables, TaskContext
@@ -35,14 +35,6 @@ _INTERRUPT = "interrupt"
 
 #: Actions that write the task's record when they succeed.
 _WRITES_STATE = frozenset({"create", "update", "delete"})
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for an error: the message of an OpusError, else ``Type: message``."""
-    if isinstance(exc, OpusError):
-        return str(exc)
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Run:

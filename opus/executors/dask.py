@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExecutorError
+from ..errors import ExecutorError, describe_error
 from .base import Executor
 
 if TYPE_CHECKING:
@@ -58,11 +58,6 @@ def _cloudpickle() -> Any:
             f"the dask executor needs cloudpickle: install opus[dask] ({exc})"
         ) from None
     return cloudpickle
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class DaskExecutor(Executor):
@@ -108,7 +103,7 @@ class DaskExecutor(Executor):
             except (OSError, TimeoutError) as exc:
                 raise ExecutorError(
                     f"cannot connect to the Dask scheduler at {self.address} within "
-                    f"{self.connect_timeout:g}s: {_describe(exc)}"
+                    f"{self.connect_timeout:g}s: {describe_error(exc)}"
                 ) from None
             logger.info("connected to Dask scheduler %s", self.address)
             return
@@ -130,7 +125,9 @@ class DaskExecutor(Executor):
             self._client = distributed.Client(self._cluster, set_as_default=False)
         except Exception as exc:
             self.close()
-            raise ExecutorError(f"cannot start a Dask LocalCluster: {_describe(exc)}") from None
+            raise ExecutorError(
+                f"cannot start a Dask LocalCluster: {describe_error(exc)}"
+            ) from None
         self._slots = workers * threads
 
     # -- the Executor seam ------------------------------------------------------------------
@@ -146,7 +143,7 @@ class DaskExecutor(Executor):
         except Exception as exc:
             raise ExecutorError(
                 f"task {task.name!r}: cannot send {ctx.action!r} to the Dask cluster: its "
-                f"spec or context cannot be pickled ({_describe(exc)})"
+                f"spec or context cannot be pickled ({describe_error(exc)})"
             ) from None
         key = f"opus-{ctx.action}-{task.name}-{uuid.uuid4().hex[:8]}"
         remote = self._client.submit(
@@ -187,7 +184,7 @@ def _check_reachable(address: str, timeout: float) -> None:
         ) from None
     except OSError as exc:
         raise ExecutorError(
-            f"cannot connect to the Dask scheduler at {address}: {_describe(exc)}"
+            f"cannot connect to the Dask scheduler at {address}: {describe_error(exc)}"
         ) from None
 
 
@@ -198,7 +195,9 @@ def _settle(remote: Any, local: Future[Any], name: str) -> None:
         value = _cloudpickle().loads(blob)
     except BaseException as exc:  # the worker died, the task was cancelled, ...
         local.set_exception(
-            ExecutorError(f"task {name!r}: the Dask cluster failed to run it: {_describe(exc)}")
+            ExecutorError(
+                f"task {name!r}: the Dask cluster failed to run it: {describe_error(exc)}"
+            )
         )
         return
     if ok:
@@ -233,7 +232,7 @@ def worker_environment(plugins: Plugins) -> bytes:
                 logger.warning(
                     "plugin %r cannot be sent to Dask workers (%s); it will not run there",
                     obj,
-                    _describe(exc),
+                    describe_error(exc),
                 )
         try:
             return cloudpickle.dumps((sorted(plugins.disabled), shippable, processors))
@@ -241,7 +240,7 @@ def worker_environment(plugins: Plugins) -> bytes:
             names = ", ".join(repr(p) for p in processors)
             raise ExecutorError(
                 f"cannot send the processors registered by hand ({names}) to the Dask "
-                f"workers: {_describe(exc)}"
+                f"workers: {describe_error(exc)}"
             ) from None
     finally:
         for module in by_value:
@@ -305,12 +304,12 @@ def run_on_worker(key: str, env: bytes, payload: bytes) -> tuple[bool, bytes]:
         try:
             return False, cloudpickle.dumps(exc)
         except Exception:
-            return False, cloudpickle.dumps(ExecutorError(_describe(exc)))
+            return False, cloudpickle.dumps(ExecutorError(describe_error(exc)))
     try:
         return True, cloudpickle.dumps(result)
     except Exception as exc:
         error = ExecutorError(
             f"task {name!r}: the result of {action!r} cannot be pickled to send it back from "
-            f"the Dask worker ({_describe(exc)})"
+            f"the Dask worker ({describe_error(exc)})"
         )
         return False, cloudpickle.dumps(error)
