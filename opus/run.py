@@ -181,23 +181,22 @@ class Run:
         try:
             spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)
         except VariableError:
-            if self.action not in ("detect_drift", "delete") or prior is not None:
+            if self.action not in ("detect_drift", "delete", "describe") or prior is not None:
                 raise
             # Never applied here, and the outputs it refers to are gone as well (say, after
-            # a delete): drift reports it as drifted below; there is nothing to delete.
+            # a delete): drift reports it as drifted below; there is nothing to delete or
+            # describe.
             spec = dict(task.spec)
-            if self.action == "delete":
-                outcome = TaskOutcome(
-                    name, "unchanged", None, details={"reason": "not in state: nothing to delete"}
+            if self.action in ("delete", "describe"):
+                reason = "not in state: nothing to " + self.action
+                status, action = (
+                    ("unchanged", None) if self.action == "delete" else ("done", "describe")
                 )
-                self._finish(
-                    task,
-                    TaskContext(
-                        name, spec, self.command, self.context, self.action, self.result.run_id
-                    ),
-                    outcome,
-                    time.time(),
+                ctx = TaskContext(
+                    name, spec, self.command, self.context, self.action, self.result.run_id
                 )
+                outcome = TaskOutcome(name, status, action, details={"reason": reason})
+                self._finish(task, ctx, outcome, time.time())
                 return
         ctx = TaskContext(
             task_name=name,

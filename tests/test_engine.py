@@ -265,3 +265,17 @@ def test_redacted_spec_is_what_state_keeps(engine) -> None:
     # the checksum still covers the real value: changing the password is an update
     changed = make_task("s", api_version="secret/v1", spec={"password": "x", "user": "u"})
     assert engine.run("apply", [changed], context="dev").tasks["s"].action == "update"
+
+
+def test_describe_and_delete_after_delete_say_there_is_nothing(engine) -> None:
+    engine.run("apply", chain(), context="dev")
+    engine.run("delete", chain(), context="dev")
+    described = engine.run("describe", chain(), context="dev")
+    assert described.ok
+    assert described.tasks["web"].details == {"reason": "not in state: nothing to describe"}
+    again = engine.run("delete", chain(), context="dev")
+    # db resolves without state and its (idempotent) delete runs again; the others refer
+    # to outputs that are gone with the records, so there is nothing to delete
+    assert again.ok
+    assert {n: t.status for n, t in again.tasks.items()} == {
+        "web": "unchanged", "app": "unchanged", "db": "done"}
