@@ -125,38 +125,15 @@ def test_installed_plugin_is_discovered_listed_and_runs(plugin_venv: Path, tmp_p
     assert data["commands"]["greet"] == {"action": "apply", "plugin": "greeter"}
 
     (tmp_path / "tasks.yaml").write_text(TASKS)
-    run = opus(
-        plugin_venv,
-        "greet",
-        "-f",
-        "tasks.yaml",
-        "--var",
-        "who=world",
-        "--context",
-        "test",
-        "--output",
-        "json",
-        cwd=tmp_path,
-    )
+    greet = ["greet", "-f", "tasks.yaml", "--var", "who=world", "--context", "test", "-o", "json"]
+    run = opus(plugin_venv, *greet, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["command"] == "greet" and result["action"] == "apply" and result["ok"]
     assert (tmp_path / "echo.txt").read_text() == "Hello, Hello, world! again!"
     assert (tmp_path / ".opus" / "state.db").exists()  # the default SQLite state
 
-    again = opus(
-        plugin_venv,
-        "greet",
-        "-f",
-        "tasks.yaml",
-        "--var",
-        "who=world",
-        "--context",
-        "test",
-        "--output",
-        "json",
-        cwd=tmp_path,
-    )
+    again = opus(plugin_venv, *greet, cwd=tmp_path)
     assert {t["status"] for t in json.loads(again.stdout)["tasks"].values()} == {"unchanged"}
 
 

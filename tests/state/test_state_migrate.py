@@ -27,17 +27,17 @@ class Noop(TaskProcessor):
         return None
 
 
+TASKS = [Task("noop/v1", "N", {"name": f"t{i}"}, {"i": i, "nested": {"l": [i]}}) for i in range(6)]
+
+
 def populate(url: str) -> SQLiteStateBackend:
-    """Three runs over two contexts, one with a delete, one with a failure record."""
+    """Three runs over two contexts, the last one deleting two of the tasks."""
     state = SQLiteStateBackend(url)
     engine = Engine(state=state, entry_points=False)
     engine.register_processor(Noop)
-    tasks = [
-        Task("noop/v1", "N", {"name": f"t{i}"}, {"i": i, "nested": {"l": [i]}}) for i in range(6)
-    ]
-    engine.run("apply", tasks, context="dev")
-    engine.run("apply", tasks, context="prod")
-    engine.run("delete", tasks[:2], context="prod")
+    engine.run("apply", TASKS, context="dev")
+    engine.run("apply", TASKS, context="prod")
+    engine.run("delete", TASKS[:2], context="prod")
     return state
 
 
@@ -82,11 +82,7 @@ def test_migration_preserves_every_record_and_the_run_history(
         # the migrated state is usable: the next apply sees everything unchanged
         engine = Engine(state=target, entry_points=False)
         engine.register_processor(Noop)
-        tasks = [
-            Task("noop/v1", "N", {"name": f"t{i}"}, {"i": i, "nested": {"l": [i]}})
-            for i in range(6)
-        ]
-        result = engine.run("apply", tasks, context="dev")
+        result = engine.run("apply", TASKS, context="dev")
         assert {t.status for t in result.tasks.values()} == {"unchanged"}
     finally:
         source.close()
@@ -103,31 +99,29 @@ def test_migration_refuses_a_locked_source(tmp_path: Path) -> None:
     assert target.get_lock("prod") is None
 
 
+def run_migrate(tmp_path: Path, target: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``opus state migrate`` from the test's source database to ``target``, as a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPUS_DISABLE")}
+    argv = [
+        sys.executable,
+        "-m",
+        "opus",
+        "state",
+        "migrate",
+        "--from",
+        f"sqlite:///{tmp_path}/source.db",
+        "--to",
+        target,
+        *extra,
+    ]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+
+
 def test_migrate_through_the_cli(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     populate(f"sqlite:///{tmp_path}/source.db").close()
     pg = bool(os.environ.get("OPUS_TEST_POSTGRES_URL"))
     target = request.getfixturevalue("pg_url") if pg else f"sqlite:///{tmp_path}/target.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPUS_DISABLE")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "opus",
-            "state",
-            "migrate",
-            "--from",
-            f"sqlite:///{tmp_path}/source.db",
-            "--to",
-            target,
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-    )
+    proc = run_migrate(tmp_path, target, "--output", "json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {
         "contexts": ["dev", "prod"],
@@ -135,23 +129,6 @@ def test_migrate_through_the_cli(tmp_path: Path, request: pytest.FixtureRequest)
         "runs": 3,
         "entries": 14,
     }
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "opus",
-            "state",
-            "migrate",
-            "--from",
-            f"sqlite:///{tmp_path}/source.db",
-            "--to",
-            target,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-    )
+    again = run_migrate(tmp_path, target)
     assert again.returncode == 2 and "already holds state" in again.stderr
     assert "Traceback" not in again.stderr
