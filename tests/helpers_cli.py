@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,25 +41,49 @@ def opus_argv(*args: str, plugins: Iterable[str] = ("helpers_procs",)) -> list[s
 
 
 def run_opus(
-    workdir: Path, *args: str, timeout: float = 60, plugins: Iterable[str] = ("helpers_procs",),
+    workdir: Path,
+    *args: str,
+    timeout: float = 60,
+    plugins: Iterable[str] = ("helpers_procs",),
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI to completion and return what it did."""
     return subprocess.run(
-        opus_argv(*args, plugins=plugins), cwd=workdir, env=cli_env(workdir, env),
-        capture_output=True, text=True, timeout=timeout,
+        opus_argv(*args, plugins=plugins),
+        cwd=workdir,
+        env=cli_env(workdir, env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def start_opus(
-    workdir: Path, *args: str, plugins: Iterable[str] = ("helpers_procs",),
+    workdir: Path,
+    *args: str,
+    plugins: Iterable[str] = ("helpers_procs",),
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """Start the CLI in the background (stdout and stderr piped)."""
     return subprocess.Popen(
-        opus_argv(*args, plugins=plugins), cwd=workdir, env=cli_env(workdir, env),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        opus_argv(*args, plugins=plugins),
+        cwd=workdir,
+        env=cli_env(workdir, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Kill and wait for ``proc`` on the way out if it still runs (say, after a failed wait)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def json_out(proc: subprocess.CompletedProcess[str]) -> Any:
@@ -78,8 +103,14 @@ def write_manifest(path: Path, docs: Iterable[Mapping[str, Any]]) -> Path:
     return path
 
 
-def task(api_version: str, name: str, spec: Mapping[str, Any], *, kind: str = "Step",
-         depends: Iterable[str] = ()) -> dict[str, Any]:
+def task(
+    api_version: str,
+    name: str,
+    spec: Mapping[str, Any],
+    *,
+    kind: str = "Step",
+    depends: Iterable[str] = (),
+) -> dict[str, Any]:
     """A manifest mapping for one task."""
     metadata: dict[str, Any] = {"name": name}
     deps = list(depends)
@@ -89,7 +120,9 @@ def task(api_version: str, name: str, spec: Mapping[str, Any], *, kind: str = "S
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout: float = 20, what: str = "condition",
+    predicate: Callable[[], Any],
+    timeout: float = 20,
+    what: str = "condition",
     alive: subprocess.Popen[str] | None = None,
 ) -> Any:
     """Poll ``predicate`` every 10 ms until it returns something true; fail after ``timeout``.

@@ -69,6 +69,11 @@ def read_events(where: Path) -> list[tuple[str, str, int, int]]:
     return events
 
 
+def events_of(where: Path, event: str, pid: int | None = None) -> list[str]:
+    """Task names of ``event`` in ``where/events.log`` (only process ``pid``'s, if given)."""
+    return [t for e, t, p, _ in read_events(where) if e == event and (pid is None or p == pid)]
+
+
 def _wait_while_held(task: str) -> None:
     where = events_dir()
     if where is None or not (where / "hold").exists():

@@ -19,6 +19,7 @@ import pytest
 from helpers_cli import (
     cli_env,
     json_out,
+    reaped,
     run_opus,
     start_opus,
     statuses,
@@ -63,12 +64,8 @@ def holding(workdir: Path) -> set[int]:
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    try:
+    with reaped(proc):
         out, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 

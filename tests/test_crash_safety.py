@@ -15,8 +15,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers_cli import json_out, run_opus, start_opus, statuses, task, wait_for, write_manifest
-from helpers_procs import SLOW, read_events
+from helpers_cli import (
+    json_out,
+    reaped,
+    run_opus,
+    start_opus,
+    statuses,
+    task,
+    wait_for,
+    write_manifest,
+)
+from helpers_procs import SLOW, events_of, read_events
 
 from opus.state.sqlite import SQLiteStateBackend
 
@@ -45,10 +54,6 @@ def recorded(db: Path, context: str = "default") -> dict[str, str]:
         return {r.name: r.status for r in backend.list(context)}
 
 
-def events_of(workdir: Path, event: str, pid: int | None = None) -> list[str]:
-    return [t for e, t, p, _ in read_events(workdir) if e == event and (pid is None or p == pid)]
-
-
 @pytest.fixture
 def crash_setup(tmp_path: Path) -> tuple[Path, str, Path]:
     manifest = write_manifest(tmp_path / "chains.yaml", chain_tasks())
@@ -61,18 +66,20 @@ def test_sigkill_mid_run_loses_nothing_and_the_next_run_resumes(
 ) -> None:
     manifest, url, db = crash_setup
     first = start_opus(tmp_path, "apply", "-f", str(manifest), "--state", url)
-    try:
-        wait_for(lambda: len(events_of(tmp_path, "done")) >= 3 * CHAINS,
-                 what="some tasks done", alive=first)
+    with reaped(first):
+        wait_for(
+            lambda: len(events_of(tmp_path, "done")) >= 3 * CHAINS,
+            what="some tasks done",
+            alive=first,
+        )
         (tmp_path / "hold").touch()
-        wait_for(lambda: len(events_of(tmp_path, "holding")) == CHAINS,
-                 what="every chain held", alive=first)
+        wait_for(
+            lambda: len(events_of(tmp_path, "holding")) == CHAINS,
+            what="every chain held",
+            alive=first,
+        )
         first.send_signal(signal.SIGKILL)
         _, stderr = first.communicate(timeout=10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     assert first.returncode == -signal.SIGKILL
 
     held = set(events_of(tmp_path, "holding"))
@@ -131,15 +138,14 @@ def test_sigkill_at_an_arbitrary_moment_keeps_state_consistent(
     """Killed wherever it is: reported ⊆ recorded, the file is sound, a rerun converges."""
     manifest, url, db = crash_setup
     first = start_opus(tmp_path, "apply", "-f", str(manifest), "--state", url)
-    try:
-        wait_for(lambda: len(events_of(tmp_path, "done")) >= 2 * CHAINS + 1,
-                 what="tasks done", alive=first)
+    with reaped(first):
+        wait_for(
+            lambda: len(events_of(tmp_path, "done")) >= 2 * CHAINS + 1,
+            what="tasks done",
+            alive=first,
+        )
         first.send_signal(signal.SIGKILL)
         _, stderr = first.communicate(timeout=10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     before = recorded(db)
     reported = reported_created(stderr)
     assert reported <= set(before)
@@ -163,14 +169,10 @@ def test_sigterm_interrupts_cleanly_with_exit_130(
     """SIGTERM (like Ctrl-C) lets running tasks finish, saves them, frees the lock, exits 130."""
     manifest, url, db = crash_setup
     first = start_opus(tmp_path, "apply", "-f", str(manifest), "--state", url, "-o", "json")
-    try:
+    with reaped(first):
         wait_for(lambda: len(events_of(tmp_path, "done")) >= CHAINS, what="tasks done", alive=first)
         first.send_signal(signal.SIGTERM)
         stdout, stderr = first.communicate(timeout=20)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     assert first.returncode == 130, stderr
     report = json_out(subprocess.CompletedProcess([], 130, stdout, stderr))
     assert report["interrupted"] is True

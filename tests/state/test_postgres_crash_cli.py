@@ -11,16 +11,21 @@ import signal
 from pathlib import Path
 
 import pytest
-from helpers_cli import json_out, run_opus, start_opus, statuses, task, wait_for, write_manifest
-from helpers_procs import SLOW, read_events
+from helpers_cli import (
+    json_out,
+    reaped,
+    run_opus,
+    start_opus,
+    statuses,
+    task,
+    wait_for,
+    write_manifest,
+)
+from helpers_procs import SLOW, events_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 CHAINS, LENGTH = 2, 8
-
-
-def events_of(workdir: Path, event: str, pid: int | None = None) -> list[str]:
-    return [t for e, t, p, _ in read_events(workdir) if e == event and (pid is None or p == pid)]
 
 
 def test_sigkilled_client_frees_its_lock_and_the_next_run_resumes(
@@ -35,7 +40,7 @@ def test_sigkilled_client_frees_its_lock_and_the_next_run_resumes(
     ]
     manifest = write_manifest(tmp_path / "chains.yaml", docs)
     first = start_opus(tmp_path, "apply", "-f", str(manifest), "--state", pg_url)
-    try:
+    with reaped(first):
         wait_for(
             lambda: len(events_of(tmp_path, "done")) >= 2 * CHAINS,
             what="some tasks done",
@@ -49,10 +54,6 @@ def test_sigkilled_client_frees_its_lock_and_the_next_run_resumes(
         )
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     assert first.returncode == -signal.SIGKILL
     finished = set(events_of(tmp_path, "done", first.pid))
 
