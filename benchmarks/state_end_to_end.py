@@ -107,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile one SQLite apply")
     args = parser.parse_args(argv)
 
-    header = (f"{'tasks':>6}  {'backend':<14} {'apply s':>8} {'ms/task':>8} "
-              f"{'added ms/task':>13}  {'unchanged s':>11} {'added ms/task':>13}")
+    header = (
+        f"{'tasks':>6}  {'backend':<14} {'apply s':>8} {'ms/task':>8} "
+        f"{'added ms/task':>13}  {'unchanged s':>11} {'added ms/task':>13}"
+    )
     print(header)
     print("-" * len(header))
     worst = 0.0
@@ -132,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
                 added_again = (again - base_again) / n * 1000
                 if name == "sqlite":
                     worst = max(worst, added)
-                print(f"{n:>6}  {name:<14} {fresh:>8.3f} {fresh / n * 1000:>8.3f} "
-                      f"{added:>13.3f}  {again:>11.3f} {added_again:>13.3f}")
+                print(
+                    f"{n:>6}  {name:<14} {fresh:>8.3f} {fresh / n * 1000:>8.3f} "
+                    f"{added:>13.3f}  {again:>11.3f} {added_again:>13.3f}"
+                )
         if args.profile:
             print()
             print(profile_sqlite(workdir, make_tasks(args.tasks[0])))

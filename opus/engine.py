@@ -208,8 +208,11 @@ def close_dead_runs(state: StateBackend, context: str, lock: LockInfo) -> None:
     """
     for run in state.list_runs(context, limit=10):
         if (
-            run.status != "running" or run.run_id == lock.run_id or run.host != lock.host
-            or run.pid is None or pid_alive(run.pid)
+            run.status != "running"
+            or run.run_id == lock.run_id
+            or run.host != lock.host
+            or run.pid is None
+            or pid_alive(run.pid)
         ):
             continue
         entries = state.run_entries(run.run_id)
@@ -217,8 +220,9 @@ def close_dead_runs(state: StateBackend, context: str, lock: LockInfo) -> None:
         for entry in entries:
             summary[entry.status] = summary.get(entry.status, 0) + 1
         ended = entries[-1].at if entries else run.started_at
-        logger.info("run %s (pid %d) ended without finishing: marked interrupted", run.run_id,
-                    run.pid)
+        logger.info(
+            "run %s (pid %d) ended without finishing: marked interrupted", run.run_id, run.pid
+        )
         state.finish_run(run.run_id, "interrupted", ended, summary)
 
 

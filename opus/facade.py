@@ -1,4 +1,7 @@
-"""The seed projects' API: ``Tasks().register_task_processor(p); add_task(t); process_context(...)``."""
+"""The seed projects' API.
+
+``Tasks().register_task_processor(p); add_task(t); process_context(...)``.
+"""
 
 from __future__ import annotations
 

@@ -25,10 +25,17 @@ from opus.state.memory import MemoryStateBackend
 SCHEME = "jsonfile"
 PREFIX = f"{SCHEME}://"
 
-_READS = ("get", "list", "contexts", "history", "list_runs", "get_run", "run_entries",
-          "get_lock")
-_WRITES = ("save", "remove", "start_run", "finish_run", "prune", "try_lock", "unlock",
-           "import_state")
+_READS = ("get", "list", "contexts", "history", "list_runs", "get_run", "run_entries", "get_lock")
+_WRITES = (
+    "save",
+    "remove",
+    "start_run",
+    "finish_run",
+    "prune",
+    "try_lock",
+    "unlock",
+    "import_state",
+)
 
 
 class JsonFileStateBackend(MemoryStateBackend):
@@ -38,7 +45,7 @@ class JsonFileStateBackend(MemoryStateBackend):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self.path = Path(url[len(PREFIX):])
+        self.path = Path(url[len(PREFIX) :])
         self._depth = threading.local()
 
     @contextmanager

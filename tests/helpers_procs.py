@@ -129,18 +129,23 @@ class EchoState(TaskProcessor):
 
     def _echo(self, task: Task, ctx: TaskContext) -> Result:
         prior = ctx.state
-        return Result(outputs={
-            "action": ctx.action,
-            "value": ctx.spec.get("value"),
-            "prior": None if prior is None else {
-                "run_id": prior.run_id,
-                "status": prior.status,
-                "applied_spec": dict(prior.applied_spec or {}),
-                "spec_checksum": prior.spec_checksum,
-                "value": prior.outputs.get("value"),
-                "resource_checksum": prior.resource_checksum,
+        return Result(
+            outputs={
+                "action": ctx.action,
+                "value": ctx.spec.get("value"),
+                "prior": None
+                if prior is None
+                else {
+                    "run_id": prior.run_id,
+                    "status": prior.status,
+                    "applied_spec": dict(prior.applied_spec or {}),
+                    "spec_checksum": prior.spec_checksum,
+                    "value": prior.outputs.get("value"),
+                    "resource_checksum": prior.resource_checksum,
+                },
             },
-        }, resource_checksum=f"echo-{ctx.spec.get('value')}")
+            resource_checksum=f"echo-{ctx.spec.get('value')}",
+        )
 
     def create(self, task: Task, ctx: TaskContext) -> Result:
         return self._echo(task, ctx)

@@ -130,15 +130,18 @@ def test_failed_task_exits_1(workdir: Path) -> None:
         ),
         (
             {
-                "t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\nspec: {path: x, content: '${VAR:who}'}\n"
+                "t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a}\n"
+                "spec: {path: x, content: '${VAR:who}'}\n"
             },
             [],
             "variable 'who' is not defined",
         ),
         (
             {
-                "t.yaml": "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: a, dependencies: [{tasks: [b]}]}\n---\n"
-                "apiVersion: hello-world/v1\nkind: K\nmetadata: {name: b, dependencies: [{tasks: [a]}]}\n"
+                "t.yaml": "apiVersion: hello-world/v1\nkind: K\n"
+                "metadata: {name: a, dependencies: [{tasks: [b]}]}\n---\n"
+                "apiVersion: hello-world/v1\nkind: K\n"
+                "metadata: {name: b, dependencies: [{tasks: [a]}]}\n"
             },
             [],
             "dependency cycle: ",

@@ -108,8 +108,18 @@ def test_lock_timeout_waits_for_the_holder_then_runs(
     second: subprocess.Popen[str] | None = None
     try:
         wait_for(lambda: first.pid in holding(tmp_path), what="first run holding", alive=first)
-        second = start_opus(tmp_path, "apply", "-f", str(other), "--state", url,
-                            "--lock-timeout", "60", "-o", "json")
+        second = start_opus(
+            tmp_path,
+            "apply",
+            "-f",
+            str(other),
+            "--state",
+            url,
+            "--lock-timeout",
+            "60",
+            "-o",
+            "json",
+        )
         time.sleep(1.0)
         assert second.poll() is None, "the second run should be waiting for the lock"
     finally:
@@ -133,15 +143,32 @@ def test_two_contexts_run_at_the_same_time(tmp_path: Path, setup: tuple[Path, Pa
     procs = []
     try:
         for context in ("dev", "prod"):
-            procs.append(start_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url,
-                                    "--context", context, "-o", "json"))
+            procs.append(
+                start_opus(
+                    tmp_path,
+                    "apply",
+                    "-f",
+                    str(first_manifest),
+                    "--state",
+                    url,
+                    "--context",
+                    context,
+                    "-o",
+                    "json",
+                )
+            )
         # Both are inside their task at once, so both hold their context's lock at once.
-        wait_for(lambda: holding(tmp_path) == {p.pid for p in procs}, what="both runs holding",
-                 alive=procs[0])
+        wait_for(
+            lambda: holding(tmp_path) == {p.pid for p in procs},
+            what="both runs holding",
+            alive=procs[0],
+        )
         with SQLiteStateBackend(url) as backend:
             locks = {c: backend.get_lock(c) for c in ("dev", "prod")}
         assert {c: lock.pid for c, lock in locks.items() if lock} == {
-            "dev": procs[0].pid, "prod": procs[1].pid}
+            "dev": procs[0].pid,
+            "prod": procs[1].pid,
+        }
     finally:
         (tmp_path / "hold").unlink()
     results = [finish(p) for p in procs]
@@ -152,13 +179,18 @@ def test_two_contexts_run_at_the_same_time(tmp_path: Path, setup: tuple[Path, Pa
         assert backend.contexts() == ["dev", "prod"]
 
 
-def lock_from_another_process(workdir: Path, url: str, context: str, host: str,
-                              linger: bool) -> tuple[subprocess.Popen[str], str]:
+def lock_from_another_process(
+    workdir: Path, url: str, context: str, host: str, linger: bool
+) -> tuple[subprocess.Popen[str], str]:
     """Start a process that takes ``context``'s lock; returns it and the run id it used."""
     proc = subprocess.Popen(
         [sys.executable, "-c", LOCKER, url, context, host, "yes" if linger else "no"],
-        cwd=workdir, env=cli_env(workdir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        cwd=workdir,
+        env=cli_env(workdir),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     run_id = proc.stdout.readline().strip()
@@ -170,8 +202,9 @@ def test_stale_lock_of_a_dead_process_is_taken_over(
     tmp_path: Path, setup: tuple[Path, Path, str]
 ) -> None:
     first_manifest, _, url = setup
-    locker, run_id = lock_from_another_process(tmp_path, url, "default", socket.gethostname(),
-                                               linger=False)
+    locker, run_id = lock_from_another_process(
+        tmp_path, url, "default", socket.gethostname(), linger=False
+    )
     assert locker.wait(timeout=10) == 0
     proc = run_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url, "-o", "json")
     assert proc.returncode == 0, proc.stderr
@@ -187,8 +220,9 @@ def test_lock_from_another_host_is_not_taken_over_until_unlocked(
 ) -> None:
     """A dead pid on another host proves nothing: refused until ``opus state unlock``."""
     first_manifest, _, url = setup
-    locker, run_id = lock_from_another_process(tmp_path, url, "default", "build-box-7",
-                                               linger=False)
+    locker, run_id = lock_from_another_process(
+        tmp_path, url, "default", "build-box-7", linger=False
+    )
     assert locker.wait(timeout=10) == 0
     proc = run_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url)
     assert proc.returncode == 2
@@ -204,8 +238,9 @@ def test_unlock_frees_the_lock_of_a_live_process(
     tmp_path: Path, setup: tuple[Path, Path, str]
 ) -> None:
     first_manifest, _, url = setup
-    locker, run_id = lock_from_another_process(tmp_path, url, "default", socket.gethostname(),
-                                               linger=True)
+    locker, run_id = lock_from_another_process(
+        tmp_path, url, "default", socket.gethostname(), linger=True
+    )
     try:
         proc = run_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url)
         assert proc.returncode == 2
@@ -215,8 +250,7 @@ def test_unlock_frees_the_lock_of_a_live_process(
         assert f"(pid {locker.pid}" in unlock.stdout
         again = run_opus(tmp_path, "state", "unlock", "-c", "default", "--state", url)
         assert again.returncode == 0 and "not locked" in again.stdout
-        proc = run_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url,
-                        "-o", "json")
+        proc = run_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url, "-o", "json")
         assert proc.returncode == 0, proc.stderr
         assert locker.poll() is None  # it was alive all along
         assert "taking over" not in proc.stderr

@@ -278,4 +278,7 @@ def test_describe_and_delete_after_delete_say_there_is_nothing(engine) -> None:
     # to outputs that are gone with the records, so there is nothing to delete
     assert again.ok
     assert {n: t.status for n, t in again.tasks.items()} == {
-        "web": "unchanged", "app": "unchanged", "db": "done"}
+        "web": "unchanged",
+        "app": "unchanged",
+        "db": "done",
+    }

@@ -25,19 +25,46 @@ class Cycle:
     def __init__(self, workdir: Path) -> None:
         self.dir = workdir
         self.url = f"sqlite:///{workdir}/state/state.db"
-        self.manifest = write_manifest(workdir / "tasks.yaml", [
-            task(HELLO, "a", {"path": "out/a.txt", "content": "${VAR:greeting}"}, kind="File"),
-            task(HELLO, "b", {"path": "out/b.txt", "content": "a is ${VAR:a:sha256}"},
-                 kind="File"),
-            task(HELLO, "c", {"path": "out/c.txt", "content": "a lives at ${VAR:a:path}"},
-                 kind="File"),
-            task(ECHO, "e", {"value": "${VAR:tag}"}, kind="Echo", depends=["c"]),
-        ])
+        self.manifest = write_manifest(
+            workdir / "tasks.yaml",
+            [
+                task(HELLO, "a", {"path": "out/a.txt", "content": "${VAR:greeting}"}, kind="File"),
+                task(
+                    HELLO,
+                    "b",
+                    {"path": "out/b.txt", "content": "a is ${VAR:a:sha256}"},
+                    kind="File",
+                ),
+                task(
+                    HELLO,
+                    "c",
+                    {"path": "out/c.txt", "content": "a lives at ${VAR:a:path}"},
+                    kind="File",
+                ),
+                task(ECHO, "e", {"value": "${VAR:tag}"}, kind="Echo", depends=["c"]),
+            ],
+        )
 
-    def run(self, command: str, *args: str, greeting: str = "hello", tag: str = "v1",
-            json_output: bool = True) -> Any:
-        argv = [command, "-f", str(self.manifest), "--state", self.url,
-                "--var", f"greeting={greeting}", "--var", f"tag={tag}", *args]
+    def run(
+        self,
+        command: str,
+        *args: str,
+        greeting: str = "hello",
+        tag: str = "v1",
+        json_output: bool = True,
+    ) -> Any:
+        argv = [
+            command,
+            "-f",
+            str(self.manifest),
+            "--state",
+            self.url,
+            "--var",
+            f"greeting={greeting}",
+            "--var",
+            f"tag={tag}",
+            *args,
+        ]
         if json_output:
             argv += ["--output", "json"]
         return run_opus(self.dir, *argv)
@@ -91,21 +118,30 @@ def test_full_cycle(tmp_path: Path) -> None:
     proc = cycle.run("plan", greeting="hi")
     assert proc.returncode == 3
     planned = json_out(proc)
-    assert statuses(planned) == {"a": ("planned", "update"), "b": ("planned", "update"),
-                                 "c": ("planned", "update"), "e": ("unchanged", None)}
+    assert statuses(planned) == {
+        "a": ("planned", "update"),
+        "b": ("planned", "update"),
+        "c": ("planned", "update"),
+        "e": ("unchanged", None),
+    }
     assert planned["tasks"]["a"]["diff"]["changed"] == {"content": ["hello", "hi"]}
     assert cycle.read("a") == "hello"
 
     # apply the change: an upstream output change makes the downstream an update.
     proc = cycle.run("apply", greeting="hi")
     assert proc.returncode == 0, proc.stderr
-    assert statuses(json_out(proc)) == {"a": ("done", "update"), "b": ("done", "update"),
-                                        "c": ("unchanged", None), "e": ("unchanged", None)}
+    assert statuses(json_out(proc)) == {
+        "a": ("done", "update"),
+        "b": ("done", "update"),
+        "c": ("unchanged", None),
+        "e": ("unchanged", None),
+    }
     assert cycle.read("a") == "hi"
     assert cycle.read("b") == f"a is {sha256('hi')}"
     proc = cycle.run("plan", greeting="hi")
     assert proc.returncode == 0 and {s for s, _ in statuses(json_out(proc)).values()} == {
-        "unchanged"}
+        "unchanged"
+    }
 
     # ctx.state is the previous record: the echo processor reports it on update.
     proc = cycle.run("apply", greeting="hi", tag="v2")
@@ -123,8 +159,9 @@ def test_full_cycle(tmp_path: Path) -> None:
     proc = cycle.run("drift", greeting="hi", tag="v2", json_output=False)
     assert proc.returncode == 3, proc.stderr
     assert "b: drifted" in proc.stderr
-    assert any(line.split()[:2] == ["│", "b"] and "drifted" in line
-               for line in proc.stdout.splitlines()), proc.stdout
+    assert any(
+        line.split()[:2] == ["│", "b"] and "drifted" in line for line in proc.stdout.splitlines()
+    ), proc.stdout
     proc = cycle.run("drift", greeting="hi", tag="v2")
     assert proc.returncode == 3
     drift = json_out(proc)["tasks"]
@@ -157,8 +194,11 @@ def test_full_cycle(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     deleted = json_out(proc)
     assert statuses(deleted) == {n: ("done", "delete") for n in "abce"}
-    entries = json_out(run_opus(tmp_path, "runs", "show", deleted["run_id"], "--state", cycle.url,
-                                "--output", "json"))["entries"]
+    entries = json_out(
+        run_opus(
+            tmp_path, "runs", "show", deleted["run_id"], "--state", cycle.url, "--output", "json"
+        )
+    )["entries"]
     order = [e["name"] for e in entries]
     assert sorted(order) == ["a", "b", "c", "e"]
     assert order.index("e") < order.index("c") < order.index("a")
@@ -183,7 +223,8 @@ def test_full_cycle(tmp_path: Path) -> None:
     assert proc.returncode == 3, proc.stderr
     after = json_out(proc)["tasks"]
     assert {n: (t["status"], t["drifted"]) for n, t in after.items()} == {
-        n: ("done", True) for n in "abce"}
+        n: ("done", True) for n in "abce"
+    }
     assert "not in state" in after["b"]["details"]["reason"]
 
 
@@ -201,10 +242,13 @@ def test_plan_before_anything_is_applied_shows_creates(tmp_path: Path) -> None:
 def test_failed_apply_is_recorded_and_retried_as_update(tmp_path: Path) -> None:
     """A task that failed is recorded as failed, with its error; the next apply retries it."""
     url = f"sqlite:///{tmp_path}/state.db"
-    bad = write_manifest(tmp_path / "bad.yaml", [
-        task(HELLO, "ok", {"path": "ok.txt"}, kind="File"),
-        task("opus-test/fail-v1", "broken", {"message": "no quota left"}, depends=["ok"]),
-    ])
+    bad = write_manifest(
+        tmp_path / "bad.yaml",
+        [
+            task(HELLO, "ok", {"path": "ok.txt"}, kind="File"),
+            task("opus-test/fail-v1", "broken", {"message": "no quota left"}, depends=["ok"]),
+        ],
+    )
     proc = run_opus(tmp_path, "apply", "-f", str(bad), "--state", url, "--output", "json")
     assert proc.returncode == 1
     report = json_out(proc)
@@ -215,8 +259,11 @@ def test_failed_apply_is_recorded_and_retried_as_update(tmp_path: Path) -> None:
     # The failed create left nothing behind, so the retry is a create again.
     proc = run_opus(tmp_path, "apply", "-f", str(bad), "--state", url, "--output", "json")
     assert proc.returncode == 1
-    assert statuses(json_out(proc)) == {"ok": ("unchanged", None),
-                                        "broken": ("rolled_back", "create")}
-    history = json_out(run_opus(tmp_path, "state", "history", "broken", "--state", url,
-                                "-o", "json"))
+    assert statuses(json_out(proc)) == {
+        "ok": ("unchanged", None),
+        "broken": ("rolled_back", "create"),
+    }
+    history = json_out(
+        run_opus(tmp_path, "state", "history", "broken", "--state", url, "-o", "json")
+    )
     assert [(h["action"], h["status"]) for h in history] == [("create", "rolled_back")] * 2

@@ -40,8 +40,10 @@ class History:
 
 
 def manifest(workdir: Path, name: str, value: str, *, failing: bool = False) -> Path:
-    docs = [task(SLOW, "alpha", {"value": value, "delay": 0}),
-            task(SLOW, "beta", {"value": "${VAR:alpha:value}!", "delay": 0})]
+    docs = [
+        task(SLOW, "alpha", {"value": value, "delay": 0}),
+        task(SLOW, "beta", {"value": "${VAR:alpha:value}!", "delay": 0}),
+    ]
     if failing:
         docs.append(task(FAIL, "gamma", {"message": "quota exceeded"}, depends=["beta"]))
     return write_manifest(workdir / name, docs)
@@ -73,12 +75,16 @@ def copy(recorded: History, tmp_path: Path) -> History:
 
 # -- state list / show / history ------------------------------------------------------------
 
+
 def test_state_list(recorded: History) -> None:
     proc = recorded.opus("state", "list", "--context", "dev", "-o", "json")
     assert proc.returncode == 0, proc.stderr
     records = json.loads(proc.stdout)
     assert [(r["name"], r["status"]) for r in records] == [
-        ("alpha", "done"), ("beta", "done"), ("gamma", "failed")]
+        ("alpha", "done"),
+        ("beta", "done"),
+        ("gamma", "failed"),
+    ]
     assert records[1]["outputs"] == {"value": "two!"}
     assert records[2]["error"] and "quota exceeded" in records[2]["error"]
 
@@ -120,7 +126,9 @@ def test_state_history(recorded: History) -> None:
     assert proc.returncode == 0, proc.stderr
     entries = json.loads(proc.stdout)
     assert [(e["run_id"], e["action"], e["status"]) for e in entries] == [
-        (recorded.runs[1], "update", "done"), (recorded.runs[0], "create", "done")]
+        (recorded.runs[1], "update", "done"),
+        (recorded.runs[0], "create", "done"),
+    ]
     gamma = json.loads(recorded.opus("state", "history", "gamma", "-c", "dev", "-o", "json").stdout)
     assert [(e["action"], e["status"]) for e in gamma] == [("create", "rolled_back")]
     assert "quota exceeded" in gamma[0]["error"]
@@ -150,12 +158,14 @@ def test_state_history_of_an_unknown_task_is_a_clear_error(recorded: History) ->
 
 # -- state rm / unlock / prune ------------------------------------------------------------
 
+
 def test_state_rm_forgets_records_only(copy: History) -> None:
     proc = copy.opus("state", "rm", "beta", "-c", "dev")
     assert proc.returncode == 0, proc.stderr
     assert "removed beta from the state of context dev" in proc.stdout
-    names = [r["name"] for r in json.loads(copy.opus("state", "list", "-c", "dev", "-o",
-                                                     "json").stdout)]
+    names = [
+        r["name"] for r in json.loads(copy.opus("state", "list", "-c", "dev", "-o", "json").stdout)
+    ]
     assert names == ["alpha", "gamma"]
     # prod is untouched; the next apply in dev creates beta again (state was forgotten).
     prod = json.loads(copy.opus("state", "list", "-c", "prod", "-o", "json").stdout)
@@ -196,6 +206,7 @@ def test_state_prune_keeps_records(copy: History) -> None:
 
 # -- runs list / show ----------------------------------------------------------------------
 
+
 def test_runs_list(recorded: History) -> None:
     proc = recorded.opus("runs", "list", "-o", "json")
     assert proc.returncode == 0, proc.stderr
@@ -203,9 +214,12 @@ def test_runs_list(recorded: History) -> None:
     assert [r["run_id"] for r in runs] == recorded.runs[::-1]  # newest first
     assert [r["status"] for r in runs] == ["ok", "failed", "ok", "ok"]
     assert runs[1]["summary"] == {"done": 2, "rolled_back": 1} or runs[1]["summary"] == {
-        "unchanged": 2, "rolled_back": 1}
-    dev = json.loads(recorded.opus("runs", "list", "-c", "dev", "--limit", "2", "-o",
-                                   "json").stdout)
+        "unchanged": 2,
+        "rolled_back": 1,
+    }
+    dev = json.loads(
+        recorded.opus("runs", "list", "-c", "dev", "--limit", "2", "-o", "json").stdout
+    )
     assert [r["run_id"] for r in dev] == [recorded.runs[2], recorded.runs[1]]
     text = recorded.opus("runs", "list").stdout
     assert "failed" in text and "prod" in text and "apply" in text
@@ -216,9 +230,15 @@ def test_runs_show(recorded: History) -> None:
     assert proc.returncode == 0, proc.stderr
     run = json.loads(proc.stdout)
     assert (run["run_id"], run["context"], run["command"], run["status"]) == (
-        recorded.runs[1], "dev", "apply", "ok")
+        recorded.runs[1],
+        "dev",
+        "apply",
+        "ok",
+    )
     assert [(e["name"], e["action"]) for e in run["entries"]] == [
-        ("alpha", "update"), ("beta", "update")]
+        ("alpha", "update"),
+        ("beta", "update"),
+    ]
     text = recorded.opus("runs", "show", recorded.runs[1])
     assert text.returncode == 0
     assert f"run {recorded.runs[1]}: apply in context dev, ok" in text.stdout

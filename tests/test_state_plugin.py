@@ -21,10 +21,13 @@ PLUGINS = ("helpers_procs", "helpers_jsonstate")
 
 @pytest.fixture
 def store(tmp_path: Path) -> tuple[Path, str, Path]:
-    manifest = write_manifest(tmp_path / "tasks.yaml", [
-        task(SLOW, "one", {"value": "first", "delay": 0}),
-        task(SLOW, "two", {"value": "${VAR:one:value}-second", "delay": 0}),
-    ])
+    manifest = write_manifest(
+        tmp_path / "tasks.yaml",
+        [
+            task(SLOW, "one", {"value": "first", "delay": 0}),
+            task(SLOW, "two", {"value": "${VAR:one:value}-second", "delay": 0}),
+        ],
+    )
     path = tmp_path / "store" / "state.json"
     return manifest, f"jsonfile://{path}", path
 
@@ -43,8 +46,9 @@ def test_runs_and_state_commands_use_the_plugin_backend(
     tmp_path: Path, store: tuple[Path, str, Path]
 ) -> None:
     manifest, url, path = store
-    proc = run_opus(tmp_path, "apply", "-f", str(manifest), "--state", url, "-o", "json",
-                    plugins=PLUGINS)
+    proc = run_opus(
+        tmp_path, "apply", "-f", str(manifest), "--state", url, "-o", "json", plugins=PLUGINS
+    )
     assert proc.returncode == 0, proc.stderr
     first = json_out(proc)
     assert statuses(first) == {"one": ("done", "create"), "two": ("done", "create")}
@@ -56,14 +60,16 @@ def test_runs_and_state_commands_use_the_plugin_backend(
     assert [r["status"] for r in data["runs"]] == ["ok"]
 
     # A new process reads the same state: nothing to do.
-    proc = run_opus(tmp_path, "apply", "-f", str(manifest), "--state", url, "-o", "json",
-                    plugins=PLUGINS)
+    proc = run_opus(
+        tmp_path, "apply", "-f", str(manifest), "--state", url, "-o", "json", plugins=PLUGINS
+    )
     assert statuses(json_out(proc)) == {"one": ("unchanged", None), "two": ("unchanged", None)}
 
     listed = run_opus(tmp_path, "state", "list", "--state", url, "-o", "json", plugins=PLUGINS)
     assert [r["name"] for r in json.loads(listed.stdout)] == ["one", "two"]
-    shown = run_opus(tmp_path, "state", "show", "two", "--state", url, "-o", "json",
-                     plugins=PLUGINS)
+    shown = run_opus(
+        tmp_path, "state", "show", "two", "--state", url, "-o", "json", plugins=PLUGINS
+    )
     assert json.loads(shown.stdout)["applied_spec"] == {"value": "first-second", "delay": 0}
     runs = run_opus(tmp_path, "runs", "list", "--state", url, "-o", "json", plugins=PLUGINS)
     assert [r["run_id"] for r in json.loads(runs.stdout)][-1] == first["run_id"]
@@ -78,10 +84,12 @@ def test_plugin_backend_locks_contexts(tmp_path: Path, store: tuple[Path, str, P
     (tmp_path / "hold").touch()
     first = start_opus(tmp_path, "apply", "-f", str(manifest), "--state", url, plugins=PLUGINS)
     try:
-        wait_for(lambda: any(e == "holding" for e, *_ in read_events(tmp_path)),
-                 what="first run holding", alive=first)
-        second = run_opus(tmp_path, "apply", "-f", str(manifest), "--state", url,
-                          plugins=PLUGINS)
+        wait_for(
+            lambda: any(e == "holding" for e, *_ in read_events(tmp_path)),
+            what="first run holding",
+            alive=first,
+        )
+        second = run_opus(tmp_path, "apply", "-f", str(manifest), "--state", url, plugins=PLUGINS)
         assert second.returncode == 2
         assert f"(pid {first.pid}," in second.stderr
     finally:
@@ -92,8 +100,9 @@ def test_plugin_backend_locks_contexts(tmp_path: Path, store: tuple[Path, str, P
 
 def test_unknown_scheme_lists_the_known_ones(tmp_path: Path, store: tuple[Path, str, Path]) -> None:
     manifest, url, _ = store
-    proc = run_opus(tmp_path, "apply", "-f", str(manifest), "--state", "nosuch://x",
-                    plugins=PLUGINS)
+    proc = run_opus(
+        tmp_path, "apply", "-f", str(manifest), "--state", "nosuch://x", plugins=PLUGINS
+    )
     assert proc.returncode == 2
     assert "no state backend for 'nosuch://x'" in proc.stderr
     assert "jsonfile" in proc.stderr

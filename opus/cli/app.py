@@ -77,8 +77,13 @@ class OpusGroup(click.Group):
             return make_run_command(name, commands[name])
         return None
 
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         with error_boundary():
             return super().make_context(info_name, args, parent=parent, **extra)
 
@@ -88,25 +93,52 @@ class OpusGroup(click.Group):
 
 
 @click.group(cls=OpusGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True,
-              help="More logging on stderr (-v info and tracebacks, -vv debug).")
-@click.option("-q", "--quiet", count=True,
-              help="Less output (-q: no table or progress, -qq: nothing but errors).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="OPUS_CONFIG",
-              show_envvar=True, metavar="FILE",
-              help="Config file (default: ./opus.yaml, or [tool.opus] in ./pyproject.toml).")
 @click.option(
-    "--disable-plugin", "disabled", multiple=True, metavar="NAME",
+    "-v",
+    "--verbose",
+    count=True,
+    help="More logging on stderr (-v info and tracebacks, -vv debug).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    count=True,
+    help="Less output (-q: no table or progress, -qq: nothing but errors).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="OPUS_CONFIG",
+    show_envvar=True,
+    metavar="FILE",
+    help="Config file (default: ./opus.yaml, or [tool.opus] in ./pyproject.toml).",
+)
+@click.option(
+    "--disable-plugin",
+    "disabled",
+    multiple=True,
+    metavar="NAME",
     help="Do not load this plugin (entry-point or distribution name). Env: OPUS_DISABLE_PLUGINS.",
 )
 @click.option(
-    "-p", "--plugin", "plugin_modules", multiple=True, metavar="MODULE",
+    "-p",
+    "--plugin",
+    "plugin_modules",
+    multiple=True,
+    metavar="MODULE",
     help="Also load this module as a plugin (like pytest -p). Env: OPUS_PLUGINS.",
 )
 @click.version_option(package_name="opus", prog_name="opus")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: int, config_path: str | None,
-        disabled: tuple[str, ...], plugin_modules: tuple[str, ...]) -> None:
+def cli(
+    ctx: click.Context,
+    verbose: int,
+    quiet: int,
+    config_path: str | None,
+    disabled: tuple[str, ...],
+    plugin_modules: tuple[str, ...],
+) -> None:
     """Process declarative tasks with pluggable processors.
 
     Run `opus COMMAND -f tasks.yaml --context dev` with one of the commands below.

@@ -12,8 +12,12 @@ from .options import output_option
 from .session import Session
 
 #: How click names a value's origin, as ``opus config`` shows it.
-_SOURCES = {"COMMANDLINE": "command line", "ENVIRONMENT": "environment",
-            "DEFAULT_MAP": "config file", "DEFAULT": "default"}
+_SOURCES = {
+    "COMMANDLINE": "command line",
+    "ENVIRONMENT": "environment",
+    "DEFAULT_MAP": "config file",
+    "DEFAULT": "default",
+}
 
 
 def effective_settings(ctx: click.Context, command: str) -> dict[str, dict[str, Any]]:
@@ -41,8 +45,13 @@ def effective_settings(ctx: click.Context, command: str) -> dict[str, dict[str, 
 
 
 @click.command()
-@click.option("--command", "command", default="apply", show_default=True,
-              help="Show the settings of this run command.")
+@click.option(
+    "--command",
+    "command",
+    default="apply",
+    show_default=True,
+    help="Show the settings of this run command.",
+)
 @output_option("text", "json")
 @click.pass_context
 @handle_errors
@@ -52,8 +61,15 @@ def config(ctx: click.Context, command: str, output: str) -> None:
     path = session.config.path if session.config is not None else None
     settings = effective_settings(ctx, command)
     if output == "json":
-        click.echo(json.dumps({"config_file": str(path) if path else None,
-                               "command": command, "settings": settings}))
+        click.echo(
+            json.dumps(
+                {
+                    "config_file": str(path) if path else None,
+                    "command": command,
+                    "settings": settings,
+                }
+            )
+        )
         return
     click.echo(f"config file: {path or '(none)'}")
     width = max(len(k) for k in settings)

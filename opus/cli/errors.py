@@ -49,8 +49,9 @@ def error_boundary() -> Iterator[None]:
             click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
         click.echo(f"unexpected error: {type(exc).__name__}: {exc}", err=True)
         if not _verbose():
-            click.echo("(a bug or an environment problem; rerun with -v for the traceback)",
-                       err=True)
+            click.echo(
+                "(a bug or an environment problem; rerun with -v for the traceback)", err=True
+            )
         sys.exit(EXIT_FAILED)
 
 

@@ -37,18 +37,32 @@ class EventStream:
         """Write one event: ``schema``, ``event``, ``seq``, ``time``, ``run_id`` and ``fields``."""
         with self._lock:
             self._seq += 1
-            data = {"schema": SCHEMA, "event": event, "seq": self._seq,
-                    "time": round(time.time(), 6), "run_id": self.run_id, **fields}
+            data = {
+                "schema": SCHEMA,
+                "event": event,
+                "seq": self._seq,
+                "time": round(time.time(), 6),
+                "run_id": self.run_id,
+                **fields,
+            }
             self.stream.write(json.dumps(data, default=str) + "\n")
             self.stream.flush()
 
     @hookimpl
-    def opus_run_start(self, run_id: str, command: str, action: str, context: str,
-                       tasks: list[Task]) -> None:
+    def opus_run_start(
+        self, run_id: str, command: str, action: str, context: str, tasks: list[Task]
+    ) -> None:
         self.run_id = run_id
-        self.emit("run_start", command=command, action=action, context=context,
-                  tasks=[{"name": t.name, "apiVersion": t.api_version, "kind": t.kind,
-                          "source": t.source} for t in tasks])
+        self.emit(
+            "run_start",
+            command=command,
+            action=action,
+            context=context,
+            tasks=[
+                {"name": t.name, "apiVersion": t.api_version, "kind": t.kind, "source": t.source}
+                for t in tasks
+            ],
+        )
 
     @hookimpl
     def opus_task_start(self, task: Task, ctx: Any) -> None:
@@ -65,10 +79,18 @@ class EventStream:
 
     @hookimpl
     def opus_run_finish(self, result: RunResult) -> None:
-        self.emit("run_finish", command=result.command, action=result.action,
-                  context=result.context, ok=result.ok, interrupted=result.interrupted,
-                  changed=result.changed, drifted=result.drifted,
-                  duration_s=round(result.duration_s, 6), counts=result.counts())
+        self.emit(
+            "run_finish",
+            command=result.command,
+            action=result.action,
+            context=result.context,
+            ok=result.ok,
+            interrupted=result.interrupted,
+            changed=result.changed,
+            drifted=result.drifted,
+            duration_s=round(result.duration_s, 6),
+            counts=result.counts(),
+        )
 
     def error(self, message: str, exit_code: int) -> None:
         """An ``error`` event: the run could not start (or the CLI failed) — ``message`` is

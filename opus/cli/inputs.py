@@ -61,14 +61,19 @@ def problems_of(exc: OpusError) -> list[OpusError]:
 
 
 def check(
-    engine: Engine, command: str, inputs: Inputs, context: str,
-    targets: Sequence[str] = (), excludes: Sequence[str] = (),
+    engine: Engine,
+    command: str,
+    inputs: Inputs,
+    context: str,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
 ) -> TaskGraph:
     """Validate as a run would; raise the input problems together with the graph's."""
     problems = list(inputs.problems)
     try:
-        graph = engine.validate(command, inputs.tasks, context, inputs.variables,
-                                targets=targets, excludes=excludes)
+        graph = engine.validate(
+            command, inputs.tasks, context, inputs.variables, targets=targets, excludes=excludes
+        )
     except OpusError as exc:
         problems += problems_of(exc)
     if problems:

@@ -17,9 +17,17 @@ if TYPE_CHECKING:
     from ..graph import TaskGraph
 
 
-def _graph(session: Session, command: str, files: tuple[str, ...], context: str,
-           var_pairs: tuple[str, ...], values_files: tuple[str, ...], targets: tuple[str, ...],
-           excludes: tuple[str, ...], disabled: tuple[str, ...]) -> TaskGraph:
+def _graph(
+    session: Session,
+    command: str,
+    files: tuple[str, ...],
+    context: str,
+    var_pairs: tuple[str, ...],
+    values_files: tuple[str, ...],
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    disabled: tuple[str, ...],
+) -> TaskGraph:
     """Load, validate and order the tasks as ``command`` would (every problem at once)."""
     from ..engine import Engine
     from .inputs import check, read_inputs
@@ -31,7 +39,10 @@ def _graph(session: Session, command: str, files: tuple[str, ...], context: str,
 
 
 _command_option = click.option(
-    "--command", "command", default="apply", show_default=True,
+    "--command",
+    "command",
+    default="apply",
+    show_default=True,
     help="As this command sees the tasks (scopes and conditional dependencies depend on it).",
 )
 
@@ -57,12 +68,23 @@ def validate(session: Session, command: str, output: str, **inputs: Any) -> None
         click.echo(json.dumps({"ok": False, "problems": [str(p) for p in problems_of(exc)]}))
         sys.exit(EXIT_USAGE)
     if output == "json":
-        click.echo(json.dumps({"ok": True, "command": command, "context": inputs["context"],
-                               "tasks": graph.order, "out_of_scope": graph.out_of_scope,
-                               "problems": []}))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "command": command,
+                    "context": inputs["context"],
+                    "tasks": graph.order,
+                    "out_of_scope": graph.out_of_scope,
+                    "problems": [],
+                }
+            )
+        )
     else:
-        click.echo(f"ok: {len(graph.order)} task(s) valid for {command!r} in context "
-                   f"{inputs['context']!r} ({len(graph.out_of_scope)} out of scope)")
+        click.echo(
+            f"ok: {len(graph.order)} task(s) valid for {command!r} in context "
+            f"{inputs['context']!r} ({len(graph.out_of_scope)} out of scope)"
+        )
 
 
 def _mermaid_label(text: str) -> str:
@@ -75,8 +97,11 @@ def _dot_string(text: str) -> str:
 
 def _edges(graph: TaskGraph) -> list[tuple[str, str]]:
     """``(dependency, dependent)`` pairs in processing order."""
-    return [(dep, name) for name in graph.order
-            for dep in sorted(graph.dependencies[name], key=graph.order.index)]
+    return [
+        (dep, name)
+        for name in graph.order
+        for dep in sorted(graph.dependencies[name], key=graph.order.index)
+    ]
 
 
 def render_graph(graph: TaskGraph, fmt: str) -> str:
@@ -93,8 +118,10 @@ def render_graph(graph: TaskGraph, fmt: str) -> str:
     if fmt == "mermaid":
         ids = {name: f"n{i}" for i, name in enumerate(graph.order)}
         lines = ["graph TD"]
-        lines += [f'    {ids[n]}["{_mermaid_label(n)} ({_mermaid_label(graph.tasks[n].kind)})"]'
-                  for n in graph.order]
+        lines += [
+            f'    {ids[n]}["{_mermaid_label(n)} ({_mermaid_label(graph.tasks[n].kind)})"]'
+            for n in graph.order
+        ]
         lines += [f"    {ids[a]} --> {ids[b]}" for a, b in _edges(graph)]
         if skipped:
             lines.append(f"    %% out of scope: {skipped}")
@@ -113,8 +140,14 @@ def render_graph(graph: TaskGraph, fmt: str) -> str:
 @click.command()
 @manifest_options
 @_command_option
-@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text",
-              show_default=True, help="text, mermaid (flowchart) or dot (Graphviz).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "dot"]),
+    default="text",
+    show_default=True,
+    help="text, mermaid (flowchart) or dot (Graphviz).",
+)
 @click.pass_obj
 @handle_errors
 def graph(session: Session, command: str, fmt: str, **inputs: Any) -> None:

@@ -27,68 +27,148 @@ def _compose(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 #: --context (also used by the state commands)
 context_option = click.option(
-    "--context", "-c", default="default", show_default=True, envvar="OPUS_CONTEXT",
-    show_envvar=True, help="Context (environment) to work in.",
+    "--context",
+    "-c",
+    default="default",
+    show_default=True,
+    envvar="OPUS_CONTEXT",
+    show_envvar=True,
+    help="Context (environment) to work in.",
 )
 
 #: -f/--file, --context, --var, --values, --target, --exclude, --disable-plugin
 manifest_options = _compose(
     click.option(
-        "-f", "--file", "files", multiple=True, required=True, metavar="PATH",
+        "-f",
+        "--file",
+        "files",
+        multiple=True,
+        required=True,
+        metavar="PATH",
         type=click.Path(),
         help="Task manifest file or directory of *.yaml (repeatable, multi-document).",
     ),
     context_option,
-    click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
-                 help="A user variable (repeatable; wins over values files)."),
-    click.option("--values", "values_files", multiple=True, metavar="FILE",
-                 type=click.Path(dir_okay=False), envvar="OPUS_VALUES", show_envvar=True,
-                 help="A YAML values file; its contexts: section overrides per context "
-                      "(repeatable; the env var separates files with the path separator)."),
-    click.option("--target", "targets", multiple=True, metavar="TASK",
-                 shell_complete=complete_task_names,
-                 help="Only this task and what it depends on (repeatable)."),
-    click.option("--exclude", "excludes", multiple=True, metavar="TASK",
-                 shell_complete=complete_task_names,
-                 help="Leave out this task and what depends on it (repeatable)."),
-    click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
-                 help="Do not load this plugin."),
+    click.option(
+        "--var",
+        "var_pairs",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="A user variable (repeatable; wins over values files).",
+    ),
+    click.option(
+        "--values",
+        "values_files",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        envvar="OPUS_VALUES",
+        show_envvar=True,
+        help="A YAML values file; its contexts: section overrides per context "
+        "(repeatable; the env var separates files with the path separator).",
+    ),
+    click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="TASK",
+        shell_complete=complete_task_names,
+        help="Only this task and what it depends on (repeatable).",
+    ),
+    click.option(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="TASK",
+        shell_complete=complete_task_names,
+        help="Leave out this task and what depends on it (repeatable).",
+    ),
+    click.option(
+        "--disable-plugin",
+        "disabled",
+        multiple=True,
+        metavar="NAME",
+        help="Do not load this plugin.",
+    ),
 )
 
 #: --state
 state_option = click.option(
-    "--state", "state_url", default=DEFAULT_STATE_URL, show_default=True, metavar="URL",
-    envvar="OPUS_STATE", show_envvar=True,
+    "--state",
+    "state_url",
+    default=DEFAULT_STATE_URL,
+    show_default=True,
+    metavar="URL",
+    envvar="OPUS_STATE",
+    show_envvar=True,
     help="State backend URL (sqlite:///path, memory://, postgresql://...).",
 )
 
 #: --parallelism, --executor, --keep-going, --lock-timeout, --group-limit, --progress
 run_options = _compose(
-    click.option("--parallelism", type=click.IntRange(min=1), default=10, show_default=True,
-                 envvar="OPUS_PARALLELISM", show_envvar=True,
-                 help="How many task actions may run at once."),
-    click.option("--executor", default="local", show_default=True, envvar="OPUS_EXECUTOR",
-                 show_envvar=True, help="local (threads), dask (a LocalCluster) or dask://HOST:PORT."),
-    click.option("--keep-going/--no-keep-going", default=False, envvar="OPUS_KEEP_GOING",
-                 show_envvar=True, help="After a failure, go on with independent tasks."),
-    click.option("--lock-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                 metavar="SECONDS", envvar="OPUS_LOCK_TIMEOUT", show_envvar=True,
-                 help="Wait this long for another run's lock on the context."),
-    click.option("--group-limit", "group_limits", multiple=True, metavar="GROUP=N",
-                 envvar="OPUS_GROUP_LIMITS", show_envvar=True,
-                 help="At most N tasks of concurrency group GROUP at once (repeatable; the "
-                      "env var separates pairs with spaces)."),
-    click.option("--progress/--no-progress", default=True, envvar="OPUS_PROGRESS",
-                 show_envvar=True,
-                 help="A live view on a terminal (plain lines otherwise or with --no-progress)."),
+    click.option(
+        "--parallelism",
+        type=click.IntRange(min=1),
+        default=10,
+        show_default=True,
+        envvar="OPUS_PARALLELISM",
+        show_envvar=True,
+        help="How many task actions may run at once.",
+    ),
+    click.option(
+        "--executor",
+        default="local",
+        show_default=True,
+        envvar="OPUS_EXECUTOR",
+        show_envvar=True,
+        help="local (threads), dask (a LocalCluster) or dask://HOST:PORT.",
+    ),
+    click.option(
+        "--keep-going/--no-keep-going",
+        default=False,
+        envvar="OPUS_KEEP_GOING",
+        show_envvar=True,
+        help="After a failure, go on with independent tasks.",
+    ),
+    click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        metavar="SECONDS",
+        envvar="OPUS_LOCK_TIMEOUT",
+        show_envvar=True,
+        help="Wait this long for another run's lock on the context.",
+    ),
+    click.option(
+        "--group-limit",
+        "group_limits",
+        multiple=True,
+        metavar="GROUP=N",
+        envvar="OPUS_GROUP_LIMITS",
+        show_envvar=True,
+        help="At most N tasks of concurrency group GROUP at once (repeatable; the "
+        "env var separates pairs with spaces).",
+    ),
+    click.option(
+        "--progress/--no-progress",
+        default=True,
+        envvar="OPUS_PROGRESS",
+        show_envvar=True,
+        help="A live view on a terminal (plain lines otherwise or with --no-progress).",
+    ),
 )
 
 
 def output_option(*choices: str) -> Callable[[Any], Any]:
     """``--output/-o`` with the first choice as default."""
     return click.option(
-        "--output", "-o", "output", type=click.Choice(list(choices)), default=choices[0],
+        "--output",
+        "-o",
+        "output",
+        type=click.Choice(list(choices)),
+        default=choices[0],
         show_default=True,
         help="Output format on stdout (json: one object, ndjson: one event per line); "
-             "logs and progress stay on stderr.",
+        "logs and progress stay on stderr.",
     )

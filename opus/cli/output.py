@@ -24,8 +24,15 @@ def summary_rows(result: RunResult, gaps: Mapping[str, str]) -> list[tuple[str, 
     rows = []
     for name, outcome in result.tasks.items():
         duration = f"{outcome.duration_s:.2f}s" if outcome.duration_s is not None else ""
-        rows.append((name, outcome.action or "", outcome_word(outcome, gaps.get(name)),
-                     duration, error_excerpt(outcome.error or gaps.get(name))))
+        rows.append(
+            (
+                name,
+                outcome.action or "",
+                outcome_word(outcome, gaps.get(name)),
+                duration,
+                error_excerpt(outcome.error or gaps.get(name)),
+            )
+        )
     return rows
 
 
@@ -39,8 +46,9 @@ def console_for(out: IO[str]) -> Console:
     return Console(file=out, width=4000, color_system=None, soft_wrap=False)
 
 
-def make_table(columns: tuple[str, ...], rows: list[tuple[str, ...]],
-               styles: list[str | None] | None = None) -> Table:
+def make_table(
+    columns: tuple[str, ...], rows: list[tuple[str, ...]], styles: list[str | None] | None = None
+) -> Table:
     from rich.table import Table
 
     table = Table()
@@ -51,8 +59,9 @@ def make_table(columns: tuple[str, ...], rows: list[tuple[str, ...]],
     return table
 
 
-def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
-                stream: IO[str] | None = None) -> None:
+def print_table(
+    title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], stream: IO[str] | None = None
+) -> None:
     """A titled table on ``stream`` (stdout), never wrapped when it is not a terminal."""
     out = stream or sys.stdout
     console = console_for(out)
@@ -60,14 +69,19 @@ def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]
     console.print(make_table(columns, rows))
 
 
-def print_summary(result: RunResult, gaps: Mapping[str, str], stream: IO[str] | None = None,
-                  table: bool = True) -> None:
+def print_summary(
+    result: RunResult, gaps: Mapping[str, str], stream: IO[str] | None = None, table: bool = True
+) -> None:
     """A table of every task and the count line."""
     out = stream or sys.stdout
     rows = summary_rows(result, gaps)
     if table and rows:
-        styles = [{"failed": "red", "rolled back": "red", "skipped": "yellow",
-                   "unknown": "yellow"}.get(row[2]) for row in rows]
+        styles = [
+            {"failed": "red", "rolled back": "red", "skipped": "yellow", "unknown": "yellow"}.get(
+                row[2]
+            )
+            for row in rows
+        ]
         title = f"{result.command} in context {result.context} (run {result.run_id})"
         console = console_for(out)
         console.print(title, markup=False, highlight=False)

@@ -52,15 +52,23 @@ def plan_total(result: RunResult, gaps: Mapping[str, str]) -> str:
     counts = plan_counts(result, gaps)
     if not any(counts.values()):
         return "No changes. Everything is up to date."
-    text = (f"Plan: {counts['create']} to create, {counts['update']} to update, "
-            f"{counts['delete']} to delete")
+    text = (
+        f"Plan: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['delete']} to delete"
+    )
     if counts["unknown"]:
         text += f", {counts['unknown']} unknown"
     return text + "."
 
 
-def print_plan(result: RunResult, gaps: Mapping[str, str], *, verbosity: int = 0,
-               left_out: Sequence[str] = (), stream: IO[str] | None = None) -> None:
+def print_plan(
+    result: RunResult,
+    gaps: Mapping[str, str],
+    *,
+    verbosity: int = 0,
+    left_out: Sequence[str] = (),
+    stream: IO[str] | None = None,
+) -> None:
     """Each change with a compact diff of the resolved spec, then the one-line total."""
     out = stream or sys.stdout
     color = out.isatty()
@@ -82,8 +90,9 @@ def print_plan(result: RunResult, gaps: Mapping[str, str], *, verbosity: int = 0
         if action == "update":
             for line in diff_lines(outcome.diff):
                 echo(line)
-    problems = [(n, o) for n, o in result.tasks.items() if o.status in ("failed", "rolled_back",
-                                                                         "skipped")]
+    problems = [
+        (n, o) for n, o in result.tasks.items() if o.status in ("failed", "rolled_back", "skipped")
+    ]
     if verbosity >= 0:
         if planned:
             echo("")
@@ -107,8 +116,9 @@ def destroy_plan(graph: TaskGraph, state: StateBackend, run: RunResult) -> RunRe
         if name in recorded:
             run.tasks[name] = TaskOutcome(name, "planned", "delete", duration_s=0.0)
         else:
-            run.tasks[name] = TaskOutcome(name, "unchanged", None, duration_s=0.0,
-                                          details={"reason": "not in state"})
+            run.tasks[name] = TaskOutcome(
+                name, "unchanged", None, duration_s=0.0, details={"reason": "not in state"}
+            )
     run.started_at = run.started_at or now
     run.finished_at = time.time()
     return run

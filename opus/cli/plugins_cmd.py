@@ -29,18 +29,36 @@ def plugins(session: Session, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(data, default=str))
         return
-    print_table("plugins", ("name", "distribution", "version", "from", "hooks"), [
-        (p["name"], p["distribution"] or "", p["version"] or "",
-         p["origin"] + (f" ({p['module']})" if p["module"] else ""), ", ".join(p["hooks"]))
-        for p in data["plugins"]
-    ])
-    print_table("processors", ("apiVersion", "plugin", "class", "implements", "missing"), [
-        (api, p["plugin"], p["class"], ", ".join(p["actions"]), ", ".join(p["missing"]) or "-")
-        for api, p in data["processors"].items()
-    ])
-    print_table("commands", ("command", "action", "plugin"), [
-        (command, c["action"], c["plugin"]) for command, c in data["commands"].items()
-    ])
-    print_table("state backends", ("scheme", "plugin"),
-                [(scheme, plugin) for scheme, plugin in data["state_backends"].items()])
+    print_table(
+        "plugins",
+        ("name", "distribution", "version", "from", "hooks"),
+        [
+            (
+                p["name"],
+                p["distribution"] or "",
+                p["version"] or "",
+                p["origin"] + (f" ({p['module']})" if p["module"] else ""),
+                ", ".join(p["hooks"]),
+            )
+            for p in data["plugins"]
+        ],
+    )
+    print_table(
+        "processors",
+        ("apiVersion", "plugin", "class", "implements", "missing"),
+        [
+            (api, p["plugin"], p["class"], ", ".join(p["actions"]), ", ".join(p["missing"]) or "-")
+            for api, p in data["processors"].items()
+        ],
+    )
+    print_table(
+        "commands",
+        ("command", "action", "plugin"),
+        [(command, c["action"], c["plugin"]) for command, c in data["commands"].items()],
+    )
+    print_table(
+        "state backends",
+        ("scheme", "plugin"),
+        [(scheme, plugin) for scheme, plugin in data["state_backends"].items()],
+    )
     click.echo("blocked plugins: " + (", ".join(data["disabled"]) or "(none)"))

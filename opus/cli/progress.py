@@ -26,8 +26,9 @@ class PlainProgress:
     """One greppable line per finished task (``NAME: WORD (1.23s): error``); with
     ``verbosity >= 1`` also a line when a run or task starts."""
 
-    def __init__(self, stream: IO[str] | None = None, verbosity: int = 0,
-                 gap: GapFinder = _no_gap) -> None:
+    def __init__(
+        self, stream: IO[str] | None = None, verbosity: int = 0, gap: GapFinder = _no_gap
+    ) -> None:
         self._stream = stream
         self.verbosity = verbosity
         self.gap = gap
@@ -42,8 +43,9 @@ class PlainProgress:
             print(line, file=self.stream, flush=True)
 
     @hookimpl
-    def opus_run_start(self, run_id: str, command: str, action: str, context: str,
-                       tasks: list[Task]) -> None:
+    def opus_run_start(
+        self, run_id: str, command: str, action: str, context: str, tasks: list[Task]
+    ) -> None:
         if self.verbosity >= 1:
             self._print(f"run {run_id}: {command} in context {context}, {len(tasks)} task(s)")
 
@@ -90,23 +92,34 @@ class LiveProgress:
         self.console = console
         self.gap = gap
         self.running = Progress(
-            SpinnerColumn(), TextColumn("[cyan]{task.fields[action]:<12}[/]"),
-            TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+            SpinnerColumn(),
+            TextColumn("[cyan]{task.fields[action]:<12}[/]"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
         )
         self.overall = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
         )
         self.live = Live(
-            Group(self.running, self.overall), console=console, transient=True,
-            refresh_per_second=10, redirect_stdout=sys.stdout.isatty(), redirect_stderr=True,
+            Group(self.running, self.overall),
+            console=console,
+            transient=True,
+            refresh_per_second=10,
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=True,
         )
         self._ids: dict[str, Any] = {}
         self._bar: Any = None
 
     @hookimpl
-    def opus_run_start(self, run_id: str, command: str, action: str, context: str,
-                       tasks: list[Task]) -> None:
+    def opus_run_start(
+        self, run_id: str, command: str, action: str, context: str, tasks: list[Task]
+    ) -> None:
         self._bar = self.overall.add_task(f"{command} · {context}", total=len(tasks) or 1)
         self.live.start()
 
@@ -137,7 +150,9 @@ class LiveProgress:
         gap = self.gap(task, outcome)
         word = outcome_word(outcome, gap)
         style, mark = {
-            "failed": ("bold red", "✗"), "rolled_back": ("red", "✗"), "skipped": ("yellow", "-"),
+            "failed": ("bold red", "✗"),
+            "rolled_back": ("red", "✗"),
+            "skipped": ("yellow", "-"),
         }.get(outcome.status, ("green", "✓"))
         if word == "unknown":
             style, mark = "yellow", "?"
@@ -157,8 +172,9 @@ class LiveProgress:
             self.live.stop()
 
 
-def make_progress(*, output: str, progress: bool, verbosity: int,
-                  gap: GapFinder = _no_gap) -> PlainProgress | LiveProgress | None:
+def make_progress(
+    *, output: str, progress: bool, verbosity: int, gap: GapFinder = _no_gap
+) -> PlainProgress | LiveProgress | None:
     """The reporter for this run: live on a terminal, plain lines for text output (or with
     ``-v``), nothing with ``-q``."""
     if verbosity < 0:

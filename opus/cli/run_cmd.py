@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 _HELP = {
     "apply": "Create what is missing and update what changed (from state).",
     "plan": "Show what apply would do (or, with --destroy, delete); exit 3 when something "
-            "would change.",
+    "would change.",
     "detect_drift": "Report spec and resource drift; exit 3 when anything drifted.",
     "delete": "Delete every task, dependents first.",
 }
@@ -98,8 +98,12 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     inputs = read_inputs(opts.files, opts.context, opts.var_pairs, opts.values_files)
     plugins = session.plugins()
     engine = Engine(
-        state=opts.state_url, parallelism=opts.parallelism, executor=opts.executor,
-        plugins=plugins, lock_timeout=opts.lock_timeout, keep_going=opts.keep_going,
+        state=opts.state_url,
+        parallelism=opts.parallelism,
+        executor=opts.executor,
+        plugins=plugins,
+        lock_timeout=opts.lock_timeout,
+        keep_going=opts.keep_going,
         group_limits=parse_limits(opts.group_limits),
     )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -109,20 +113,31 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         validate_as = _delete_command(plugins.command_map()) if opts.destroy else opts.command
         graph = check(engine, validate_as, inputs, opts.context, opts.targets, opts.excludes)
         if opts.destroy:
-            result = destroy_plan(graph, engine.state, RunResult(
-                run_id=new_run_id(), command=opts.command, action="plan", context=opts.context))
+            result = destroy_plan(
+                graph,
+                engine.state,
+                RunResult(
+                    run_id=new_run_id(), command=opts.command, action="plan", context=opts.context
+                ),
+            )
             if events is not None:
                 _replay(events, graph, result)
         else:
-            reporter = make_progress(output=opts.output, progress=opts.progress,
-                                     verbosity=session.verbosity, gap=gap)
+            reporter = make_progress(
+                output=opts.output, progress=opts.progress, verbosity=session.verbosity, gap=gap
+            )
             if reporter is not None:
                 plugins.register(reporter, name="cli-progress")
             if events is not None:
                 plugins.register(events, name="cli-events")
-            result = engine.run(opts.command, inputs.tasks, context=opts.context,
-                                variables=inputs.variables, targets=opts.targets,
-                                excludes=opts.excludes)
+            result = engine.run(
+                opts.command,
+                inputs.tasks,
+                context=opts.context,
+                variables=inputs.variables,
+                targets=opts.targets,
+                excludes=opts.excludes,
+            )
     finally:
         if reporter is not None:
             reporter.close()
@@ -152,8 +167,13 @@ def _delete_command(command_map: dict[str, str]) -> str:
 
 def _replay(events: EventStream, graph: Any, result: RunResult) -> None:
     """Events for a destroy plan, which does not go through the engine."""
-    events.opus_run_start(result.run_id, result.command, result.action, result.context,
-                          [graph.tasks[n] for n in result.tasks])
+    events.opus_run_start(
+        result.run_id,
+        result.command,
+        result.action,
+        result.context,
+        [graph.tasks[n] for n in result.tasks],
+    )
     for name in result.tasks:
         events.opus_task_done(graph.tasks[name], None, result.tasks[name])
     events.opus_run_finish(result)
@@ -164,11 +184,15 @@ def make_run_command(name: str, action: str) -> click.Command:
 
     params = []
     if action == "plan":
-        params.append(click.Option(["--destroy"], is_flag=True,
-                                   help="Show what delete would remove instead."))
+        params.append(
+            click.Option(["--destroy"], is_flag=True, help="Show what delete would remove instead.")
+        )
 
-    @click.command(name=name, params=params,
-                   help=_HELP.get(action, f"Run the {action!r} action on every task."))
+    @click.command(
+        name=name,
+        params=params,
+        help=_HELP.get(action, f"Run the {action!r} action on every task."),
+    )
     @manifest_options
     @state_option
     @run_options

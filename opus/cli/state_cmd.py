@@ -5,20 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import click
-from contextlib import contextmanager
 from rich.table import Table
 from rich.text import Text
 
 from ..errors import StateError
 from ..state.base import StateBackend
 from .errors import EXIT_FAILED, handle_errors
-from .output import console_for
 from .options import context_option, output_option, state_option
+from .output import console_for
 from .session import Session
-
 
 
 def when(timestamp: float | None) -> str:
@@ -69,8 +69,11 @@ def state_list(session: Session, context: str, state_url: str, output: str) -> N
     if output == "json":
         _json([r.to_dict() for r in records])
         return
-    _table(f"state of context {context}", ["task", "apiVersion", "status", "updated", "run"],
-           [[r.name, r.api_version, r.status, when(r.updated_at), r.run_id] for r in records])
+    _table(
+        f"state of context {context}",
+        ["task", "apiVersion", "status", "updated", "run"],
+        [[r.name, r.api_version, r.status, when(r.updated_at), r.run_id] for r in records],
+    )
 
 
 @state.command("show")
@@ -92,9 +95,14 @@ def state_show(session: Session, name: str, context: str, state_url: str, output
     data = record.to_dict()
     for key in ("created_at", "updated_at"):
         data[key] = when(data[key])
-    _table(f"{name} in context {context}", ["field", "value"],
-           [[k, json.dumps(v, default=str) if isinstance(v, (dict, list)) else v]
-            for k, v in data.items()])
+    _table(
+        f"{name} in context {context}",
+        ["field", "value"],
+        [
+            [k, json.dumps(v, default=str) if isinstance(v, (dict, list)) else v]
+            for k, v in data.items()
+        ],
+    )
 
 
 @state.command("history")
@@ -105,22 +113,36 @@ def state_show(session: Session, name: str, context: str, state_url: str, output
 @output_option("text", "json")
 @click.pass_obj
 @handle_errors
-def state_history(session: Session, name: str, context: str, state_url: str, limit: int,
-                  output: str) -> None:
+def state_history(
+    session: Session, name: str, context: str, state_url: str, limit: int, output: str
+) -> None:
     """What happened to one task, newest first."""
     with open_state(session, state_url) as backend:
         entries = backend.history(context, name, limit)
-        if not entries and not backend.history(context, name, 1) and (
-            backend.get(context, name) is None
+        if (
+            not entries
+            and not backend.history(context, name, 1)
+            and (backend.get(context, name) is None)
         ):
             raise StateError(f"no history for task {name!r} in context {context!r}")
     if output == "json":
         _json([e.to_dict() for e in entries])
         return
-    _table(f"history of {name} in context {context}",
-           ["when", "run", "action", "status", "duration", "error"],
-           [[when(e.at), e.run_id, e.action, e.status,
-             f"{e.duration_s:.2f}s" if e.duration_s is not None else "", e.error] for e in entries])
+    _table(
+        f"history of {name} in context {context}",
+        ["when", "run", "action", "status", "duration", "error"],
+        [
+            [
+                when(e.at),
+                e.run_id,
+                e.action,
+                e.status,
+                f"{e.duration_s:.2f}s" if e.duration_s is not None else "",
+                e.error,
+            ]
+            for e in entries
+        ],
+    )
 
 
 @state.command("rm")
@@ -159,8 +181,13 @@ def state_unlock(session: Session, context: str, state_url: str) -> None:
 
 
 @state.command("prune")
-@click.option("--keep", type=click.IntRange(min=0), default=100, show_default=True,
-              help="Runs to keep per context.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Runs to keep per context.",
+)
 @state_option
 @click.pass_obj
 @handle_errors
@@ -192,18 +219,31 @@ def runs() -> None:
 @output_option("text", "json")
 @click.pass_obj
 @handle_errors
-def runs_list(session: Session, context: str | None, limit: int, state_url: str,
-              output: str) -> None:
+def runs_list(
+    session: Session, context: str | None, limit: int, state_url: str, output: str
+) -> None:
     """Recent runs, newest first."""
     with open_state(session, state_url) as backend:
         records = backend.list_runs(context, limit)
     if output == "json":
         _json([r.to_dict() for r in records])
         return
-    _table("runs", ["run", "context", "command", "status", "started", "took", "summary"],
-           [[r.run_id, r.context, r.command, r.status, when(r.started_at),
-             f"{r.finished_at - r.started_at:.2f}s" if r.finished_at else "",
-             ", ".join(f"{n} {s}" for s, n in sorted(r.summary.items()))] for r in records])
+    _table(
+        "runs",
+        ["run", "context", "command", "status", "started", "took", "summary"],
+        [
+            [
+                r.run_id,
+                r.context,
+                r.command,
+                r.status,
+                when(r.started_at),
+                f"{r.finished_at - r.started_at:.2f}s" if r.finished_at else "",
+                ", ".join(f"{n} {s}" for s, n in sorted(r.summary.items())),
+            ]
+            for r in records
+        ],
+    )
 
 
 @runs.command("show")
@@ -222,35 +262,68 @@ def runs_show(session: Session, run_id: str, state_url: str, output: str) -> Non
     if output == "json":
         _json({**record.to_dict(), "entries": [e.to_dict() for e in entries]})
         return
-    click.echo(f"run {record.run_id}: {record.command} in context {record.context}, "
-               f"{record.status}, started {when(record.started_at)} by {record.user}@{record.host}")
-    _table("tasks", ["task", "action", "status", "duration", "error"],
-           [[e.name, e.action, e.status,
-             f"{e.duration_s:.2f}s" if e.duration_s is not None else "", e.error] for e in entries])
+    click.echo(
+        f"run {record.run_id}: {record.command} in context {record.context}, "
+        f"{record.status}, started {when(record.started_at)} by {record.user}@{record.host}"
+    )
+    _table(
+        "tasks",
+        ["task", "action", "status", "duration", "error"],
+        [
+            [
+                e.name,
+                e.action,
+                e.status,
+                f"{e.duration_s:.2f}s" if e.duration_s is not None else "",
+                e.error,
+            ]
+            for e in entries
+        ],
+    )
     if record.status == "failed":
         sys.exit(EXIT_FAILED)
 
 
 @state.command("migrate")
 @click.option("--from", "source_url", required=True, metavar="URL", help="Where state is now.")
-@click.option("--to", "target_url", required=True, metavar="URL",
-              help="An empty backend to copy it to (e.g. postgresql://...).")
-@click.option("--lock-timeout", type=float, default=0.0, show_default=True, metavar="SECONDS",
-              help="Wait this long for runs holding a context lock.")
+@click.option(
+    "--to",
+    "target_url",
+    required=True,
+    metavar="URL",
+    help="An empty backend to copy it to (e.g. postgresql://...).",
+)
+@click.option(
+    "--lock-timeout",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for runs holding a context lock.",
+)
 @output_option("text", "json")
 @click.pass_obj
 @handle_errors
-def state_migrate(session: Session, source_url: str, target_url: str, lock_timeout: float,
-                  output: str) -> None:
+def state_migrate(
+    session: Session, source_url: str, target_url: str, lock_timeout: float, output: str
+) -> None:
     """Copy every record, run and history entry to another backend (source is kept)."""
     from ..state.migrate import migrate_state
 
     with open_state(session, source_url) as source, open_state(session, target_url) as target:
         report = migrate_state(source, target, lock_timeout)
     if output == "json":
-        _json({"contexts": report.contexts, "records": report.records, "runs": report.runs,
-               "entries": report.entries})
+        _json(
+            {
+                "contexts": report.contexts,
+                "records": report.records,
+                "runs": report.runs,
+                "entries": report.entries,
+            }
+        )
         return
-    click.echo(f"migrated {report.records} record(s), {report.runs} run(s) and "
-               f"{report.entries} history entries in context(s) "
-               f"{', '.join(report.contexts) or '(none)'}")
+    click.echo(
+        f"migrated {report.records} record(s), {report.runs} run(s) and "
+        f"{report.entries} history entries in context(s) "
+        f"{', '.join(report.contexts) or '(none)'}"
+    )

@@ -9,11 +9,31 @@ if TYPE_CHECKING:
     from ..model import RunResult, Task, TaskOutcome
     from ..plugins import Plugins
 
-_VERB = {"create": "created", "update": "updated", "delete": "deleted",
-         "describe": "described", "detect_drift": "checked", "rollback": "rolled back"}
+_VERB = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "describe": "described",
+    "detect_drift": "checked",
+    "rollback": "rolled back",
+}
 _PLAN = {"create": "+ create", "update": "~ update", "delete": "- delete"}
-_ORDER = ["to create", "to update", "to delete", "created", "updated", "deleted", "described",
-          "drifted", "in sync", "unknown", "unchanged", "rolled back", "failed", "skipped"]
+_ORDER = [
+    "to create",
+    "to update",
+    "to delete",
+    "created",
+    "updated",
+    "deleted",
+    "described",
+    "drifted",
+    "in sync",
+    "unknown",
+    "unchanged",
+    "rolled back",
+    "failed",
+    "skipped",
+]
 
 #: Says why a processor cannot answer for a task's outcome (``None`` when it can).
 GapFinder = Callable[["Task", "TaskOutcome"], "str | None"]
@@ -29,8 +49,12 @@ def capability_gaps(plugins: Plugins) -> GapFinder:
 
     def gap(task: Task, outcome: TaskOutcome) -> str | None:
         action = outcome.action
-        if outcome.status not in ("planned", "done") or action not in ("create", "update",
-                                                                         "delete", "describe"):
+        if outcome.status not in ("planned", "done") or action not in (
+            "create",
+            "update",
+            "delete",
+            "describe",
+        ):
             return None
         if outcome.status == "done" and action != "describe":
             return None

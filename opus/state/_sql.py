@@ -314,7 +314,9 @@ class SQLStateBackend(StateBackend):
         runs: Iterable[RunRecord],
         entries: Iterable[HistoryEntry],
     ) -> None:
-        task_sql = self._q(f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({placeholders(TASK_COLUMNS)})")
+        task_sql = self._q(
+            f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({placeholders(TASK_COLUMNS)})"
+        )
         run_sql = self._q(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({placeholders(RUN_COLUMNS)})")
         history_sql = self._q(
             f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES ({placeholders(HISTORY_COLUMNS)})"

@@ -10,9 +10,10 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 from click.testing import CliRunner
@@ -69,13 +70,16 @@ PROCS_SOURCE = textwrap.dedent('''
 
 def task(api: str, name: str, spec: Mapping[str, Any] | None = None, **metadata: Any) -> dict:
     """A manifest mapping."""
-    return {"apiVersion": api, "kind": api.split("/")[0].title().replace("-", ""),
-            "metadata": {"name": name, **metadata}, "spec": dict(spec or {})}
+    return {
+        "apiVersion": api,
+        "kind": api.split("/")[0].title().replace("-", ""),
+        "metadata": {"name": name, **metadata},
+        "spec": dict(spec or {}),
+    }
 
 
 def hello(name: str, content: str = "hi", **metadata: Any) -> dict:
-    return task("hello-world/v1", name, {"path": f"out/{name}.txt", "content": content},
-                **metadata)
+    return task("hello-world/v1", name, {"path": f"out/{name}.txt", "content": content}, **metadata)
 
 
 def write_manifest(path: Path, *tasks: Mapping[str, Any]) -> Path:
@@ -94,7 +98,8 @@ def clean_env(extra: Mapping[str, str] | None = None, pythonpath: Path | None = 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPUS_")}
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(pythonpath)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+            [str(pythonpath)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        )
     env.update(extra or {})
     return env
 
@@ -115,20 +120,26 @@ def invoke(workdir: Path, *args: str, env: Mapping[str, str] | None = None) -> O
     for key in saved:
         del os.environ[key]
     try:
-        result = runner.invoke(cli, list(args), obj=Session(), env=dict(env or {}),
-                               catch_exceptions=False)
+        result = runner.invoke(
+            cli, list(args), obj=Session(), env=dict(env or {}), catch_exceptions=False
+        )
     finally:
         os.environ.update(saved)
         os.chdir(cwd)
     return Outcome(result.exit_code, result.stdout, result.stderr)
 
 
-def run(workdir: Path, *args: str, env: Mapping[str, str] | None = None,
-        timeout: float = 60) -> Outcome:
+def run(
+    workdir: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> Outcome:
     """Run ``python -m opus ARGS`` for real (the test processors importable)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "opus", *args], cwd=workdir, capture_output=True, text=True,
-        env=clean_env(env, pythonpath=workdir), timeout=timeout,
+        [sys.executable, "-m", "opus", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=clean_env(env, pythonpath=workdir),
+        timeout=timeout,
     )
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
 

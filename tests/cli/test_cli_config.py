@@ -16,10 +16,14 @@ def settings(workdir: Path, *args: str, env: dict | None = None) -> dict:
 
 
 def test_precedence_cli_over_env_over_config_over_default(tmp_path: Path) -> None:
-    assert settings(tmp_path)["context"] == {"value": "default", "source": "default",
-                                             "envvar": "OPUS_CONTEXT"}
+    assert settings(tmp_path)["context"] == {
+        "value": "default",
+        "source": "default",
+        "envvar": "OPUS_CONTEXT",
+    }
     (tmp_path / "opus.yaml").write_text(
-        "context: from-config\nparallelism: 3\nstate: memory://\ngroup_limits: {db: 2}\n")
+        "context: from-config\nparallelism: 3\nstate: memory://\ngroup_limits: {db: 2}\n"
+    )
     got = settings(tmp_path)
     assert (got["context"]["value"], got["context"]["source"]) == ("from-config", "config file")
     assert got["parallelism"]["value"] == 3 and got["group_limits"]["value"] == ["db=2"]
@@ -32,7 +36,8 @@ def test_precedence_cli_over_env_over_config_over_default(tmp_path: Path) -> Non
 def test_precedence_in_a_real_run(tmp_path: Path) -> None:
     write_manifest(tmp_path / "t.yaml", hello("a"))
     (tmp_path / "opus.yaml").write_text(
-        f"context: from-config\nstate: sqlite:///{tmp_path}/config.db\n")
+        f"context: from-config\nstate: sqlite:///{tmp_path}/config.db\n"
+    )
 
     def context_of(*args: str, env: dict | None = None) -> str:
         result = run(tmp_path, "apply", "-f", "t.yaml", "-o", "json", *args, env=env)
@@ -52,7 +57,8 @@ def test_pyproject_tool_section_and_values_files(tmp_path: Path) -> None:
     (tmp_path / "values.yaml").write_text("greeting: from values\n")
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n\n[tool.opus]\nstate = "memory://"\nvalues = ["values.yaml"]\n'
-        'keep-going = true\n')
+        "keep-going = true\n"
+    )
     got = settings(tmp_path)
     assert [Path(v).name for v in got["values"]["value"]] == ["values.yaml"]
     assert got["keep_going"]["value"] is True
@@ -69,15 +75,22 @@ def test_config_disables_plugins_unless_the_command_line_says(tmp_path: Path) ->
     assert "hello-world/v1" in data["processors"] and data["disabled"] == ["file"]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("paralelism: 3\n", "opus.yaml: unknown key 'paralelism' (did you mean 'parallelism'?"),
-    ("parallelism: lots\n", "opus.yaml: key 'parallelism': expected an integer >= 1, got 'lots'"),
-    ("group_limits: [db]\n", "opus.yaml: key 'group_limits': expected a mapping"),
-    ("state: [1\n", "opus.yaml:2: invalid YAML"),
-    ("- a\n", "opus.yaml: expected a mapping of settings, got list"),
-])
-def test_bad_config_is_one_line_naming_file_and_key_exit_2(tmp_path: Path, text: str,
-                                                           message: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("paralelism: 3\n", "opus.yaml: unknown key 'paralelism' (did you mean 'parallelism'?"),
+        (
+            "parallelism: lots\n",
+            "opus.yaml: key 'parallelism': expected an integer >= 1, got 'lots'",
+        ),
+        ("group_limits: [db]\n", "opus.yaml: key 'group_limits': expected a mapping"),
+        ("state: [1\n", "opus.yaml:2: invalid YAML"),
+        ("- a\n", "opus.yaml: expected a mapping of settings, got list"),
+    ],
+)
+def test_bad_config_is_one_line_naming_file_and_key_exit_2(
+    tmp_path: Path, text: str, message: str
+) -> None:
     write_manifest(tmp_path / "t.yaml", hello("a"))
     (tmp_path / "opus.yaml").write_text(text)
     result = run(tmp_path, "apply", "-f", "t.yaml")
@@ -98,8 +111,12 @@ def test_explicit_config_file_option_and_env(tmp_path: Path) -> None:
 def test_env_lists_and_flags(tmp_path: Path) -> None:
     import os
 
-    env = {"OPUS_VALUES": os.pathsep.join(["a.yaml", "b.yaml"]),
-           "OPUS_GROUP_LIMITS": "db=1 web=4", "OPUS_KEEP_GOING": "1", "OPUS_PROGRESS": "0"}
+    env = {
+        "OPUS_VALUES": os.pathsep.join(["a.yaml", "b.yaml"]),
+        "OPUS_GROUP_LIMITS": "db=1 web=4",
+        "OPUS_KEEP_GOING": "1",
+        "OPUS_PROGRESS": "0",
+    }
     got = settings(tmp_path, env=env)
     assert got["values"]["value"] == ["a.yaml", "b.yaml"]
     assert got["group_limits"]["value"] == ["db=1", "web=4"]

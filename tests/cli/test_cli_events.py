@@ -24,19 +24,36 @@ def events_of(text: str) -> list[dict]:
 
 def test_event_stream_of_a_failing_run(tmp_path: Path) -> None:
     write_procs(tmp_path)
-    write_manifest(tmp_path / "t.yaml", hello("a"),
-                   task("cli-test/fail-v1", "bad", {"message": "nope"},
-                        dependencies=[{"tasks": ["a"]}]),
-                   hello("c", dependencies=[{"tasks": ["bad"]}]))
-    result = run(tmp_path, "-v", "-p", "opus_cli_testprocs", "apply", "-f", "t.yaml",
-                 "--state", state_url(tmp_path), "-o", "ndjson")
+    write_manifest(
+        tmp_path / "t.yaml",
+        hello("a"),
+        task("cli-test/fail-v1", "bad", {"message": "nope"}, dependencies=[{"tasks": ["a"]}]),
+        hello("c", dependencies=[{"tasks": ["bad"]}]),
+    )
+    result = run(
+        tmp_path,
+        "-v",
+        "-p",
+        "opus_cli_testprocs",
+        "apply",
+        "-f",
+        "t.yaml",
+        "--state",
+        state_url(tmp_path),
+        "-o",
+        "ndjson",
+    )
     assert result.code == 1
     events = events_of(result.out)  # every stdout line is JSON, logs went to stderr
     assert {e["schema"] for e in events} == {"opus.events/v1"}
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     kinds = [(e["event"], e.get("task")) for e in events]
-    assert kinds[:4] == [("run_start", None), ("task_start", "a"), ("task_done", "a"),
-                         ("task_start", "bad")]
+    assert kinds[:4] == [
+        ("run_start", None),
+        ("task_start", "a"),
+        ("task_done", "a"),
+        ("task_start", "bad"),
+    ]
     # the engine reports the dependents it skips as it records the failure
     assert sorted(kinds[4:6]) == [("task_failed", "bad"), ("task_skipped", "c")]
     assert kinds[6:] == [("run_finish", None), ("exit", None)]
@@ -59,13 +76,30 @@ def test_event_stream_of_a_failing_run(tmp_path: Path) -> None:
 
 def test_events_are_flushed_line_by_line(tmp_path: Path) -> None:
     write_procs(tmp_path)
-    write_manifest(tmp_path / "t.yaml", task("cli-test/slow-v1", "first", {"seconds": 0.1}),
-                   task("cli-test/slow-v1", "long", {"seconds": 3},
-                        dependencies=[{"tasks": ["first"]}]))
+    write_manifest(
+        tmp_path / "t.yaml",
+        task("cli-test/slow-v1", "first", {"seconds": 0.1}),
+        task("cli-test/slow-v1", "long", {"seconds": 3}, dependencies=[{"tasks": ["first"]}]),
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "opus", "-p", "opus_cli_testprocs", "apply", "-f", "t.yaml",
-         "--state", state_url(tmp_path), "-o", "ndjson"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "-p",
+            "opus_cli_testprocs",
+            "apply",
+            "-f",
+            "t.yaml",
+            "--state",
+            state_url(tmp_path),
+            "-o",
+            "ndjson",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=clean_env(pythonpath=tmp_path),
     )
     try:
@@ -73,8 +107,7 @@ def test_events_are_flushed_line_by_line(tmp_path: Path) -> None:
         while not any(e["event"] == "task_start" and e["task"] == "long" for e in seen):
             seen.append(json.loads(proc.stdout.readline()))
         assert proc.poll() is None  # we read it while the run was still going
-        assert [e["event"] for e in seen] == ["run_start", "task_start", "task_done",
-                                              "task_start"]
+        assert [e["event"] for e in seen] == ["run_start", "task_start", "task_done", "task_start"]
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == 0
@@ -82,8 +115,7 @@ def test_events_are_flushed_line_by_line(tmp_path: Path) -> None:
 
 def test_validation_error_is_an_error_event_and_exit_2(tmp_path: Path) -> None:
     write_manifest(tmp_path / "t.yaml", task("nope/v1", "x"))
-    result = run(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path),
-                 "-o", "ndjson")
+    result = run(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path), "-o", "ndjson")
     assert result.code == 2
     (event,) = events_of(result.out)
     assert event["event"] == "error" and event["exit_code"] == 2 and event["run_id"] is None
@@ -94,10 +126,23 @@ def test_validation_error_is_an_error_event_and_exit_2(tmp_path: Path) -> None:
 def test_plan_destroy_events(tmp_path: Path) -> None:
     write_manifest(tmp_path / "t.yaml", hello("a"), hello("b", dependencies=[{"tasks": ["a"]}]))
     assert run(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
-    result = run(tmp_path, "plan", "--destroy", "-f", "t.yaml", "--state", state_url(tmp_path),
-                 "-o", "ndjson")
+    result = run(
+        tmp_path,
+        "plan",
+        "--destroy",
+        "-f",
+        "t.yaml",
+        "--state",
+        state_url(tmp_path),
+        "-o",
+        "ndjson",
+    )
     assert result.code == 3
     events = events_of(result.out)
     assert [(e["event"], e.get("task"), e.get("action")) for e in events] == [
-        ("run_start", None, "plan"), ("task_done", "b", "delete"), ("task_done", "a", "delete"),
-        ("run_finish", None, "plan"), ("exit", None, None)]
+        ("run_start", None, "plan"),
+        ("task_done", "b", "delete"),
+        ("task_done", "a", "delete"),
+        ("run_finish", None, "plan"),
+        ("exit", None, None),
+    ]

@@ -7,14 +7,17 @@ import re
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import hello, invoke, run, state_url, task, write_manifest, write_procs
+from opus_cli_testkit import hello, invoke, state_url, task, write_manifest, write_procs
 
 
 @pytest.fixture
 def applied(tmp_path: Path) -> Path:
-    write_manifest(tmp_path / "t.yaml", hello("a", "one"),
-                   hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-                   hello("c", "see"))
+    write_manifest(
+        tmp_path / "t.yaml",
+        hello("a", "one"),
+        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+        hello("c", "see"),
+    )
     assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
     return tmp_path
 
@@ -25,9 +28,13 @@ def plan(workdir: Path, *args: str) -> tuple[int, list[str]]:
 
 
 def test_plan_lists_changes_with_a_compact_diff_and_a_total(applied: Path) -> None:
-    write_manifest(applied / "t.yaml", hello("a", "two"),
-                   hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-                   hello("c", "see"), hello("d", "new"))
+    write_manifest(
+        applied / "t.yaml",
+        hello("a", "two"),
+        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+        hello("c", "see"),
+        hello("d", "new"),
+    )
     code, lines = plan(applied)
     assert code == 3
     body = [re.sub(r'"[0-9a-f]{64}"', '"SHA"', line) for line in lines if line.startswith("  ")]
@@ -48,12 +55,15 @@ def test_plan_diff_shows_added_and_removed_keys(tmp_path: Path, monkeypatch) -> 
     monkeypatch.syspath_prepend(str(tmp_path))
     write_manifest(tmp_path / "t.yaml", task("cli-test/slow-v1", "s", {"seconds": 0, "old": 1}))
     base = ["-p", "opus_cli_testprocs"]
-    assert invoke(tmp_path, *base, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
-    write_manifest(tmp_path / "t.yaml",
-                   task("cli-test/slow-v1", "s", {"seconds": 0, "tags": {"env": "dev"}}))
+    assert (
+        invoke(tmp_path, *base, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
+    )
+    write_manifest(
+        tmp_path / "t.yaml", task("cli-test/slow-v1", "s", {"seconds": 0, "tags": {"env": "dev"}})
+    )
     result = invoke(tmp_path, *base, "plan", "-f", "t.yaml", "--state", state_url(tmp_path))
     assert result.code == 3
-    assert "      + tags.env = \"dev\"" in result.out.splitlines()
+    assert '      + tags.env = "dev"' in result.out.splitlines()
     assert "      - old = 1" in result.out.splitlines()
 
 
@@ -65,9 +75,12 @@ def test_no_changes(applied: Path) -> None:
 
 
 def test_target_and_exclude_show_in_the_plan(applied: Path) -> None:
-    write_manifest(applied / "t.yaml", hello("a", "two"),
-                   hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-                   hello("c", "changed"))
+    write_manifest(
+        applied / "t.yaml",
+        hello("a", "two"),
+        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+        hello("c", "changed"),
+    )
     code, lines = plan(applied, "--target", "c")
     assert code == 3 and "  ~ update c" in lines and "  ~ update a" not in lines
     assert "Left out by --target/--exclude: a, b" in lines
@@ -76,37 +89,79 @@ def test_target_and_exclude_show_in_the_plan(applied: Path) -> None:
     body = [line for line in lines if line.startswith("  ")]
     assert "  ~ update c" in body and not any(line.endswith((" a", " b")) for line in body)
     assert "Left out by --target/--exclude: a, b" in lines
-    unknown = invoke(applied, "plan", "-f", "t.yaml", "--state", state_url(applied),
-                     "--target", "ghost")
+    unknown = invoke(
+        applied, "plan", "-f", "t.yaml", "--state", state_url(applied), "--target", "ghost"
+    )
     assert unknown.code == 2 and "no task named 'ghost'" in unknown.err
 
 
 def test_target_and_exclude_select_what_apply_runs(applied: Path) -> None:
-    write_manifest(applied / "t.yaml", hello("a", "two"),
-                   hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-                   hello("c", "changed"))
-    result = invoke(applied, "apply", "-f", "t.yaml", "--state", state_url(applied),
-                    "--exclude", "a", "-o", "json")
+    write_manifest(
+        applied / "t.yaml",
+        hello("a", "two"),
+        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+        hello("c", "changed"),
+    )
+    result = invoke(
+        applied,
+        "apply",
+        "-f",
+        "t.yaml",
+        "--state",
+        state_url(applied),
+        "--exclude",
+        "a",
+        "-o",
+        "json",
+    )
     assert result.code == 0 and set(json.loads(result.out)["tasks"]) == {"c"}
-    result = invoke(applied, "apply", "-f", "t.yaml", "--state", state_url(applied),
-                    "--target", "b", "-o", "json")
+    result = invoke(
+        applied,
+        "apply",
+        "-f",
+        "t.yaml",
+        "--state",
+        state_url(applied),
+        "--target",
+        "b",
+        "-o",
+        "json",
+    )
     tasks = json.loads(result.out)["tasks"]
     assert {n: t["action"] for n, t in tasks.items()} == {"a": "update", "b": "update"}
     assert (applied / "out" / "a.txt").read_text() == "two"
 
 
 def test_plan_destroy_shows_what_delete_removes(applied: Path) -> None:
-    write_manifest(applied / "t.yaml", hello("a", "one"),
-                   hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-                   hello("c", "see"), hello("never-applied"))
+    write_manifest(
+        applied / "t.yaml",
+        hello("a", "one"),
+        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+        hello("c", "see"),
+        hello("never-applied"),
+    )
     code, lines = plan(applied, "--destroy")
     assert code == 3
     assert [line for line in lines if line.startswith("  ")] == [
-        "  - delete c", "  - delete b", "  - delete a"]
+        "  - delete c",
+        "  - delete b",
+        "  - delete a",
+    ]
     assert lines[-1] == "Plan: 0 to create, 0 to update, 3 to delete."
     assert (applied / "out" / "a.txt").exists()  # nothing was deleted
-    data = json.loads(invoke(applied, "plan", "--destroy", "-f", "t.yaml",
-                             "--state", state_url(applied), "-o", "json").out)
+    data = json.loads(
+        invoke(
+            applied,
+            "plan",
+            "--destroy",
+            "-f",
+            "t.yaml",
+            "--state",
+            state_url(applied),
+            "-o",
+            "json",
+        ).out
+    )
     assert data["tasks"]["never-applied"]["status"] == "unchanged"
     assert (data["tasks"]["a"]["status"], data["tasks"]["a"]["action"]) == ("planned", "delete")
 
@@ -116,20 +171,40 @@ def test_plan_says_unknown_when_the_processor_cannot_do_it(tmp_path: Path, monke
     monkeypatch.syspath_prepend(str(tmp_path))
     base = ["-p", "opus_cli_testprocs"]
     write_manifest(tmp_path / "t.yaml", task("cli-test/create-only-v1", "k", {"value": 1}))
-    assert invoke(tmp_path, *base, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
+    assert (
+        invoke(tmp_path, *base, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
+    )
     write_manifest(tmp_path / "t.yaml", task("cli-test/create-only-v1", "k", {"value": 2}))
     result = invoke(tmp_path, *base, "plan", "-f", "t.yaml", "--state", state_url(tmp_path))
     lines = result.out.splitlines()
     assert result.code == 3
-    assert ("  ? update k  (unknown: CreateOnly (cli-test/create-only-v1) does not implement "
-            "update; apply would fail)") in lines
+    assert (
+        "  ? update k  (unknown: CreateOnly (cli-test/create-only-v1) does not implement "
+        "update; apply would fail)"
+    ) in lines
     assert lines[-1] == "Plan: 0 to create, 0 to update, 0 to delete, 1 unknown."
     assert "k: unknown" in result.err
-    data = json.loads(invoke(tmp_path, *base, "plan", "-f", "t.yaml", "--state",
-                             state_url(tmp_path), "-o", "json").out)
+    data = json.loads(
+        invoke(
+            tmp_path, *base, "plan", "-f", "t.yaml", "--state", state_url(tmp_path), "-o", "json"
+        ).out
+    )
     assert "does not implement update" in data["tasks"]["k"]["unknown"]
-    drift = json.loads(invoke(tmp_path, *base, "drift", "-f", "t.yaml", "--state",
-                              state_url(tmp_path), "--var", "x=1", "-o", "json").out)
+    drift = json.loads(
+        invoke(
+            tmp_path,
+            *base,
+            "drift",
+            "-f",
+            "t.yaml",
+            "--state",
+            state_url(tmp_path),
+            "--var",
+            "x=1",
+            "-o",
+            "json",
+        ).out
+    )
     assert drift["tasks"]["k"]["drifted"] is True  # spec drift is known even so
     write_manifest(tmp_path / "t.yaml", task("cli-test/create-only-v1", "k", {"value": 1}))
     drift = invoke(tmp_path, *base, "drift", "-f", "t.yaml", "--state", state_url(tmp_path))

@@ -18,8 +18,7 @@ from opus_cli_testkit import hello, invoke, run, state_url, task, write_manifest
 
 @pytest.fixture
 def two(tmp_path: Path) -> Path:
-    write_manifest(tmp_path / "t.yaml", hello("a"),
-                   hello("b", "${VAR:a:sha256}"))
+    write_manifest(tmp_path / "t.yaml", hello("a"), hello("b", "${VAR:a:sha256}"))
     return tmp_path
 
 
@@ -35,7 +34,9 @@ def test_plain_lines_and_summary_line_by_line(two: Path) -> None:
     header = [c.strip() for c in out[2].strip("┃ ").split("┃")]
     assert out[1].startswith("┏") and out[3].startswith("┡")
     assert header == ["task", "action", "status", "duration", "error"]
-    rows = [[c.strip() for c in line.strip("│ ").split("│")] for line in out if line.startswith("│")]
+    rows = [
+        [c.strip() for c in line.strip("│ ").split("│")] for line in out if line.startswith("│")
+    ]
     assert [r[:3] for r in rows] == [["a", "create", "created"], ["b", "create", "created"]]
     assert re.fullmatch(r"2 created in \d+\.\d\d s", out[-1])
     assert all(len(line) < 200 for line in out)  # one line per row, no wrapping
@@ -46,12 +47,23 @@ def test_plain_lines_and_summary_line_by_line(two: Path) -> None:
 def test_long_errors_do_not_wrap_at_80_columns_when_piped(tmp_path: Path) -> None:
     write_procs(tmp_path)
     message = "x" * 150
-    write_manifest(tmp_path / "t.yaml", task("cli-test/fail-v1", "bad", {"message": message}),
-                   hello("after", dependencies=[{"tasks": ["bad"]}]))
-    result = run(tmp_path, "-p", "opus_cli_testprocs", "apply", "-f", "t.yaml",
-                 "--state", state_url(tmp_path))
+    write_manifest(
+        tmp_path / "t.yaml",
+        task("cli-test/fail-v1", "bad", {"message": message}),
+        hello("after", dependencies=[{"tasks": ["bad"]}]),
+    )
+    result = run(
+        tmp_path,
+        "-p",
+        "opus_cli_testprocs",
+        "apply",
+        "-f",
+        "t.yaml",
+        "--state",
+        state_url(tmp_path),
+    )
     assert result.code == 1
-    assert f"bad: failed" in result.err and f"boom: {message}" in result.err
+    assert "bad: failed" in result.err and f"boom: {message}" in result.err
     assert "after: skipped: dependency 'bad' failed" in result.err
     bad_row = next(line for line in result.out.splitlines() if "│ bad" in line)
     assert "failed" in bad_row and "boom: " + "x" * 90 in bad_row
@@ -68,7 +80,9 @@ def test_verbose_quiet_and_no_progress(two: Path) -> None:
     assert run(two, "-qq", "apply", "-f", "t.yaml", "--state", state_url(two)).out == ""
     plain = invoke(two, "apply", "-f", "t.yaml", "--state", state_url(two), "--no-progress")
     assert [re.sub(r" \(\d+\.\d\ds\)$", "", line) for line in plain.err.splitlines()] == [
-        "a: unchanged", "b: unchanged"]
+        "a: unchanged",
+        "b: unchanged",
+    ]
 
 
 def test_json_stays_parseable_with_debug_logs(two: Path) -> None:
@@ -104,17 +118,37 @@ def test_live_view_in_a_pseudo_terminal(tmp_path: Path) -> None:
         tmp_path / "t.yaml",
         task("cli-test/slow-v1", "slow-one", {"seconds": 0.6}),
         task("cli-test/slow-v1", "slow-two", {"seconds": 0.6}),
-        task("cli-test/fail-v1", "doomed", {"message": "kaput"},
-             dependencies=[{"tasks": ["slow-one"]}]),
+        task(
+            "cli-test/fail-v1",
+            "doomed",
+            {"message": "kaput"},
+            dependencies=[{"tasks": ["slow-one"]}],
+        ),
     )
     master, slave = os.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPUS_")}
     env.update(TERM="xterm-256color", COLUMNS="120", LINES="40", PYTHONPATH=str(tmp_path))
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "opus", "-p", "opus_cli_testprocs", "apply", "-f", "t.yaml",
-         "--state", state_url(tmp_path), "--keep-going"],
-        cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "-p",
+            "opus_cli_testprocs",
+            "apply",
+            "-f",
+            "t.yaml",
+            "--state",
+            state_url(tmp_path),
+            "--keep-going",
+        ],
+        cwd=tmp_path,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
     )
     os.close(slave)
     try:

@@ -15,7 +15,10 @@ def test_validate_ok_touches_no_state(tmp_path: Path) -> None:
     write_manifest(tmp_path / "t.yaml", hello("a"), hello("b", "${VAR:a:sha256}"))
     result = run(tmp_path, "validate", "-f", "t.yaml")
     assert result.code == 0, result.err
-    assert result.out.strip() == "ok: 2 task(s) valid for 'apply' in context 'default' (0 out of scope)"
+    assert (
+        result.out.strip()
+        == "ok: 2 task(s) valid for 'apply' in context 'default' (0 out of scope)"
+    )
     assert not (tmp_path / ".opus").exists() and not (tmp_path / "out").exists()
     data = json.loads(run(tmp_path, "validate", "-f", "t.yaml", "-o", "json").out)
     assert data["ok"] is True and data["tasks"] == ["a", "b"]
@@ -44,8 +47,7 @@ def test_validate_reports_every_problem_at_once(tmp_path: Path) -> None:
         "t.yaml:1: task 'unknown-api', spec.x: variable 'undefined' is not defined",
     ]:
         assert message in err, err
-    data = json.loads(run(tmp_path, "validate", "-f", "t.yaml", "-f", "bad.yaml",
-                          "-o", "json").out)
+    data = json.loads(run(tmp_path, "validate", "-f", "t.yaml", "-f", "bad.yaml", "-o", "json").out)
     assert data["ok"] is False and len(data["problems"]) >= 6
 
 
@@ -62,8 +64,12 @@ def _scoped(tmp_path: Path) -> None:
 def test_graph_text_applies_scopes_and_targets(tmp_path: Path) -> None:
     _scoped(tmp_path)
     result = invoke(tmp_path, "graph", "-f", "t.yaml")
-    assert result.out.splitlines() == ["net", "db <- net", "web <- net, db",
-                                       "# out of scope: prod-only"]
+    assert result.out.splitlines() == [
+        "net",
+        "db <- net",
+        "web <- net, db",
+        "# out of scope: prod-only",
+    ]
     prod = invoke(tmp_path, "graph", "-f", "t.yaml", "--context", "prod")
     assert "prod-only" in prod.out.splitlines()
     target = invoke(tmp_path, "graph", "-f", "t.yaml", "--target", "db")
@@ -76,9 +82,14 @@ def test_graph_mermaid_shape(tmp_path: Path) -> None:
     _scoped(tmp_path)
     lines = invoke(tmp_path, "graph", "-f", "t.yaml", "--format", "mermaid").out.splitlines()
     assert lines[0] == "graph TD"
-    nodes = {m.group(1): m.group(2) for line in lines[1:]
-             if (m := re.fullmatch(r'    (n\d+)\["([^"]*)"\]', line))}
-    edges = [m.groups() for line in lines[1:] if (m := re.fullmatch(r"    (n\d+) --> (n\d+)", line))]
+    nodes = {
+        m.group(1): m.group(2)
+        for line in lines[1:]
+        if (m := re.fullmatch(r'    (n\d+)\["([^"]*)"\]', line))
+    }
+    edges = [
+        m.groups() for line in lines[1:] if (m := re.fullmatch(r"    (n\d+) --> (n\d+)", line))
+    ]
     comments = [line for line in lines[1:] if line.strip().startswith("%%")]
     assert len(nodes) + len(edges) + len(comments) == len(lines) - 1  # nothing else
     assert sorted(nodes.values()) == ["db (HelloWorld)", "net (HelloWorld)", "web (HelloWorld)"]
