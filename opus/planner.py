@@ -31,6 +31,16 @@ class Decision:
     def changes(self) -> bool:
         return self.action is not None
 
+    @property
+    def notable(self) -> bool:
+        """Whether the reason says more than "the spec changed": drift, a resource gone, a
+        replacement."""
+        return self.drifted or self.action == Action.REPLACE or self.reason_kind == "gone"
+
+    @property
+    def reason_kind(self) -> str:
+        return (self.reason or "").split(":", 1)[0]
+
 
 UNCHANGED = Decision(None)
 

@@ -94,6 +94,7 @@ class Run:
         self._in_flight: dict[str, tuple[TaskContext, float]] = {}
         self._desired: dict[str, TaskContext] = {}  # apply/plan: the context to act with
         self._replacing: set[str] = set()
+        self._decisions: dict[str, Decision] = {}
         self._pending_error: dict[str, str] = {}  # task -> error, while rolling back
         self._stop_reason: str | None = None
         self._interrupts = 0
@@ -388,6 +389,7 @@ class Run:
         """Carry out a decision: finish unchanged, report a plan, or submit the action."""
         task, ctx, prior = self.tasks[name], self._desired[name], self.prior.get(name)
         drifted = True if decision.drifted else None
+        self._decisions[name] = decision
         if decision == UNCHANGED or decision.action is None:
             outputs = dict(prior.outputs) if prior else {}
             self.outputs[name] = outputs
@@ -544,8 +546,12 @@ class Run:
             self.prior.pop(name, None)
         self.outputs[name] = outputs
         outcome = TaskOutcome(name, Status.DONE, shown, outputs)
+        decision = self._decisions.get(name)
         if name in self.orphans:
             outcome.details = {"reason": "no longer in manifests"}
+        elif decision is not None and decision.notable:
+            outcome.drifted = True if decision.drifted else None
+            outcome.details = {"reason": decision.reason}
         self._finish(task, ctx, outcome, started)
 
     def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
