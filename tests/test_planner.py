@@ -45,21 +45,24 @@ IN_SYNC = Result(drifted=False)
         (SPEC, record(None), None, (), Decision(Action.CREATE, "not in state")),
         # refresh says gone -> create again, whatever the spec
         (SPEC, record(), GONE, (), Decision(Action.CREATE, "gone: a.txt is missing")),
-        ({**SPEC, "content": "y"}, record(), GONE, ("path",), Decision(Action.CREATE, "gone: a.txt is missing")),
+        ({**SPEC, "content": "y"}, record(), GONE, ("path",),
+         Decision(Action.CREATE, "gone: a.txt is missing")),
         # spec changed on a replace_on path (or under it) -> replace
         ({**SPEC, "path": "b.txt"}, record(), None, ("path",),
          Decision(Action.REPLACE, "path changed", replace_paths=("path",))),
         ({**SPEC, "nested": {"mode": "0600"}}, record(), IN_SYNC, ("nested",),
          Decision(Action.REPLACE, "nested changed", replace_paths=("nested",))),
         # spec changed elsewhere -> update
-        ({**SPEC, "content": "y"}, record(), None, ("path",), Decision(Action.UPDATE, "spec changed")),
+        ({**SPEC, "content": "y"}, record(), None, ("path",),
+         Decision(Action.UPDATE, "spec changed")),
         ({**SPEC, "content": "y"}, record(), DRIFTED, (), Decision(Action.UPDATE, "spec changed")),
         # a value known only after apply -> update (it may change)
         ({**SPEC, "content": UNKNOWN}, record(), None, (), Decision(Action.UPDATE, "spec changed")),
         # last run failed -> update
         (SPEC, record(status="failed"), None, (), Decision(Action.UPDATE, "last failed")),
         # drifted -> update, with the processor's reason
-        (SPEC, record(), DRIFTED, (), Decision(Action.UPDATE, "drifted: content changed", drifted=True)),
+        (SPEC, record(), DRIFTED, (),
+         Decision(Action.UPDATE, "drifted: content changed", drifted=True)),
         (SPEC, record(), Result(drifted=True), (),
          Decision(Action.UPDATE, "drifted: the resource changed", drifted=True)),
         # nothing to do
