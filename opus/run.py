@@ -330,7 +330,8 @@ class Run:
                 f"task {name!r} is no longer in the manifests, but its processor is not "
                 f"installed: no processor for apiVersion {record.api_version!r}"
             )
-            self._fail(name, None, message, time.time(), rolled_back=False)
+            # nothing was attempted: the other tasks go on, the run still fails
+            self._fail(name, None, message, time.time(), rolled_back=False, stop_run=False)
             return
         ctx = TaskContext(
             task_name=name,
@@ -622,7 +623,14 @@ class Run:
         self.plugins.task_done(task, ctx, outcome)
 
     def _fail(
-        self, name: str, ctx: TaskContext | None, message: str, started: float, *, rolled_back: bool
+        self,
+        name: str,
+        ctx: TaskContext | None,
+        message: str,
+        started: float,
+        *,
+        rolled_back: bool,
+        stop_run: bool = True,
     ) -> None:
         task = self.tasks[name]
         now = time.time()
@@ -663,7 +671,7 @@ class Run:
         self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
         for dependent in blocked:
             self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
-        if not self.keep_going:
+        if stop_run and not self.keep_going:
             self._stop(f"not started: the run stopped after task {name!r} failed")
 
     def _skip(self, name: str, reason: str) -> None:
