@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from helpers_cli import run_opus, write_manifest
+from support_processors import RecordingProcessor, make_task
 
 from opus import Engine, Plugins
 
@@ -296,3 +297,76 @@ def test_cli_plan_destroy_and_replace(tmp_path: Path) -> None:
                                  plugins=()).stdout)  # fmt: skip
     assert report["tasks"]["web"]["action"] == "replace"
     assert not (tmp_path / "web.txt").exists() and (tmp_path / "www.txt").read_text() == "web"
+
+
+# -- what ctx.spec is, with a recording processor ----------------------------------------------
+
+
+class Secretive(RecordingProcessor):
+    """Masks ``token`` in what state keeps."""
+
+    api_version = "secret/v1"
+
+    def redact(self, spec):  # type: ignore[no-untyped-def]
+        return {**spec, "token": "***"} if "token" in spec else spec
+
+
+def test_delete_rollback_and_prune_get_the_recorded_spec_with_secrets_from_the_manifest() -> None:
+    proc = Secretive()
+    with Engine(state="memory://", plugins=Plugins(entry_points=False)) as engine:
+        engine.register_processor(proc)
+        v1 = make_task("t", "secret/v1", spec={"value": 1, "token": "s1"})
+        v2 = make_task("t", "secret/v1", spec={"value": 2, "token": "s1", "fail_on": ["update"]})
+        engine.run("apply", [v1])
+        proc.calls.clear()
+        result = engine.run("apply", [v2])
+        assert result.tasks["t"].status == "rolled_back"
+        by_action = {a: spec for a, _, spec in proc.calls}
+        assert by_action["detect_drift"] == {"value": 1, "token": "s1"}  # refresh: recorded
+        assert by_action["update"]["value"] == 2
+        assert by_action["rollback"] == {"value": 1, "token": "s1"}  # undo: recorded
+        assert proc.contexts[-1].desired_spec == dict(v2.spec)
+
+        proc.calls.clear()
+        engine.run("delete", [make_task("t", "secret/v1", spec={"value": 3, "token": "s2"})])
+        assert proc.calls == [("delete", "t", {"value": 1, "token": "s2"})]
+
+        engine.run("apply", [v1])
+        proc.calls.clear()
+        result = engine.run("apply", [], prune=True)
+        assert result.orphans == ["t"]
+        assert proc.calls == [("delete", "t", {"value": 1, "token": "***"})]  # stays masked
+        assert proc.contexts[-1].desired_spec is None
+
+
+def test_refresh_runs_in_parallel_under_the_same_limit() -> None:
+    import threading
+    import time
+
+    class Slow(RecordingProcessor):
+        api_version = "slow/v1"
+        max_concurrency = 2
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.running = 0
+            self.peak = 0
+            self.lock = threading.Lock()
+
+        def detect_drift(self, task, ctx):  # type: ignore[no-untyped-def]
+            with self.lock:
+                self.running += 1
+                self.peak = max(self.peak, self.running)
+            time.sleep(0.05)
+            with self.lock:
+                self.running -= 1
+            return False
+
+    proc = Slow()
+    tasks = [make_task(f"t{i}", "slow/v1", spec={"i": i}) for i in range(6)]
+    with Engine(state="memory://", plugins=Plugins(entry_points=False), parallelism=8) as engine:
+        engine.register_processor(proc)
+        engine.run("apply", tasks)
+        result = engine.run("apply", tasks)
+    assert {t.status for t in result.tasks.values()} == {"unchanged"}
+    assert proc.peak == 2, "in parallel, never past the processor's max_concurrency"
