@@ -160,21 +160,38 @@ class Run:
                         self._start_ready()
                     if not self.scheduler.running:
                         break
-                    name, phase, value, error = self._completions.get()
+                    batch = self._next_completions()
                 except KeyboardInterrupt:  # not routed through a signal handler
                     if self._interrupt():
                         break
                     continue
-                if phase == _INTERRUPT:
-                    if self._interrupt():
-                        break
-                    continue
-                self._complete(name, phase, value, error)
+                if self._handle(batch):
+                    break
         for name in self.scheduler.not_started():
             self._skip(name, self._stop_reason or "not started")
         self.result.finished_at = time.time()
         self.result.tasks = {n: self.result.tasks[n] for n in self.order if n in self.result.tasks}
         return self.result
+
+    def _next_completions(self) -> list[tuple[str, str, Any, Any]]:
+        """Wait for one completion, then take every other one already there (fewer
+        wake-ups between the driver and the executor's threads)."""
+        batch = [self._completions.get()]
+        while True:
+            try:
+                batch.append(self._completions.get_nowait())
+            except queue.Empty:
+                return batch
+
+    def _handle(self, batch: list[tuple[str, str, Any, Any]]) -> bool:
+        """Handle completions in order; True when an interrupt ends the loop now."""
+        for name, phase, value, error in batch:
+            if phase == _INTERRUPT:
+                if self._interrupt():
+                    return True
+                continue
+            self._complete(name, phase, value, error)
+        return False
 
     def _signal_interrupt(self) -> None:
         """Called from a signal handler: only a reentrant queue put is allowed here."""
