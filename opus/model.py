@@ -184,7 +184,7 @@ class TaskState:
     spec_checksum: str | None = None
     outputs: Mapping[str, Any] = field(default_factory=dict)
     resource_checksum: str | None = None
-    status: str = Status.DONE
+    status: str = Status.DONE.value
     created_at: float | None = None
     updated_at: float | None = None
     run_id: str | None = None
@@ -277,6 +277,10 @@ class TaskOutcome:
     details: dict[str, Any] | None = None
     started_at: float | None = None
     finished_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.status = str(self.status)
+        self.action = None if self.action is None else str(self.action)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

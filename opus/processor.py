@@ -74,6 +74,12 @@ class TaskContext:
     error: str | None = None
     desired_spec: Mapping[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        # plain strings for plugins (an Action compares equal, but reprs differently)
+        object.__setattr__(self, "action", str(self.action))
+        if self.failed_action is not None:
+            object.__setattr__(self, "failed_action", str(self.failed_action))
+
     @property
     def logger(self) -> logging.Logger:
         """A logger named ``opus.task.<task name>``."""
