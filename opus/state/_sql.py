@@ -294,7 +294,7 @@ class SQLStateBackend(StateBackend):
             cur.execute(
                 self._q("DELETE FROM tasks WHERE context = ? AND name = ?"), (context, name)
             )
-            existed = cur.rowcount > 0
+            existed: bool = cur.rowcount > 0
             self._insert_history(cur, entry)
             return existed
 
