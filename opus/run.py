@@ -86,7 +86,7 @@ class Run:
         self.refresh = refresh
         self.destroy = destroy and self.action == Action.PLAN
         self.result = RunResult(run_id=run_id, command=command, action=action, context=context)
-        self.prior: dict[str, TaskState] = {s.name: s for s in state.list(context)}
+        self.prior: dict[str, TaskState] = {s.name: s for s in state.list_records(context)}
         self.outputs: dict[str, Mapping[str, Any]] = {}
         self.planned_changes: set[str] = set()
         self.tasks: dict[str, Task] = dict(graph.tasks)

@@ -167,7 +167,7 @@ def test_orphans_are_reported_and_pruned_only_when_asked(engine, tmp_path) -> No
     finished = sorted(("web", "app", "db"), key=lambda n: result.tasks[n].finished_at or 0)
     assert finished == ["web", "app", "db"], "reverse dependency order"
     assert not any((tmp_path / f"{n}.txt").exists() for n in ("db", "app", "web"))
-    assert [r.name for r in engine.state.list("default")] == ["keep"]
+    assert [r.name for r in engine.state.list_records("default")] == ["keep"]
     assert (tmp_path / "keep.txt").read_text() == "k"
 
 
