@@ -90,9 +90,7 @@ class FileProcessor(TaskProcessor):
         details: dict[str, Any] = {"path": str(info.path), "reasons": reasons}
         details.update(expected=expected.checksum, actual=info.checksum)
         message = "; ".join(reasons) if reasons else "in sync"
-        return Result(
-            drifted=bool(reasons), message=message, details=details, exists=info.exists
-        )
+        return Result(drifted=bool(reasons), message=message, details=details, exists=info.exists)
 
     def rollback(self, task: Task, ctx: TaskContext) -> Result:
         """Restore what the failed action found at the path (content and mode, or nothing)."""
