@@ -11,7 +11,7 @@ from typing import Any
 
 from .actions import Action, Status
 from .diff import spec_diff
-from .model import Result, TaskState, checksum
+from .model import Result, TaskOutcome, TaskState, checksum
 from .variables import UNKNOWN
 
 #: What processors put in a recorded spec in place of a secret.
@@ -167,3 +167,48 @@ def orphan_edges(orphans: Sequence[TaskState]) -> dict[str, set[str]]:
             if dep in names:
                 waits[dep].add(o.name)
     return waits
+
+
+def read_only_outcome(
+    name: str,
+    action: str,
+    spec: Mapping[str, Any],
+    prior: TaskState | None,
+    result: Result,
+    *,
+    supported: bool,
+    redacted: Mapping[str, Any],
+) -> TaskOutcome:
+    """The outcome of ``describe`` or ``detect_drift`` (``opus drift``) for one task.
+
+    ``supported`` says whether the processor implements ``detect_drift``; ``redacted`` is
+    ``spec`` as the processor redacts it (for the spec diff).
+    """
+    outputs = dict(result.outputs) or (dict(prior.outputs) if prior else {})
+    details = dict(result.details)
+    if action == Action.DESCRIBE:
+        if prior is not None:
+            details.setdefault("state", prior.to_dict())
+        return TaskOutcome(name, Status.DONE, Action.DESCRIBE, outputs, details=details or None)
+    spec_drift = prior is not None and prior.spec_checksum != checksum(spec)
+    resource_drift = result.drifted if supported else None
+    if supported and result.exists is False:
+        resource_drift = True
+    if resource_drift is None and not spec_drift:
+        drifted = None  # nobody can tell: reported as "unknown"
+    else:
+        drifted = bool(spec_drift or resource_drift)
+    if spec_drift:
+        details["spec_diff"] = spec_diff(prior.applied_spec if prior else None, redacted)
+    if result.message:
+        details["message"] = result.message
+    return TaskOutcome(
+        name,
+        Status.DONE,
+        Action.DETECT_DRIFT,
+        outputs,
+        drifted=drifted,
+        spec_drift=spec_drift,
+        resource_drift=resource_drift,
+        details=details or None,
+    )

@@ -21,7 +21,15 @@ from .diff import spec_diff
 from .errors import VariableError, describe_error
 from .interrupts import deliver_interrupts
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
-from .planner import UNCHANGED, Decision, decide, find_orphans, orphan_edges, prune_order, unmask
+from .planner import (
+    Decision,
+    decide,
+    find_orphans,
+    orphan_edges,
+    prune_order,
+    read_only_outcome,
+    unmask,
+)
 from .processor import ReadOnlyVariables, TaskContext
 from .scheduler import Scheduler
 from .variables import UNKNOWN, find_references
@@ -408,7 +416,7 @@ class Run:
         task, ctx, prior = self.tasks[name], self._desired[name], self.prior.get(name)
         drifted = True if decision.drifted else None
         self._decisions[name] = decision
-        if decision == UNCHANGED or decision.action is None:
+        if decision.action is None:
             outputs = dict(prior.outputs) if prior else {}
             self.outputs[name] = outputs
             self._finish(task, ctx, TaskOutcome(name, Status.UNCHANGED, None, outputs), started)
@@ -573,40 +581,15 @@ class Run:
         self._finish(task, ctx, outcome, started)
 
     def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
-        prior = self.prior.get(task.name)
-        outputs = dict(result.outputs) or (dict(prior.outputs) if prior else {})
-        details = dict(result.details)
-        if ctx.action == Action.DESCRIBE:
-            if prior is not None:
-                details.setdefault("state", prior.to_dict())
-            return TaskOutcome(
-                task.name, Status.DONE, Action.DESCRIBE, outputs, details=details or None
-            )
-        spec_drift = prior is not None and prior.spec_checksum != checksum(ctx.spec)
-        supported = self.registry.get(task.api_version).supports(Action.DETECT_DRIFT)
-        resource_drift = result.drifted if supported else None
-        if supported and result.exists is False:
-            resource_drift = True
-        if resource_drift is None and not spec_drift:
-            drifted = None  # nobody can tell: reported as "unknown"
-        else:
-            drifted = bool(spec_drift or resource_drift)
-        if spec_drift:
-            details["spec_diff"] = spec_diff(
-                prior.applied_spec if prior else None,
-                self.registry.get(task.api_version).redact(ctx.spec),
-            )
-        if result.message:
-            details["message"] = result.message
-        return TaskOutcome(
+        processor = self.registry.get(task.api_version)
+        return read_only_outcome(
             task.name,
-            Status.DONE,
-            Action.DETECT_DRIFT,
-            outputs,
-            drifted=drifted,
-            spec_drift=spec_drift,
-            resource_drift=resource_drift,
-            details=details or None,
+            ctx.action,
+            ctx.spec,
+            self.prior.get(task.name),
+            result,
+            supported=processor.supports(Action.DETECT_DRIFT),
+            redacted=processor.redact(ctx.spec),
         )
 
     def _entry(

@@ -13,6 +13,7 @@ from opus.planner import (
     decide,
     find_orphans,
     prune_order,
+    read_only_outcome,
     replace_paths,
     unmask,
 )
@@ -140,3 +141,24 @@ def test_prune_order_puts_dependents_first() -> None:
     order = prune_order(records)
     assert sorted(order) == ["app", "db", "lone", "web"]
     assert order.index("web") < order.index("app") < order.index("db")
+
+
+@pytest.mark.parametrize(
+    ("desired", "result", "supported", "expected"),
+    [
+        (SPEC, IN_SYNC, True, (False, False, False)),
+        (SPEC, DRIFTED, True, (True, False, True)),
+        (SPEC, Result(exists=False, message="gone"), True, (True, False, True)),
+        (SPEC, Result(), False, (None, False, None)),  # nobody can tell
+        ({**SPEC, "content": "y"}, Result(), False, (True, True, None)),
+    ],
+)
+def test_read_only_outcome_of_drift(
+    desired: dict[str, Any], result: Result, supported: bool, expected: tuple[Any, ...]
+) -> None:
+    outcome = read_only_outcome(
+        "t", "detect_drift", desired, record(), result, supported=supported, redacted=desired
+    )
+    assert (outcome.drifted, outcome.spec_drift, outcome.resource_drift) == expected
+    if outcome.spec_drift:
+        assert (outcome.details or {})["spec_diff"]["changed"] == {"content": ["x", "y"]}
