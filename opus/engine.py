@@ -15,9 +15,10 @@ from .commands import action_for
 from .errors import CommandError
 from .executors import Executor, make_executor
 from .graph import TaskGraph
-from .model import LockInfo, RunRecord, RunResult, Task
+from .model import LockInfo, RunRecord, RunResult, Task, TaskState
 from .plugins import Plugins
 from .run import Run
+from .saved_plan import Plan, PlanFileError, StalePlanError, build_plan
 from .state.base import DEFAULT_STATE_URL, StateBackend, pid_alive, this_host
 from .validation import validate
 
@@ -160,9 +161,89 @@ class Engine:
         ``RunResult.orphans``); it is ignored, with a warning, when ``targets`` or
         ``excludes`` are given. ``destroy`` makes ``plan`` show what delete would remove.
         """
+        task_list = as_tasks(tasks)
+        return self._execute(
+            command, task_list, context, variables, targets, excludes, keep_going,
+            refresh=refresh, prune=prune, destroy=destroy,
+        )[0]  # fmt: skip
+
+    def plan(
+        self,
+        tasks: Iterable[Task | Mapping[str, Any]],
+        context: str = "default",
+        variables: Mapping[str, Any] | None = None,
+        *,
+        command: str = "plan",
+        targets: Sequence[str] = (),
+        excludes: Sequence[str] = (),
+        refresh: bool = True,
+        prune: bool = False,
+    ) -> Plan:
+        """Plan as ``run("plan", ...)`` does and return a :class:`~opus.saved_plan.Plan`
+        that can be saved (``to_json``/``save``) and applied later with :meth:`apply_plan`.
+
+        ``Plan.result`` is the plan run's :class:`RunResult`.
+        """
+        if self.action_for(command) != Action.PLAN:
+            raise CommandError(f"command {command!r} does not plan")
+        task_list = as_tasks(tasks)
+        if prune and (targets or excludes):
+            prune = False  # _execute warns
+        result, run = self._execute(
+            command, task_list, context, variables, targets, excludes, None,
+            refresh=refresh, prune=prune,
+        )  # fmt: skip
+        return build_plan(
+            context=context,
+            command=command,
+            manifests=task_list,
+            variables=variables or {},
+            targets=targets,
+            excludes=excludes,
+            refresh=refresh,
+            prune=prune,
+            decisions=run.decisions,
+            specs={name: run.desired_spec(name) for name in run.decisions},
+            prior=run.initial_prior,
+            orphans=result.orphans,
+            pruned=list(run.orphans),
+            result=result,
+        )
+
+    def apply_plan(
+        self, plan: Plan, *, command: str = "apply", keep_going: bool | None = None
+    ) -> RunResult:
+        """Execute a saved plan exactly: its manifests, variables and decisions, without
+        refreshing or deciding again.
+
+        Raises :class:`~opus.saved_plan.StalePlanError` (nothing runs) when the state of any
+        task the plan covers changed since it was made.
+        """
+        if self.action_for(command) != Action.APPLY:
+            raise CommandError(f"a saved plan is applied with an apply command, not {command!r}")
+        return self._execute(
+            command, plan.manifests, plan.context, plan.variables, plan.targets, plan.excludes,
+            keep_going, refresh=False, prune=plan.prune, saved=plan,
+        )[0]  # fmt: skip
+
+    def _execute(
+        self,
+        command: str,
+        task_list: list[Task],
+        context: str,
+        variables: Mapping[str, Any] | None,
+        targets: Sequence[str],
+        excludes: Sequence[str],
+        keep_going: bool | None,
+        *,
+        refresh: bool,
+        prune: bool,
+        destroy: bool = False,
+        saved: Plan | None = None,
+    ) -> tuple[RunResult, Run]:
         variables = builtin_variables(context, variables)
         graph, manifest_names = self._validate(
-            command, tasks, context, variables, targets, excludes, destroy
+            command, task_list, context, variables, targets, excludes, destroy
         )
         action = self.action_for(command)
         if prune and (targets or excludes):
@@ -182,6 +263,12 @@ class Engine:
             self.executor.shutdown()
             raise
         try:
+            if saved is not None:  # under the lock: nobody changes state in between
+                try:
+                    check_plan(saved, graph.tasks, state.list_records(context))
+                except BaseException:
+                    self.executor.shutdown()
+                    raise
             close_dead_runs(state, context, lock)
             state.start_run(
                 RunRecord(
@@ -212,6 +299,7 @@ class Engine:
                 refresh=refresh,
                 prune=prune,
                 destroy=destroy,
+                saved=None if saved is None else saved.tasks,
             )
             self.plugins.run_start(
                 run_id, command, action, context, [run.tasks[n] for n in run.order]
@@ -223,7 +311,7 @@ class Engine:
             status = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
             state.finish_run(run_id, status, result.finished_at, result.counts())
             self.plugins.run_finish(result)
-            return result
+            return result, run
         finally:
             state.unlock(context, run_id)
 
@@ -266,6 +354,16 @@ def close_dead_runs(state: StateBackend, context: str, lock: LockInfo) -> None:
             "run %s (pid %d) ended without finishing: marked interrupted", run.run_id, run.pid
         )
         state.finish_run(run.run_id, "interrupted", ended, summary)
+
+
+def check_plan(plan: Plan, selected: Mapping[str, Task], records: Iterable[TaskState]) -> None:
+    """Refuse a saved plan that does not cover the same tasks or whose basis changed."""
+    missing = sorted(n for n in selected if n not in plan.tasks)
+    if missing:
+        raise PlanFileError(f"the saved plan has no decision for task(s): {', '.join(missing)}")
+    reason = plan.stale({r.name: r for r in records})
+    if reason is not None:
+        raise StalePlanError(f"{reason}; make the plan again")
 
 
 def _user() -> str | None:

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from .actions import Action, Status
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
-from .errors import VariableError, describe_error
+from .errors import CommandError, VariableError, describe_error
 from .interrupts import deliver_interrupts
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .planner import (
     Decision,
+    contains_unknown,
     decide,
     find_orphans,
     orphan_edges,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .executors.base import Executor
     from .graph import TaskGraph
     from .plugins import Plugins
+    from .saved_plan import PlannedTask
     from .state.base import StateBackend
 
 logger = logging.getLogger("opus")
@@ -82,6 +84,7 @@ class Run:
         refresh: bool = True,
         prune: bool = False,
         destroy: bool = False,
+        saved: Mapping[str, PlannedTask] | None = None,
     ) -> None:
         self.command, self.action, self.context = command, Action(action), context
         self.graph = graph
@@ -91,7 +94,8 @@ class Run:
         self.state = state
         self.executor = executor
         self.keep_going = keep_going
-        self.refresh = refresh
+        self.saved = saved
+        self.refresh = refresh and saved is None
         self.destroy = destroy and self.action == Action.PLAN
         self.result = RunResult(run_id=run_id, command=command, action=action, context=context)
         self.prior: dict[str, TaskState] = {s.name: s for s in state.list_records(context)}
@@ -103,6 +107,8 @@ class Run:
         self._desired: dict[str, TaskContext] = {}  # apply/plan: the context to act with
         self._replacing: set[str] = set()
         self._decisions: dict[str, Decision] = {}
+        #: the prior records the run started from (a plan's decisions were based on them)
+        self.initial_prior: dict[str, TaskState] = dict(self.prior)
         self._pending_error: dict[str, str] = {}  # task -> error, while rolling back
         self._stop_reason: str | None = None
         self._interrupts = 0
@@ -256,20 +262,26 @@ class Run:
                     visible[ref.variable] = UNKNOWN
         return visible
 
-    def _context(self, name: str, *, missing_ok: bool = False) -> TaskContext | None:
+    def _context(
+        self, name: str, *, missing_ok: bool = False, spec: Mapping[str, Any] | None = None
+    ) -> TaskContext | None:
         """The task's context with its resolved (desired) spec; ``None`` when a reference
-        cannot be resolved and ``missing_ok``."""
+        cannot be resolved and ``missing_ok``. A given ``spec`` (a saved plan's) is used as
+        it is."""
         task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
         refs = find_references(task.spec) if self.action == Action.PLAN else []
         visible = self._visible_variables(task, refs)
-        try:
-            spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)
-        except VariableError:
-            if missing_ok:
-                return None
-            raise
+        if spec is None:
+            try:
+                spec = self.plugins.resolve_spec(
+                    task, task.spec, visible, self.command, self.context
+                )
+            except VariableError:
+                if missing_ok:
+                    return None
+                raise
         return TaskContext(
             task_name=name,
             spec=spec,
@@ -368,6 +380,7 @@ class Run:
             state=record,
             desired_spec=None,
         )
+        self._decisions[name] = Decision(Action.DELETE, "no longer in manifests")
         if self.action == Action.PLAN:
             outcome = TaskOutcome(
                 name, Status.PLANNED, Action.DELETE, details={"reason": "no longer in manifests"}
@@ -381,6 +394,9 @@ class Run:
         task, prior = self.tasks[name], self.prior.get(name)
         if self.destroy:
             self._plan_destroy(name)
+            return
+        if self.saved is not None:
+            self._start_saved(name)
             return
         ctx = self._context(name)
         assert ctx is not None
@@ -399,6 +415,28 @@ class Run:
             self._send(task, refresh_ctx, _REFRESH)
             return
         self._act(name, self._decide(name, None), time.time())
+
+    def _start_saved(self, name: str) -> None:
+        """``apply --plan``: the saved decision, with the saved spec where it was known."""
+        assert self.saved is not None
+        planned = self.saved.get(name)
+        if planned is None:
+            raise CommandError(f"task {name!r} is not in the saved plan")
+        known = planned.spec is not None and not contains_unknown(planned.spec)
+        ctx = self._context(name, spec=planned.spec if known else None)
+        assert ctx is not None
+        self._desired[name] = ctx
+        self._act(name, planned.decision(), time.time())
+
+    @property
+    def decisions(self) -> Mapping[str, Decision]:
+        """What was decided for each task of apply/plan (orphans to prune included)."""
+        return self._decisions
+
+    def desired_spec(self, name: str) -> Mapping[str, Any] | None:
+        """The resolved spec a task was decided with (``None`` for an orphan)."""
+        ctx = self._desired.get(name)
+        return None if ctx is None else ctx.spec
 
     def _decide(self, name: str, refreshed: Result | None) -> Decision:
         ctx = self._desired[name]

@@ -57,6 +57,8 @@ class RunOptions:
     destroy: bool = False
     refresh: bool = True
     prune: bool = False
+    out: str | None = None
+    plan_file: str | None = None
 
 
 def parse_limits(pairs: tuple[str, ...]) -> dict[str, int]:
@@ -90,13 +92,21 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def execute(session: Session, opts: RunOptions, events: EventStream | None) -> int:
     """Run one command and print its result; return the exit code."""
     from ..engine import Engine
-    from .inputs import check, read_inputs
+    from .inputs import Inputs, check, read_inputs
     from .output import print_json, print_summary
     from .plan_view import print_plan
     from .progress import make_progress
     from .words import capability_gaps
 
-    inputs = read_inputs(opts.files, opts.context, opts.var_pairs, opts.values_files)
+    saved = None
+    if opts.plan_file is not None:
+        from ..saved_plan import Plan
+
+        saved = Plan.load(opts.plan_file)
+        opts.context = saved.context
+        inputs = Inputs(list(saved.manifests), dict(saved.variables))
+    else:
+        inputs = read_inputs(opts.files, opts.context, opts.var_pairs, opts.values_files)
     plugins = session.plugins()
     engine = Engine(
         state=opts.state_url,
@@ -111,7 +121,9 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     gap = capability_gaps(plugins)
     reporter = None
     try:
-        graph = check(engine, opts.command, inputs, opts.context, opts.targets, opts.excludes,
+        targets = saved.targets if saved else opts.targets
+        excludes = saved.excludes if saved else opts.excludes
+        graph = check(engine, opts.command, inputs, opts.context, targets, excludes,
                       destroy=opts.destroy)  # fmt: skip
         if opts.prune and (opts.targets or opts.excludes):
             click.echo("warning: --prune is ignored with --target/--exclude", err=True)
@@ -122,17 +134,28 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
             plugins.register(reporter, name="cli-progress")
         if events is not None:
             plugins.register(events, name="cli-events")
-        result = engine.run(
-            opts.command,
-            inputs.tasks,
-            context=opts.context,
-            variables=inputs.variables,
-            targets=opts.targets,
-            excludes=opts.excludes,
-            refresh=opts.refresh,
-            prune=opts.prune and not (opts.targets or opts.excludes),
-            destroy=opts.destroy,
-        )
+        prune = opts.prune and not (opts.targets or opts.excludes)
+        if saved is not None:
+            result = engine.apply_plan(saved, command=opts.command)
+        elif opts.out is not None:
+            made = engine.plan(
+                inputs.tasks, opts.context, inputs.variables, command=opts.command,
+                targets=opts.targets, excludes=opts.excludes, refresh=opts.refresh, prune=prune,
+            )  # fmt: skip
+            assert made.result is not None
+            result = made.result
+            if result.ok:
+                made.save(opts.out)
+                click.echo(f"plan saved to {opts.out} (apply it with: opus apply --plan "
+                           f"{opts.out})", err=True)  # fmt: skip
+            else:
+                click.echo(f"plan not saved to {opts.out}: some tasks failed", err=True)
+        else:
+            result = engine.run(
+                opts.command, inputs.tasks, context=opts.context, variables=inputs.variables,
+                targets=opts.targets, excludes=opts.excludes, refresh=opts.refresh, prune=prune,
+                destroy=opts.destroy,
+            )  # fmt: skip
     finally:
         if reporter is not None:
             reporter.close()
@@ -173,8 +196,26 @@ def make_run_command(name: str, action: str) -> click.Command:
 
     params: list[click.Parameter] = []
     if action == "plan":
+        params += [
+            click.Option(
+                ["--destroy"], is_flag=True, help="Show what delete would remove instead."
+            ),
+            click.Option(
+                ["--out"],
+                metavar="FILE",
+                type=click.Path(dir_okay=False),
+                help="Save the plan (JSON, mode 0600) for `apply --plan FILE`.",
+            ),
+        ]
+    if action == "apply":
         params.append(
-            click.Option(["--destroy"], is_flag=True, help="Show what delete would remove instead.")
+            click.Option(
+                ["--plan", "plan_file"],
+                metavar="FILE",
+                type=click.Path(dir_okay=False),
+                help="Apply exactly this saved plan (from `plan --out`); no -f. Refused when "
+                "state changed since it was made.",
+            )
         )
     if action in ("apply", "plan"):
         params += [
@@ -208,6 +249,7 @@ def make_run_command(name: str, action: str) -> click.Command:
     def command(session: Session, /, disabled: tuple[str, ...], **kwargs: Any) -> None:
         session.disable(list(disabled))
         opts = RunOptions(command=name, action=action, **kwargs)
+        check_plan_usage(opts)
         events = None
         if opts.output == "ndjson":
             from .events import EventStream
@@ -225,4 +267,40 @@ def make_run_command(name: str, action: str) -> click.Command:
             raise
         sys.exit(code)
 
+    if action == "apply":  # -f is not needed with --plan (checked in check_plan_usage)
+        for param in command.params:
+            if param.name == "files":
+                param.required = False
     return command
+
+
+def check_plan_usage(opts: RunOptions) -> None:
+    """``--plan`` carries its manifests, variables and options: refuse what would be
+    ignored; ``--out`` does not combine with ``--destroy``."""
+    if opts.out is not None and opts.destroy:
+        raise click.UsageError("--out cannot be combined with --destroy (not supported yet)")
+    if opts.plan_file is None:
+        if not opts.files:
+            raise click.UsageError("Missing option '-f' / '--file'.")
+        return
+    ctx = click.get_current_context()
+    flags = {
+        "files": "-f/--file",
+        "var_pairs": "--var",
+        "values_files": "--values",
+        "targets": "--target",
+        "excludes": "--exclude",
+        "prune": "--prune",
+        "context": "--context",
+        "refresh": "--refresh/--no-refresh",
+    }
+    given = [
+        flag
+        for param, flag in flags.items()
+        if ctx.get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)} cannot be used with --plan: a saved plan carries its "
+            "manifests, context, variables and options"
+        )
