@@ -15,7 +15,7 @@ from .commands import action_for
 from .errors import CommandError
 from .executors import Executor, make_executor
 from .graph import TaskGraph
-from .model import LockInfo, RunRecord, RunResult, Task, TaskState
+from .model import LockInfo, RunRecord, RunResult, Task, TaskOutcome, TaskState
 from .plugins import Plugins
 from .run import Run
 from .saved_plan import Plan, PlanFileError, StalePlanError, build_plan
@@ -225,6 +225,27 @@ class Engine:
             command, plan.manifests, plan.context, plan.variables, plan.targets, plan.excludes,
             keep_going, refresh=False, prune=plan.prune, saved=plan,
         )[0]  # fmt: skip
+
+    def import_task(
+        self,
+        name: str,
+        tasks: Iterable[Task | Mapping[str, Any]],
+        context: str = "default",
+        variables: Mapping[str, Any] | None = None,
+    ) -> TaskOutcome:
+        """Adopt an existing resource: record task ``name`` as applied from what its
+        processor's ``read`` action finds, without creating anything.
+
+        Refused (an :class:`~opus.OpusError`, nothing recorded) when the task is already in
+        state, its processor has no ``read``, nothing exists, or what exists differs from
+        the spec.
+        """
+        from .importer import import_task
+
+        return import_task(
+            self, name, as_tasks(tasks), context, builtin_variables(context, variables),
+            new_run_id(),
+        )  # fmt: skip
 
     def _execute(
         self,

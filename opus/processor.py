@@ -21,6 +21,7 @@ PROCESSOR_ACTIONS: tuple[str, ...] = tuple(
         Action.DESCRIBE,
         Action.DETECT_DRIFT,
         Action.ROLLBACK,
+        Action.READ,
     )
 )
 
@@ -113,12 +114,15 @@ class TaskProcessor:
     return a bool). An action left unimplemented raises :class:`~opus.NotSupportedError`.
     ``max_concurrency`` limits how many of this processor's actions run at once.
     ``replace_on`` names spec keys (dotted paths) that cannot change in place: a change
-    there makes apply delete the old resource and create a new one.
+    there makes apply delete the old resource and create a new one. ``sensitive_outputs``
+    names output keys that ``opus output`` masks unless asked to show them.
     """
 
     api_version: ClassVar[str] = ""
     max_concurrency: ClassVar[int | None] = None
     replace_on: ClassVar[tuple[str, ...]] = ()
+    #: output keys whose values are secret: ``opus output`` masks them (``--show-sensitive``)
+    sensitive_outputs: ClassVar[tuple[str, ...]] = ()
 
     create = _unsupported("create")
     update = _unsupported("update")
@@ -126,6 +130,10 @@ class TaskProcessor:
     describe = _unsupported("describe")
     detect_drift = _unsupported("detect_drift")
     rollback = _unsupported("rollback")
+    #: ``opus import``: return the outputs and ``resource_checksum`` of what exists
+    #: (``Result(exists=False)`` when nothing does; ``drifted=True`` when it differs from
+    #: ``ctx.spec``)
+    read = _unsupported("read")
 
     @classmethod
     def supports(cls, action: str) -> bool:

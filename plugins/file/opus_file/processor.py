@@ -92,6 +92,21 @@ class FileProcessor(TaskProcessor):
         message = "; ".join(reasons) if reasons else "in sync"
         return Result(drifted=bool(reasons), message=message, details=details, exists=info.exists)
 
+    def read(self, task: Task, ctx: TaskContext) -> Result:
+        """``opus import``: adopt what is at the path when it matches the spec (type,
+        content, mode)."""
+        spec = FileSpec.parse(task.name, ctx.spec, task.kind)
+        info = inspect(spec.path)
+        if not info.exists:
+            return Result(exists=False, message=f"{spec.path} does not exist")
+        reasons = _differences(self._expected(spec, ctx, info), info)
+        return Result(
+            outputs=info.outputs(),
+            resource_checksum=info.checksum,
+            drifted=bool(reasons),
+            message="; ".join(reasons) or None,
+        )
+
     def rollback(self, task: Task, ctx: TaskContext) -> Result:
         """Restore what the failed action found at the path (content and mode, or nothing)."""
         done = self.backups.restore(ctx.context, task.name, ctx.run_id)

@@ -376,6 +376,7 @@ def test_hookimpl_registers_the_processor() -> None:
         "describe",
         "detect_drift",
         "rollback",
+        "read",
     }
 
 

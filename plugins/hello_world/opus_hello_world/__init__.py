@@ -102,6 +102,21 @@ class HelloWorldProcessor(TaskProcessor):
             return Result(drifted=True, message=f"{path} content changed", resource_checksum=actual)
         return Result(drifted=False, resource_checksum=actual)
 
+    def read(self, task: Task, ctx: TaskContext) -> Result:
+        """``opus import``: adopt an existing file whose content is the spec's."""
+        path = self._path(task, ctx)
+        if not path.is_file():
+            return Result(exists=False, message=f"{path} does not exist")
+        data = path.read_bytes()
+        digest = _sha256(data)
+        expected = str(ctx.spec.get("content", DEFAULT_CONTENT)).encode()
+        return Result(
+            outputs={"path": str(path), "sha256": digest, "size": len(data)},
+            resource_checksum=digest,
+            drifted=data != expected,
+            message=f"content of {path} differs from spec.content" if data != expected else None,
+        )
+
     def rollback(self, task: Task, ctx: TaskContext) -> None:
         path = self._path(task, ctx)
         backup = self._backup(path, ctx)

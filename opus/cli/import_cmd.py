@@ -1,0 +1,66 @@
+"""``opus import NAME -f ...``: adopt a resource that already exists."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .errors import handle_errors
+from .options import context_option, output_option, state_option
+from .session import Session
+
+
+@click.command("import")
+@click.argument("name")
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    type=click.Path(),
+    help="Task manifest file or directory of *.yaml (repeatable).",
+)
+@context_option
+@click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE", help="A user variable.")
+@click.option(
+    "--values",
+    "values_files",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="A YAML values file (repeatable).",
+)
+@state_option
+@output_option("text", "json")
+@click.pass_obj
+@handle_errors
+def import_(
+    session: Session,
+    name: str,
+    files: tuple[str, ...],
+    context: str,
+    var_pairs: tuple[str, ...],
+    values_files: tuple[str, ...],
+    state_url: str,
+    output: str,
+) -> None:
+    """Record task NAME as applied from what exists (its processor's `read`), creating
+    nothing. Refused when NAME is already in state or what exists differs from its spec."""
+    from ..engine import Engine
+    from .inputs import combine, read_inputs
+
+    inputs = read_inputs(files, context, var_pairs, values_files)
+    if inputs.problems:
+        raise combine(inputs.problems)
+    with Engine(state=state_url, plugins=session.plugins()) as engine:
+        outcome = engine.import_task(name, inputs.tasks, context, inputs.variables)
+    if output == "json":
+        click.echo(json.dumps({"context": context, "tasks": {name: outcome.to_dict()}}))
+        return
+    click.echo(f"imported {name} into context {context}")
+    for key in sorted(outcome.outputs):
+        value = outcome.outputs[key]
+        click.echo(f"  {key} = {value if isinstance(value, str) else json.dumps(value)}")

@@ -1,0 +1,74 @@
+"""Reading a task's recorded outputs (``opus output``), with sensitive values masked.
+
+An output is sensitive when its processor lists its key in
+:attr:`~opus.TaskProcessor.sensitive_outputs`. When the processor of the recorded
+``apiVersion`` is not installed nobody can tell, so every value is treated as sensitive.
+Values a processor already masked (``***``) stay masked either way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import OpusError
+from .planner import MASK
+
+if TYPE_CHECKING:
+    from .registry import ProcessorRegistry
+    from .state.base import StateBackend
+
+logger = logging.getLogger(__name__)
+
+
+class OutputError(OpusError):
+    """An unknown task or output key."""
+
+
+def _hint(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def sensitive_keys(
+    api_version: str, outputs: Mapping[str, Any], registry: ProcessorRegistry
+) -> set[str]:
+    """The output keys to mask for a record of ``api_version``."""
+    if api_version not in registry:
+        return set(outputs)
+    return set(registry.get(api_version).sensitive_outputs)
+
+
+def recorded_outputs(
+    state: StateBackend,
+    registry: ProcessorRegistry,
+    context: str,
+    name: str,
+    *,
+    show_sensitive: bool = False,
+) -> dict[str, Any]:
+    """The outputs recorded for task ``name`` in ``context``, sensitive ones masked unless
+    ``show_sensitive``. :class:`OutputError` (with "did you mean") for an unknown task."""
+    record = state.get(context, name)
+    if record is None:
+        names = [r.name for r in state.list_records(context)]
+        raise OutputError(
+            f"no task {name!r} is recorded in context {context!r}{_hint(name, names)}"
+        )
+    outputs = dict(record.outputs)
+    if not show_sensitive:
+        for key in sensitive_keys(record.api_version, outputs, registry):
+            if key in outputs:
+                outputs[key] = MASK
+    return outputs
+
+
+def output_value(outputs: Mapping[str, Any], name: str, key: str) -> Any:
+    """One output; :class:`OutputError` naming the keys there are for an unknown one."""
+    if key in outputs:
+        return outputs[key]
+    keys = sorted(outputs)
+    has = f" (it has: {', '.join(keys)})" if keys else " (it has no outputs)"
+    raise OutputError(f"task {name!r} has no output {key!r}{has}{_hint(key, keys)}")

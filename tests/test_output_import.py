@@ -1,0 +1,150 @@
+"""``opus output`` and ``opus import`` (and ``Engine.import_task``): real plugin packages
+(hello-world, file/v1), a plugin module written for the test, real files, SQLite state."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers_cli import TESTS_DIR, run_opus, write_manifest
+
+from opus import Engine, OpusError, Plugins
+
+SECRET_PLUGIN = """
+from opus import Result, TaskProcessor, hookimpl
+
+class Token(TaskProcessor):
+    api_version = "token/v1"
+    sensitive_outputs = ("token",)
+
+    def create(self, task, ctx):
+        return Result(outputs={"token": "s3cret-" + ctx.spec["user"], "user": ctx.spec["user"]})
+
+    update = create
+
+    def delete(self, task, ctx):
+        return None
+
+    def rollback(self, task, ctx):
+        return None
+
+@hookimpl
+def opus_register_processors():
+    return [Token]
+"""
+
+
+def hello(name: str, path: Path, content: str) -> dict[str, Any]:
+    return {"apiVersion": "hello-world/v1", "kind": "HelloWorld", "metadata": {"name": name},
+            "spec": {"path": str(path), "content": content}}  # fmt: skip
+
+
+def opus(tmp_path: Path, *args: str) -> Any:
+    (tmp_path / "secret_plugin.py").write_text(SECRET_PLUGIN)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS_DIR)])}
+    return run_opus(tmp_path, *args, plugins=("secret_plugin",), env=env)
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def test_output_prints_recorded_outputs_and_masks_sensitive_ones(tmp_path) -> None:
+    token = {"apiVersion": "token/v1", "kind": "Token", "metadata": {"name": "tok"},
+             "spec": {"user": "ann"}}  # fmt: skip
+    manifest = write_manifest(tmp_path / "t.yaml", [token, hello("a", tmp_path / "a.txt", "A")])
+    assert opus(tmp_path, "apply", "-f", str(manifest), "--context", "dev").returncode == 0
+
+    shown = opus(tmp_path, "output", "tok", "--context", "dev")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == ["token = ***", "user = ann"]
+    assert "s3cret" not in shown.stdout
+    revealed = opus(tmp_path, "output", "tok", "token", "--context", "dev", "--show-sensitive")
+    assert revealed.stdout == "s3cret-ann\n"
+    as_json = opus(tmp_path, "output", "a", "--context", "dev", "-o", "json")
+    outputs = json.loads(as_json.stdout)
+    assert outputs["path"] == str(tmp_path / "a.txt") and outputs["size"] == 1
+    one = opus(tmp_path, "output", "a", "size", "--context", "dev", "-o", "json")
+    assert json.loads(one.stdout) == 1
+
+    unknown_task = opus(tmp_path, "output", "tk", "--context", "dev")
+    assert unknown_task.returncode == 2
+    assert "no task 'tk' is recorded in context 'dev'; did you mean 'tok'?" in unknown_task.stderr
+    unknown_key = opus(tmp_path, "output", "a", "sha", "--context", "dev")
+    assert unknown_key.returncode == 2
+    assert "has no output 'sha' (it has: path, sha256, size); did you mean 'sha256'?" in (
+        unknown_key.stderr
+    )
+    other_context = opus(tmp_path, "output", "a")
+    assert other_context.returncode == 2 and "context 'default'" in other_context.stderr
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def test_import_round_trip_through_the_cli(tmp_path) -> None:
+    existing = tmp_path / "by-hand.txt"
+    existing.write_text("made by hand")
+    manifest = write_manifest(tmp_path / "t.yaml", [hello("a", existing, "made by hand")])
+
+    imported = run_opus(tmp_path, "import", "a", "-f", str(manifest), plugins=())
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith("imported a into context default")
+    applied = run_opus(tmp_path, "apply", "-f", str(manifest), "-o", "json", plugins=())
+    assert json.loads(applied.stdout)["tasks"]["a"]["status"] == "unchanged"
+    output = run_opus(tmp_path, "output", "a", "size", plugins=())
+    assert output.stdout == "12\n"
+    drift = run_opus(tmp_path, "drift", "-f", str(manifest), "-o", "json", plugins=())
+    assert drift.returncode == 0 and json.loads(drift.stdout)["tasks"]["a"]["drifted"] is False
+    history = run_opus(tmp_path, "state", "history", "a", "-o", "json", plugins=())
+    assert [h["action"] for h in json.loads(history.stdout)][-1:] == ["import"]
+
+    again = run_opus(tmp_path, "import", "a", "-f", str(manifest), plugins=())
+    assert again.returncode == 2 and "already in state" in again.stderr
+    assert existing.read_text() == "made by hand"
+
+
+def test_import_refuses_what_is_missing_or_differs(tmp_path) -> None:
+    manifest = write_manifest(tmp_path / "t.yaml", [hello("a", tmp_path / "a.txt", "A")])
+    missing = run_opus(tmp_path, "import", "a", "-f", str(manifest), plugins=())
+    assert missing.returncode == 2 and "nothing to import" in missing.stderr
+    (tmp_path / "a.txt").write_text("other")
+    differs = run_opus(tmp_path, "import", "a", "-f", str(manifest), plugins=())
+    assert differs.returncode == 2 and "differs from the manifest" in differs.stderr
+    typo = run_opus(tmp_path, "import", "b", "-f", str(manifest), plugins=())
+    assert typo.returncode == 2 and "no task 'b' in the manifests (they have: a)" in (typo.stderr)
+    close = run_opus(tmp_path, "import", "aa", "-f", str(manifest), plugins=())
+    assert "no task 'aa' in the manifests; did you mean 'a'?" in close.stderr
+    listed = run_opus(tmp_path, "state", "list", "-o", "json", plugins=())
+    assert json.loads(listed.stdout) == [], "nothing was recorded"
+
+
+def test_import_needs_a_read_action(tmp_path) -> None:
+    token = {"apiVersion": "token/v1", "kind": "Token", "metadata": {"name": "tok"},
+             "spec": {"user": "ann"}}  # fmt: skip
+    manifest = write_manifest(tmp_path / "t.yaml", [token])
+    refused = opus(tmp_path, "import", "tok", "-f", str(manifest))
+    assert refused.returncode == 2
+    assert "processor Token (token/v1) cannot import: it has no 'read' action" in refused.stderr
+
+
+def test_file_v1_import_through_the_library(tmp_path) -> None:
+    path = tmp_path / "conf.ini"
+    path.write_text("[a]\nx = 1\n")
+    path.chmod(0o640)
+    task = {"apiVersion": "file/v1", "kind": "File", "metadata": {"name": "conf"},
+            "spec": {"path": str(path), "content": "[a]\nx = 1\n", "mode": "0640"}}  # fmt: skip
+    with Engine(state=f"sqlite:///{tmp_path}/s.db", plugins=Plugins()) as engine:
+        outcome = engine.import_task("conf", [task])
+        assert outcome.status == "done" and outcome.outputs["path"] == str(path)
+        record = engine.state.get("default", "conf")
+        assert record is not None and record.applied_spec == task["spec"]
+        result = engine.run("apply", [task])
+        assert result.tasks["conf"].status == "unchanged"
+        path.chmod(0o600)
+        assert engine.run("apply", [task]).tasks["conf"].action == "update", "drift repaired"
+        assert path.stat().st_mode & 0o777 == 0o640
+        with pytest.raises(OpusError, match="already in state"):
+            engine.import_task("conf", [task])
