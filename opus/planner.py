@@ -132,6 +132,24 @@ def unmask(recorded: Any, desired: Any) -> Any:
 _MISSING: Any = object()
 
 
+def masked_paths(redacted: Mapping[str, Any]) -> list[str]:
+    """Dotted paths of the values a processor masked (``***``) in a redacted spec."""
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+        elif isinstance(value, str) and MASK in value:
+            found.append(path)
+
+    walk(redacted, "")
+    return sorted(found) or ["(a masked value)"]
+
+
 def find_orphans(recorded: Iterable[str], manifest: Iterable[str]) -> list[str]:
     """Recorded task names absent from the manifests, sorted."""
     names = set(manifest)

@@ -26,6 +26,7 @@ from .planner import (
     contains_unknown,
     decide,
     find_orphans,
+    masked_paths,
     orphan_edges,
     prune_order,
     read_only_outcome,
@@ -490,7 +491,17 @@ class Run:
 
     def _diff(self, task: Task, spec: Mapping[str, Any], prior: TaskState | None) -> dict[str, Any]:
         redacted = self.registry.get(task.api_version).redact(spec)
-        return spec_diff(prior.applied_spec if prior else None, redacted)
+        diff = spec_diff(prior.applied_spec if prior else None, redacted)
+        if (
+            prior is not None
+            and prior.spec_checksum is not None
+            and prior.spec_checksum != checksum(spec)
+            and not any(diff.values())
+            and not contains_unknown(spec)
+        ):
+            # the spec changed where only masked (secret) values differ
+            diff["sensitive_changed"] = masked_paths(redacted)
+        return diff
 
     def _submit(
         self, task: Task, ctx: TaskContext, phase: str, *, started: float | None = None
