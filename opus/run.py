@@ -32,6 +32,7 @@ from .planner import (
     read_only_outcome,
     unmask,
 )
+from .prefetch import RefreshAhead
 from .processor import ReadOnlyVariables, TaskContext
 from .scheduler import Scheduler
 from .variables import UNKNOWN, find_references
@@ -50,6 +51,8 @@ _INTERRUPT = "interrupt"
 #: Phases of a task: the refresh before deciding, the action, the delete half of a
 #: replacement, and the rollback of a failed action.
 _REFRESH, _ACTION, _REPLACE, _ROLLBACK = "refresh", "action", "replace", "rollback"
+#: The phase of a completed batch of refreshes started ahead (see :mod:`opus.prefetch`).
+_REFRESH_BATCH = "refresh-batch"
 
 #: Actions that write the task's record when they succeed.
 _WRITES_STATE = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
@@ -155,6 +158,9 @@ class Run:
             return limits
 
         self.scheduler = Scheduler(order, edges, parallelism, limits_of)
+        self.parallelism = parallelism
+        self._limits_of = limits_of
+        self.prefetch = RefreshAhead(self)
         self.order = order
         self._starters: dict[Action, Callable[[str], None]] = {
             Action.APPLY: self._start_converging,
@@ -168,6 +174,7 @@ class Run:
     def execute(self) -> RunResult:
         """Run every task; returns when no task is running and none may start."""
         self.result.started_at = time.time()
+        self.prefetch.start()
         with deliver_interrupts(self._signal_interrupt):
             while True:
                 try:
@@ -204,6 +211,9 @@ class Run:
             if phase == _INTERRUPT:
                 if self._interrupt():
                     return True
+                continue
+            if phase == _REFRESH_BATCH:
+                self._refreshed_batch(value, error)
                 continue
             self._complete(name, phase, value, error)
         return False
@@ -399,6 +409,9 @@ class Run:
         if self.saved is not None:
             self._start_saved(name)
             return
+        if self.prefetch.covers(name):
+            self._start_prefetched(name)
+            return
         ctx = self._context(name)
         assert ctx is not None
         self._desired[name] = ctx
@@ -416,6 +429,47 @@ class Run:
             self._send(task, refresh_ctx, _REFRESH)
             return
         self._act(name, self._decide(name, None), time.time())
+
+    def _start_prefetched(self, name: str) -> None:
+        """A task whose refresh was started ahead: decide now, or when its batch is in."""
+        ctx = self.prefetch.desired_context(name)
+        deps = self.graph.dependencies.get(name, ())
+        if any(self._outputs_changed(d) for d in deps):
+            # an upstream task changed in this run: its new outputs are visible variables
+            fresh = self._context(name, spec=ctx.spec)
+            assert fresh is not None
+            ctx = fresh
+        self._desired[name] = ctx
+        refresh_ctx = self.prefetch.refresh_context(name)
+        self._in_flight[name] = (refresh_ctx, time.time())
+        answer = self.prefetch.answer(name)
+        if answer is not None:
+            self._refresh_done(name, *answer)
+        # else: parked until its batch completes (_refreshed_batch)
+
+    def _outputs_changed(self, name: str) -> bool:
+        """Whether task ``name``'s outputs in this run differ from its record at the start."""
+        now = self.outputs.get(name)
+        if now is None:
+            return False
+        before = self.initial_prior.get(name)
+        return now != (before.outputs if before is not None else {})
+
+    def _refreshed_batch(self, value: Any, error: BaseException | None) -> None:
+        for name, result, err in self.prefetch.batch_done(value, error):
+            if name in self._in_flight and name not in self.result.tasks:
+                self._refresh_done(name, result, err)
+
+    def _refresh_done(self, name: str, value: Any, error: BaseException | None) -> None:
+        task = self.tasks[name]
+        ctx, started = self._in_flight[name]
+        if error is not None:
+            self._action_failed(task, ctx, describe_error(error), started, _REFRESH)
+            return
+        try:
+            self._act(name, self._decide(name, Result.coerce(value)), started)
+        except Exception as exc:  # a bad return value, a state write failure, a hook bug
+            self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
 
     def _start_saved(self, name: str) -> None:
         """``apply --plan``: the saved decision, with the saved spec where it was known."""

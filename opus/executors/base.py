@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -42,6 +45,32 @@ class Executor(ABC):
     def shutdown(self) -> None:
         """End of a run: running actions are allowed to finish."""
 
+    def submit_batch(self, items: Sequence[tuple[Task, TaskContext]]) -> TaskFuture:
+        """Run the actions of ``items`` as one unit of work (used for the refresh before
+        apply/plan: many cheap ``detect_drift`` calls). The future resolves to a list of
+        ``(result, error)`` pairs in order; an action's exception is its pair's error.
+
+        The default submits each item and gathers them; an executor for which one
+        submission costs more than a cheap action overrides it.
+        """
+        futures = [self.submit(task, ctx) for task, ctx in items]
+        gathered: Future[list[tuple[Any, BaseException | None]]] = Future()
+        left = [len(futures)]
+        lock = threading.Lock()
+
+        def one_done(_: Any) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            gathered.set_result([_outcome(f) for f in futures])
+
+        if not futures:
+            gathered.set_result([])
+        for future in futures:
+            future.add_done_callback(one_done)
+        return gathered
+
     def abandon(self) -> None:  # noqa: B027 - optional for executors
         """The driver stopped waiting (a second Ctrl-C): make :meth:`shutdown` not wait."""
 
@@ -52,3 +81,23 @@ class Executor(ABC):
 def run_action(plugins: Plugins, task: Task, ctx: TaskContext) -> Result:
     """The function every executor runs: the ``opus_process_task`` hook."""
     return plugins.process_task(task, ctx)
+
+
+def run_batch(
+    plugins: Plugins, items: Sequence[tuple[Task, TaskContext]]
+) -> list[tuple[Any, BaseException | None]]:
+    """Run the actions of ``items`` one after another; ``(result, error)`` for each."""
+    out: list[tuple[Any, BaseException | None]] = []
+    for task, ctx in items:
+        try:
+            out.append((plugins.process_task(task, ctx), None))
+        except Exception as exc:  # noqa: BLE001 - reported as that task's error
+            out.append((None, exc))
+    return out
+
+
+def _outcome(future: TaskFuture) -> tuple[Any, BaseException | None]:
+    try:
+        return future.result(), None
+    except BaseException as exc:  # noqa: BLE001 - reported as that task's error
+        return None, exc

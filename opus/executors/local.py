@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .base import Executor, run_action
+from .base import Executor, run_action, run_batch
 
 if TYPE_CHECKING:
     from ..model import Result, Task
@@ -29,6 +30,13 @@ class ThreadExecutor(Executor):
     def submit(self, task: Task, ctx: TaskContext) -> Future[Result]:
         assert self._pool is not None and self._plugins is not None, "start() first"
         return self._pool.submit(run_action, self._plugins, task, ctx)
+
+    def submit_batch(
+        self, items: Sequence[tuple[Task, TaskContext]]
+    ) -> Future[list[tuple[Any, BaseException | None]]]:
+        """One thread runs the whole batch (one future, one callback, one driver wake-up)."""
+        assert self._pool is not None and self._plugins is not None, "start() first"
+        return self._pool.submit(run_batch, self._plugins, list(items))
 
     def abandon(self) -> None:
         if self._pool is not None:
