@@ -77,6 +77,9 @@ def test_output_prints_recorded_outputs_and_masks_sensitive_ones(tmp_path) -> No
     assert "has no output 'sha' (it has: path, sha256, size); did you mean 'sha256'?" in (
         unknown_key.stderr
     )
+    # without the plugin that made it, nobody can tell which outputs are secret: all masked
+    unknown_processor = run_opus(tmp_path, "output", "tok", "--context", "dev", plugins=())
+    assert unknown_processor.stdout.splitlines() == ["token = ***", "user = ***"]
     other_context = opus(tmp_path, "output", "a")
     assert other_context.returncode == 2 and "context 'default'" in other_context.stderr
 

@@ -141,3 +141,22 @@ def test_cli_refuses_a_tampered_or_foreign_plan_and_bad_usage(tmp_path) -> None:
     assert not (tmp_path / "a.txt").exists(), "nothing ran"
     neither = run_opus(tmp_path, "apply", plugins=())
     assert neither.returncode == 2 and "Missing option '-f'" in neither.stderr
+
+
+def test_cli_plan_usage_errors_and_no_file_after_a_failed_plan(tmp_path) -> None:
+    manifest = _cli_setup(tmp_path, "A")
+    assert run_opus(tmp_path, "apply", "-f", str(manifest), plugins=()).returncode == 0
+    made = run_opus(tmp_path, "plan", "-f", str(manifest), "--out", "plan.json", plugins=())
+    assert made.returncode == 0, made.stderr  # nothing to change: a plan of no changes
+    for extra in (["--var", "x=1"], ["--context", "prod"], ["--no-refresh"], ["--target", "a"]):
+        used = run_opus(tmp_path, "apply", "--plan", "plan.json", *extra, plugins=())
+        assert used.returncode == 2 and "cannot be used with --plan" in used.stderr, extra
+    destroy = run_opus(tmp_path, "plan", "-f", str(manifest), "--destroy", "--out", "d.json",
+                       plugins=())  # fmt: skip
+    assert destroy.returncode == 2 and "--out cannot be combined with --destroy" in destroy.stderr
+    # a refresh that fails (a directory where the file was): the plan is not saved
+    (tmp_path / "a.txt").unlink()
+    (tmp_path / "a.txt").mkdir()
+    failed = run_opus(tmp_path, "plan", "-f", str(manifest), "--out", "bad.json", plugins=())
+    assert failed.returncode == 1 and "plan not saved to bad.json" in failed.stderr
+    assert not (tmp_path / "bad.json").exists() and not (tmp_path / "d.json").exists()
