@@ -11,7 +11,7 @@ def make_executor(spec: str | Executor | None) -> Executor:
     """An executor from ``spec``: ``local``, ``dask`` (a LocalCluster) or ``dask://host:port``."""
     if isinstance(spec, Executor):
         return spec
-    if spec in (None, "", "local", "threads"):
+    if spec is None or spec in ("", "local", "threads"):
         return ThreadExecutor()
     if spec == "dask" or spec.startswith(("dask://", "tcp://")):
         from .dask import DaskExecutor
