@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .actions import Action, Status
 from .engine import Engine
 from .errors import (
     CommandError,
@@ -41,6 +42,7 @@ from .state.base import StateBackend, StatePersistence
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
     "CommandError",
     "ConfigError",
     "CycleError",
@@ -63,6 +65,7 @@ __all__ = [
     "RunResult",
     "StateBackend",
     "StateConfigError",
+    "Status",
     "StateError",
     "StatePersistence",
     "Task",
