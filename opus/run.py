@@ -122,8 +122,12 @@ class Run:
         if converging and manifest_names is not None:
             names = find_orphans(self.prior, manifest_names)
             self.result.orphans = names
-            if prune:
-                orphans = [self.prior[n] for n in names]
+            if prune:  # a saved plan prunes only the orphans it listed
+                orphans = [
+                    self.prior[n]
+                    for n in names
+                    if saved is None or (n in saved and saved[n].orphan)
+                ]
         self.orphans = {o.name: o for o in orphans}
         for record in orphans:
             self.tasks[record.name] = Task(

@@ -160,3 +160,16 @@ def test_cli_plan_usage_errors_and_no_file_after_a_failed_plan(tmp_path) -> None
     failed = run_opus(tmp_path, "plan", "-f", str(manifest), "--out", "bad.json", plugins=())
     assert failed.returncode == 1 and "plan not saved to bad.json" in failed.stderr
     assert not (tmp_path / "bad.json").exists() and not (tmp_path / "d.json").exists()
+
+
+def test_a_saved_plan_prunes_only_the_orphans_it_listed(engine, tmp_path) -> None:
+    a, old, later = tmp_path / "a.txt", tmp_path / "old.txt", tmp_path / "later.txt"
+    engine.run("apply", [hello("a", a, "A"), hello("old", old, "O")])
+    plan = engine.plan([hello("a", a, "A")], prune=True)
+    assert [n for n, t in plan.tasks.items() if t.orphan] == ["old"]
+    # another apply records a task the plan never saw (an orphan of the plan's manifests)
+    engine.run("apply", [hello("a", a, "A"), hello("old", old, "O"), hello("later", later, "L")])
+    result = engine.apply_plan(Plan.from_json(plan.to_json()))
+    assert result.tasks["old"].action == "delete" and not old.exists()
+    assert "later" not in result.tasks and later.exists(), "not in the plan: not pruned"
+    assert result.orphans == ["later", "old"]
