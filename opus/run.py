@@ -3,7 +3,8 @@
 The driver (this thread) owns scheduling, variables and state; task actions run on the
 executor. What to do to each task is decided by :mod:`opus.planner` (pure functions); the
 driver only schedules, submits, records and reports. Every finished task is written to
-state before the next completion is handled.
+state before the next completion is handled. Completions, records and outcomes are in
+:mod:`opus.run_records`; refreshes started ahead of the loop in :mod:`opus.prefetch`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
 from .errors import CommandError, VariableError, describe_error
 from .interrupts import deliver_interrupts
-from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
+from .model import Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .planner import (
     Decision,
     contains_unknown,
@@ -29,11 +30,16 @@ from .planner import (
     masked_paths,
     orphan_edges,
     prune_order,
-    read_only_outcome,
     unmask,
 )
 from .prefetch import RefreshAhead
 from .processor import ReadOnlyVariables, TaskContext
+from .run_records import (
+    _ACTION,
+    _REFRESH,
+    _REPLACE,
+    Completions,
+)
 from .scheduler import Scheduler
 from .variables import UNKNOWN, find_references
 
@@ -48,19 +54,14 @@ logger = logging.getLogger("opus")
 
 #: The ``phase`` of the completion-queue message that says "interrupted".
 _INTERRUPT = "interrupt"
-#: Phases of a task: the refresh before deciding, the action, the delete half of a
-#: replacement, and the rollback of a failed action.
-_REFRESH, _ACTION, _REPLACE, _ROLLBACK = "refresh", "action", "replace", "rollback"
 #: The phase of a completed batch of refreshes started ahead (see :mod:`opus.prefetch`).
 _REFRESH_BATCH = "refresh-batch"
 
-#: Actions that write the task's record when they succeed.
-_WRITES_STATE = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
 #: Commands that decide per task from state (and refresh, and report orphans).
 _CONVERGING = frozenset({Action.APPLY, Action.PLAN})
 
 
-class Run:
+class Run(Completions):
     """Drives one run; build it and call :meth:`execute` once.
 
     ``manifest_names`` are every task of the manifests (before targets/excludes): records
@@ -581,221 +582,3 @@ class Run:
             self._completions.put((name, phase, value, error))
 
         future.add_done_callback(done)
-
-    # -- completions ------------------------------------------------------------------------
-    def _complete(self, name: str, phase: str, value: Any, error: BaseException | None) -> None:
-        task = self.tasks[name]
-        ctx, started = self._in_flight[name]
-        if phase == _ROLLBACK:
-            original = self._pending_error.pop(name)
-            if error is None:
-                self._fail(name, ctx, original, started, rolled_back=True)
-            else:
-                both = f"{original}; rollback also failed: {describe_error(error)}"
-                self._fail(name, ctx, both, started, rolled_back=False)
-            return
-        if error is not None:
-            self._action_failed(task, ctx, describe_error(error), started, phase)
-            return
-        try:
-            result = Result.coerce(value)
-            if phase == _REFRESH:
-                self._act(name, self._decide(name, result), started)
-            elif phase == _REPLACE:  # the old resource is gone: create the new one
-                create = replace(self._desired[name], action=Action.CREATE)
-                self._in_flight[name] = (create, started)
-                self._send(task, create, _ACTION)
-            else:
-                self._succeed(task, ctx, result, started)
-        except Exception as exc:  # a bad return value, a state write failure, a hook bug
-            self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
-
-    def _action_failed(
-        self, task: Task, ctx: TaskContext, message: str, started: float, phase: str
-    ) -> None:
-        name = task.name
-        if phase == _REFRESH:
-            message = f"refresh (detect_drift) failed: {message}"
-        if not self.keep_going:  # stop starting tasks now, not after the rollback
-            self._stop(f"not started: the run stopped after task {name!r} failed")
-        processor = self.registry.get(task.api_version)
-        if (
-            task.auto_rollback
-            and phase != _REFRESH
-            and ctx.action in _WRITES_STATE
-            and processor.supports(Action.ROLLBACK)
-        ):
-            logger.warning("task %s failed (%s); rolling back", name, message)
-            rollback_ctx = ctx.with_action(Action.ROLLBACK, failed_action=ctx.action, error=message)
-            prior = self.prior.get(name)
-            if ctx.action == Action.UPDATE and prior is not None:
-                # undoing an update puts back what was applied
-                rollback_ctx = replace(rollback_ctx, spec=self._recorded_spec(prior, ctx.spec))
-            self._pending_error[name] = message
-            try:
-                self._in_flight[name] = (ctx, started)
-                self._send(task, rollback_ctx, _ROLLBACK)
-            except Exception as exc:  # the executor refused the rollback
-                self._pending_error.pop(name, None)
-                both = f"{message}; rollback also failed: {describe_error(exc)}"
-                self._fail(name, ctx, both, started, rolled_back=False)
-            return
-        self._fail(name, ctx, message, started, rolled_back=False)
-
-    def _succeed(self, task: Task, ctx: TaskContext, result: Result, started: float) -> None:
-        name, action = task.name, Action(ctx.action)
-        outputs = dict(result.outputs)
-        if action in (Action.DESCRIBE, Action.DETECT_DRIFT):
-            outcome = self._read_only_outcome(task, ctx, result)
-            self._finish(task, ctx, outcome, started)
-            return
-        now = time.time()
-        shown = Action.REPLACE if name in self._replacing else action
-        if action in (Action.CREATE, Action.UPDATE):
-            prior = self.prior.get(name)
-            record = TaskState(
-                context=self.context,
-                name=name,
-                api_version=task.api_version,
-                kind=task.kind,
-                applied_spec=dict(self.registry.get(task.api_version).redact(ctx.spec)),
-                spec_checksum=checksum(ctx.spec),
-                outputs=outputs,
-                resource_checksum=result.resource_checksum,
-                status=Status.DONE.value,
-                created_at=prior.created_at if prior and prior.created_at else now,
-                updated_at=now,
-                run_id=self.result.run_id,
-                dependencies=tuple(sorted(self.graph.dependencies.get(name, ()))),
-            )
-            self.state.save(
-                record, self._entry(name, shown, Status.DONE, started, now, record.spec_checksum)
-            )
-            self.prior[name] = record
-        elif action == Action.DELETE:
-            self.state.remove(
-                self.context, name, self._entry(name, action, Status.DONE, started, now)
-            )
-            self.prior.pop(name, None)
-        self.outputs[name] = outputs
-        outcome = TaskOutcome(name, Status.DONE, shown, outputs)
-        decision = self._decisions.get(name)
-        if name in self.orphans:
-            outcome.details = {"reason": "no longer in manifests"}
-        elif decision is not None and decision.notable:
-            outcome.drifted = True if decision.drifted else None
-            outcome.details = {"reason": decision.reason}
-        self._finish(task, ctx, outcome, started)
-
-    def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
-        processor = self.registry.get(task.api_version)
-        return read_only_outcome(
-            task.name,
-            ctx.action,
-            ctx.spec,
-            self.prior.get(task.name),
-            result,
-            supported=processor.supports(Action.DETECT_DRIFT),
-            redacted=processor.redact(ctx.spec),
-        )
-
-    def _entry(
-        self,
-        name: str,
-        action: str,
-        status: str,
-        started: float,
-        now: float,
-        spec_checksum: str | None = None,
-        error: str | None = None,
-    ) -> HistoryEntry:
-        return HistoryEntry(
-            run_id=self.result.run_id,
-            context=self.context,
-            name=name,
-            action=str(action),
-            status=str(status),
-            at=now,
-            duration_s=now - started,
-            spec_checksum=spec_checksum,
-            error=error,
-        )
-
-    def _finish(self, task: Task, ctx: TaskContext, outcome: TaskOutcome, started: float) -> None:
-        outcome.started_at, outcome.finished_at = started, time.time()
-        outcome.duration_s = outcome.finished_at - started
-        self._in_flight.pop(task.name, None)
-        self.result.tasks[task.name] = outcome
-        self.scheduler.finish(task.name, succeeded=True)
-        self.plugins.task_done(task, ctx, outcome)
-
-    def _fail(
-        self,
-        name: str,
-        ctx: TaskContext | None,
-        message: str,
-        started: float,
-        *,
-        rolled_back: bool,
-        stop_run: bool = True,
-    ) -> None:
-        task = self.tasks[name]
-        now = time.time()
-        action = ctx.action if ctx else self.action
-        status = Status.ROLLED_BACK if rolled_back else Status.FAILED
-        logger.info("task %s %s: %s", name, status.replace("_", " "), message)
-        if action in _WRITES_STATE:
-            prior = self.prior.get(name)
-            record = replace(
-                prior
-                or TaskState(
-                    context=self.context,
-                    name=name,
-                    api_version=task.api_version,
-                    kind=task.kind,
-                    created_at=now,
-                ),
-                status=Status.FAILED.value,
-                error=message,
-                updated_at=now,
-                run_id=self.result.run_id,
-            )
-            shown = Action.REPLACE if name in self._replacing else action
-            try:
-                self.state.save(
-                    record, self._entry(name, shown, status, started, now, error=message)
-                )
-                self.prior[name] = record
-            except Exception as exc:  # state is gone: say so, keep going to report
-                message += f"; saving state failed: {describe_error(exc)}"
-        if name in self._replacing:
-            action = Action.REPLACE
-        outcome = TaskOutcome(name, status, action, error=message)
-        outcome.started_at, outcome.finished_at, outcome.duration_s = started, now, now - started
-        self._in_flight.pop(name, None)
-        self.result.tasks[name] = outcome
-        blocked = self.scheduler.finish(name, succeeded=False)
-        self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
-        for dependent in blocked:
-            self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
-        if stop_run and not self.keep_going:
-            self._stop(f"not started: the run stopped after task {name!r} failed")
-
-    def _skip(self, name: str, reason: str) -> None:
-        if name in self.result.tasks:
-            return
-        outcome = TaskOutcome(name, Status.SKIPPED, None, error=reason)
-        self.result.tasks[name] = outcome
-        self.plugins.task_failed(self.tasks[name], None, outcome)
-
-    def _abandon(self, name: str) -> None:
-        ctx, started = self._in_flight.get(name, (None, time.time()))
-        self.scheduler.abandon(name)
-        outcome = TaskOutcome(
-            name,
-            Status.FAILED,
-            ctx.action if ctx else None,
-            error="interrupted while running; its result is unknown",
-        )
-        outcome.started_at, outcome.finished_at = started, time.time()
-        self.result.tasks[name] = outcome

@@ -1,0 +1,295 @@
+"""How a run records what happened to each task: completions from the executor, success
+(the task's record and history entry), failure and rollback, skips.
+
+:class:`Completions` is the half of :class:`opus.run.Run` that writes state and reports
+outcomes; the other half (:mod:`opus.run`) schedules, decides and submits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .actions import Action, Status
+from .errors import describe_error
+from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
+from .planner import Decision, read_only_outcome
+
+if TYPE_CHECKING:
+    from .executors.base import Executor
+    from .graph import TaskGraph
+    from .plugins import Plugins
+    from .processor import TaskContext
+    from .registry import ProcessorRegistry
+    from .scheduler import Scheduler
+    from .state.base import StateBackend
+
+logger = logging.getLogger("opus")
+
+#: Phases of a task: the refresh before deciding, the action, the delete half of a
+#: replacement, and the rollback of a failed action.
+_REFRESH, _ACTION, _REPLACE, _ROLLBACK = "refresh", "action", "replace", "rollback"
+#: Actions that write the task's record when they succeed.
+_WRITES_STATE = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
+
+
+class Completions:
+    """Completions, records and outcomes of a run (mixed into :class:`opus.run.Run`)."""
+
+    # set by Run.__init__
+    action: Action
+    context: str
+    keep_going: bool
+    tasks: dict[str, Task]
+    prior: dict[str, TaskState]
+    outputs: dict[str, Mapping[str, Any]]
+    orphans: dict[str, TaskState]
+    result: RunResult
+    graph: TaskGraph
+    registry: ProcessorRegistry
+    plugins: Plugins
+    state: StateBackend
+    executor: Executor
+    scheduler: Scheduler
+    _in_flight: dict[str, tuple[TaskContext, float]]
+    _desired: dict[str, TaskContext]
+    _replacing: set[str]
+    _decisions: dict[str, Decision]
+    _pending_error: dict[str, str]
+
+    # provided by Run
+    def _stop(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def _act(self, name: str, decision: Decision, started: float) -> None:
+        raise NotImplementedError
+
+    def _decide(self, name: str, refreshed: Result | None) -> Decision:
+        raise NotImplementedError
+
+    def _send(self, task: Task, ctx: TaskContext, phase: str) -> None:
+        raise NotImplementedError
+
+    def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
+        raise NotImplementedError
+
+    # -- completions ------------------------------------------------------------------------
+    def _complete(self, name: str, phase: str, value: Any, error: BaseException | None) -> None:
+        task = self.tasks[name]
+        ctx, started = self._in_flight[name]
+        if phase == _ROLLBACK:
+            original = self._pending_error.pop(name)
+            if error is None:
+                self._fail(name, ctx, original, started, rolled_back=True)
+            else:
+                both = f"{original}; rollback also failed: {describe_error(error)}"
+                self._fail(name, ctx, both, started, rolled_back=False)
+            return
+        if error is not None:
+            self._action_failed(task, ctx, describe_error(error), started, phase)
+            return
+        try:
+            result = Result.coerce(value)
+            if phase == _REFRESH:
+                self._act(name, self._decide(name, result), started)
+            elif phase == _REPLACE:  # the old resource is gone: create the new one
+                create = replace(self._desired[name], action=Action.CREATE)
+                self._in_flight[name] = (create, started)
+                self._send(task, create, _ACTION)
+            else:
+                self._succeed(task, ctx, result, started)
+        except Exception as exc:  # a bad return value, a state write failure, a hook bug
+            self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
+
+    def _action_failed(
+        self, task: Task, ctx: TaskContext, message: str, started: float, phase: str
+    ) -> None:
+        name = task.name
+        if phase == _REFRESH:
+            message = f"refresh (detect_drift) failed: {message}"
+        if not self.keep_going:  # stop starting tasks now, not after the rollback
+            self._stop(f"not started: the run stopped after task {name!r} failed")
+        processor = self.registry.get(task.api_version)
+        if (
+            task.auto_rollback
+            and phase != _REFRESH
+            and ctx.action in _WRITES_STATE
+            and processor.supports(Action.ROLLBACK)
+        ):
+            logger.warning("task %s failed (%s); rolling back", name, message)
+            rollback_ctx = ctx.with_action(Action.ROLLBACK, failed_action=ctx.action, error=message)
+            prior = self.prior.get(name)
+            if ctx.action == Action.UPDATE and prior is not None:
+                # undoing an update puts back what was applied
+                rollback_ctx = replace(rollback_ctx, spec=self._recorded_spec(prior, ctx.spec))
+            self._pending_error[name] = message
+            try:
+                self._in_flight[name] = (ctx, started)
+                self._send(task, rollback_ctx, _ROLLBACK)
+            except Exception as exc:  # the executor refused the rollback
+                self._pending_error.pop(name, None)
+                both = f"{message}; rollback also failed: {describe_error(exc)}"
+                self._fail(name, ctx, both, started, rolled_back=False)
+            return
+        self._fail(name, ctx, message, started, rolled_back=False)
+
+    def _succeed(self, task: Task, ctx: TaskContext, result: Result, started: float) -> None:
+        name, action = task.name, Action(ctx.action)
+        outputs = dict(result.outputs)
+        if action in (Action.DESCRIBE, Action.DETECT_DRIFT):
+            outcome = self._read_only_outcome(task, ctx, result)
+            self._finish(task, ctx, outcome, started)
+            return
+        now = time.time()
+        shown = Action.REPLACE if name in self._replacing else action
+        if action in (Action.CREATE, Action.UPDATE):
+            prior = self.prior.get(name)
+            record = TaskState(
+                context=self.context,
+                name=name,
+                api_version=task.api_version,
+                kind=task.kind,
+                applied_spec=dict(self.registry.get(task.api_version).redact(ctx.spec)),
+                spec_checksum=checksum(ctx.spec),
+                outputs=outputs,
+                resource_checksum=result.resource_checksum,
+                status=Status.DONE.value,
+                created_at=prior.created_at if prior and prior.created_at else now,
+                updated_at=now,
+                run_id=self.result.run_id,
+                dependencies=tuple(sorted(self.graph.dependencies.get(name, ()))),
+            )
+            self.state.save(
+                record, self._entry(name, shown, Status.DONE, started, now, record.spec_checksum)
+            )
+            self.prior[name] = record
+        elif action == Action.DELETE:
+            self.state.remove(
+                self.context, name, self._entry(name, action, Status.DONE, started, now)
+            )
+            self.prior.pop(name, None)
+        self.outputs[name] = outputs
+        outcome = TaskOutcome(name, Status.DONE, shown, outputs)
+        decision = self._decisions.get(name)
+        if name in self.orphans:
+            outcome.details = {"reason": "no longer in manifests"}
+        elif decision is not None and decision.notable:
+            outcome.drifted = True if decision.drifted else None
+            outcome.details = {"reason": decision.reason}
+        self._finish(task, ctx, outcome, started)
+
+    def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
+        processor = self.registry.get(task.api_version)
+        return read_only_outcome(
+            task.name,
+            ctx.action,
+            ctx.spec,
+            self.prior.get(task.name),
+            result,
+            supported=processor.supports(Action.DETECT_DRIFT),
+            redacted=processor.redact(ctx.spec),
+        )
+
+    def _entry(
+        self,
+        name: str,
+        action: str,
+        status: str,
+        started: float,
+        now: float,
+        spec_checksum: str | None = None,
+        error: str | None = None,
+    ) -> HistoryEntry:
+        return HistoryEntry(
+            run_id=self.result.run_id,
+            context=self.context,
+            name=name,
+            action=str(action),
+            status=str(status),
+            at=now,
+            duration_s=now - started,
+            spec_checksum=spec_checksum,
+            error=error,
+        )
+
+    def _finish(self, task: Task, ctx: TaskContext, outcome: TaskOutcome, started: float) -> None:
+        outcome.started_at, outcome.finished_at = started, time.time()
+        outcome.duration_s = outcome.finished_at - started
+        self._in_flight.pop(task.name, None)
+        self.result.tasks[task.name] = outcome
+        self.scheduler.finish(task.name, succeeded=True)
+        self.plugins.task_done(task, ctx, outcome)
+
+    def _fail(
+        self,
+        name: str,
+        ctx: TaskContext | None,
+        message: str,
+        started: float,
+        *,
+        rolled_back: bool,
+        stop_run: bool = True,
+    ) -> None:
+        task = self.tasks[name]
+        now = time.time()
+        action = ctx.action if ctx else self.action
+        status = Status.ROLLED_BACK if rolled_back else Status.FAILED
+        logger.info("task %s %s: %s", name, status.replace("_", " "), message)
+        if action in _WRITES_STATE:
+            prior = self.prior.get(name)
+            record = replace(
+                prior
+                or TaskState(
+                    context=self.context,
+                    name=name,
+                    api_version=task.api_version,
+                    kind=task.kind,
+                    created_at=now,
+                ),
+                status=Status.FAILED.value,
+                error=message,
+                updated_at=now,
+                run_id=self.result.run_id,
+            )
+            shown = Action.REPLACE if name in self._replacing else action
+            try:
+                self.state.save(
+                    record, self._entry(name, shown, status, started, now, error=message)
+                )
+                self.prior[name] = record
+            except Exception as exc:  # state is gone: say so, keep going to report
+                message += f"; saving state failed: {describe_error(exc)}"
+        if name in self._replacing:
+            action = Action.REPLACE
+        outcome = TaskOutcome(name, status, action, error=message)
+        outcome.started_at, outcome.finished_at, outcome.duration_s = started, now, now - started
+        self._in_flight.pop(name, None)
+        self.result.tasks[name] = outcome
+        blocked = self.scheduler.finish(name, succeeded=False)
+        self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
+        for dependent in blocked:
+            self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
+        if stop_run and not self.keep_going:
+            self._stop(f"not started: the run stopped after task {name!r} failed")
+
+    def _skip(self, name: str, reason: str) -> None:
+        if name in self.result.tasks:
+            return
+        outcome = TaskOutcome(name, Status.SKIPPED, None, error=reason)
+        self.result.tasks[name] = outcome
+        self.plugins.task_failed(self.tasks[name], None, outcome)
+
+    def _abandon(self, name: str) -> None:
+        ctx, started = self._in_flight.get(name, (None, time.time()))
+        self.scheduler.abandon(name)
+        outcome = TaskOutcome(
+            name,
+            Status.FAILED,
+            ctx.action if ctx else None,
+            error="interrupted while running; its result is unknown",
+        )
+        outcome.started_at, outcome.finished_at = started, time.time()
+        self.result.tasks[name] = outcome
