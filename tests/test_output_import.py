@@ -151,3 +151,11 @@ def test_file_v1_import_through_the_library(tmp_path) -> None:
         assert path.stat().st_mode & 0o777 == 0o640
         with pytest.raises(OpusError, match="already in state"):
             engine.import_task("conf", [task])
+        other = tmp_path / "other.ini"
+        other.write_text("by hand")
+        other.chmod(0o600)
+        mismatch = {"apiVersion": "file/v1", "kind": "File", "metadata": {"name": "other"},
+                    "spec": {"path": str(other), "content": "by hand", "mode": "0644"}}  # fmt: skip
+        with pytest.raises(OpusError, match=r"differs from the manifest \(mode of"):
+            engine.import_task("other", [mismatch])
+        assert engine.state.get("default", "other") is None
