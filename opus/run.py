@@ -175,7 +175,11 @@ class Run:
         task = self.graph.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
-        refs = find_references(task.spec) if self.action == "plan" else []
+        refs = (
+            find_references(task.spec, prefixes=self.plugins.variable_prefixes())
+            if self.action == "plan"
+            else []
+        )
         visible = self._visible_variables(task, refs)
         prior = self.prior.get(name)
         try:
