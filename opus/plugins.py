@@ -333,7 +333,7 @@ class Plugins:
             raise StateError(
                 f"invalid state URL {url!r}: expected SCHEME://... (e.g. sqlite:///.opus/state.db)"
             )
-        backend = self.pm.hook.opus_state_backend(url=url)
+        backend: StateBackend | None = self.pm.hook.opus_state_backend(url=url)
         if backend is None:
             known = ", ".join(sorted(self.state_schemes())) or "none"
             raise StateError(f"no state backend for {url!r} (known schemes: {known})")
@@ -341,7 +341,7 @@ class Plugins:
 
     def executor(self, url: str) -> Executor:
         """The executor for ``url`` (``local``, ``dask``, ``dask://host:port``, ...)."""
-        executor = self.pm.hook.opus_executor(url=url)
+        executor: Executor | None = self.pm.hook.opus_executor(url=url)
         if executor is None:
             raise ExecutorError(
                 f"unknown executor {url!r} (use local, dask or dask://HOST:PORT, or install "
@@ -361,7 +361,7 @@ class Plugins:
         command: str,
         context: str,
     ) -> dict[str, Any]:
-        resolved = self.pm.hook.opus_resolve_spec(
+        resolved: dict[str, Any] | None = self.pm.hook.opus_resolve_spec(
             task=task,
             spec=spec,
             variables=variables,
