@@ -50,6 +50,14 @@ def _strings(value: Any) -> list[str]:
     return list(value)
 
 
+def _plugin_sections(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Mapping) for k, v in value.items()
+    ):
+        raise ValueError("expected a mapping of plugin name to a mapping of its settings")
+    return {k: dict(v) for k, v in value.items()}
+
+
 def _limits(value: Any) -> list[str]:
     if not isinstance(value, Mapping):
         raise ValueError("expected a mapping of group name to an integer >= 1")
@@ -84,6 +92,8 @@ SETTINGS: dict[str, Setting] = {
     "progress": Setting(_boolean, "progress"),
     "disable_plugins": Setting(_strings, "disabled", group_level=True),
     "plugins": Setting(_strings, "plugin_modules", group_level=True),
+    # handed to plugins by the ``opus_configure`` hook, not a command-line option
+    "plugin_config": Setting(_plugin_sections, "plugin_config", group_level=True),
 }
 
 
