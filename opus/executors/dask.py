@@ -232,9 +232,10 @@ def worker_environment(plugins: Plugins) -> bytes:
                     describe_error(exc),
                 )
         try:
-            return cloudpickle.dumps(
+            payload: bytes = cloudpickle.dumps(
                 (sorted(plugins.disabled), shippable, processors, plugins.plugin_config)
             )
+            return payload
         except Exception as exc:
             names = ", ".join(repr(p) for p in processors)
             raise ExecutorError(
