@@ -130,6 +130,7 @@ def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-e",
             str(REPO),
             str(package),
+            "pytest",  # for the tests of a package made by `opus init-plugin`
         ],
         capture_output=True,
         text=True,
@@ -244,3 +245,37 @@ def test_installed_plugin_uses_every_platform_hook(plugin_venv: Path, tmp_path: 
     assert "task 'bye', spec.salutation: PHRASE source has no value for 'nope'" in (
         failed.stdout + failed.stderr
     )
+
+
+@pytest.mark.slow
+def test_init_plugin_package_installs_passes_its_tests_and_applies(
+    plugin_venv: Path, tmp_path: Path
+) -> None:
+    made = opus(plugin_venv, "init-plugin", "kv-note", "--dir", str(tmp_path / "src"), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    package = tmp_path / "src" / "opus-kv-note"
+    install = subprocess.run(
+        [str(plugin_venv / "bin" / "python"), "-m", "pip", "install", "-q", str(package)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    tests = subprocess.run(
+        [str(plugin_venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "9 passed, 1 skipped" in tests.stdout  # the contract, plus the path check
+
+    listed = json.loads(opus(plugin_venv, "plugins", "-o", "json", cwd=tmp_path).stdout)
+    note = [p for p in listed["plugins"] if p["name"] == "kv-note"][0]
+    assert (note["distribution"], note["origin"]) == ("opus-kv-note", "entry point")
+    assert listed["processors"]["kv-note/v1"]["plugin"] == "kv-note"
+
+    run = opus(plugin_venv, "apply", "-f", str(package / "examples" / "tasks.yaml"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out" / "hello.txt").read_text() == "Hello from opus-kv-note"

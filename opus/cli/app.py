@@ -12,7 +12,7 @@ from .errors import error_boundary
 from .session import Session
 
 #: Subcommands that are not commands of the command map.
-_FIXED = ("plugins", "validate", "graph", "config", "state", "runs")
+_FIXED = ("plugins", "validate", "graph", "config", "state", "runs", "init-plugin")
 #: Fixed subcommands that are groups themselves (their commands share config defaults).
 _NESTED = frozenset({"state", "runs"})
 
@@ -162,7 +162,7 @@ def cli(
 
 
 def _register_fixed() -> None:
-    from . import config_cmd, inspect_cmd, plugins_cmd, state_cmd
+    from . import config_cmd, init_plugin_cmd, inspect_cmd, plugins_cmd, state_cmd
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(inspect_cmd.validate)
@@ -170,6 +170,7 @@ def _register_fixed() -> None:
     cli.add_command(config_cmd.config)
     cli.add_command(state_cmd.state)
     cli.add_command(state_cmd.runs)
+    cli.add_command(init_plugin_cmd.init_plugin)
 
 
 _register_fixed()
