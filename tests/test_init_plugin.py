@@ -26,7 +26,6 @@ def test_writes_a_package_with_entry_point_schema_tests_and_readme(tmp_path: Pat
     meta = tomllib.loads((root / "pyproject.toml").read_text())
     assert meta["project"]["name"] == "opus-dns-record"
     assert meta["project"]["entry-points"]["opus"] == {"dns-record": "opus_dns_record"}
-    namespace: dict[str, object] = {}
     sys.path.insert(0, str(root))
     try:
         import opus_dns_record
@@ -47,7 +46,6 @@ def test_writes_a_package_with_entry_point_schema_tests_and_readme(tmp_path: Pat
         sys.modules.pop("opus_dns_record", None)
     assert "ProcessorContract" in (root / "tests" / "test_contract.py").read_text()
     assert "opus-dns-record" in (root / "README.md").read_text()
-    assert namespace == {}
 
 
 def test_generated_code_is_lint_and_format_clean(tmp_path: Path) -> None:
