@@ -45,7 +45,7 @@ def configure_session(ctx: click.Context) -> Session:
         plugin_modules = tuple(group.get("plugin_modules", ()))
     session.disable(list(disabled))
     session.plugin_modules = list(plugin_modules)
-    session.plugin_config = dict(group.get("plugin_config", {}))
+    session.plugin_config = dict(config.plugin_config)
     if config.values and ctx.default_map is None:
         ctx.default_map = config.default_map(_NESTED)
     return session
