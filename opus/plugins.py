@@ -351,7 +351,14 @@ class Plugins:
 
     def add_cli_commands(self, cli: Any) -> None:
         """Let plugins add subcommands to ``cli`` (a click group) via ``opus_cli_commands``."""
-        self.pm.hook.opus_cli_commands(cli=cli)
+        try:
+            self.pm.hook.opus_cli_commands(cli=cli)
+        except OpusError:
+            raise
+        except Exception as exc:  # a broken plugin: one clear line, not a traceback
+            raise PluginError(
+                f"a plugin's opus_cli_commands failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def resolve_spec(
         self,

@@ -343,3 +343,16 @@ def test_result_of_wrapped_call_is_coerced() -> None:
         "apply", [make_task("a")], context="dev"
     )
     assert result.tasks["a"].outputs["audited"] is True
+
+
+def test_a_broken_cli_commands_hook_is_a_plugin_error() -> None:
+    import click
+
+    class Broken(Hook):
+        @hookimpl
+        def opus_cli_commands(self, cli):
+            raise TypeError("cli.command() takes no 'nmae'")
+
+    plugins = Plugins(entry_points=False, plugins=[Broken()])
+    with pytest.raises(PluginError, match="opus_cli_commands failed: TypeError: cli.command"):
+        plugins.add_cli_commands(click.Group("opus"))
