@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from opus_cli_testkit import run, write_manifest
+from helpers_cli import run_opus, write_manifest
+
+
+def run(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m opus ARGS`` in ``workdir`` (modules written there importable)."""
+    return run_opus(workdir, *args, plugins=())
+
 
 PLUGIN = '''
 import click
@@ -71,47 +78,50 @@ def opus_register_processors():
 def test_plugin_adds_a_subcommand_configured_from_opus_yaml(tmp_path: Path) -> None:
     (tmp_path / "greeter.py").write_text(PLUGIN)
     out = run(tmp_path, "-p", "greeter", "greet-all", "--name", "Ada")
-    assert (out.code, out.out) == (0, "hello, Ada!\n"), out.err
+    assert (out.returncode, out.stdout) == (0, "hello, Ada!\n"), out.stderr
     (tmp_path / "opus.yaml").write_text(
         "plugins: [greeter]\nplugin_config:\n  greeter: {greeting: Howdy}\n"
     )
     out = run(tmp_path, "greet-all")
-    assert (out.code, out.out) == (0, "Howdy, world!\n"), out.err
+    assert (out.returncode, out.stdout) == (0, "Howdy, world!\n"), out.stderr
     helped = run(tmp_path, "--help")
-    assert "greet-all" in helped.out and "Greet someone" in helped.out
+    assert "greet-all" in helped.stdout and "Greet someone" in helped.stdout
     # a plugin cannot replace one of opus' own commands
-    assert "a plugin's command 'plugins' is ignored" in helped.err
+    assert "a plugin's command 'plugins' is ignored" in helped.stderr
     listed = run(tmp_path, "plugins", "-o", "json")
-    assert listed.code == 0 and "hijacked" not in listed.out
+    assert listed.returncode == 0 and "hijacked" not in listed.stdout
     shown = run(tmp_path, "config", "-o", "json")
-    assert json.loads(shown.out)["plugin_config"] == {"greeter": {"greeting": "Howdy"}}
+    assert json.loads(shown.stdout)["plugin_config"] == {"greeter": {"greeting": "Howdy"}}
     text = run(tmp_path, "config")
-    assert 'plugin_config.greeter  {"greeting": "Howdy"}  (config file)' in text.out
+    assert 'plugin_config.greeter  {"greeting": "Howdy"}  (config file)' in text.stdout
 
 
 def test_bad_plugin_config_is_refused_with_exit_2(tmp_path: Path) -> None:
     (tmp_path / "opus.yaml").write_text("plugin_config:\n  greeter: [1, 2]\n")
     out = run(tmp_path, "plugins")
-    assert out.code == 2 and "key 'plugin_config': expected a mapping of plugin name" in out.err
-    assert "Traceback" not in out.err
+    assert (
+        out.returncode == 2
+        and "key 'plugin_config': expected a mapping of plugin name" in out.stderr
+    )
+    assert "Traceback" not in out.stderr
 
 
 def test_plugins_lists_everything_and_flags_a_conflict(tmp_path: Path) -> None:
     (tmp_path / "greeter.py").write_text(PLUGIN)
     (tmp_path / "rival.py").write_text(RIVAL)
     listed = run(tmp_path, "-p", "greeter", "-p", "rival", "plugins", "-o", "json")
-    assert listed.code == 0, listed.err
-    data = json.loads(listed.out)
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
     message = data["conflicts"]["shared/v1"]
     assert "'greeter'" in message and "'rival'" in message
     assert data["processors"]["solo/v1"]["conflict"] is None
     assert data["variable_sources"] == {"ENV": "builtin-variables"}
     text = run(tmp_path, "-p", "greeter", "-p", "rival", "plugins")
-    assert "shared/v1 (CONFLICT)" in text.out and f"conflict: {message}" in text.out
+    assert "shared/v1 (CONFLICT)" in text.stdout and f"conflict: {message}" in text.stdout
 
     write_manifest(
         tmp_path / "t.yaml",
-        {"apiVersion": "shared/v1", "kind": "X", "metadata": {"name": "a"}, "spec": {}},
+        [{"apiVersion": "shared/v1", "kind": "X", "metadata": {"name": "a"}, "spec": {}}],
     )
     applied = run(tmp_path, "-p", "greeter", "-p", "rival", "apply", "-f", "t.yaml")
-    assert applied.code == 2 and "claimed by two processors" in applied.err
+    assert applied.returncode == 2 and "claimed by two processors" in applied.stderr
