@@ -14,6 +14,7 @@ from .errors import (
     NotSupportedError,
     OpusError,
     PluginError,
+    SpecError,
     StateError,
     ValidationErrors,
     VariableError,
@@ -33,6 +34,7 @@ from .model import (
 )
 from .plugins import Plugins
 from .processor import TaskContext, TaskProcessor
+from .specschema import validate_spec
 from .state.base import StateBackend, StatePersistence
 
 __version__ = "0.1.0"
@@ -53,6 +55,7 @@ __all__ = [
     "OpusError",
     "PluginError",
     "Plugins",
+    "SpecError",
     "Result",
     "RunRecord",
     "RunResult",
@@ -69,4 +72,5 @@ __all__ = [
     "ValidationErrors",
     "VariableError",
     "hookimpl",
+    "validate_spec",
 ]

@@ -14,6 +14,7 @@ from .commands import action_for
 from .executors import Executor, make_executor
 from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task
+from .names import check_context
 from .plugins import Plugins
 from .run import Run
 from .state.base import DEFAULT_STATE_URL, StateBackend, pid_alive, this_host
@@ -103,6 +104,7 @@ class Engine:
     ) -> TaskGraph:
         """Everything a run checks before it starts, without running or touching state."""
         action = self.action_for(command)
+        check_context(context)
         graph = validate(
             as_tasks(tasks),
             command,
@@ -110,6 +112,7 @@ class Engine:
             context,
             self.plugins.processors(),
             builtin_variables(context, variables),
+            self.plugins.command_map(),
         )
         return graph.select(targets, excludes)
 

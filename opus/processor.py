@@ -90,10 +90,15 @@ class TaskProcessor:
     returns a :class:`~opus.Result`, a dict of outputs, or ``None`` (``detect_drift`` may
     return a bool). An action left unimplemented raises :class:`~opus.NotSupportedError`.
     ``max_concurrency`` limits how many of this processor's actions run at once.
+
+    ``spec_schema`` is a JSON Schema (draft 2020-12) for the task's raw spec, checked by
+    ``validate``, ``plan`` and every run before anything runs (a string that is exactly one
+    ``${...}`` reference matches any type); ``None`` leaves the spec unchecked.
     """
 
     api_version: ClassVar[str] = ""
     max_concurrency: ClassVar[int | None] = None
+    spec_schema: ClassVar[Mapping[str, Any] | None] = None
 
     create = _unsupported("create")
     update = _unsupported("update")

@@ -1,0 +1,275 @@
+"""Checking task specs (and metadata) against JSON Schemas (draft 2020-12).
+
+A processor declares :attr:`~opus.TaskProcessor.spec_schema`; :func:`spec_problems` checks a
+task's *raw* spec against it before anything runs. A string that is exactly one ``${...}``
+reference stands for a value known only at run time, so it matches any schema: the check
+uses a validator whose every keyword lets such a string pass. Problems come back one per
+place, each with the spec path and, for a misspelt key, "did you mean".
+
+Validation uses :mod:`jsonschema`. Each schema is compiled once (see :func:`compile_schema`)
+and every spec goes first through the plain validator's ``is_valid`` (fast); only a spec that
+fails it is examined with the reference-tolerant validator that lists every problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import PluginError, SpecError, ValidationErrors
+
+if TYPE_CHECKING:  # jsonschema is imported on first use: `import opus` stays fast
+    from jsonschema.exceptions import ValidationError as _JsError
+
+logger = logging.getLogger(__name__)
+
+#: A string that is exactly one reference: ``${VAR:x}``, ``${ENV:HOME}``, ``${SOURCE:...}``.
+_WHOLE_REFERENCE = re.compile(r"\$\{[A-Za-z][A-Za-z0-9_]*:[^}]*\}")
+
+#: A schema keyword whose value replaces the generated message for errors at that subschema.
+MESSAGE_KEY = "x-opus-message"
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def is_whole_reference(value: object) -> bool:
+    """Whether ``value`` is a string that is exactly one ``${...}`` reference."""
+    return isinstance(value, str) and _WHOLE_REFERENCE.fullmatch(value) is not None
+
+
+def _tolerant(check: Callable[..., Any]) -> Callable[..., Iterator[_JsError]]:
+    def keyword(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[_JsError]:
+        if is_whole_reference(instance):
+            return
+        found = check(validator, value, instance, schema)
+        if found:
+            yield from found
+
+    return keyword
+
+
+@functools.cache
+def _tolerant_validator() -> Any:
+    """Draft 2020-12 where a whole-string reference satisfies every keyword."""
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(
+        Draft202012Validator,
+        validators={name: _tolerant(fn) for name, fn in Draft202012Validator.VALIDATORS.items()},
+    )
+
+
+@dataclass(frozen=True)
+class CompiledSchema:
+    """A schema checked and compiled once, ready to check many instances."""
+
+    schema: Mapping[str, Any]
+    fast: Any
+    thorough: Any
+
+    def problems(self, instance: Any, root: str = "spec") -> list[tuple[str, str]]:
+        """``(path, message)`` for each problem of ``instance``; empty when it is valid."""
+        try:
+            if self.fast.is_valid(instance):
+                return []
+            errors = list(self.thorough.iter_errors(instance))
+        except Exception as exc:  # a value no JSON Schema type describes, say
+            return [(root, f"cannot be checked against its schema: {exc}")]
+        found: list[tuple[str, str]] = []
+        for error in errors:
+            for item in _explain(error, root):
+                if item not in found:
+                    found.append(item)
+        return found
+
+
+_cache: dict[int, CompiledSchema] = {}
+
+
+def compile_schema(schema: Mapping[str, Any], owner: str = "schema") -> CompiledSchema:
+    """Check ``schema`` itself and compile it (cached for the life of the schema object).
+
+    A schema that is not valid JSON Schema raises :class:`PluginError` naming ``owner``.
+    """
+    cached = _cache.get(id(schema))
+    if cached is not None and cached.schema is schema:
+        return cached
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise PluginError(f"{owner}: invalid JSON Schema: {exc.message}") from None
+    compiled = CompiledSchema(
+        schema=schema,
+        fast=Draft202012Validator(schema),
+        thorough=_tolerant_validator()(schema),
+    )
+    if len(_cache) > 256:
+        _cache.clear()
+    _cache[id(schema)] = compiled
+    return compiled
+
+
+def spec_problems(
+    schema: Mapping[str, Any] | CompiledSchema,
+    spec: Any,
+    *,
+    task: str | None = None,
+    file: str | None = None,
+    root: str = "spec",
+) -> list[SpecError]:
+    """One :class:`SpecError` per problem of ``spec`` (under ``root``) against ``schema``."""
+    compiled = schema if isinstance(schema, CompiledSchema) else compile_schema(schema)
+    return [
+        SpecError(message, file=file, task=task, path=path)
+        for path, message in compiled.problems(spec, root)
+    ]
+
+
+def validate_spec(schema: Mapping[str, Any] | None, spec: Any, *, task: str | None = None) -> None:
+    """Raise every problem of ``spec`` against ``schema`` (nothing if ``schema`` is None).
+
+    For processors that want to re-check their *resolved* spec at run time (a reference
+    may have resolved to a value of the wrong type).
+    """
+    if schema is None:
+        return
+    problems = spec_problems(schema, spec, task=task)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ValidationErrors(problems)
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def _path(root: str, parts: Iterable[Any]) -> str:
+    text = root
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {_show(value)}"
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when ``word`` looks like a misspelling of one of ``choices``."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _known_keys(schema: Mapping[str, Any]) -> list[str]:
+    return sorted(schema.get("properties") or {})
+
+
+def _explain(error: _JsError, root: str) -> Iterator[tuple[str, str]]:
+    path = list(error.absolute_path)
+    where = _path(root, path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    custom = schema.get(MESSAGE_KEY)
+    kind = error.validator
+    instance = error.instance
+    if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, Mapping):
+        known = _known_keys(schema)
+        patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
+        for key in instance:
+            if key in known or any(p.search(str(key)) for p in patterns):
+                continue
+            hint = suggest(str(key), known) or (f" (allowed: {', '.join(known)})" if known else "")
+            yield _path(root, [*path, key]), f"unknown key {key!r}{hint}"
+        return
+    if custom:
+        yield where, str(custom)
+        return
+    if kind == "required" and isinstance(instance, Mapping):
+        unknown = [str(k) for k in instance if k not in _known_keys(schema)]
+        for key in error.validator_value:
+            if key not in instance:
+                hint = suggest(key, unknown)
+                if hint and schema.get("additionalProperties") is False:
+                    continue  # reported once, as the misspelt key ("did you mean")
+                yield _path(root, [*path, key]), f"required key is missing{hint}"
+        return
+    if kind == "type":
+        wanted = error.validator_value
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)
+        yield where, f"must be {words}, not {_type_name(instance)}"
+        return
+    if kind == "enum":
+        allowed = ", ".join(_show(v) for v in error.validator_value)
+        hint = suggest(str(instance), [str(v) for v in error.validator_value])
+        yield where, f"must be one of {allowed}, not {_show(instance)}{hint}"
+        return
+    if kind == "const":
+        yield where, f"must be {_show(error.validator_value)}, not {_show(instance)}"
+        return
+    if kind in ("anyOf", "oneOf") and error.context:
+        branches = error.context
+        if all(e.validator == "type" and list(e.absolute_path) == path for e in branches):
+            wanted: list[str] = []
+            for branch in branches:
+                value = branch.validator_value
+                wanted += value if isinstance(value, list) else [value]
+            words = " or ".join(dict.fromkeys(_TYPE_WORDS.get(w, w) for w in wanted))
+            yield where, f"must be {words}, not {_type_name(instance)}"
+            return
+        from jsonschema.exceptions import best_match
+
+        inner = best_match(branches)
+        if inner is not None and list(inner.absolute_path) != path:
+            yield from _explain(inner, root)
+            return
+    if kind == "additionalProperties" or kind == "propertyNames":
+        yield where, error.message
+        return
+    yield where, _plain(error)
+
+
+def _plain(error: _JsError) -> str:
+    kind, value, instance = error.validator, error.validator_value, error.instance
+    simple: dict[str, str] = {
+        "minimum": f"must be >= {value}",
+        "exclusiveMinimum": f"must be > {value}",
+        "maximum": f"must be <= {value}",
+        "exclusiveMaximum": f"must be < {value}",
+        "minLength": f"must be at least {value} characters long",
+        "maxLength": f"must be at most {value} characters long",
+        "minItems": f"must have at least {value} item(s)",
+        "maxItems": f"must have at most {value} item(s)",
+        "minProperties": f"must have at least {value} key(s)",
+        "pattern": f"must match {value!r}",
+        "uniqueItems": "must not repeat an item",
+    }
+    if kind in simple:
+        return f"{simple[kind]}, not {_show(instance)}"
+    return str(error.message)
