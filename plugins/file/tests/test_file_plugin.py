@@ -10,10 +10,10 @@ from pathlib import Path
 import opus_file
 import pluggy
 import pytest
-from opus_file import FileProcessor, FileSpecError, render
+from opus_file import FileProcessor, render
 from opus_file.template import TemplateError
 
-from opus import Result, Task, TaskContext, TaskState
+from opus import OpusError, Result, Task, TaskContext, TaskState
 from opus.testing import task_context
 
 
@@ -82,7 +82,7 @@ def test_mode_forms(proc, tmp_path) -> None:
         assert mode_of(target) == [0o644, 0o600, 0o751][i]
     for bad in ["0999", "rw-r--r--", True, 0o17777]:
         task = make("bad", {"path": str(tmp_path / "bad"), "mode": bad})
-        with pytest.raises(FileSpecError, match="spec.mode"):
+        with pytest.raises(OpusError, match="spec.mode"):
             proc.create(task, ctx_for(task, "create"))
     assert not (tmp_path / "bad").exists()
 
@@ -142,7 +142,7 @@ def test_directory_lifecycle(proc, tmp_path) -> None:
     assert target.is_dir() and mode_of(target) == 0o750
     assert result.outputs["sha256"] is None and result.outputs["mode"] == "0750"
     (target / "index.html").write_text("<p>")
-    with pytest.raises(FileSpecError, match="not empty"):
+    with pytest.raises(OpusError, match="not empty"):
         proc.delete(task, ctx_for(task, "delete"))
     assert (target / "index.html").exists()
     forced = make("dir", {"path": str(target), "force": True}, kind="Directory")
@@ -162,7 +162,7 @@ def test_spec_errors_name_task_and_field(proc, tmp_path) -> None:
     ]
     for spec, field in cases:
         task = make("t1", spec)
-        with pytest.raises(FileSpecError) as info:
+        with pytest.raises(OpusError) as info:
             proc.create(task, ctx_for(task, "create"))
         assert "'t1'" in str(info.value) and field in str(info.value)
     assert list(tmp_path.iterdir()) == [], "nothing is written when the spec is invalid"
@@ -200,7 +200,7 @@ def test_template_unknown_variable_is_an_error(proc, tmp_path) -> None:
         "t",
         {"path": str(tmp_path / "x"), "template": True, "content": "{{ nope }}", "vars": {"a": 1}},
     )
-    with pytest.raises(FileSpecError, match="'nope' is not defined"):
+    with pytest.raises(OpusError, match="'nope' is not defined"):
         proc.create(task, ctx_for(task, "create"))
     with pytest.raises(TemplateError):
         render("{{ a.b }}", {"a": {"c": 1}})
@@ -341,7 +341,7 @@ def test_rollback_without_backup_touches_nothing(proc, tmp_path) -> None:
     target = tmp_path / "precious"
     target.write_text("keep me")
     task = make("p", {"path": str(target), "mode": "bogus"})
-    with pytest.raises(FileSpecError):
+    with pytest.raises(OpusError):
         proc.update(task, ctx_for(task, "update"))
     result = proc.rollback(task, ctx_for(task, "rollback", failed_action="update"))
     assert "nothing to roll back" in (result.message or "")
