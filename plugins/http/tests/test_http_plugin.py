@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import re
 import hashlib
 import importlib.metadata
 import json
+import re
 import socket
 import stat
 import time
