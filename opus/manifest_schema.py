@@ -98,6 +98,48 @@ def metadata_schema(commands: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
+#: A string that is exactly one ``${...}`` reference (it may stand for any value).
+REFERENCE_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\$\{[A-Za-z][A-Za-z0-9_]*:[^}]*\}$",
+    "description": "A reference, resolved at run time: ${VAR:name}, ${ENV:NAME}, ...",
+}
+
+
+def allow_references(schema: Any) -> Any:
+    """A copy of a spec schema where every value may also be a whole ``${...}`` reference
+    (what opus's own check allows), for validators that know nothing of references."""
+    if not isinstance(schema, Mapping):
+        return schema
+    out = dict(schema)
+    for key in ("properties", "patternProperties", "$defs"):
+        if isinstance(out.get(key), Mapping):
+            wrap = key != "$defs"
+            out[key] = {k: _value(v) if wrap else allow_references(v) for k, v in out[key].items()}
+    for key in ("items", "additionalProperties", "unevaluatedProperties", "contains"):
+        if isinstance(out.get(key), Mapping):
+            out[key] = _value(out[key])
+    if isinstance(out.get("prefixItems"), list):
+        out["prefixItems"] = [_value(v) for v in out["prefixItems"]]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(out.get(key), list):
+            out[key] = [allow_references(v) for v in out[key]]
+    for key in ("if", "then", "else", "dependentSchemas"):
+        value = out.get(key)
+        if key == "dependentSchemas" and isinstance(value, Mapping):
+            out[key] = {k: allow_references(v) for k, v in value.items()}
+        elif isinstance(value, Mapping):
+            out[key] = allow_references(value)
+    return out
+
+
+def _value(schema: Any) -> Any:
+    if schema is True or schema == {}:
+        return schema
+    # The schema first: a checker trying branches in order rarely needs the second.
+    return {"anyOf": [allow_references(schema), REFERENCE_SCHEMA]}
+
+
 def document_schema(
     spec_schemas: Mapping[str, Mapping[str, Any] | None], commands: Iterable[str] = ()
 ) -> dict[str, Any]:
@@ -105,7 +147,7 @@ def document_schema(
     selects the spec schema of its processor (``None``: any mapping)."""
     branches = []
     for api_version, schema in sorted(spec_schemas.items()):
-        spec: Mapping[str, Any] = {"type": "object"} if schema is None else schema
+        spec: Mapping[str, Any] = {"type": "object"} if schema is None else allow_references(schema)
         if "$id" not in spec:  # its own resource, so that its "#/$defs/..." still resolve
             spec = {"$id": f"urn:opus:spec:{api_version}", **spec}
         branches.append(
