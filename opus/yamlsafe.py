@@ -9,6 +9,7 @@ and only then constructed: a document whose aliases would add more than
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,10 +72,16 @@ def check_aliases(root: yaml.Node, limit: int = MAX_ALIAS_NODES) -> None:
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
 
 
+#: Where PyYAML's pure-Python scanner words a message unlike libyaml's.
+_PYTHON_WORDING = re.compile(r"found character '.*' that cannot start any token")
+
+
 def _problem(exc: yaml.YAMLError) -> YamlProblem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        return YamlProblem(str(exc.problem or exc.context), mark.line + 1 if mark else None)
+        problem = str(exc.problem or exc.context)
+        problem = _PYTHON_WORDING.sub("found character that cannot start any token", problem)
+        return YamlProblem(problem, mark.line + 1 if mark else None)
     return YamlProblem(str(exc))
 
 
