@@ -387,3 +387,65 @@ def test_entry_point_is_declared() -> None:
     eps = [ep for ep in dist.entry_points if ep.group == "opus"]
     assert [(ep.name, ep.value) for ep in eps] == [("file", "opus_file")]
     assert eps[0].load() is opus_file
+
+
+# -- backup paths never leave their root -------------------------------------------------
+
+
+def _tree(top: Path, skip: Path) -> dict[str, bytes | None]:
+    """Every path under ``top`` except those under ``skip``, with file contents."""
+    return {
+        str(p): p.read_bytes() if p.is_file() else None
+        for p in sorted(top.rglob("*"))
+        if not p.is_relative_to(skip)
+    }
+
+
+@pytest.mark.parametrize(
+    "context, task_name",
+    [
+        ("..", ".."),
+        (".", ".."),
+        ("", ""),
+        ("../..", "x"),
+        ("a/../../..", "../sibling"),
+        ("%2E%2E", ".."),
+    ],
+)
+def test_hostile_names_cannot_make_backups_escape_the_root(
+    tmp_path: Path, context: str, task_name: str
+) -> None:
+    """Names are checked by opus before anything runs; the backup store checks again."""
+    root = tmp_path / "a" / "b" / "backups"
+    sibling = tmp_path / "a" / "sibling"
+    sibling.mkdir(parents=True)
+    (sibling / "keep.txt").write_text("precious")
+    (tmp_path / "a" / "b" / "other").mkdir(parents=True)
+    target = tmp_path / "work" / "f.txt"
+    target.parent.mkdir()
+    target.write_text("old")
+    store = opus_file.BackupStore(root)
+    before = _tree(tmp_path, skip=root)
+
+    where = store.take(context, task_name, "run-1", [target])
+    assert where.resolve().is_relative_to(root.resolve())
+    assert where.resolve().parent.parent.parent == root.resolve()
+    target.write_text("new")
+    store.restore(context, task_name, "run-1")
+    store.take(context, task_name, "run-2", [target])
+    store.discard(context, task_name, "run-2")
+
+    assert _tree(tmp_path, skip=root) == before, "nothing outside the backup root changed"
+    assert target.read_text() == "old"
+
+
+def test_a_symlink_inside_the_root_cannot_lead_backups_outside(tmp_path: Path) -> None:
+    root = tmp_path / "backups"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root.mkdir()
+    (root / "dev").symlink_to(outside)
+    store = opus_file.BackupStore(root)
+    with pytest.raises(OpusError, match="outside the backup root"):
+        store.take("dev", "t", "run-1", [tmp_path / "f"])
+    assert list(outside.iterdir()) == []
