@@ -71,7 +71,7 @@ def _tolerant_validator() -> Any:
     """Draft 2020-12 where a whole-string reference satisfies every keyword."""
     from jsonschema import Draft202012Validator, validators
 
-    return validators.extend(
+    return validators.extend(  # type: ignore[no-untyped-call]
         Draft202012Validator,
         validators={name: _tolerant(fn) for name, fn in Draft202012Validator.VALIDATORS.items()},
     )
@@ -286,6 +286,7 @@ def _explain(error: _JsError, root: str) -> Iterator[tuple[str, str]]:
     custom = schema.get(MESSAGE_KEY)
     kind = error.validator
     instance = error.instance
+    expected: Any = error.validator_value
     if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, Mapping):
         known = _known_keys(schema)
         patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
@@ -300,7 +301,7 @@ def _explain(error: _JsError, root: str) -> Iterator[tuple[str, str]]:
         return
     if kind == "required" and isinstance(instance, Mapping):
         unknown = [str(k) for k in instance if k not in _known_keys(schema)]
-        for key in error.validator_value:
+        for key in expected:
             if key not in instance:
                 hint = suggest(key, unknown)
                 if hint and schema.get("additionalProperties") is False:
@@ -308,26 +309,25 @@ def _explain(error: _JsError, root: str) -> Iterator[tuple[str, str]]:
                 yield _path(root, [*path, key]), f"required key is missing{hint}"
         return
     if kind == "type":
-        wanted = error.validator_value
-        wanted = wanted if isinstance(wanted, list) else [wanted]
-        words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)
+        types = expected if isinstance(expected, list) else [expected]
+        words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in types)
         yield where, f"must be {words}, not {_type_name(instance)}"
         return
     if kind == "enum":
-        allowed = ", ".join(_show(v) for v in error.validator_value)
-        hint = suggest(str(instance), [str(v) for v in error.validator_value])
+        allowed = ", ".join(_show(v) for v in expected)
+        hint = suggest(str(instance), [str(v) for v in expected])
         yield where, f"must be one of {allowed}, not {_show(instance)}{hint}"
         return
     if kind == "const":
-        yield where, f"must be {_show(error.validator_value)}, not {_show(instance)}"
+        yield where, f"must be {_show(expected)}, not {_show(instance)}"
         return
     if kind in ("anyOf", "oneOf") and error.context:
         branches = error.context
         if all(e.validator == "type" and list(e.absolute_path) == path for e in branches):
             wanted: list[str] = []
             for branch in branches:
-                value = branch.validator_value
-                wanted += value if isinstance(value, list) else [value]
+                each: Any = branch.validator_value
+                wanted += each if isinstance(each, list) else [each]
             words = " or ".join(dict.fromkeys(_TYPE_WORDS.get(w, w) for w in wanted))
             yield where, f"must be {words}, not {_type_name(instance)}"
             return

@@ -140,7 +140,7 @@ class HttpSpec:
         validate_spec(SPEC_SCHEMA, spec, task=task)
         url = spec.get("url")
         headers = _headers(spec.get("headers"))
-        common = dict(
+        common: dict[str, Any] = dict(
             url=url,
             headers=headers,
             retries=spec.get("retries", 3),
@@ -149,9 +149,9 @@ class HttpSpec:
             secrets=tuple(sensitive_values(spec)),
         )
         if "path" in spec:
-            return cls(**common, **_download(spec))  # type: ignore[arg-type]
+            return cls(**common, **_download(spec))
         requests = {k: _request(spec[k], url, headers) for k in REQUEST_KEYS if k in spec}
-        return cls(**common, requests=requests)  # type: ignore[arg-type]
+        return cls(**common, requests=requests)
 
     def mask(self, text: str) -> str:
         """``text`` with every secret of this spec masked."""
