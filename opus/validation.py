@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from .commands import ACTIONS
@@ -23,6 +24,7 @@ from .names import name_problem
 from .registry import ProcessorRegistry
 from .specschema import CompiledSchema, compile_schema
 from .variables import find_references
+from .yamlsafe import document_nodes, node_line, task_node
 
 #: Actions whose processor method must exist for every task before a run starts.
 _MUST_SUPPORT = frozenset({"create", "update", "delete", "rollback"})
@@ -44,6 +46,30 @@ def check_unique_names(tasks: Sequence[Task]) -> list[OpusError]:
                 )
             )
     return problems
+
+
+class _Lines:
+    """Finds the line of a spec or metadata path in the task's file (only when there is a
+    problem to report; each file is read and composed once per check)."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, dict[int, Any]] = {}
+
+    def where(self, task: Task, path: str) -> str | None:
+        file, _, line = (task.source or "").rpartition(":")
+        if not file or not line.isdigit():
+            return task.source
+        if file not in self._files:
+            try:
+                text = Path(file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            self._files[file] = document_nodes(text) if text else {}
+        document = self._files[file].get(int(line))
+        node = task_node(document, task.name) if document is not None else None
+        if node is None:
+            return task.source
+        return f"{file}:{node_line(node, path)}"
 
 
 _metadata_schemas: dict[tuple[str, ...], CompiledSchema] = {}
@@ -68,6 +94,7 @@ def check_metadata(
     can still be built to report its own problems) and one error per problem.
     """
     schema = _compiled_metadata_schema([*commands, *ACTIONS] if commands else ())
+    lines = _Lines()
     checked: list[Task] = []
     problems: list[OpusError] = []
     for task in tasks:
@@ -82,7 +109,8 @@ def check_metadata(
                 message = f"invalid task name {task.metadata['name']!r}: " + (
                     name_problem(task.metadata["name"]) or message
                 )
-            problems.append(SpecError(message, file=task.source, task=task.name, path=path))
+            where = lines.where(task, path)
+            problems.append(SpecError(message, file=where, task=task.name, path=path))
             key = path.removeprefix("metadata").lstrip(".").split(".")[0].split("[")[0]
             bad_keys.add(key)
         if bad_keys - {"name"}:
@@ -96,6 +124,7 @@ def check_specs(tasks: Iterable[Task], registry: ProcessorRegistry) -> list[Opus
     """Check every task's raw spec against its processor's ``spec_schema`` (compiled once
     per processor here); tasks with an unknown apiVersion are left to :func:`check_tasks`."""
     compiled: dict[str, CompiledSchema | None] = {}
+    lines = _Lines()
     problems: list[OpusError] = []
     for task in tasks:
         if task.api_version not in compiled:
@@ -114,7 +143,8 @@ def check_specs(tasks: Iterable[Task], registry: ProcessorRegistry) -> list[Opus
         if schema is None:
             continue
         for path, message in schema.problems(task.spec):
-            problems.append(SpecError(message, file=task.source, task=task.name, path=path))
+            where = lines.where(task, path)
+            problems.append(SpecError(message, file=where, task=task.name, path=path))
     return problems
 
 

@@ -115,3 +115,68 @@ def load(text: str, loader: type[Any] = SafeLoader) -> Any:
         raise _problem(exc) from None
     finally:
         reader.dispose()
+
+
+def _path_parts(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in re.findall(r"\[(\d+)\]|([^.\[\]]+)", path):
+        parts.append(int(piece[0]) if piece[0] else piece[1])
+    return parts
+
+
+def node_line(root: yaml.Node, path: str) -> int:
+    """The line (1-based) of what ``path`` (``spec.env.A``, ``metadata.labels[0]``) names
+    under ``root``: the key of a mapping entry, an item of a list, or the deepest node that
+    exists on the way (a missing key is reported where its mapping is)."""
+    node, line = root, int(root.start_mark.line) + 1
+    for part in _path_parts(path):
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            found = [
+                (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part
+            ]
+            if not found:
+                break
+            key, node = found[0]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def document_nodes(text: str, loader: type[Any] = SafeLoader) -> dict[int, yaml.Node]:
+    """Each document's composed node by the line it starts on (nothing constructed, so
+    aliases stay shared); empty if the YAML is invalid."""
+    reader = loader(text)
+    found: dict[int, yaml.Node] = {}
+    try:
+        while reader.check_node():
+            node = reader.get_node()
+            if node is not None:
+                found[node.start_mark.line + 1] = node
+    except yaml.YAMLError:
+        return {}
+    finally:
+        reader.dispose()
+    return found
+
+
+def task_node(document: yaml.Node, name: str | None) -> yaml.Node | None:
+    """The task mapping in a document: the document, or the item of a list of tasks whose
+    ``metadata.name`` is ``name``."""
+    if not isinstance(document, yaml.SequenceNode):
+        return document
+    for item in document.value:
+        if isinstance(item, yaml.MappingNode):
+            for key, value in item.value:
+                if getattr(key, "value", None) == "metadata" and isinstance(
+                    value, yaml.MappingNode
+                ):
+                    names = [v.value for k, v in value.value if getattr(k, "value", None) == "name"]
+                    if names and names[0] == name:
+                        return item
+    return None

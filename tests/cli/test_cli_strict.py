@@ -42,7 +42,7 @@ def refused(workdir: Path, *docs: dict[str, Any], command: str = "apply") -> str
     [
         (
             task("hello-world/v1", "h", {"pth": "out/h.txt"}),
-            "t.yaml:9, task 'h', field 'spec.pth': unknown key 'pth' (did you mean 'path'?)",
+            "t.yaml:14, task 'h', field 'spec.pth': unknown key 'pth' (did you mean 'path'?)",
         ),
         (
             task("file/v1", "f", {"path": "out/f", "mode": "99999"}),
@@ -166,3 +166,39 @@ def test_a_run_with_references_of_other_types_passes(tmp_path: Path) -> None:
     result = invoke(tmp_path, "apply", *args, "--values", str(values))
     assert result.code == 1, result
     assert "spec.create" in result.out + result.err and "Traceback" not in result.err
+
+
+def test_problems_point_at_the_line_of_the_key(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: hello-world/v1\n"  # 1
+        "kind: HelloWorld\n"
+        "metadata:\n"
+        "  name: a\n"
+        "  labels: [x]\n"  # 5
+        "spec:\n"
+        "  path: out/a\n"
+        "  contnt: y\n"  # 8
+        "---\n"
+        "- apiVersion: file/v1\n"  # 10: a list of tasks
+        "  kind: File\n"
+        "  metadata: {name: b}\n"
+        "  spec: {path: out/b, mode: '9999'}\n"  # 13
+        "- apiVersion: file/v1\n"
+        "  kind: File\n"
+        "  metadata: {name: c}\n"
+        "  spec:\n"
+        "    path: out/c\n"  # 18
+        "    force: 'no'\n"  # 19
+        "  # path is missing below: the spec's own line is given\n"
+        "- {apiVersion: file/v1, kind: File, metadata: {name: d}, spec: {mode: '0644'}}\n"  # 21
+    )
+    result = invoke(tmp_path, "validate", "-f", "t.yaml")
+    assert result.code == 2
+    assert result.err.splitlines()[1:] == [
+        "  - t.yaml:5, task 'a', field 'metadata.labels': must be a mapping, not a list",
+        "  - t.yaml:8, task 'a', field 'spec.contnt': unknown key 'contnt' (did you mean "
+        "'content'?)",
+        "  - t.yaml:13, task 'b', field 'spec.mode': must be an octal mode like '0644' (0000-7777)",
+        "  - t.yaml:19, task 'c', field 'spec.force': must be true or false, not str 'no'",
+        "  - t.yaml:21, task 'd', field 'spec.path': required key is missing",
+    ]
