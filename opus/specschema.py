@@ -7,13 +7,14 @@ uses a validator whose every keyword lets such a string pass. Problems come back
 place, each with the spec path and, for a misspelt key, "did you mean".
 
 Each schema is compiled once (see :func:`compile_schema`). Every spec first goes through a
-fast yes/no check: :mod:`fastjsonschema` (generated Python code, about ten times faster than
-:mod:`jsonschema` on the first-party schemas, see ``benchmarks/schema_validation.py``) on a
-copy of the schema where every value may also be a whole reference. Only a spec that fails
-it is examined with :mod:`jsonschema`'s draft 2020-12 validator, reference-tolerant, which
-decides and lists every problem. A schema using keywords newer than draft 7 that
-fastjsonschema does not know (``prefixItems``, ``unevaluated*``, ``$dynamicRef``) is checked
-with jsonschema alone, as is every schema when fastjsonschema is not installed.
+fast yes/no check with :mod:`fastjsonschema` (generated Python code, about ten times faster
+than :mod:`jsonschema` on the first-party schemas, see ``benchmarks/schema_validation.py``):
+the schema as written, then, for a spec holding a whole reference, a copy where every value
+may be one. Only a spec that fails it is examined with :mod:`jsonschema`'s draft 2020-12
+validator, reference-tolerant, which decides and lists every problem (so a run whose specs
+are all valid never imports jsonschema). A schema using keywords newer than draft 7 that
+fastjsonschema does not know (``prefixItems``, ``unevaluated*``, ``$dynamicRef``, ...) is
+checked with jsonschema alone, as is every schema when fastjsonschema is not installed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import PluginError, SpecError, ValidationErrors
@@ -77,20 +77,56 @@ def _tolerant_validator() -> Any:
     )
 
 
-@dataclass(frozen=True)
 class CompiledSchema:
-    """A schema checked and compiled once, ready to check many instances."""
+    """A schema compiled once, ready to check many instances.
 
-    schema: Mapping[str, Any]
-    fast: Any
-    thorough: Any
+    ``fast`` answers valid or not; ``thorough`` (jsonschema, created on first need: a run
+    whose specs are all valid never imports jsonschema) lists the problems. The schema
+    itself is checked against the draft 2020-12 metaschema when jsonschema is first used
+    for it (and by ``opus schema``).
+    """
+
+    def __init__(self, schema: Mapping[str, Any], owner: str, fast: Any = None) -> None:
+        self.schema = schema
+        self.owner = owner
+        self._fast = fast
+        self._thorough: Any = None
+
+    @property
+    def fast(self) -> Any:
+        if self._fast is None:
+            from jsonschema import Draft202012Validator
+
+            self._check_schema()
+            self._fast = Draft202012Validator(self.schema)
+        return self._fast
+
+    @property
+    def thorough(self) -> Any:
+        if self._thorough is None:
+            self._check_schema()
+            self._thorough = _tolerant_validator()(self.schema)
+        return self._thorough
+
+    def _check_schema(self) -> None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(self.schema)
+        except SchemaError as exc:
+            raise PluginError(f"{self.owner}: invalid JSON Schema: {exc.message}") from None
 
     def problems(self, instance: Any, root: str = "spec") -> list[tuple[str, str]]:
         """``(path, message)`` for each problem of ``instance``; empty when it is valid."""
+        fast, thorough = self.fast, None
         try:
-            if self.fast.is_valid(instance):
+            if fast.is_valid(instance):
                 return []
-            errors = list(self.thorough.iter_errors(instance))
+            thorough = self.thorough
+            errors = list(thorough.iter_errors(instance))
+        except PluginError:
+            raise
         except Exception as exc:  # a value no JSON Schema type describes, say
             return [(root, f"cannot be checked against its schema: {exc}")]
         found: list[tuple[str, str]] = []
@@ -122,21 +158,49 @@ _NEWER_KEYWORDS = frozenset(
 
 
 class _FastChecker:
-    """``is_valid`` through a fastjsonschema function (draft 7 semantics for the keywords
-    the schema uses, references allowed wherever a value goes)."""
+    """``is_valid`` through fastjsonschema functions (draft 7 semantics for the keywords
+    the schema uses): the schema as written first; for a spec holding a whole-string
+    reference that fails it, a copy where every value may be a reference (compiled on
+    first need, being about twice the code)."""
 
-    def __init__(self, check: Callable[[Any], Any], error: type[Exception]) -> None:
-        self._check = check
-        self._error = error
+    def __init__(self, schema: Mapping[str, Any], check: Callable[[Any], Any]) -> None:
+        import fastjsonschema
 
-    def is_valid(self, instance: Any) -> bool:
+        self._schema = schema
+        self._plain = check
+        self._tolerant: Callable[[Any], Any] | None = None
+        self._compile = fastjsonschema.compile
+        self._error = fastjsonschema.JsonSchemaException
+
+    def _passes(self, check: Callable[[Any], Any], instance: Any) -> bool:
         try:
-            self._check(instance)
+            check(instance)
         except self._error:
             return False
         except Exception:  # a value fastjsonschema cannot handle: let jsonschema decide
             return False
         return True
+
+    def is_valid(self, instance: Any) -> bool:
+        if self._passes(self._plain, instance):
+            return True
+        if not _has_reference(instance):
+            return False
+        if self._tolerant is None:
+            from .manifest_schema import allow_references
+
+            self._tolerant = self._compile(_draft7(allow_references(self._schema)))
+        return self._passes(self._tolerant, instance)
+
+
+def _has_reference(value: Any) -> bool:
+    if isinstance(value, str):
+        return is_whole_reference(value)
+    if isinstance(value, Mapping):
+        return any(_has_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_reference(v) for v in value)
+    return False
 
 
 def _draft7(schema: Any) -> Any:
@@ -164,46 +228,49 @@ def _draft7(schema: Any) -> Any:
     return out
 
 
+def _refs(schema: Any) -> Iterator[str]:
+    """Every ``$ref`` value in ``schema``."""
+    if isinstance(schema, Mapping):
+        for key, value in schema.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _refs(item)
+
+
 def _fast_checker(schema: Mapping[str, Any]) -> _FastChecker | None:
     try:
         import fastjsonschema
     except ImportError:
         return None
-    from .manifest_schema import allow_references
-
     try:
-        draft7 = _draft7(allow_references(schema))
-        if "$ref" in repr(draft7):  # "#/$defs/..." paths: keep jsonschema's resolution
-            return None
+        draft7 = _draft7(schema)
+        if any(not ref.startswith("#/") for ref in _refs(draft7)):
+            return None  # a reference to another document: jsonschema resolves those
         check = fastjsonschema.compile(draft7)
     except LookupError:
         return None
     except Exception as exc:  # fastjsonschema cannot compile it: jsonschema alone will do
         logger.debug("fastjsonschema cannot compile a schema (%s); using jsonschema", exc)
         return None
-    return _FastChecker(check, fastjsonschema.JsonSchemaException)
+    return _FastChecker(schema, check)
 
 
 def compile_schema(schema: Mapping[str, Any], owner: str = "schema") -> CompiledSchema:
-    """Check ``schema`` itself and compile it (cached for the life of the schema object).
+    """Compile ``schema`` once (cached for the life of the schema object).
 
-    A schema that is not valid JSON Schema raises :class:`PluginError` naming ``owner``.
+    A schema that is not valid JSON Schema raises :class:`PluginError` naming ``owner``
+    (when fastjsonschema cannot compile it, or when jsonschema is first used for it).
     """
     cached = _cache.get(id(schema))
     if cached is not None and cached.schema is schema:
         return cached
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise PluginError(f"{owner}: invalid JSON Schema: {exc.message}") from None
-    compiled = CompiledSchema(
-        schema=schema,
-        fast=_fast_checker(schema) or Draft202012Validator(schema),
-        thorough=_tolerant_validator()(schema),
-    )
+    compiled = CompiledSchema(schema, owner, _fast_checker(schema))
+    if compiled._fast is None:
+        compiled._check_schema()
     if len(_cache) > 256:
         _cache.clear()
     _cache[id(schema)] = compiled

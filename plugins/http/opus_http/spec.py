@@ -37,10 +37,10 @@ _REQUEST: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "method": {"type": "string", "minLength": 1},
-        "url": _URL,
+        "url": {"$ref": "#/$defs/url"},
         "json": {"description": "A JSON body (sets Content-Type)."},
         "body": {"description": "A text body (other values are sent as JSON)."},
-        "headers": _HEADERS,
+        "headers": {"$ref": "#/$defs/headers"},
         "expect_status": {
             "anyOf": [_STATUS, {"type": "array", "items": _STATUS}],
             "x-opus-message": "must be an HTTP status or a list of them",
@@ -61,11 +61,12 @@ _ENDPOINT_ONLY = {"not": {}, "x-opus-message": "not in download mode (spec.path 
 SPEC_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "http/v1 spec",
+    "$defs": {"url": _URL, "headers": _HEADERS, "request": _REQUEST},
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "url": _URL,
-        "headers": _HEADERS,
+        "url": {"$ref": "#/$defs/url"},
+        "headers": {"$ref": "#/$defs/headers"},
         "retries": {"type": "integer", "minimum": 0},
         "backoff": {"type": "number", "minimum": 0},
         "timeout": {"type": "number", "exclusiveMinimum": 0},
@@ -83,7 +84,7 @@ SPEC_SCHEMA: dict[str, Any] = {
             ],
             "x-opus-message": "must be an octal string like '0644'",
         },
-        **{key: _REQUEST for key in REQUEST_KEYS},
+        **{key: {"$ref": "#/$defs/request"} for key in REQUEST_KEYS},
     },
     "if": {"required": ["path"]},
     "then": {
