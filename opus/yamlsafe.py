@@ -88,13 +88,15 @@ def _problem(exc: yaml.YAMLError) -> YamlProblem:
 def documents(text: str, loader: type[Any] = SafeLoader) -> Iterator[tuple[int, Any]]:
     """``(line, data)`` for each non-empty document of ``text``; :class:`YamlProblem` if
     the YAML is invalid or an alias bomb."""
+    anchors = "&" in text  # no anchor, no alias: nothing to count
     reader = loader(text)
     try:
         while reader.check_node():
             node = reader.get_node()
             if node is None:
                 continue
-            check_aliases(node)
+            if anchors:
+                check_aliases(node)
             yield node.start_mark.line + 1, reader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _problem(exc) from None
@@ -109,7 +111,8 @@ def load(text: str, loader: type[Any] = SafeLoader) -> Any:
         node = reader.get_single_node()
         if node is None:
             return None
-        check_aliases(node)
+        if "&" in text:
+            check_aliases(node)
         return reader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _problem(exc) from None
