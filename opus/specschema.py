@@ -119,12 +119,10 @@ class CompiledSchema:
 
     def problems(self, instance: Any, root: str = "spec") -> list[tuple[str, str]]:
         """``(path, message)`` for each problem of ``instance``; empty when it is valid."""
-        fast, thorough = self.fast, None
         try:
-            if fast.is_valid(instance):
+            if (self._fast or self.fast).is_valid(instance):
                 return []
-            thorough = self.thorough
-            errors = list(thorough.iter_errors(instance))
+            errors = list(self.thorough.iter_errors(instance))
         except PluginError:
             raise
         except Exception as exc:  # a value no JSON Schema type describes, say

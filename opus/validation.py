@@ -98,7 +98,8 @@ def check_metadata(
     checked: list[Task] = []
     problems: list[OpusError] = []
     for task in tasks:
-        found = schema.problems(dict(task.metadata), "metadata")
+        metadata = task.metadata
+        found = schema.problems(metadata if type(metadata) is dict else dict(metadata), "metadata")
         if "name" not in task.metadata:  # a derived name (Python API): check it too
             problem = name_problem(task.name)
             if problem:
