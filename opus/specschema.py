@@ -346,7 +346,9 @@ def _explain(error: _JsError, root: str) -> Iterator[tuple[str, str]]:
     where = _path(root, path)
     trail = list(error.relative_schema_path)
     if "dependentSchemas" in trail[:-1]:  # about the key that brought the dependency in
-        where = _path(root, [*path, trail[trail.index("dependentSchemas") + 1]])
+        below = trail[trail.index("dependentSchemas") + 2 :]
+        if not {"properties", "items", "additionalProperties", "patternProperties"} & set(below):
+            where = _path(root, [*path, trail[trail.index("dependentSchemas") + 1]])
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     custom = schema.get(MESSAGE_KEY)
     kind = error.validator

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support_processors import RecordingProcessor
 
 from opus import (
@@ -177,3 +179,42 @@ def test_processors_without_a_schema_are_not_checked(tmp_path: Path) -> None:
     graph = engine.validate("apply", [Task("test/v1", "T", {"name": "t"}, {"whatever": [1]})])
     assert list(graph.tasks) == ["t"]
     engine.close()
+
+
+def _plugin_schemas() -> dict[str, Any]:
+    plugins = Plugins()
+    return {api: proc.spec_schema for api, proc in plugins.processors().items() if proc.spec_schema}
+
+
+_VALUES = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 700),
+        st.sampled_from(["", "x", "0644", "9999", "http://h/x", "ftp://h", "${VAR:v}", "a" * 64]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["value", "sensitive", "url", "json", "body", "method", "x"]),
+            inner,
+            max_size=3,
+        ),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_fast_check_agrees_with_jsonschema_on_plugin_schemas(data: st.DataObject) -> None:
+    """The fast path (fastjsonschema, draft 7 spelling) never accepts a spec that the draft
+    2020-12 reference-tolerant check refuses, for the first-party schemas."""
+    schemas = _plugin_schemas()
+    api = data.draw(st.sampled_from(sorted(schemas)))
+    schema = schemas[api]
+    keys = sorted(schema["properties"])
+    spec = data.draw(st.dictionaries(st.sampled_from([*keys, "pth"]), _VALUES, max_size=5))
+    compiled = compile_schema(schema)
+    if compiled.fast.is_valid(spec):
+        assert list(compiled.thorough.iter_errors(spec)) == [], (api, spec)

@@ -26,10 +26,10 @@ SPEC_SCHEMA: dict[str, Any] = {
         "type": {"enum": list(TYPES), "description": "Default: from the kind (Directory)."},
         "content": {"type": ["string", "null"], "description": "The file's text."},
         "mode": {
-            "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": 0o7777},
-                {"type": "string", "pattern": r"^\s*(0[oO])?0*[0-7]{1,4}\s*$"},
-            ],
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "maximum": 0o7777,
+            "pattern": r"^\s*(0[oO])?0*[0-7]{1,4}\s*$",
             "x-opus-message": "must be an octal mode like '0644' (0000-7777)",
             "description": "Permissions, an octal string like '0644'.",
         },

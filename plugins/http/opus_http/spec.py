@@ -42,7 +42,10 @@ _REQUEST: dict[str, Any] = {
         "body": {"description": "A text body (other values are sent as JSON)."},
         "headers": {"$ref": "#/$defs/headers"},
         "expect_status": {
-            "anyOf": [_STATUS, {"type": "array", "items": _STATUS}],
+            "type": ["integer", "array"],
+            "minimum": 100,
+            "maximum": 599,
+            "items": _STATUS,
             "x-opus-message": "must be an HTTP status or a list of them",
         },
     },
@@ -53,7 +56,6 @@ _REQUEST: dict[str, Any] = {
         }
     ],
 }
-_DOWNLOAD_ONLY = {"not": {}, "x-opus-message": "only in download mode (with spec.path)"}
 _ENDPOINT_ONLY = {"not": {}, "x-opus-message": "not in download mode (spec.path is set)"}
 
 #: The ``http/v1`` spec (JSON Schema 2020-12), checked by opus before anything runs:
@@ -78,29 +80,36 @@ SPEC_SCHEMA: dict[str, Any] = {
             "x-opus-message": "must be 64 hex digits",
         },
         "mode": {
-            "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": 0o7777},
-                {"type": "string", "pattern": "^(0o)?[0-7]{1,4}$"},
-            ],
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "maximum": 0o7777,
+            "pattern": "^(0o)?[0-7]{1,4}$",
             "x-opus-message": "must be an octal string like '0644'",
         },
         **{key: {"$ref": "#/$defs/request"} for key in REQUEST_KEYS},
     },
-    "if": {"required": ["path"]},
-    "then": {
-        "required": ["url"],
-        "properties": {key: _ENDPOINT_ONLY for key in REQUEST_KEYS},
+    # Modes through dependentSchemas and alternatives ordered by the common case, so that
+    # the fast check of a valid spec never has to try and discard a branch.
+    "dependentSchemas": {
+        "path": {
+            "required": ["url"],
+            "properties": {key: _ENDPOINT_ONLY for key in REQUEST_KEYS},
+        },
+        "sha256": {
+            "required": ["path"],
+            "x-opus-message": "only in download mode (with spec.path)",
+        },
+        "mode": {"required": ["path"], "x-opus-message": "only in download mode (with spec.path)"},
     },
-    "else": {
-        "properties": {"sha256": _DOWNLOAD_ONLY, "mode": _DOWNLOAD_ONLY},
-        "allOf": [
-            {
-                "anyOf": [{"required": [key]} for key in REQUEST_KEYS],
-                "x-opus-message": "give 'path' (download) or a request per action (create, ...)",
-            },
-            {
-                "if": {"not": {"required": ["url"]}},
-                "then": {
+    "allOf": [
+        {
+            "anyOf": [{"required": [key]} for key in (*REQUEST_KEYS, "path")],
+            "x-opus-message": "give 'path' (download) or a request per action (create, ...)",
+        },
+        {
+            "anyOf": [
+                {"required": ["url"]},
+                {
                     "properties": {
                         key: {
                             "required": ["url"],
@@ -109,9 +118,9 @@ SPEC_SCHEMA: dict[str, Any] = {
                         for key in REQUEST_KEYS
                     }
                 },
-            },
-        ],
-    },
+            ]
+        },
+    ],
 }
 
 

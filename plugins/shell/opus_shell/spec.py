@@ -19,12 +19,11 @@ DEFAULT_SHELL = "/bin/sh"
 DEFAULT_KILL_GRACE = 2.0
 
 
+# Keywords apply to their own type only (minLength to strings, items to lists), so one
+# schema with two types says "a string or a list of strings" without alternatives to try.
 _COMMAND: dict[str, Any] = {
-    "anyOf": [
-        {"type": "string"},
-        {"type": "array", "items": {"type": "string", "minLength": 1}},
-    ],
-    "x-opus-message": "must be a command string or a list of command strings",
+    "type": ["string", "array"],
+    "items": {"type": "string", "minLength": 1},
 }
 _SECONDS: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
 
@@ -38,27 +37,21 @@ SPEC_SCHEMA: dict[str, Any] = {
     "properties": {
         **{key: {**_COMMAND, "description": f"Command(s) for {key}."} for key in COMMAND_KEYS},
         "create": {
-            "anyOf": [
-                {"type": "string", "minLength": 1},
-                {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-            ],
-            "x-opus-message": "must be a command string or a non-empty list of command strings",
+            "type": ["string", "array"],
+            "minLength": 1,
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
             "description": "Command(s) for create (and update, without an update command).",
         },
         "cwd": {"type": "string", "description": "Working directory."},
         "env": {
             "type": "object",
             "additionalProperties": {
-                "anyOf": [
-                    {"type": ["string", "number", "boolean", "null"]},
-                    {
-                        "type": "object",
-                        "required": ["value"],
-                        "additionalProperties": False,
-                        "properties": {"value": {}, "sensitive": {"type": "boolean"}},
-                    },
-                ],
-                "x-opus-message": "must be a value or {value: ..., sensitive: true}",
+                "type": ["string", "number", "boolean", "null", "object"],
+                "required": ["value"],
+                "additionalProperties": False,
+                "properties": {"value": {}, "sensitive": {"type": "boolean"}},
+                "description": "A value, or {value: ..., sensitive: true}.",
             },
         },
         "sensitiveEnv": {"type": "array", "items": {"type": "string"}},
