@@ -49,12 +49,11 @@ _REQUEST: dict[str, Any] = {
             "x-opus-message": "must be an HTTP status or a list of them",
         },
     },
-    "allOf": [
-        {
-            "not": {"required": ["json", "body"]},
-            "x-opus-message": "give 'json' or 'body', not both",
+    "dependentSchemas": {
+        "json": {
+            "properties": {"body": {"not": {}, "x-opus-message": "give 'json' or 'body', not both"}}
         }
-    ],
+    },
 }
 _ENDPOINT_ONLY = {"not": {}, "x-opus-message": "not in download mode (spec.path is set)"}
 
