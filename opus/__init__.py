@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from .actions import Action, Status
 from .engine import Engine
 from .errors import (
     CommandError,
     ConfigError,
     CycleError,
+    ExecutorConfigError,
     ExecutorError,
     GraphError,
     LockError,
     ManifestError,
+    NotFoundError,
     NotSupportedError,
     OpusError,
     PluginError,
     SpecError,
+    StateConfigError,
     StateError,
     ValidationErrors,
     VariableError,
@@ -40,10 +44,12 @@ from .state.base import StateBackend, StatePersistence
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
     "CommandError",
     "ConfigError",
     "CycleError",
     "Engine",
+    "ExecutorConfigError",
     "ExecutorError",
     "GraphError",
     "HistoryEntry",
@@ -51,6 +57,7 @@ __all__ = [
     "LockError",
     "LockInfo",
     "ManifestError",
+    "NotFoundError",
     "NotSupportedError",
     "OpusError",
     "PluginError",
@@ -60,6 +67,8 @@ __all__ = [
     "RunRecord",
     "RunResult",
     "StateBackend",
+    "StateConfigError",
+    "Status",
     "StateError",
     "StatePersistence",
     "Task",

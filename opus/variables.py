@@ -114,8 +114,11 @@ def resolve_spec(
             if outputs:
                 what += f" (it has: {', '.join(outputs)})"
         else:
-            what = f"variable {ref.name!r} is not defined (use --var, --values or variables=)"
-        raise VariableError(f"task {task_name!r}, {ref.path}: {what} (reference {ref.text})")
+            what = f"variable {ref.name!r} is not defined (set it with variables=)"
+        raise VariableError(
+            f"task {task_name!r}, {ref.path}: {what} (reference {ref.text})",
+            argument=None if ref.task else "variables",
+        )
 
     def render(value: Any) -> str:
         if isinstance(value, str):
@@ -132,12 +135,18 @@ def resolve_spec(
             m = matches[0]
             return lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
 
+        unknown = False
+
         def substitute(m: re.Match[str]) -> str:
+            nonlocal unknown
             if m.group(1):
                 return m.group(0)[1:]
-            return render(lookup(_parse(m.group(2), m.group(3), path, m.group(0))))
+            value = lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
+            unknown = unknown or value is UNKNOWN
+            return render(value)
 
-        return _REFERENCE.sub(substitute, text)
+        text = _REFERENCE.sub(substitute, text)
+        return UNKNOWN if unknown else text  # a text with an unknown part is unknown
 
     def walk(value: Any, path: str) -> Any:
         if isinstance(value, str):
@@ -153,14 +162,15 @@ def resolve_spec(
 
 
 def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Parse ``--var k=v`` pairs; values are YAML scalars (``3`` is an int, ``true`` a bool)."""
+    """Parse ``k=v`` pairs (the CLI's ``--var``); values are YAML scalars (``3`` is an int,
+    ``true`` a bool)."""
     from .yamlsafe import YamlProblem, load
 
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
-            raise VariableError(f"--var {pair!r}: expected NAME=VALUE")
+            raise VariableError(f"{pair!r} in pairs=: expected NAME=VALUE", argument="pairs")
         try:
             value = load(raw) if raw else ""
         except YamlProblem:

@@ -19,9 +19,9 @@ CONFIG_FILES = ("opus.yaml", "opus.yml", "pyproject.toml")
 
 
 def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("expected an integer >= 1")
-    return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError("expected an integer >= 1")
 
 
 def _non_negative_number(value: Any) -> float:
@@ -82,6 +82,7 @@ SETTINGS: dict[str, Setting] = {
     "lock_timeout": Setting(_non_negative_number, "lock_timeout"),
     "keep_going": Setting(_boolean, "keep_going"),
     "progress": Setting(_boolean, "progress"),
+    "refresh": Setting(_boolean, "refresh"),
     "disable_plugins": Setting(_strings, "disabled", group_level=True),
     "plugins": Setting(_strings, "plugin_modules", group_level=True),
 }

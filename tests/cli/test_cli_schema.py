@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
-from opus_cli_testkit import invoke
+from helpers_cli import invoke
 from opus_hello_world import HelloWorldProcessor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,8 +19,8 @@ EXAMPLES = sorted(REPO.glob("examples/*.yaml")) + sorted(REPO.glob("examples/*/t
 
 def schema_of(tmp_path: Path, *args: str) -> Any:
     result = invoke(tmp_path, "schema", *args)
-    assert result.code == 0, result
-    return json.loads(result.out)
+    assert result.returncode == 0, result
+    return json.loads(result.stdout)
 
 
 def test_one_processor_schema(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_one_processor_schema(tmp_path: Path) -> None:
 
 def test_unknown_api_version_is_exit_2(tmp_path: Path) -> None:
     result = invoke(tmp_path, "schema", "nope/v1")
-    assert result.code == 2 and "no processor for apiVersion 'nope/v1'" in result.err
+    assert result.returncode == 2 and "no processor for apiVersion 'nope/v1'" in result.stderr
 
 
 @pytest.fixture

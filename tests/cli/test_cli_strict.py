@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opus_cli_testkit import hello, invoke, state_url, task, write_manifest
+from helpers_cli import hello, invoke, state_url, task, write_manifest
 
 from opus import Engine
 
@@ -24,17 +24,17 @@ def recorded_runs(workdir: Path) -> list[Any]:
 
 def refused(workdir: Path, *docs: dict[str, Any], command: str = "apply") -> str:
     """Run ``command`` over ``docs``; assert exit 2 with nothing done; return stderr."""
-    write_manifest(workdir / "t.yaml", *docs)
+    write_manifest(workdir / "t.yaml", [*docs])
     before = sorted(p.name for p in workdir.iterdir())
     state = [] if command == "validate" else ["--state", state_url(workdir)]
     result = invoke(workdir, command, "-f", "t.yaml", *state, "-c", "dev")
-    assert result.code == 2, result
-    assert "Traceback" not in result.err and "unexpected error" not in result.err
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr and "unexpected error" not in result.stderr
     assert not (workdir / "out").exists(), "no task ran"
     assert recorded_runs(workdir) == [], "no run was recorded (or left 'running')"
     after = sorted(p.name for p in workdir.iterdir() if p.name != "state.db")
     assert after == before
-    return result.err
+    return result.stderr
 
 
 @pytest.mark.parametrize(
@@ -111,19 +111,19 @@ def test_bad_task_names_are_refused(tmp_path: Path, name: str, reason: str) -> N
 
 @pytest.mark.parametrize("context", ["", "..", "a\nb", "nul\x00", "a:b", "a/b", " dev"])
 def test_bad_context_names_are_refused(tmp_path: Path, context: str) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a"))
+    write_manifest(tmp_path / "t.yaml", [hello("a")])
     for command in ("validate", "plan", "apply"):
         state = [] if command == "validate" else ["--state", state_url(tmp_path)]
         result = invoke(tmp_path, command, "-f", "t.yaml", *state, "-c", context)
-        assert result.code == 2, result
-        assert "invalid context name" in result.err
+        assert result.returncode == 2, result
+        assert "invalid context name" in result.stderr
     assert not (tmp_path / "out").exists() and recorded_runs(tmp_path) == []
 
 
 def test_good_names_pass(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a.b-c_9"), hello("Z"), hello("x" * 253))
+    write_manifest(tmp_path / "t.yaml", [hello("a.b-c_9"), hello("Z"), hello("x" * 253)])
     result = invoke(tmp_path, "validate", "-f", "t.yaml", "-c", "prod.eu-1_b")
-    assert result.code == 0, result
+    assert result.returncode == 0, result
 
 
 def test_every_problem_is_listed_once(tmp_path: Path) -> None:
@@ -142,30 +142,32 @@ def test_a_run_with_references_of_other_types_passes(tmp_path: Path) -> None:
     """Whole-string references stand for ints, lists and bools until they are resolved."""
     write_manifest(
         tmp_path / "t.yaml",
-        task(
-            "shell/v1",
-            "s",
-            {
-                "create": "${VAR:commands}",
-                "timeout": "${VAR:seconds}",
-                "inheritEnv": "${VAR:inherit}",
-            },
-        ),
+        [
+            task(
+                "shell/v1",
+                "s",
+                {
+                    "create": "${VAR:commands}",
+                    "timeout": "${VAR:seconds}",
+                    "inheritEnv": "${VAR:inherit}",
+                },
+            )
+        ],
     )
     args = ["-f", "t.yaml", "-c", "dev"]
     variables = ["--var", "commands=[]", "--var", "seconds=5", "--var", "inherit=true"]
-    assert invoke(tmp_path, "validate", *args, *variables).code == 0
+    assert invoke(tmp_path, "validate", *args, *variables).returncode == 0
     args += ["--state", state_url(tmp_path)]
     values = tmp_path / "values.yaml"
     values.write_text("commands: ['echo A=1', 'echo B=2']\nseconds: 5\ninherit: true\n")
     result = invoke(tmp_path, "apply", *args, "--values", str(values), "-o", "json")
-    assert result.code == 0, result
-    assert '"A": "1"' in result.out or '"A":"1"' in result.out.replace(" ", "")
+    assert result.returncode == 0, result
+    assert '"A": "1"' in result.stdout or '"A":"1"' in result.stdout.replace(" ", "")
     # a value of the wrong type fails that task (not the whole CLI), with the spec path
     values.write_text("commands: 5\nseconds: 5\ninherit: true\n")
     result = invoke(tmp_path, "apply", *args, "--values", str(values))
-    assert result.code == 1, result
-    assert "spec.create" in result.out + result.err and "Traceback" not in result.err
+    assert result.returncode == 1, result
+    assert "spec.create" in result.stdout + result.stderr and "Traceback" not in result.stderr
 
 
 def test_problems_point_at_the_line_of_the_key(tmp_path: Path) -> None:
@@ -193,8 +195,8 @@ def test_problems_point_at_the_line_of_the_key(tmp_path: Path) -> None:
         "- {apiVersion: file/v1, kind: File, metadata: {name: d}, spec: {mode: '0644'}}\n"  # 21
     )
     result = invoke(tmp_path, "validate", "-f", "t.yaml")
-    assert result.code == 2
-    assert result.err.splitlines()[1:] == [
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[1:] == [
         "  - t.yaml:5, task 'a', field 'metadata.labels': must be a mapping, not a list",
         "  - t.yaml:8, task 'a', field 'spec.contnt': unknown key 'contnt' (did you mean "
         "'content'?)",
