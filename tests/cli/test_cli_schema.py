@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-from jsonschema import Draft202012Validator
 from helpers_cli import invoke
+from jsonschema import Draft202012Validator
 from opus_hello_world import HelloWorldProcessor
 
 REPO = Path(__file__).resolve().parents[2]
