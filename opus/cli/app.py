@@ -162,7 +162,7 @@ def cli(
 
 
 def _register_fixed() -> None:
-    from . import config_cmd, init_plugin_cmd, inspect_cmd, plugins_cmd, state_cmd
+    from . import config_cmd, init_plugin_cmd, inspect_cmd, plugins_cmd, schema_cmd, state_cmd
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(inspect_cmd.validate)
@@ -171,6 +171,7 @@ def _register_fixed() -> None:
     cli.add_command(state_cmd.state)
     cli.add_command(state_cmd.runs)
     cli.add_command(init_plugin_cmd.init_plugin)
+    cli.add_command(schema_cmd.schema)
 
 
 _register_fixed()
