@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .actions import Action, Status
 from .errors import CommandError, OpusError
 from .model import HistoryEntry, LockInfo, RunRecord, Task, TaskOutcome, TaskState, checksum
+from .names import check_context
 from .processor import ReadOnlyVariables, TaskContext
 from .state.base import this_host
 from .validation import validate
@@ -39,6 +40,7 @@ def import_task(
     Refused (:class:`ImportRefused`, nothing recorded) when the task is already in state,
     when nothing exists, or when what exists differs from the manifest's spec.
     """
+    check_context(context)
     task_list = list(tasks)
     registry = engine.plugins.processors()
     graph = validate(task_list, "import", Action.READ, context, registry, variables)

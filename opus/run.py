@@ -287,7 +287,11 @@ class Run(Completions):
         task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
-        refs = find_references(task.spec) if self.action == Action.PLAN else []
+        refs = (
+            find_references(task.spec, prefixes=self.plugins.variable_prefixes())
+            if self.action == Action.PLAN
+            else []
+        )
         visible = self._visible_variables(task, refs)
         if spec is None:
             try:
