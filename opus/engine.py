@@ -179,7 +179,7 @@ class Engine:
             finally:
                 self.executor.shutdown()
             status = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
-            state.finish_run(run_id, status, result.finished_at, result.counts())
+            state.finish_run(run_id, status, result.finished_at, result.summary())
             self.plugins.run_finish(result)
             return result
         finally:

@@ -150,13 +150,17 @@ def cli(
 
 def _register_fixed() -> None:
     from . import config_cmd, inspect_cmd, plugins_cmd, state_cmd
+    from .options import add_verbosity
 
-    cli.add_command(plugins_cmd.plugins)
-    cli.add_command(inspect_cmd.validate)
-    cli.add_command(inspect_cmd.graph)
-    cli.add_command(config_cmd.config)
-    cli.add_command(state_cmd.state)
-    cli.add_command(state_cmd.runs)
+    for command in (
+        plugins_cmd.plugins,
+        inspect_cmd.validate,
+        inspect_cmd.graph,
+        config_cmd.config,
+        state_cmd.state,
+        state_cmd.runs,
+    ):
+        cli.add_command(add_verbosity(command))
 
 
 _register_fixed()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import click
@@ -32,6 +33,7 @@ def effective_settings(ctx: click.Context, command: str) -> dict[str, dict[str, 
     out: dict[str, dict[str, Any]] = {}
     for key, setting in SETTINGS.items():
         if setting.group_level:
+            out[key] = _group_setting(group, key, setting.param)
             continue
         param = next(p for p in cmd.params if p.name == setting.param)
         source = sub.get_parameter_source(setting.param)
@@ -42,6 +44,28 @@ def effective_settings(ctx: click.Context, command: str) -> dict[str, dict[str, 
             "envvar": getattr(param, "envvar", None),
         }
     return out
+
+
+#: Group-level list settings: the environment variable that adds to the command line.
+_GROUP_ENV = {"disable_plugins": "OPUS_DISABLE_PLUGINS", "plugins": "OPUS_PLUGINS"}
+
+
+def _group_setting(group: click.Context, key: str, param: str) -> dict[str, Any]:
+    """A setting of ``opus`` itself (``plugins``, ``disable_plugins``): the command line and
+    the environment are combined; the config file counts only when neither gives any."""
+    envvar = _GROUP_ENV[key]
+    given = list(group.params.get(param) or ())
+    from_env = [n.strip() for n in os.environ.get(envvar, "").split(",") if n.strip()]
+    session = group.ensure_object(Session)
+    from_file = session.config.values.get(key) if session.config is not None else None
+    if given or from_env:
+        sources = (["command line"] if given else []) + (["environment"] if from_env else [])
+        value, source = given + from_env, " + ".join(sources)
+    elif from_file:
+        value, source = list(from_file), "config file"
+    else:
+        value, source = [], "default"
+    return {"value": value, "source": source, "envvar": envvar}
 
 
 @click.command()

@@ -18,7 +18,13 @@ from .errors import (
     EXIT_USAGE,
     handle_errors,
 )
-from .options import manifest_options, output_option, run_options, state_option
+from .options import (
+    manifest_options,
+    output_option,
+    run_options,
+    state_option,
+    verbosity_params,
+)
 from .session import Session
 
 if TYPE_CHECKING:
@@ -182,7 +188,7 @@ def _replay(events: EventStream, graph: Any, result: RunResult) -> None:
 def make_run_command(name: str, action: str) -> click.Command:
     """A click command running ``name`` (mapped to ``action``)."""
 
-    params = []
+    params = verbosity_params()
     if action == "plan":
         params.append(
             click.Option(["--destroy"], is_flag=True, help="Show what delete would remove instead.")

@@ -69,6 +69,9 @@ def state_list(session: Session, context: str, state_url: str, output: str) -> N
     if output == "json":
         _json([r.to_dict() for r in records])
         return
+    if not records:
+        click.echo(f"no tasks recorded in context {context}")
+        return
     _table(
         f"state of context {context}",
         ["task", "apiVersion", "status", "updated", "run"],
@@ -127,6 +130,9 @@ def state_history(
             raise StateError(f"no history for task {name!r} in context {context!r}")
     if output == "json":
         _json([e.to_dict() for e in entries])
+        return
+    if not entries:
+        click.echo(f"no history for task {name} in context {context}")
         return
     _table(
         f"history of {name} in context {context}",
@@ -207,6 +213,17 @@ def _no_run(backend: StateBackend, run_id: str) -> str:
     return f"no run {run_id!r} (see 'opus runs list')"
 
 
+#: The order of a run summary's counts (others follow alphabetically).
+_SUMMARY_ORDER = ("done", "drifted", "in_sync", "unknown", "planned", "unchanged")
+
+
+def summary_text(summary: dict[str, int] | Any) -> str:
+    """``1 drifted, 1 in sync`` from a run record's summary."""
+    order = {key: i for i, key in enumerate(_SUMMARY_ORDER)}
+    keys = sorted(summary, key=lambda k: (order.get(k, len(order)), k))
+    return ", ".join(f"{summary[k]} {str(k).replace('_', ' ')}" for k in keys)
+
+
 @click.group()
 def runs() -> None:
     """The run history."""
@@ -228,6 +245,9 @@ def runs_list(
     if output == "json":
         _json([r.to_dict() for r in records])
         return
+    if not records:
+        click.echo(f"no runs recorded{f' in context {context}' if context else ''}")
+        return
     _table(
         "runs",
         ["run", "context", "command", "status", "started", "took", "summary"],
@@ -239,7 +259,7 @@ def runs_list(
                 r.status,
                 when(r.started_at),
                 f"{r.finished_at - r.started_at:.2f}s" if r.finished_at else "",
-                ", ".join(f"{n} {s}" for s, n in sorted(r.summary.items())),
+                summary_text(r.summary),
             ]
             for r in records
         ],
