@@ -180,6 +180,7 @@ class Engine:
                 self.executor.shutdown()
             status = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
             state.finish_run(run_id, status, result.finished_at, result.summary())
+            _save_report(state, result, run.graph)
             self.plugins.run_finish(result)
             return result
         finally:
@@ -224,6 +225,16 @@ def close_dead_runs(state: StateBackend, context: str, lock: LockInfo) -> None:
             "run %s (pid %d) ended without finishing: marked interrupted", run.run_id, run.pid
         )
         state.finish_run(run.run_id, "interrupted", ended, summary)
+
+
+def _save_report(state: StateBackend, result: RunResult, graph: TaskGraph) -> None:
+    """Keep what ``opus runs show --html`` draws; the run's outcome does not depend on it."""
+    from .report.data import report_data
+
+    try:
+        state.save_run_report(result.run_id, report_data(result, graph))
+    except Exception as exc:  # the run is recorded; only its report is lost
+        logger.warning("run %s: could not keep its report: %s", result.run_id, exc)
 
 
 def _user() -> str | None:

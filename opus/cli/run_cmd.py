@@ -60,6 +60,7 @@ class RunOptions:
     group_limits: tuple[str, ...]
     progress: bool
     output: str
+    report: str | None = None
     destroy: bool = False
 
 
@@ -99,8 +100,10 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     from .output import print_json, print_summary
     from .plan_view import destroy_plan, print_plan
     from .progress import make_progress
+    from .report_out import check_report_path, write_report
     from .words import capability_gaps
 
+    report_path = check_report_path(opts.report, "--report")
     inputs = read_inputs(opts.files, opts.context, opts.var_pairs, opts.values_files)
     plugins = session.plugins()
     engine = Engine(
@@ -152,6 +155,10 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     tasks = {t.name: t for t in inputs.tasks}
     gaps = {n: why for n, o in result.tasks.items() if (why := gap(tasks[n], o)) is not None}
     code = exit_code(result)
+    if report_path is not None:
+        from ..report import from_result
+
+        write_report(from_result(result, graph), report_path, "--report")
     if opts.output == "json":
         print_json(result, gaps)
     elif opts.output == "text" and result.action == "plan":
@@ -203,6 +210,13 @@ def make_run_command(name: str, action: str) -> click.Command:
     @state_option
     @run_options
     @output_option("text", "json", "ndjson")
+    @click.option(
+        "--report",
+        "report",
+        metavar="FILE",
+        type=click.Path(),
+        help="Write a self-contained HTML report of the run (timeline, graph, errors) to FILE.",
+    )
     @click.pass_obj
     @handle_errors
     def command(session: Session, disabled: tuple[str, ...], **kwargs: Any) -> None:

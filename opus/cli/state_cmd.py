@@ -270,15 +270,32 @@ def runs_list(
 @click.argument("run_id")
 @state_option
 @output_option("text", "json")
+@click.option(
+    "--html",
+    "html_path",
+    metavar="FILE",
+    type=click.Path(),
+    help="Write a self-contained HTML report (timeline, dependency graph, errors) to FILE.",
+)
 @click.pass_obj
 @handle_errors
-def runs_show(session: Session, run_id: str, state_url: str, output: str) -> None:
+def runs_show(
+    session: Session, run_id: str, state_url: str, output: str, html_path: str | None
+) -> None:
     """One run and what it did to each task."""
+    from .report_out import check_report_path, write_report
+
+    target = check_report_path(html_path, "--html")
     with open_state(session, state_url) as backend:
         record = backend.get_run(run_id)
         if record is None:
             raise StateError(_no_run(backend, run_id))
         entries = backend.run_entries(record.run_id)
+        stored = backend.run_report(record.run_id) if target is not None else None
+    if target is not None:
+        from ..report import from_state
+
+        write_report(from_state(record, entries, stored), target, "--html")
     if output == "json":
         _json({**record.to_dict(), "entries": [e.to_dict() for e in entries]})
         return

@@ -223,6 +223,27 @@ def test_prune_keeps_newest_runs_per_context_and_all_records(make_backend: Facto
     assert backend.list_runs() == []
 
 
+@ALL
+def test_run_reports_are_kept_replaced_and_pruned(make_backend: Factory) -> None:
+    backend, reader = make_backend(), make_backend()
+    assert backend.run_report("r1") is None
+    backend.start_run(run("r1", started_at=1.0))
+    report = {
+        "version": 1,
+        "dependencies": {"web": ["db"], "db": []},
+        "tasks": {"db": {"status": "done", "started_at": 1.5, "error": None},
+                  "web": {"status": "failed", "error": "<script>héllo</script>"}},
+    }  # fmt: skip
+    backend.save_run_report("r1", report)
+    assert reader.run_report("r1") == report
+    backend.save_run_report("r1", {**report, "version": 2})
+    assert reader.run_report("r1") == {**report, "version": 2}
+    backend.start_run(run("r2", started_at=2.0))
+    backend.save_run_report("r2", report)
+    assert backend.prune(keep_runs=1) == 1
+    assert reader.run_report("r1") is None and reader.run_report("r2") == report
+
+
 # -- locks --------------------------------------------------------------------------------------
 
 
