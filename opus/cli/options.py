@@ -169,8 +169,8 @@ def output_option(*choices: str) -> Callable[[Any], Any]:
         type=click.Choice(list(choices)),
         default=choices[0],
         show_default=True,
-        help="Output format on stdout (json: one object, ndjson: one event per line); "
-        "logs and progress stay on stderr.",
+        help="Output format on stdout (json: one object, ndjson: one event per line, "
+        "markdown: a summary for a pull request); logs and progress stay on stderr.",
     )
 
 

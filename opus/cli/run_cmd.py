@@ -161,6 +161,11 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         write_report(from_result(result, graph), report_path, "--report")
     if opts.output == "json":
         print_json(result, gaps)
+    elif opts.output == "markdown":
+        from .markdown import render_markdown
+
+        left_out = [n for n in tasks if n not in result.tasks and n not in graph.out_of_scope]
+        click.echo(render_markdown(result, gaps, left_out), nl=False)
     elif opts.output == "text" and result.action == "plan":
         left_out = [n for n in tasks if n not in result.tasks and n not in graph.out_of_scope]
         print_plan(result, gaps, verbosity=session.verbosity, left_out=left_out)
@@ -209,7 +214,7 @@ def make_run_command(name: str, action: str) -> click.Command:
     @manifest_options
     @state_option
     @run_options
-    @output_option("text", "json", "ndjson")
+    @output_option("text", "json", "ndjson", "markdown")
     @click.option(
         "--report",
         "report",
