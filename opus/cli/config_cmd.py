@@ -35,7 +35,16 @@ def effective_settings(ctx: click.Context, command: str) -> dict[str, dict[str, 
         if setting.group_level:
             out[key] = _group_setting(group, key, setting.param)
             continue
-        param = next(p for p in cmd.params if p.name == setting.param)
+        param = next((p for p in cmd.params if p.name == setting.param), None)
+        if param is None:  # a setting only the config file gives (``protected``)
+            session = group.ensure_object(Session)
+            given = session.config.values.get(key) if session.config is not None else None
+            out[key] = {
+                "value": list(given or []),
+                "source": "config file" if given is not None else "default",
+                "envvar": None,
+            }
+            continue
         source = sub.get_parameter_source(setting.param)
         value = sub.params.get(setting.param)
         out[key] = {
