@@ -109,4 +109,5 @@ def config(ctx: click.Context, command: str, output: str) -> None:
     for key, info in settings.items():
         value = info["value"]
         shown = json.dumps(value) if not isinstance(value, str) else value
-        click.echo(f"{key.ljust(width)}  {shown}  ({info['source']}; env {info['envvar']})")
+        env = f"; env {info['envvar']}" if info["envvar"] else ""
+        click.echo(f"{key.ljust(width)}  {shown}  ({info['source']}{env})")

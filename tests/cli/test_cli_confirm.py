@@ -203,6 +203,8 @@ def test_protected_context_needs_yes_even_to_apply(protected: Path) -> None:
     assert prod.code == 0, prod.err
     shown = json.loads(invoke(protected, "config", "-o", "json").out)["settings"]["protected"]
     assert shown == {"value": ["prod"], "source": "config file", "envvar": None}
+    text = invoke(protected, "config").out
+    assert re.search(r'^protected\s+\["prod"\]\s+\(config file\)$', text, re.M), text
 
 
 @pytest.mark.parametrize(("typed", "code"), [("prod", 0), ("y", 1), ("dev", 1)])
