@@ -12,7 +12,7 @@ Only the CLI asks; the Python API never does.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,13 @@ import click
 from ..errors import OpusError
 
 if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..graph import TaskGraph
     from ..model import RunResult, TaskOutcome
+    from ..state.base import StateBackend
+    from .inputs import Inputs
+    from .run_cmd import RunOptions
+    from .session import Session
 
 #: Actions that change nothing and are never confirmed.
 READ_ONLY = frozenset({"plan", "describe", "detect_drift"})
@@ -118,3 +124,77 @@ def _protected(q: Question, plan_of: Callable[[], RunResult | None]) -> None:
     )
     if typed.strip() != q.context:
         raise Cancelled
+
+
+def recorded_deletes(graph: TaskGraph, state: StateBackend, run: RunResult) -> RunResult:
+    """What ``delete`` would remove: the tasks of ``graph`` recorded in state, dependents
+    first, as planned deletes in ``run``; nothing is locked, run or written."""
+    from ..model import TaskOutcome
+
+    recorded = {record.name for record in state.list_records(run.context)}
+    for name in reversed(graph.order):
+        if name in recorded:
+            run.tasks[name] = TaskOutcome(name, "planned", "delete", duration_s=0.0)
+    return run
+
+
+def may_destroy(opts: RunOptions, engine: Engine, inputs: Inputs) -> bool:
+    """Whether an apply could delete or replace anything, without planning it: only when it
+    prunes, or when a task already recorded has a processor that replaces on some change."""
+    if getattr(opts, "prune", False) and not (opts.targets or opts.excludes):
+        return True
+    recorded = {r.name for r in engine.state.list_records(opts.context)}
+    processors = engine.plugins.processors()
+    for task in inputs.tasks:
+        if task.name not in recorded:
+            continue
+        try:
+            processor = processors.get(task.api_version)
+        except OpusError:  # unknown apiVersion: validation has said so
+            continue
+        if getattr(processor, "replace_on", ()):
+            return True
+    return False
+
+
+def _command_for(action: str, command_map: Mapping[str, str]) -> str:
+    for command, mapped in sorted(command_map.items()):
+        if mapped == action:
+            return command
+    raise OpusError(f"no command maps to the {action} action")
+
+
+def confirm_run(
+    session: Session, opts: RunOptions, engine: Engine, graph: TaskGraph, inputs: Inputs
+) -> None:
+    """Ask before a destructive run command; raise when it may not go ahead."""
+    from ..engine import new_run_id
+    from ..model import RunResult
+
+    config = session.config
+    protected = list(config.values.get("protected", ())) if config is not None else []
+
+    def plan_of() -> RunResult | None:
+        if opts.action == "delete":
+            run = RunResult(new_run_id(), opts.command, "plan", opts.context)
+            return recorded_deletes(graph, engine.state, run)
+        if opts.action == "apply" and may_destroy(opts, engine, inputs):
+            return engine.run(
+                _command_for("plan", engine.plugins.command_map()),
+                inputs.tasks,
+                context=opts.context,
+                variables=inputs.variables,
+                targets=opts.targets,
+                excludes=opts.excludes,
+            )
+        return None
+
+    question = Question(
+        command=opts.command,
+        action=opts.action,
+        context=opts.context,
+        assume_yes=opts.assume_yes,
+        protected=opts.context in protected,
+        interactive=is_interactive(),
+    )
+    confirm(question, plan_of)

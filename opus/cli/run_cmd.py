@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import ConfigError, OpusError
-from .confirm import Cancelled
+from .confirm import Cancelled, confirm_run
 from .errors import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -29,11 +29,8 @@ from .options import (
 from .session import Session
 
 if TYPE_CHECKING:
-    from ..engine import Engine
-    from ..graph import TaskGraph
     from ..model import RunResult
     from .events import EventStream
-    from .inputs import Inputs
 
 _HELP = {
     "apply": "Create what is missing and update what changed (from state).",
@@ -127,7 +124,7 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         validate_as = _delete_command(plugins.command_map()) if opts.destroy else opts.command
         graph = check(engine, validate_as, inputs, opts.context, opts.targets, opts.excludes)
         if not opts.destroy:
-            _confirm(session, opts, engine, graph, inputs)
+            confirm_run(session, opts, engine, graph, inputs)
         if opts.destroy:
             result = destroy_plan(
                 graph,
@@ -181,70 +178,6 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     if events is not None:
         events.exit(code)
     return code
-
-
-def _confirm(
-    session: Session, opts: RunOptions, engine: Engine, graph: TaskGraph, inputs: Inputs
-) -> None:
-    """Ask before a destructive run (see :mod:`.confirm`); raise when it may not go ahead."""
-    from ..engine import new_run_id
-    from ..model import RunResult
-    from .confirm import Question, confirm, is_interactive
-    from .plan_view import destroy_plan
-
-    config = session.config
-    protected = list(config.values.get("protected", ())) if config is not None else []
-
-    def plan_of() -> RunResult | None:
-        if opts.action == "delete":
-            run = RunResult(new_run_id(), opts.command, "plan", opts.context)
-            return destroy_plan(graph, engine.state, run)
-        if opts.action == "apply" and _may_destroy(opts, engine, inputs):
-            return engine.run(
-                _command_for("plan", engine.plugins.command_map()),
-                inputs.tasks,
-                context=opts.context,
-                variables=inputs.variables,
-                targets=opts.targets,
-                excludes=opts.excludes,
-            )
-        return None
-
-    question = Question(
-        command=opts.command,
-        action=opts.action,
-        context=opts.context,
-        assume_yes=opts.assume_yes,
-        protected=opts.context in protected,
-        interactive=is_interactive(),
-    )
-    confirm(question, plan_of)
-
-
-def _may_destroy(opts: RunOptions, engine: Engine, inputs: Inputs) -> bool:
-    """Whether an apply could delete or replace anything, without planning it: only when it
-    prunes, or when a task already recorded has a processor that replaces on some change."""
-    if getattr(opts, "prune", False):
-        return True
-    recorded = {r.name for r in engine.state.list_records(opts.context)}
-    processors = engine.plugins.processors()
-    for task in inputs.tasks:
-        if task.name not in recorded:
-            continue
-        try:
-            processor = processors.get(task.api_version)
-        except OpusError:  # unknown apiVersion: validation has said so
-            continue
-        if getattr(processor, "replace_on", ()):
-            return True
-    return False
-
-
-def _command_for(action: str, command_map: dict[str, str]) -> str:
-    for command, mapped in sorted(command_map.items()):
-        if mapped == action:
-            return command
-    raise ConfigError(f"no command maps to the {action} action")
 
 
 def _delete_command(command_map: dict[str, str]) -> str:
