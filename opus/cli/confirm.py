@@ -141,7 +141,7 @@ def recorded_deletes(graph: TaskGraph, state: StateBackend, run: RunResult) -> R
 def may_destroy(opts: RunOptions, engine: Engine, inputs: Inputs) -> bool:
     """Whether an apply could delete or replace anything, without planning it: only when it
     prunes, or when a task already recorded has a processor that replaces on some change."""
-    if getattr(opts, "prune", False) and not (opts.targets or opts.excludes):
+    if opts.prune and not (opts.targets or opts.excludes):
         return True
     recorded = {r.name for r in engine.state.list_records(opts.context)}
     processors = engine.plugins.processors()
@@ -186,6 +186,8 @@ def confirm_run(
                 variables=inputs.variables,
                 targets=opts.targets,
                 excludes=opts.excludes,
+                refresh=opts.refresh,
+                prune=opts.prune and not (opts.targets or opts.excludes),
             )
         return None
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .plan_view import plan_total
+from .plan_view import plan_reason, plan_total
 from .words import count_line, error_excerpt, outcome_word
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ def _plan(result: RunResult, gaps: Mapping[str, str], left_out: Sequence[str]) -
                 continue
             n = _changes(o.diff)
             note = f"{n} change{'s' if n != 1 else ''}" if action == "update" else ""
+            reason = plan_reason(o)
+            note = cell(f"{note} ({reason})" if note and reason else note or reason or "")
             out.append(f"| {_SIGN.get(action, '?')} | {code(name)} | {cell(action)} | {note} |")
         out.append("")
         for name, o in changes.items():

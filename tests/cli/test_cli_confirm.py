@@ -251,3 +251,53 @@ def test_the_python_api_never_asks(applied: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "deleted ['a', 'b'] True"
     assert recorded(applied) == []
+
+
+# -- apply that replaces or prunes ---------------------------------------------------------------
+
+
+def test_piped_apply_that_replaces_or_prunes_refuses_without_yes(applied: Path) -> None:
+    url = state_url(applied)
+    args = ("apply", "-f", "t.yaml", "--context", "dev", "--state", url)
+    # hello-world/v1 replaces on a new path
+    write_manifest(
+        applied / "t.yaml",
+        {**hello("a"), "spec": {"path": "out/a2.txt", "content": "hi"}},
+        hello("b", dependencies=[{"tasks": ["a"]}]),
+    )
+    refused = invoke(applied, *args)
+    assert refused.code == 2, refused.err
+    assert "would destroy 1 task(s) in context 'dev' (a)" in refused.err
+    assert "pass --yes (-y)" in refused.err
+    assert (applied / "out" / "a.txt").exists() and not (applied / "out" / "a2.txt").exists()
+    done = invoke(applied, *args, "--yes")
+    assert done.code == 0, done.err
+    assert not (applied / "out" / "a.txt").exists() and (applied / "out" / "a2.txt").exists()
+    # an orphan: nothing is destroyed without --prune, so nothing is asked
+    write_manifest(
+        applied / "t.yaml", {**hello("a"), "spec": {"path": "out/a2.txt", "content": "hi"}}
+    )
+    kept = invoke(applied, *args)
+    assert kept.code == 0, kept.err
+    assert recorded(applied) == ["a", "b"]
+    pruning = invoke(applied, *args, "--prune")
+    assert pruning.code == 2 and "(b)" in pruning.err
+    assert recorded(applied) == ["a", "b"] and (applied / "out" / "b.txt").exists()
+    assert invoke(applied, *args, "--prune", "-y").code == 0
+    assert recorded(applied) == ["a"] and not (applied / "out" / "b.txt").exists()
+
+
+def test_terminal_apply_that_replaces_shows_it_and_asks(applied: Path) -> None:
+    write_manifest(
+        applied / "t.yaml",
+        {**hello("a"), "spec": {"path": "out/a2.txt", "content": "hi"}},
+        hello("b", dependencies=[{"tasks": ["a"]}]),
+    )
+    term = Terminal(applied, "apply", "-f", "t.yaml", "--context", "dev", "--state",
+                    state_url(applied))  # fmt: skip
+    shown = term.read_until(r"Proceed\? \[y/N\]")
+    assert "-/+ replace a" in shown
+    term.type("y")
+    code, seen = term.finish()
+    assert code == 0, seen
+    assert (applied / "out" / "a2.txt").exists() and not (applied / "out" / "a.txt").exists()

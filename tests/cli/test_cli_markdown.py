@@ -186,3 +186,19 @@ def test_the_ci_job_of_the_docs_runs_as_written(tmp_path: Path) -> None:
     # a broken manifest fails the plan step (exit 2 is not swallowed)
     (tmp_path / "deploy" / "app.yaml").write_text("apiVersion: [\n")
     assert step("plan/Plan").returncode == 2
+
+
+def test_plan_markdown_shows_replacements_and_why(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "t.yaml", hello("a"), hello("b"))
+    url = state_url(tmp_path)
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).code == 0
+    write_manifest(
+        tmp_path / "t.yaml", {**hello("a"), "spec": {"path": "out/a2.txt", "content": "hi"}}
+    )
+    result = invoke(tmp_path, "plan", "-f", "t.yaml", "--state", url, "--prune", "-o", "markdown")
+    assert result.code == 3, result.err
+    rows = {line.split(" | ")[1]: line for line in result.out.splitlines() if "| <code>" in line}
+    assert rows["<code>a</code>"].startswith("| -/+ | <code>a</code> | replace |")
+    assert "path" in rows["<code>a</code>"]
+    assert rows["<code>b</code>"].startswith("| - | <code>b</code> | delete |")
+    assert "**Plan: " in result.out
