@@ -201,4 +201,5 @@ def test_plan_markdown_shows_replacements_and_why(tmp_path: Path) -> None:
     assert rows["<code>a</code>"].startswith("| -/+ | <code>a</code> | replace |")
     assert "path" in rows["<code>a</code>"]
     assert rows["<code>b</code>"].startswith("| - | <code>b</code> | delete |")
-    assert "**Plan: " in result.out
+    assert "**Plan: 0 to create, 0 to update, 1 to replace, 1 to delete.**" in result.out
+    assert "<sub>1 to replace, 1 to delete in " in result.out
