@@ -139,20 +139,25 @@ def recorded_deletes(graph: TaskGraph, state: StateBackend, run: RunResult) -> R
 
 
 def may_destroy(opts: RunOptions, engine: Engine, inputs: Inputs) -> bool:
-    """Whether an apply could delete or replace anything, without planning it: only when it
-    prunes, or when a task already recorded has a processor that replaces on some change."""
+    """Whether an apply could delete or replace anything, cheaply and without planning: when
+    it prunes, or when a recorded task's raw spec differs from its recorded spec under one of
+    its processor's ``replace_on`` keys (a ``${...}`` reference there counts as different,
+    so the plan decides)."""
+    from ..planner import replace_paths
+
     if opts.prune and not (opts.targets or opts.excludes):
         return True
-    recorded = {r.name for r in engine.state.list_records(opts.context)}
+    records = {r.name: r for r in engine.state.list_records(opts.context)}
     processors = engine.plugins.processors()
     for task in inputs.tasks:
-        if task.name not in recorded:
+        record = records.get(task.name)
+        if record is None or record.applied_spec is None:
             continue
         try:
             processor = processors.get(task.api_version)
         except OpusError:  # unknown apiVersion: validation has said so
             continue
-        if getattr(processor, "replace_on", ()):
+        if replace_paths(record.applied_spec, task.spec, processor.replace_on):
             return True
     return False
 
