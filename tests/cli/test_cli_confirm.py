@@ -13,9 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import hello, invoke, state_url, write_manifest
+from helpers_cli import hello, invoke, state_url
+from helpers_cli import write_manifest as write_docs
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs pseudo-terminals")
+
+
+def write_manifest(path: Path, *docs: dict) -> Path:
+    return write_docs(path, docs)
 
 
 @pytest.fixture
@@ -25,19 +30,19 @@ def applied(tmp_path: Path) -> Path:
         result = invoke(
             tmp_path, "apply", "-f", "t.yaml", "--context", context, "--state", state_url(tmp_path)
         )
-        assert result.code == 0, result.err
+        assert result.returncode == 0, result.stderr
     return tmp_path
 
 
 def recorded(workdir: Path, context: str = "dev") -> list[str]:
     out = invoke(
         workdir, "state", "list", "--context", context, "--state", state_url(workdir), "-o", "json"
-    ).out
+    ).stdout
     return [r["name"] for r in json.loads(out)]
 
 
 def commands_run(workdir: Path) -> list[str]:
-    out = invoke(workdir, "runs", "list", "--state", state_url(workdir), "-o", "json").out
+    out = invoke(workdir, "runs", "list", "--state", state_url(workdir), "-o", "json").stdout
     return [r["command"] for r in json.loads(out)]
 
 
@@ -106,9 +111,9 @@ def test_piped_delete_refuses_without_yes_and_changes_nothing(applied: Path) -> 
     before = commands_run(applied)
     url = state_url(applied)
     result = invoke(applied, "delete", "-f", "t.yaml", "--context", "dev", "--state", url)
-    assert result.code == 2
-    assert result.err.startswith("error: opus delete would destroy 2 task(s) in context 'dev'")
-    assert "pass --yes (-y) to proceed" in result.err and "Nothing was changed" in result.err
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: opus delete would destroy 2 task(s) in context 'dev'")
+    assert "pass --yes (-y) to proceed" in result.stderr and "Nothing was changed" in result.stderr
     assert recorded(applied) == ["a", "b"] and (applied / "out" / "a.txt").exists()
     assert commands_run(applied) == before  # no run was even started
 
@@ -131,7 +136,7 @@ def test_yes_flag_env_or_config_skips_the_question(
     result = invoke(
         applied, "delete", "-f", "t.yaml", "--context", "dev", "--state", url, *args, env=env
     )
-    assert result.code == 0, result.err
+    assert result.returncode == 0, result.stderr
     assert recorded(applied) == [] and not (applied / "out" / "a.txt").exists()
     assert recorded(applied, "prod") == ["a", "b"]
 
@@ -139,11 +144,11 @@ def test_yes_flag_env_or_config_skips_the_question(
 def test_nothing_to_destroy_needs_no_confirmation(tmp_path: Path) -> None:
     write_manifest(tmp_path / "t.yaml", hello("a"))
     url = state_url(tmp_path)
-    assert invoke(tmp_path, "delete", "-f", "t.yaml", "--state", url).code == 0
+    assert invoke(tmp_path, "delete", "-f", "t.yaml", "--state", url).returncode == 0
     # and an apply that only creates and updates is never asked about
-    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).code == 0
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).returncode == 0
     write_manifest(tmp_path / "t.yaml", hello("a", "changed"))
-    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).code == 0
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).returncode == 0
 
 
 # -- on a terminal -------------------------------------------------------------------------------
@@ -189,21 +194,21 @@ def protected(applied: Path) -> Path:
 def test_protected_context_needs_yes_even_to_apply(protected: Path) -> None:
     url = state_url(protected)
     result = invoke(protected, "apply", "-f", "t.yaml", "--context", "prod", "--state", url)
-    assert result.code == 2
-    assert "context 'prod' is protected (config 'protected')" in result.err
-    assert "pass --yes" in result.err
+    assert result.returncode == 2
+    assert "context 'prod' is protected (config 'protected')" in result.stderr
+    assert "pass --yes" in result.stderr
     assert (protected / "out" / "a.txt").read_text() == "hi"
     # read-only commands are not asked about; other contexts are not protected
     plan = invoke(protected, "plan", "-f", "t.yaml", "--context", "prod", "--state", url)
-    assert plan.code == 3, plan.err
+    assert plan.returncode == 3, plan.stderr
     dev = invoke(protected, "apply", "-f", "t.yaml", "--context", "dev", "--state", url)
-    assert dev.code == 0, dev.err
+    assert dev.returncode == 0, dev.stderr
     # in CI, --yes alone is enough
     prod = invoke(protected, "apply", "-f", "t.yaml", "--context", "prod", "--state", url, "-y")
-    assert prod.code == 0, prod.err
-    shown = json.loads(invoke(protected, "config", "-o", "json").out)["settings"]["protected"]
+    assert prod.returncode == 0, prod.stderr
+    shown = json.loads(invoke(protected, "config", "-o", "json").stdout)["settings"]["protected"]
     assert shown == {"value": ["prod"], "source": "config file", "envvar": None}
-    text = invoke(protected, "config").out
+    text = invoke(protected, "config").stdout
     assert re.search(r'^protected\s+\["prod"\]\s+\(config file\)$', text, re.M), text
 
 
@@ -266,24 +271,24 @@ def test_piped_apply_that_replaces_or_prunes_refuses_without_yes(applied: Path) 
         hello("b", dependencies=[{"tasks": ["a"]}]),
     )
     refused = invoke(applied, *args)
-    assert refused.code == 2, refused.err
-    assert "would destroy 1 task(s) in context 'dev' (a)" in refused.err
-    assert "pass --yes (-y)" in refused.err
+    assert refused.returncode == 2, refused.stderr
+    assert "would destroy 1 task(s) in context 'dev' (a)" in refused.stderr
+    assert "pass --yes (-y)" in refused.stderr
     assert (applied / "out" / "a.txt").exists() and not (applied / "out" / "a2.txt").exists()
     done = invoke(applied, *args, "--yes")
-    assert done.code == 0, done.err
+    assert done.returncode == 0, done.stderr
     assert not (applied / "out" / "a.txt").exists() and (applied / "out" / "a2.txt").exists()
     # an orphan: nothing is destroyed without --prune, so nothing is asked
     write_manifest(
         applied / "t.yaml", {**hello("a"), "spec": {"path": "out/a2.txt", "content": "hi"}}
     )
     kept = invoke(applied, *args)
-    assert kept.code == 0, kept.err
+    assert kept.returncode == 0, kept.stderr
     assert recorded(applied) == ["a", "b"]
     pruning = invoke(applied, *args, "--prune")
-    assert pruning.code == 2 and "(b)" in pruning.err
+    assert pruning.returncode == 2 and "(b)" in pruning.stderr
     assert recorded(applied) == ["a", "b"] and (applied / "out" / "b.txt").exists()
-    assert invoke(applied, *args, "--prune", "-y").code == 0
+    assert invoke(applied, *args, "--prune", "-y").returncode == 0
     assert recorded(applied) == ["a"] and not (applied / "out" / "b.txt").exists()
 
 

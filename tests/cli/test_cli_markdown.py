@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from opus_cli_testkit import hello, invoke, state_url, task, write_manifest
+from helpers_cli import hello, invoke, state_url, task
+from helpers_cli import write_manifest as write_docs
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def write_manifest(path: Path, *docs: dict) -> Path:
+    return write_docs(path, docs)
+
 
 SECRET_PROCS = textwrap.dedent('''
     import opus
@@ -52,8 +58,8 @@ def md(workdir: Path, command: str, *args: str) -> tuple[int, str]:
         workdir, "-p", "md_procs", command, "-f", "t.yaml", "--state", state_url(workdir),
         "-o", "markdown", *args,
     )  # fmt: skip
-    assert "Traceback" not in result.err, result.err
-    return result.code, result.out
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stdout
 
 
 @pytest.fixture
@@ -81,7 +87,7 @@ def test_plan_markdown_lists_changes_with_masked_diffs(workdir: Path) -> None:
     assert "hunter2" not in out and "tok-1" not in out
     assert '+ db_password = "***"' in out and '+ token = "***"' in out
     assert invoke(workdir, "-p", "md_procs", "apply", "-f", "t.yaml", "--state",
-                  state_url(workdir)).code == 0  # fmt: skip
+                  state_url(workdir)).returncode == 0  # fmt: skip
     write_manifest(
         workdir / "t.yaml",
         secret("db", size=2, db_password="hunter3", token="tok-2", note="```evil``` | x"),
@@ -109,7 +115,7 @@ def test_plan_markdown_lists_changes_with_masked_diffs(workdir: Path) -> None:
 def test_plan_markdown_without_changes(workdir: Path) -> None:
     write_manifest(workdir / "t.yaml", secret("web", replicas=2))
     assert invoke(workdir, "-p", "md_procs", "apply", "-f", "t.yaml", "--state",
-                  state_url(workdir)).code == 0  # fmt: skip
+                  state_url(workdir)).returncode == 0  # fmt: skip
     code, out = md(workdir, "plan")
     assert code == 0
     assert "· no changes" in out and "**No changes. Everything is up to date.**" in out
@@ -119,14 +125,14 @@ def test_plan_markdown_without_changes(workdir: Path) -> None:
 def test_drift_markdown_says_what_drifted_and_why(tmp_path: Path) -> None:
     write_manifest(tmp_path / "t.yaml", hello("a"), hello("b"))
     url = state_url(tmp_path)
-    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).code == 0
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).returncode == 0
     (tmp_path / "out" / "b.txt").write_text("edited by hand")
     result = invoke(tmp_path, "drift", "-f", "t.yaml", "--state", url, "-o", "markdown")
-    assert result.code == 3
-    rows = [line for line in result.out.splitlines() if line.startswith("| <code>")]
+    assert result.returncode == 3
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| <code>")]
     assert rows[0] == "| <code>a</code> | in sync |  |"
     assert rows[1].startswith("| <code>b</code> | **drifted** | resource changed")
-    assert "<sub>1 drifted, 1 in sync in " in result.out
+    assert "<sub>1 drifted, 1 in sync in " in result.stdout
 
 
 def test_apply_markdown_keeps_errors_inside_code_blocks(workdir: Path) -> None:
@@ -191,15 +197,15 @@ def test_the_ci_job_of_the_docs_runs_as_written(tmp_path: Path) -> None:
 def test_plan_markdown_shows_replacements_and_why(tmp_path: Path) -> None:
     write_manifest(tmp_path / "t.yaml", hello("a"), hello("b"))
     url = state_url(tmp_path)
-    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).code == 0
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).returncode == 0
     write_manifest(
         tmp_path / "t.yaml", {**hello("a"), "spec": {"path": "out/a2.txt", "content": "hi"}}
     )
     result = invoke(tmp_path, "plan", "-f", "t.yaml", "--state", url, "--prune", "-o", "markdown")
-    assert result.code == 3, result.err
-    rows = {line.split(" | ")[1]: line for line in result.out.splitlines() if "| <code>" in line}
+    assert result.returncode == 3, result.stderr
+    rows = {line.split(" | ")[1]: line for line in result.stdout.splitlines() if "| <code>" in line}
     assert rows["<code>a</code>"].startswith("| -/+ | <code>a</code> | replace |")
     assert "path" in rows["<code>a</code>"]
     assert rows["<code>b</code>"].startswith("| - | <code>b</code> | delete |")
-    assert "**Plan: 0 to create, 0 to update, 1 to replace, 1 to delete.**" in result.out
-    assert "<sub>1 to replace, 1 to delete in " in result.out
+    assert "**Plan: 0 to create, 0 to update, 1 to replace, 1 to delete.**" in result.stdout
+    assert "<sub>1 to replace, 1 to delete in " in result.stdout

@@ -9,13 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import invoke, state_url, task, write_manifest, write_procs
+from helpers_cli import invoke, state_url, task, write_procs
+from helpers_cli import write_manifest as write_docs
 
 from opus import Engine, Plugins, TaskProcessor
 from opus.report import from_result, render_html
 
 #: A failure message that would run script if it reached the page unescaped.
 EVIL = "<script>document.title='pwned'</script><img src=x onerror=alert(1)> & \"q\""
+
+
+def write_manifest(path: Path, *docs: dict) -> Path:
+    return write_docs(path, docs)
 
 
 def manifest(workdir: Path) -> Path:
@@ -36,7 +41,7 @@ def run_with_report(workdir: Path, *extra: str) -> tuple[int, str]:
         workdir, "-p", "opus_cli_testprocs", "apply", "-f", "t.yaml", "--state",
         state_url(workdir), "--keep-going", "--parallelism", "2", *extra,
     )  # fmt: skip
-    return result.code, result.err
+    return result.returncode, result.stderr
 
 
 @pytest.fixture
@@ -86,12 +91,12 @@ def test_runs_show_html_draws_a_recorded_run(procs_importable: Path) -> None:
     code, _ = run_with_report(procs_importable)
     assert code == 1
     url = state_url(procs_importable)
-    runs = json.loads(invoke(procs_importable, "runs", "list", "--state", url, "-o", "json").out)
+    runs = json.loads(invoke(procs_importable, "runs", "list", "--state", url, "-o", "json").stdout)
     run_id = runs[0]["run_id"]
     shown = invoke(
         procs_importable, "runs", "show", run_id[:17], "--state", url, "--html", "past.html"
     )
-    assert shown.code == 1 and "run report: past.html" in shown.err  # a failed run exits 1
+    assert shown.returncode == 1 and "run report: past.html" in shown.stderr  # a failed run exits 1
     page = (procs_importable / "past.html").read_text()
     assert run_id in page
     assert set(bars(page)) == {"base", "side", "app", "bad"}
@@ -104,14 +109,14 @@ def test_runs_show_html_draws_a_recorded_run(procs_importable: Path) -> None:
 
 
 def test_a_drift_run_report_counts_drifted_and_in_sync(tmp_path: Path) -> None:
-    from opus_cli_testkit import hello
+    from helpers_cli import hello
 
     write_manifest(tmp_path / "t.yaml", hello("a"), hello("b"))
     url = state_url(tmp_path)
-    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).code == 0
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).returncode == 0
     (tmp_path / "out" / "b.txt").write_text("changed by hand")
     drift = invoke(tmp_path, "drift", "-f", "t.yaml", "--state", url, "--report", "drift.html")
-    assert drift.code == 3, drift.err
+    assert drift.returncode == 3, drift.stderr
     page = (tmp_path / "drift.html").read_text()
     assert ">1 drifted</li>" in page and ">1 in sync</li>" in page
     assert bars(page)["b"]["data-status"] == "drifted"
@@ -125,7 +130,7 @@ def test_bad_report_paths_are_refused_before_anything_runs(procs_importable: Pat
     assert not (procs_importable / "state.db").exists()
     url = state_url(procs_importable)
     shown = invoke(procs_importable, "runs", "show", "x", "--state", url, "--html", ".")
-    assert shown.code == 2 and "is a directory" in shown.err
+    assert shown.returncode == 2 and "is a directory" in shown.stderr
 
 
 class Noop(TaskProcessor):

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import invoke, state_url
+from helpers_cli import hello, invoke, state_url
+from helpers_cli import write_manifest as write_docs
 from test_cli_report import EVIL, big_report, run_with_report
 
 from opus.report import RunReport, TaskSpan, assign_lanes, render_html
@@ -22,6 +23,10 @@ from opus.report import RunReport, TaskSpan, assign_lanes, render_html
 REPO = Path(__file__).resolve().parents[2]
 #: Where the example screenshot linked from the README lives.
 DOCS_SHOT = REPO / "docs" / "img" / "run-report.png"
+
+
+def write_manifest(path: Path, *docs: dict) -> Path:
+    return write_docs(path, docs)
 
 
 @pytest.fixture(scope="session")
@@ -137,18 +142,16 @@ def test_lanes_never_overlap_and_are_as_few_as_the_busiest_moment() -> None:
 
 def test_runs_show_html_of_a_run_without_a_kept_report(tmp_path: Path) -> None:
     """Runs recorded before reports were kept: drawn from their history entries."""
-    from opus_cli_testkit import hello, write_manifest
-
     from opus.state.sqlite import SQLiteStateBackend
 
     write_manifest(tmp_path / "t.yaml", hello("a"), hello("b"))
     url = state_url(tmp_path)
-    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).code == 0
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).returncode == 0
     backend = SQLiteStateBackend(url)
     run_id = backend.list_runs()[0].run_id
     backend._execute(lambda cur: cur.execute("DELETE FROM run_reports"), write=True)
     backend.close()
     shown = invoke(tmp_path, "runs", "show", run_id, "--state", url, "--html", "old.html")
-    assert shown.code == 0, shown.err
+    assert shown.returncode == 0, shown.stderr
     page = (tmp_path / "old.html").read_text()
     assert len(re.findall(r'<rect class="bar ', page)) == 2

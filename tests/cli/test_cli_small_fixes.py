@@ -13,17 +13,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import hello, invoke, state_url, write_manifest
+from helpers_cli import hello, invoke, state_url
+from helpers_cli import write_manifest as write_docs
 
 REPO = Path(__file__).resolve().parents[2]
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;[0-9;]+)m")
+
+
+def write_manifest(path: Path, *docs: dict) -> Path:
+    return write_docs(path, docs)
 
 
 @pytest.fixture
 def applied(tmp_path: Path) -> Path:
     write_manifest(tmp_path / "t.yaml", hello("a", "one"), hello("b", "two"))
     result = invoke(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path))
-    assert result.code == 0, result.err
+    assert result.returncode == 0, result.stderr
     return tmp_path
 
 
@@ -31,27 +36,27 @@ def test_quiet_and_verbose_after_the_command(applied: Path) -> None:
     args = ("drift", "-f", "t.yaml", "--state", state_url(applied))
     before = invoke(applied, "-q", *args)
     after = invoke(applied, *args, "-q")
-    assert before.code == after.code == 0, after.err
-    assert "No such option" not in after.err
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert "No such option" not in after.stderr
     # -q: no table, only the count line
-    assert len(after.out.splitlines()) == 1 and "in sync" in after.out
-    assert after.out.split(" in ")[0] == before.out.split(" in ")[0]
+    assert len(after.stdout.splitlines()) == 1 and "in sync" in after.stdout
+    assert after.stdout.split(" in ")[0] == before.stdout.split(" in ")[0]
     plain, loud = invoke(applied, *args), invoke(applied, *args, "-v")
-    assert loud.code == plain.code == 0, loud.err
-    assert "a: detect_drift ..." in loud.err and "a: detect_drift ..." not in plain.err
+    assert loud.returncode == plain.returncode == 0, loud.stderr
+    assert "a: detect_drift ..." in loud.stderr and "a: detect_drift ..." not in plain.stderr
     silent = invoke(applied, *args, "-qq")
-    assert silent.code == 0 and silent.out == ""
+    assert silent.returncode == 0 and silent.stdout == ""
     # the fixed commands take them too
     listed = invoke(applied, "state", "list", "--state", state_url(applied), "-q")
-    assert listed.code == 0, listed.err
-    assert invoke(applied, "config", "-v").code == 0
+    assert listed.returncode == 0, listed.stderr
+    assert invoke(applied, "config", "-v").returncode == 0
 
 
 def test_config_shows_plugin_settings_with_their_source(tmp_path: Path) -> None:
     def plugin_settings(*args: str, env: dict | None = None) -> tuple[dict, dict]:
         result = invoke(tmp_path, *args, "config", "-o", "json", env=env)
-        assert result.code == 0, result.err
-        got = json.loads(result.out)["settings"]
+        assert result.returncode == 0, result.stderr
+        got = json.loads(result.stdout)["settings"]
         return got["plugins"], got["disable_plugins"]
 
     plugins, disabled = plugin_settings()
@@ -67,7 +72,7 @@ def test_config_shows_plugin_settings_with_their_source(tmp_path: Path) -> None:
     assert (disabled["value"], disabled["source"]) == (["file"], "environment")
     plugins, _ = plugin_settings("-p", "csv", env={"OPUS_PLUGINS": "json"})
     assert (plugins["value"], plugins["source"]) == (["csv", "json"], "command line + environment")
-    text = invoke(tmp_path, "config").out
+    text = invoke(tmp_path, "config").stdout
     assert re.search(
         r"^disable_plugins\s+\[\"shell\"\]\s+\(config file; env OPUS_DISABLE", text, re.M
     )
@@ -77,13 +82,13 @@ def test_config_shows_plugin_settings_with_their_source(tmp_path: Path) -> None:
 def test_runs_list_counts_drifted_and_in_sync(applied: Path) -> None:
     (applied / "out" / "a.txt").write_text("tampered")
     drift = invoke(applied, "drift", "-f", "t.yaml", "--state", state_url(applied))
-    assert drift.code == 3, drift.err
+    assert drift.returncode == 3, drift.stderr
     listed = invoke(applied, "runs", "list", "--state", state_url(applied), "-o", "json")
-    runs = json.loads(listed.out)
+    runs = json.loads(listed.stdout)
     assert runs[0]["command"] == "drift"
     assert runs[0]["summary"] == {"drifted": 1, "in_sync": 1}
     assert runs[1]["summary"] == {"done": 2}
-    text = invoke(applied, "runs", "list", "--state", state_url(applied)).out
+    text = invoke(applied, "runs", "list", "--state", state_url(applied)).stdout
     drift_line = next(line for line in text.splitlines() if "drift" in line)
     assert "1 drifted, 1 in sync" in drift_line
 
@@ -91,19 +96,19 @@ def test_runs_list_counts_drifted_and_in_sync(applied: Path) -> None:
 def test_empty_listings_say_so_in_one_line(tmp_path: Path) -> None:
     url = state_url(tmp_path)
     listed = invoke(tmp_path, "state", "list", "--context", "nowhere", "--state", url)
-    assert (listed.code, listed.out) == (0, "no tasks recorded in context nowhere\n")
+    assert (listed.returncode, listed.stdout) == (0, "no tasks recorded in context nowhere\n")
     runs = invoke(tmp_path, "runs", "list", "--state", url)
-    assert (runs.code, runs.out) == (0, "no runs recorded\n")
+    assert (runs.returncode, runs.stdout) == (0, "no runs recorded\n")
     runs = invoke(tmp_path, "runs", "list", "--context", "dev", "--state", url)
-    assert runs.out == "no runs recorded in context dev\n"
+    assert runs.stdout == "no runs recorded in context dev\n"
     write_manifest(tmp_path / "t.yaml", hello("a"))
-    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).code == 0
-    assert invoke(tmp_path, "state", "prune", "--keep", "0", "--state", url).code == 0
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).returncode == 0
+    assert invoke(tmp_path, "state", "prune", "--keep", "0", "--state", url).returncode == 0
     history = invoke(tmp_path, "state", "history", "a", "--state", url)
-    assert (history.code, history.out) == (0, "no history for task a in context default\n")
+    assert (history.returncode, history.stdout) == (0, "no history for task a in context default\n")
     # a task that was never recorded is still an error
     missing = invoke(tmp_path, "state", "history", "zzz", "--state", url)
-    assert missing.code == 2 and "no history for task 'zzz'" in missing.err
+    assert missing.returncode == 2 and "no history for task 'zzz'" in missing.stderr
 
 
 def test_readme_install_lines_work_from_a_checkout() -> None:
@@ -118,8 +123,8 @@ def test_readme_install_lines_work_from_a_checkout() -> None:
 def _plan(workdir: Path, env: dict[str, str]) -> str:
     write_manifest(workdir / "t.yaml", hello("a"))
     result = invoke(workdir, "plan", "-f", "t.yaml", "--state", state_url(workdir), env=env)
-    assert result.code == 3, result.err
-    return result.out
+    assert result.returncode == 3, result.stderr
+    return result.stdout
 
 
 def test_force_color_colours_a_pipe_and_no_color_wins(tmp_path: Path) -> None:
@@ -131,7 +136,7 @@ def test_force_color_colours_a_pipe_and_no_color_wins(tmp_path: Path) -> None:
         tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path), "--keep-going",
         env={"FORCE_COLOR": "1", "NO_COLOR": ""},
     )  # fmt: skip
-    assert applied.code == 0 and "\x1b[" in applied.out  # the summary table
+    assert applied.returncode == 0 and "\x1b[" in applied.stdout  # the summary table
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
