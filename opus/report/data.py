@@ -101,7 +101,8 @@ def report_data(result: RunResult, graph: TaskGraph) -> dict[str, Any]:
     """The JSON document a state backend keeps for a run's report (see
     :meth:`~opus.state.base.StateBackend.save_run_report`)."""
     tasks: dict[str, Any] = {}
-    for name in graph.order:
+    extra = [n for n in result.tasks if n not in graph.tasks]  # pruned orphans
+    for name in [*graph.order, *extra]:
         outcome = result.tasks.get(name)
         if outcome is None:
             tasks[name] = {"status": "not_run"}

@@ -173,3 +173,20 @@ def test_a_report_of_5000_tasks_stays_small_and_quick() -> None:
     assert len(bars(page)) == 5000
     lanes = len(re.findall(r'<g class="lane"', page))
     assert 1 <= lanes <= 8  # never more lanes than tasks ran at once
+
+
+def test_a_report_shows_pruned_orphans(tmp_path: Path) -> None:
+    from helpers_cli import hello
+
+    url = state_url(tmp_path)
+    write_manifest(tmp_path / "t.yaml", hello("a"), hello("b"))
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", url).returncode == 0
+    write_manifest(tmp_path / "t.yaml", hello("a"))
+    pruned = invoke(
+        tmp_path, "apply", "-f", "t.yaml", "--state", url, "--prune", "--yes",
+        "--report", "pruned.html",
+    )  # fmt: skip
+    assert pruned.returncode == 0, pruned.stderr
+    page = (tmp_path / "pruned.html").read_text()
+    assert bars(page)["b"]["data-status"] == "done" and "b" in bars(page)
+    assert re.search(r"<td>b</td><td>delete</td>", page)
