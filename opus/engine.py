@@ -67,7 +67,7 @@ class Engine:
         self._state_arg = state if state is not None else DEFAULT_STATE_URL
         self._state: StateBackend | None = state if isinstance(state, StateBackend) else None
         self.parallelism = parallelism
-        self.executor = make_executor(executor)
+        self.executor = make_executor(executor, self.plugins)
         self.lock_timeout = lock_timeout
         self.keep_going = keep_going
         self.group_limits = dict(group_limits or {})
@@ -135,6 +135,7 @@ class Engine:
             context,
             self.plugins.processors(),
             builtin_variables(context, variables),
+            self.plugins.variable_prefixes(),
         )
         return graph.select(targets, excludes), {t.name for t in task_list}
 

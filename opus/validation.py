@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from .errors import ManifestError, OpusError, PluginError, ValidationErrors, VariableError
@@ -40,6 +40,7 @@ def check_tasks(
     action: str,
     variables: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
+    prefixes: Collection[str] | None = None,
 ) -> list[OpusError]:
     """Problems with the tasks of ``graph``: unknown apiVersion, unsupported action,
     undefined user or environment variables."""
@@ -64,7 +65,7 @@ def check_tasks(
                 )
             )
         try:
-            references = find_references(task.spec)
+            references = find_references(task.spec, prefixes=prefixes)
         except VariableError as exc:
             problems.append(VariableError(f"{where}task {name!r}, {exc}"))
             continue
@@ -96,11 +97,15 @@ def validate(
     context: str,
     registry: ProcessorRegistry,
     variables: Mapping[str, Any],
+    prefixes: Collection[str] | None = None,
 ) -> TaskGraph:
-    """Build the graph and check everything knowable before a run; raise all problems."""
+    """Build the graph and check everything knowable before a run; raise all problems.
+
+    ``prefixes`` are the known ``${PREFIX:...}`` (``Plugins.variable_prefixes()``).
+    """
     problems = check_unique_names(tasks)
-    graph = build_graph(tasks, command, context, problems)
-    problems += check_tasks(graph, registry, action, variables)
+    graph = build_graph(tasks, command, context, problems, prefixes)
+    problems += check_tasks(graph, registry, action, variables, prefixes=prefixes)
     if problems:
         raise _combine(problems)
     return graph

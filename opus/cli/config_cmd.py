@@ -100,7 +100,9 @@ def config(ctx: click.Context, command: str, output: str) -> None:
                     "config_file": str(path) if path else None,
                     "command": command,
                     "settings": settings,
-                }
+                    "plugin_config": session.plugin_config,
+                },
+                default=str,
             )
         )
         return
@@ -111,3 +113,5 @@ def config(ctx: click.Context, command: str, output: str) -> None:
         shown = json.dumps(value) if not isinstance(value, str) else value
         env = f"; env {info['envvar']}" if info["envvar"] else ""
         click.echo(f"{key.ljust(width)}  {shown}  ({info['source']}{env})")
+    for name, section in session.plugin_config.items():
+        click.echo(f"plugin_config.{name}  {json.dumps(section, default=str)}  (config file)")
