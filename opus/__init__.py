@@ -17,6 +17,7 @@ from .errors import (
     NotSupportedError,
     OpusError,
     PluginError,
+    SpecError,
     StateConfigError,
     StateError,
     ValidationErrors,
@@ -37,6 +38,7 @@ from .model import (
 )
 from .plugins import Plugins
 from .processor import TaskContext, TaskProcessor
+from .specschema import validate_spec
 from .state.base import StateBackend, StatePersistence
 
 __version__ = "0.1.0"
@@ -60,6 +62,7 @@ __all__ = [
     "OpusError",
     "PluginError",
     "Plugins",
+    "SpecError",
     "Result",
     "RunRecord",
     "RunResult",
@@ -78,4 +81,5 @@ __all__ = [
     "ValidationErrors",
     "VariableError",
     "hookimpl",
+    "validate_spec",
 ]

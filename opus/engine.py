@@ -16,6 +16,7 @@ from .errors import CommandError
 from .executors import Executor, make_executor
 from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task
+from .names import check_context
 from .plugins import Plugins
 from .run import Run
 from .state.base import DEFAULT_STATE_URL, StateBackend, pid_alive, this_host
@@ -123,6 +124,7 @@ class Engine:
     ) -> tuple[TaskGraph, set[str]]:
         """The selected graph, and the names of every manifest task (to find orphans)."""
         action = self.action_for(command)
+        check_context(context)
         if destroy:
             if action != Action.PLAN:
                 raise CommandError(f"destroy is only for the plan action, not {action!r}")
@@ -136,6 +138,7 @@ class Engine:
             self.plugins.processors(),
             builtin_variables(context, variables),
             self.plugins.variable_prefixes(),
+            self.plugins.command_map(),
         )
         return graph.select(targets, excludes), {t.name for t in task_list}
 

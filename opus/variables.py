@@ -220,7 +220,7 @@ def resolve_spec(
 def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Parse ``k=v`` pairs (the CLI's ``--var``); values are YAML scalars (``3`` is an int,
     ``true`` a bool)."""
-    import yaml
+    from .yamlsafe import YamlProblem, load
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -228,8 +228,8 @@ def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise VariableError(f"{pair!r} in pairs=: expected NAME=VALUE", argument="pairs")
         try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
+            value = load(raw) if raw else ""
+        except YamlProblem:
             value = raw
         out[key.strip()] = raw if isinstance(value, (dict, list)) or value is None else value
     return out
@@ -237,19 +237,18 @@ def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
 
 def load_values(path: str, context: str | None) -> dict[str, Any]:
     """Read a values file; entries under ``contexts: {CONTEXT: {...}}`` override per context."""
-    import yaml
-
     from .errors import ConfigError
+    from .yamlsafe import YamlProblem, load
 
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read values file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+            data = load(handle.read())
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"{path}: cannot read values file: {reason}") from None
+    except YamlProblem as exc:
+        where = f"{path}:{exc.line}" if exc.line else path
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -162,7 +162,7 @@ def cli(
 
 
 def _register_fixed() -> None:
-    from . import config_cmd, init_plugin_cmd, inspect_cmd, plugins_cmd, state_cmd
+    from . import config_cmd, init_plugin_cmd, inspect_cmd, plugins_cmd, schema_cmd, state_cmd
     from .options import add_verbosity
 
     for command in (
@@ -173,6 +173,7 @@ def _register_fixed() -> None:
         state_cmd.state,
         state_cmd.runs,
         init_plugin_cmd.init_plugin,
+        schema_cmd.schema,
     ):
         cli.add_command(add_verbosity(command))
 

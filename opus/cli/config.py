@@ -169,16 +169,13 @@ def _read(path: Path) -> Any:
             return tomllib.loads(text).get("tool", {}).get("opus", {})
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    import yaml
+    from ..yamlsafe import YamlProblem, load
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        data = load(text)
+    except YamlProblem as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
         raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     return {} if data is None else data
 
 
