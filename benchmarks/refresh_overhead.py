@@ -5,8 +5,9 @@
 Each task's processor has a cheap ``detect_drift`` (returns "in sync"). The tasks are applied
 once, then the no-op ``engine.run("apply", ...)`` is timed with ``refresh=True`` (every task's
 ``detect_drift`` runs on the executor before deciding, started ahead in batches: see
-``opus.prefetch``) and ``refresh=False`` (state is trusted; nothing reaches the executor), on memory and SQLite state. Prints the best of
-``--repeat`` interleaved runs and the ratio. Target: refresh at most 1.5x the ``--no-refresh`` time.
+``opus.prefetch``) and ``refresh=False`` (state is trusted; nothing reaches the executor),
+on memory and SQLite state. Prints the best of ``--repeat`` interleaved runs and the ratio.
+Target: refresh at most 1.5x the ``--no-refresh`` time.
 """
 
 from __future__ import annotations

@@ -334,7 +334,8 @@ class Engine:
             finally:
                 self.executor.shutdown()
             status = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
-            state.finish_run(run_id, status, result.finished_at, result.counts())
+            state.finish_run(run_id, status, result.finished_at, result.summary())
+            _save_report(state, result, run.graph)
             self.plugins.run_finish(result)
             return result, run
         finally:
@@ -389,6 +390,16 @@ def check_plan(plan: Plan, selected: Mapping[str, Task], records: Iterable[TaskS
     reason = plan.stale({r.name: r for r in records})
     if reason is not None:
         raise StalePlanError(f"{reason}; make the plan again")
+
+
+def _save_report(state: StateBackend, result: RunResult, graph: TaskGraph) -> None:
+    """Keep what ``opus runs show --html`` draws; the run's outcome does not depend on it."""
+    from .report.data import report_data
+
+    try:
+        state.save_run_report(result.run_id, report_data(result, graph))
+    except Exception as exc:  # the run is recorded; only its report is lost
+        logger.warning("run %s: could not keep its report: %s", result.run_id, exc)
 
 
 def _user() -> str | None:

@@ -351,6 +351,17 @@ class RunResult:
             out[t.status] = out.get(t.status, 0) + 1
         return out
 
+    def summary(self) -> dict[str, int]:
+        """The counts a run record keeps: :meth:`counts`, except that a checked task of a
+        drift run counts as ``drifted``, ``in_sync`` or ``unknown`` instead of ``done``."""
+        out: dict[str, int] = {}
+        for t in self.tasks.values():
+            key = t.status
+            if t.status == "done" and t.action == "detect_drift":
+                key = "unknown" if t.drifted is None else ("drifted" if t.drifted else "in_sync")
+            out[key] = out.get(key, 0) + 1
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,

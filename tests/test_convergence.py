@@ -273,7 +273,7 @@ def test_cli_orphans_warning_json_and_prune(tmp_path: Path) -> None:
     assert targeted.returncode == 0 and "--prune is ignored" in targeted.stderr
     assert (tmp_path / "web.txt").exists()
 
-    pruned = run_opus(tmp_path, "apply", "-f", str(only_db), "--prune", plugins=())
+    pruned = run_opus(tmp_path, "apply", "-f", str(only_db), "--prune", "--yes", plugins=())
     assert pruned.returncode == 0, pruned.stderr
     assert not (tmp_path / "web.txt").exists() and not (tmp_path / "app.txt").exists()
     assert (tmp_path / "db.txt").exists()
@@ -293,7 +293,7 @@ def test_cli_plan_destroy_and_replace(tmp_path: Path) -> None:
     assert plan.returncode == 3
     assert "-/+ replace web (path changed)" in plan.stdout
     assert "1 to replace" in plan.stdout
-    report = json.loads(run_opus(tmp_path, "apply", "-f", str(files), "-o", "json",
+    report = json.loads(run_opus(tmp_path, "apply", "-f", str(files), "-o", "json", "--yes",
                                  plugins=()).stdout)  # fmt: skip
     assert report["tasks"]["web"]["action"] == "replace"
     assert not (tmp_path / "web.txt").exists() and (tmp_path / "www.txt").read_text() == "web"

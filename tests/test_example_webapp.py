@@ -180,7 +180,7 @@ def test_webapp_dev_apply_plan_drift_delete(opus: Opus) -> None:
     code, report = opus("drift", "dev", "--var", "port=9090")
     assert code == 0, f"nothing drifted after the repair: {report}"
 
-    code, report = opus("delete", "dev", "--var", "port=9090")
+    code, report = opus("delete", "dev", "--var", "port=9090", "--yes")
     assert code == 0, opus.last_stderr
     assert summary(report) == {name: ("done", "delete") for name in TASKS}
     # directories go last: site-root could not be removed while anything was left in it
@@ -201,7 +201,7 @@ def test_webapp_prod_context_uses_its_overrides(opus: Opus) -> None:
     code, report = opus("plan", "dev")
     assert code == 3 and {t["action"] for t in report["tasks"].values()} == {"create"}
 
-    code, report = opus("delete", "prod")
+    code, report = opus("delete", "prod", "--yes")
     assert code == 0, opus.last_stderr
     assert not site.exists()
     assert b"prod-token-change-me" not in state_bytes(opus.workdir)

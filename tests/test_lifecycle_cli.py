@@ -190,7 +190,7 @@ def test_full_cycle(tmp_path: Path) -> None:
     assert described["details"]["exists"] is True
 
     # delete: dependents first, files gone, state empty.
-    proc = cycle.run("delete", greeting="hi", tag="v2")
+    proc = cycle.run("delete", "--yes", greeting="hi", tag="v2")
     assert proc.returncode == 0, proc.stderr
     deleted = json_out(proc)
     assert statuses(deleted) == {n: ("done", "delete") for n in "abce"}
@@ -211,7 +211,7 @@ def test_full_cycle(tmp_path: Path) -> None:
 
     # delete again: nothing recorded is left; tasks whose references are gone with their
     # upstream records are "unchanged" (nothing to delete) rather than failures.
-    proc = cycle.run("delete", greeting="hi", tag="v2")
+    proc = cycle.run("delete", "--yes", greeting="hi", tag="v2")
     assert proc.returncode == 0, proc.stderr
     again = json_out(proc)["tasks"]
     assert (again["b"]["status"], again["b"]["action"]) == ("unchanged", None)

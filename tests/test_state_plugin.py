@@ -74,7 +74,9 @@ def test_runs_and_state_commands_use_the_plugin_backend(
     runs = run_opus(tmp_path, "runs", "list", "--state", url, "-o", "json", plugins=PLUGINS)
     assert [r["run_id"] for r in json.loads(runs.stdout)][-1] == first["run_id"]
 
-    proc = run_opus(tmp_path, "delete", "-f", str(manifest), "--state", url, plugins=PLUGINS)
+    proc = run_opus(
+        tmp_path, "delete", "-f", str(manifest), "--state", url, "--yes", plugins=PLUGINS
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(path.read_text())["records"] == []
 

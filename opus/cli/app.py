@@ -182,17 +182,21 @@ def _register_fixed() -> None:
         schema_cmd,
         state_cmd,
     )
+    from .options import add_verbosity
 
-    cli.add_command(plugins_cmd.plugins)
-    cli.add_command(inspect_cmd.validate)
-    cli.add_command(inspect_cmd.graph)
-    cli.add_command(config_cmd.config)
-    cli.add_command(state_cmd.state)
-    cli.add_command(state_cmd.runs)
-    cli.add_command(init_plugin_cmd.init_plugin)
-    cli.add_command(schema_cmd.schema)
-    cli.add_command(output_cmd.output)
-    cli.add_command(import_cmd.import_)
+    for command in (
+        plugins_cmd.plugins,
+        inspect_cmd.validate,
+        inspect_cmd.graph,
+        config_cmd.config,
+        state_cmd.state,
+        state_cmd.runs,
+        init_plugin_cmd.init_plugin,
+        schema_cmd.schema,
+        output_cmd.output,
+        import_cmd.import_,
+    ):
+        cli.add_command(add_verbosity(command))
 
 
 _register_fixed()

@@ -91,6 +91,8 @@ SETTINGS: dict[str, Setting] = {
     "keep_going": Setting(_boolean, "keep_going"),
     "progress": Setting(_boolean, "progress"),
     "refresh": Setting(_boolean, "refresh"),
+    "assume_yes": Setting(_boolean, "assume_yes"),
+    "protected": Setting(_strings, "protected"),  # no option: only the config file sets it
     "disable_plugins": Setting(_strings, "disabled", group_level=True),
     "plugins": Setting(_strings, "plugin_modules", group_level=True),
 }

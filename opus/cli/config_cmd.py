@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import click
@@ -32,8 +33,18 @@ def effective_settings(ctx: click.Context, command: str) -> dict[str, dict[str, 
     out: dict[str, dict[str, Any]] = {}
     for key, setting in SETTINGS.items():
         if setting.group_level:
+            out[key] = _group_setting(group, key, setting.param)
             continue
-        param = next(p for p in cmd.params if p.name == setting.param)
+        param = next((p for p in cmd.params if p.name == setting.param), None)
+        if param is None:  # a setting only the config file gives (``protected``)
+            session = group.ensure_object(Session)
+            given = session.config.values.get(key) if session.config is not None else None
+            out[key] = {
+                "value": list(given or []),
+                "source": "config file" if given is not None else "default",
+                "envvar": None,
+            }
+            continue
         source = sub.get_parameter_source(setting.param)
         value = sub.params.get(setting.param)
         out[key] = {
@@ -42,6 +53,28 @@ def effective_settings(ctx: click.Context, command: str) -> dict[str, dict[str, 
             "envvar": getattr(param, "envvar", None),
         }
     return out
+
+
+#: Group-level list settings: the environment variable that adds to the command line.
+_GROUP_ENV = {"disable_plugins": "OPUS_DISABLE_PLUGINS", "plugins": "OPUS_PLUGINS"}
+
+
+def _group_setting(group: click.Context, key: str, param: str) -> dict[str, Any]:
+    """A setting of ``opus`` itself (``plugins``, ``disable_plugins``): the command line and
+    the environment are combined; the config file counts only when neither gives any."""
+    envvar = _GROUP_ENV[key]
+    given = list(group.params.get(param) or ())
+    from_env = [n.strip() for n in os.environ.get(envvar, "").split(",") if n.strip()]
+    session = group.ensure_object(Session)
+    from_file = session.config.values.get(key) if session.config is not None else None
+    if given or from_env:
+        sources = (["command line"] if given else []) + (["environment"] if from_env else [])
+        value, source = given + from_env, " + ".join(sources)
+    elif from_file:
+        value, source = list(from_file), "config file"
+    else:
+        value, source = [], "default"
+    return {"value": value, "source": source, "envvar": envvar}
 
 
 @click.command()
@@ -78,6 +111,7 @@ def config(ctx: click.Context, command: str, output: str) -> None:
     for key, info in settings.items():
         value = info["value"]
         shown = json.dumps(value) if not isinstance(value, str) else value
-        click.echo(f"{key.ljust(width)}  {shown}  ({info['source']}; env {info['envvar']})")
+        env = f"; env {info['envvar']}" if info["envvar"] else ""
+        click.echo(f"{key.ljust(width)}  {shown}  ({info['source']}{env})")
     for name, section in session.plugin_config.items():
         click.echo(f"plugin_config.{name}  {json.dumps(section, default=str)}  (config file)")

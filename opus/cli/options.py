@@ -180,6 +180,51 @@ def output_option(*choices: str) -> Callable[[Any], Any]:
         type=click.Choice(list(choices)),
         default=choices[0],
         show_default=True,
-        help="Output format on stdout (json: one object, ndjson: one event per line); "
-        "logs and progress stay on stderr.",
+        help="Output format on stdout (json: one object, ndjson: one event per line, "
+        "markdown: a summary for a pull request); logs and progress stay on stderr.",
     )
+
+
+def _more_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """``-v``/``-q`` given after the command: adjust the session's verbosity and logging."""
+    if not value or ctx.resilient_parsing:
+        return
+    from .session import Session
+
+    session = ctx.find_object(Session)
+    if session is None:
+        return
+    session.verbosity += value if param.name == "verbose_after" else -value
+    session.configure_logging()
+
+
+def verbosity_params() -> list[click.Parameter]:
+    """``-v``/``-q`` for a subcommand, so ``opus drift -f x -q`` works like ``opus -q drift``."""
+    return [
+        click.Option(
+            ["-v", "--verbose", "verbose_after"],
+            count=True,
+            expose_value=False,
+            callback=_more_verbose,
+            help="More logging (same as before the command).",
+        ),
+        click.Option(
+            ["-q", "--quiet", "quiet_after"],
+            count=True,
+            expose_value=False,
+            callback=_more_verbose,
+            help="Less output (same as before the command).",
+        ),
+    ]
+
+
+def add_verbosity(command: click.Command) -> click.Command:
+    """Give ``command`` (and, for a group, each of its commands) ``-v``/``-q``."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_verbosity(sub)
+        return command
+    names = {opt for p in command.params for opt in getattr(p, "opts", ())}
+    if "-v" not in names and "-q" not in names:
+        command.params.extend(verbosity_params())
+    return command

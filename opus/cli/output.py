@@ -38,11 +38,17 @@ def summary_rows(result: RunResult, gaps: Mapping[str, str]) -> list[tuple[str, 
 
 def console_for(out: IO[str]) -> Console:
     """A rich console for ``out``: the terminal's width on a TTY, otherwise wide enough that
-    nothing wraps at 80 columns and without colour codes."""
+    nothing wraps at 80 columns and without colour codes (unless ``FORCE_COLOR``)."""
     from rich.console import Console
 
+    from .colour import force_color, no_color
+
     if out.isatty():
-        return Console(file=out)
+        return Console(file=out, no_color=no_color() or None)
+    if force_color():  # a pipe whose reader renders colours (a CI log)
+        return Console(
+            file=out, width=4000, soft_wrap=False, force_terminal=True, color_system="standard"
+        )
     return Console(file=out, width=4000, color_system=None, soft_wrap=False)
 
 

@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
+from .colour import use_colour
 from .words import outcome_word
 
 if TYPE_CHECKING:
@@ -105,10 +106,10 @@ def print_plan(
     """Each change with a compact diff of the resolved spec (a create: its attributes), then
     one summary line."""
     out = stream or sys.stdout
-    color = out.isatty()
+    color = use_colour(out)
 
     def echo(text: str, fg: str | None = None) -> None:
-        click.echo(click.style(text, fg=fg) if color and fg else text, file=out)
+        click.echo(click.style(text, fg=fg) if color and fg else text, file=out, color=color)
 
     planned = [(n, o) for n, o in result.tasks.items() if o.status == "planned"]
     if verbosity >= 0 and planned:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import ConfigError, OpusError
+from .confirm import Cancelled, confirm_run
 from .errors import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -19,7 +20,13 @@ from .errors import (
     exit_code_for,
     handle_errors,
 )
-from .options import manifest_options, output_option, run_options, state_option
+from .options import (
+    manifest_options,
+    output_option,
+    run_options,
+    state_option,
+    verbosity_params,
+)
 from .session import Session
 
 if TYPE_CHECKING:
@@ -55,6 +62,8 @@ class RunOptions:
     group_limits: tuple[str, ...]
     progress: bool
     output: str
+    report: str | None = None
+    assume_yes: bool = False
     destroy: bool = False
     refresh: bool = True
     prune: bool = False
@@ -97,8 +106,10 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     from .output import print_json, print_summary
     from .plan_view import print_plan
     from .progress import make_progress
+    from .report_out import check_report_path, write_report
     from .words import capability_gaps
 
+    report_path = check_report_path(opts.report, "--report")
     saved = None
     if opts.plan_file is not None:
         from ..saved_plan import Plan
@@ -126,6 +137,8 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         excludes = saved.excludes if saved else opts.excludes
         graph = check(engine, opts.command, inputs, opts.context, targets, excludes,
                       destroy=opts.destroy)  # fmt: skip
+        if not opts.destroy:
+            confirm_run(session, opts, engine, graph, inputs, saved)
         if opts.prune and (opts.targets or opts.excludes):
             click.echo("warning: --prune is ignored with --target/--exclude", err=True)
         reporter = make_progress(
@@ -180,8 +193,17 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         if n in tasks and (why := gap(tasks[n], o)) is not None
     }
     code = exit_code(result)
+    if report_path is not None:
+        from ..report import from_result
+
+        write_report(from_result(result, graph), report_path, "--report")
     if opts.output == "json":
         print_json(result, gaps)
+    elif opts.output == "markdown":
+        from .markdown import render_markdown
+
+        left_out = [n for n in tasks if n not in result.tasks and n not in graph.out_of_scope]
+        click.echo(render_markdown(result, gaps, left_out), nl=False)
     elif opts.output == "text" and result.action == "plan":
         left_out = [n for n in tasks if n not in result.tasks and n not in graph.out_of_scope]
         print_plan(result, gaps, verbosity=session.verbosity, left_out=left_out)
@@ -195,7 +217,7 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
 def make_run_command(name: str, action: str) -> click.Command:
     """A click command running ``name`` (mapped to ``action``)."""
 
-    params: list[click.Parameter] = []
+    params: list[click.Parameter] = verbosity_params()
     if action == "plan":
         params += [
             click.Option(
@@ -244,7 +266,25 @@ def make_run_command(name: str, action: str) -> click.Command:
     @manifest_options
     @state_option
     @run_options
-    @output_option("text", "json", "ndjson")
+    @output_option("text", "json", "ndjson", "markdown")
+    @click.option(
+        "--report",
+        "report",
+        metavar="FILE",
+        type=click.Path(),
+        help="Write a self-contained HTML report of the run (timeline, graph, errors) to FILE.",
+    )
+    @click.option(
+        "--yes",
+        "-y",
+        "assume_yes",
+        is_flag=True,
+        default=False,
+        envvar="OPUS_ASSUME_YES",
+        show_envvar=True,
+        help="Do not ask before deleting or replacing (needed without a terminal, and "
+        "always in a protected context).",
+    )
     @click.pass_obj
     @handle_errors
     def command(session: Session, /, disabled: tuple[str, ...], **kwargs: Any) -> None:
@@ -258,6 +298,11 @@ def make_run_command(name: str, action: str) -> click.Command:
             events = EventStream()
         try:
             code = execute(session, opts, events)
+        except Cancelled:
+            click.echo("cancelled: nothing was changed", err=True)
+            if events is not None:
+                events.error("cancelled", EXIT_FAILED)
+            sys.exit(EXIT_FAILED)
         except OpusError as exc:
             if events is not None:
                 events.error(cli_message(exc), exit_code_for(exc))

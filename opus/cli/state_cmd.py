@@ -69,6 +69,9 @@ def state_list(session: Session, context: str, state_url: str, output: str) -> N
     if output == "json":
         _json([r.to_dict() for r in records])
         return
+    if not records:
+        click.echo(f"no tasks recorded in context {context}")
+        return
     _table(
         f"state of context {context}",
         ["task", "apiVersion", "status", "updated", "run"],
@@ -127,6 +130,9 @@ def state_history(
             raise NotFoundError(f"no history for task {name!r} in context {context!r}")
     if output == "json":
         _json([e.to_dict() for e in entries])
+        return
+    if not entries:
+        click.echo(f"no history for task {name} in context {context}")
         return
     _table(
         f"history of {name} in context {context}",
@@ -207,6 +213,17 @@ def _no_run(backend: StateBackend, run_id: str) -> str:
     return f"no run {run_id!r} (see 'opus runs list')"
 
 
+#: The order of a run summary's counts (others follow alphabetically).
+_SUMMARY_ORDER = ("done", "drifted", "in_sync", "unknown", "planned", "unchanged")
+
+
+def summary_text(summary: dict[str, int] | Any) -> str:
+    """``1 drifted, 1 in sync`` from a run record's summary."""
+    order = {key: i for i, key in enumerate(_SUMMARY_ORDER)}
+    keys = sorted(summary, key=lambda k: (order.get(k, len(order)), k))
+    return ", ".join(f"{summary[k]} {str(k).replace('_', ' ')}" for k in keys)
+
+
 @click.group()
 def runs() -> None:
     """The run history."""
@@ -228,6 +245,9 @@ def runs_list(
     if output == "json":
         _json([r.to_dict() for r in records])
         return
+    if not records:
+        click.echo(f"no runs recorded{f' in context {context}' if context else ''}")
+        return
     _table(
         "runs",
         ["run", "context", "command", "status", "started", "took", "summary"],
@@ -239,7 +259,7 @@ def runs_list(
                 r.status,
                 when(r.started_at),
                 f"{r.finished_at - r.started_at:.2f}s" if r.finished_at else "",
-                ", ".join(f"{n} {s}" for s, n in sorted(r.summary.items())),
+                summary_text(r.summary),
             ]
             for r in records
         ],
@@ -250,15 +270,32 @@ def runs_list(
 @click.argument("run_id")
 @state_option
 @output_option("text", "json")
+@click.option(
+    "--html",
+    "html_path",
+    metavar="FILE",
+    type=click.Path(),
+    help="Write a self-contained HTML report (timeline, dependency graph, errors) to FILE.",
+)
 @click.pass_obj
 @handle_errors
-def runs_show(session: Session, run_id: str, state_url: str, output: str) -> None:
+def runs_show(
+    session: Session, run_id: str, state_url: str, output: str, html_path: str | None
+) -> None:
     """One run and what it did to each task."""
+    from .report_out import check_report_path, write_report
+
+    target = check_report_path(html_path, "--html")
     with open_state(session, state_url) as backend:
         record = backend.get_run(run_id)
         if record is None:
             raise NotFoundError(_no_run(backend, run_id))
         entries = backend.run_entries(record.run_id)
+        stored = backend.run_report(record.run_id) if target is not None else None
+    if target is not None:
+        from ..report import from_state
+
+        write_report(from_state(record, entries, stored), target, "--html")
     if output == "json":
         _json({**record.to_dict(), "entries": [e.to_dict() for e in entries]})
         return

@@ -92,7 +92,7 @@ def count_line(result: RunResult, gaps: Mapping[str, str] | None = None) -> str:
     gaps = gaps or {}
     counts: dict[str, int] = {}
     for name, outcome in result.tasks.items():
-        word = outcome_word(outcome, gaps.get(name)).lstrip("+~- ")
+        word = outcome_word(outcome, gaps.get(name)).lstrip("+~-/ ")  # "-/+ replace" too
         if outcome.status == "planned" and word != "unknown":
             word = f"to {word}"
         counts[word] = counts.get(word, 0) + 1

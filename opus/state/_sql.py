@@ -101,6 +101,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         "task records keep their dependencies (orders the pruning of orphans)",
         ("ALTER TABLE tasks ADD COLUMN dependencies {json}",),
     ),
+    Migration(
+        3,
+        "run reports (what the HTML report of a run draws)",
+        (
+            """CREATE TABLE run_reports (
+                run_id TEXT PRIMARY KEY,
+                report {json} NOT NULL)""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -373,6 +382,18 @@ class SQLStateBackend(StateBackend):
         )
         return [history_from_row(r) for r in rows]
 
+    def save_run_report(self, run_id: str, report: Mapping[str, Any]) -> None:
+        sql = self._q(
+            "INSERT INTO run_reports (run_id, report) VALUES (?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET report = excluded.report"
+        )
+        params = (run_id, dump_json(dict(report)))
+        self._execute(lambda cur: cur.execute(sql, params), write=True)
+
+    def run_report(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._fetch("SELECT report FROM run_reports WHERE run_id = ?", (run_id,))
+        return self._load_json(rows[0][0]) if rows else None
+
     def prune(self, keep_runs: int) -> int:
         if keep_runs < 0:
             raise ValueError("keep_runs must be >= 0")
@@ -384,6 +405,9 @@ class SQLStateBackend(StateBackend):
 
         def work(cur: Cursor) -> int:
             cur.execute(self._q(f"DELETE FROM history WHERE run_id IN ({doomed})"), (keep_runs,))
+            cur.execute(
+                self._q(f"DELETE FROM run_reports WHERE run_id IN ({doomed})"), (keep_runs,)
+            )
             cur.execute(self._q(f"DELETE FROM runs WHERE run_id IN ({doomed})"), (keep_runs,))
             return int(cur.rowcount)
 

@@ -8,8 +8,8 @@ import os
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 from ..errors import LockError
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
@@ -98,9 +98,22 @@ class StateBackend(ABC):
     def run_entries(self, run_id: str) -> list[HistoryEntry]:
         """Everything that happened in one run, in order."""
 
+    def save_run_report(self, run_id: str, report: Mapping[str, Any]) -> None:  # noqa: B027
+        """Keep what the HTML report of a finished run draws (a JSON document: each task's
+        status, times and dependencies; see :func:`opus.report.report_data`).
+
+        Optional: a backend that does not keep it makes reports of past runs show only what
+        the history entries say.
+        """
+
+    def run_report(self, run_id: str) -> dict[str, Any] | None:
+        """The document :meth:`save_run_report` kept for ``run_id`` (the full id), if any."""
+        return None
+
     @abstractmethod
     def prune(self, keep_runs: int) -> int:
-        """Forget all but the newest ``keep_runs`` runs per context and their history.
+        """Forget all but the newest ``keep_runs`` runs per context, their history and
+        their reports.
 
         Returns how many runs were removed. Task records are never pruned.
         """

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 from .base import StateBackend
@@ -22,6 +24,7 @@ class MemoryStateBackend(StateBackend):
         self._history: list[HistoryEntry] = []
         self._runs: dict[str, RunRecord] = {}
         self._locks: dict[str, LockInfo] = {}
+        self._reports: dict[str, dict[str, Any]] = {}
 
     def get(self, context: str, name: str) -> TaskState | None:
         with self._mutex:
@@ -85,6 +88,14 @@ class MemoryStateBackend(StateBackend):
         with self._mutex:
             return [h for h in self._history if h.run_id == run_id]
 
+    def save_run_report(self, run_id: str, report: Mapping[str, Any]) -> None:
+        with self._mutex:
+            self._reports[run_id] = json.loads(json.dumps(dict(report), default=str))
+
+    def run_report(self, run_id: str) -> dict[str, Any] | None:
+        with self._mutex:
+            return self._reports.get(run_id)
+
     def prune(self, keep_runs: int) -> int:
         with self._mutex:
             doomed: set[str] = set()
@@ -93,6 +104,7 @@ class MemoryStateBackend(StateBackend):
                 doomed.update(r.run_id for r in runs[keep_runs:])
             for run_id in doomed:
                 del self._runs[run_id]
+                self._reports.pop(run_id, None)
             self._history = [h for h in self._history if h.run_id not in doomed]
             return len(doomed)
 

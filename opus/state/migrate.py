@@ -53,6 +53,10 @@ def migrate_state(
         runs = source.list_runs(None, limit=_ALL)
         entries = [e for run in reversed(runs) for e in source.run_entries(run.run_id)]
         target.import_state(records, reversed(runs), entries)
+        for run in runs:  # reports are optional: copied where the source kept one
+            report = source.run_report(run.run_id)
+            if report is not None:
+                target.save_run_report(run.run_id, report)
     copied = MigrationReport(
         contexts=contexts,
         records=sum(len(target.list_records(c)) for c in contexts),

@@ -374,6 +374,29 @@ class StateBackendContract:
         assert backend.prune(keep_runs=0) == 4
         assert backend.list_runs() == []
 
+    def test_run_reports_are_kept_replaced_and_pruned(self, make_backend: Factory) -> None:
+        backend, reader = make_backend(), make_backend()
+        if type(backend).save_run_report is StateBackend.save_run_report:
+            pytest.skip("this backend does not keep run reports (optional)")
+        assert backend.run_report("r1") is None
+        backend.start_run(run("r1", started_at=1.0))
+        report = {
+            "version": 1,
+            "dependencies": {"web": ["db"], "db": []},
+            "tasks": {
+                "db": {"status": "done", "started_at": 1.5, "error": None},
+                "web": {"status": "failed", "error": "<script>héllo</script>"},
+            },
+        }
+        backend.save_run_report("r1", report)
+        assert reader.run_report("r1") == report
+        backend.save_run_report("r1", {**report, "version": 2})
+        assert reader.run_report("r1") == {**report, "version": 2}
+        backend.start_run(run("r2", started_at=2.0))
+        backend.save_run_report("r2", report)
+        assert backend.prune(keep_runs=1) == 1
+        assert reader.run_report("r1") is None and reader.run_report("r2") == report
+
     # -- locks
 
     def test_lock_acquire_refuse_and_release(self, make_backend: Factory) -> None:

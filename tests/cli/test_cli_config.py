@@ -123,4 +123,5 @@ def test_env_lists_and_flags(tmp_path: Path) -> None:
     assert got["keep_going"]["value"] is True and got["progress"]["value"] is False
     assert {got[k]["source"] for k in ("values", "group_limits", "keep_going")} == {"environment"}
     cli = invoke(tmp_path, "config", "--command", "plan", env=env)
-    assert "keep_going    true  (environment; env OPUS_KEEP_GOING)" in cli.stdout.splitlines()
+    lines = [" ".join(line.split()) for line in cli.stdout.splitlines()]
+    assert "keep_going true (environment; env OPUS_KEEP_GOING)" in lines

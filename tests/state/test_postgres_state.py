@@ -18,6 +18,7 @@ import pytest
 
 from opus.errors import LockError, StateError
 from opus.model import LockInfo, TaskState
+from opus.state._sql import LATEST_VERSION, MIGRATIONS
 from opus.state.postgres import PostgresStateBackend, advisory_key, parse_postgres_url
 
 pytestmark = pytest.mark.postgres
@@ -127,22 +128,23 @@ def test_schema_is_created_and_migrations_recorded(pg_url: str) -> None:
     for _ in range(2):
         with PostgresStateBackend(pg_url) as backend:
             backend.save(TaskState("dev", "web"))
-            assert backend.schema_version == 2
+            assert backend.schema_version == LATEST_VERSION
     rows = _admin_fetch(f"SELECT version, name FROM {schema}.schema_migrations ORDER BY version")
-    assert [v for v, _ in rows] == [1, 2]
+    assert rows == [(m.version, m.name) for m in MIGRATIONS]
     tables = {r[0] for r in _admin_fetch(
         f"SELECT tablename FROM pg_tables WHERE schemaname = '{schema}'"
     )}  # fmt: skip
-    assert tables == {"schema_migrations", "tasks", "history", "runs", "locks"}
+    assert {"schema_migrations", "tasks", "history", "runs", "locks", "run_reports"} <= tables
 
 
 def test_a_schema_from_a_newer_opus_is_refused(pg_url: str) -> None:
     schema = pg_url.rsplit("schema=", 1)[1]
     with PostgresStateBackend(pg_url) as backend:
         backend.contexts()
-    _admin_fetch(f"INSERT INTO {schema}.schema_migrations VALUES (7, 'future', 0) RETURNING 1")
+    _admin_fetch(f"INSERT INTO {schema}.schema_migrations VALUES (99, 'future', 0) RETURNING 1")
     with pytest.raises(
-        StateError, match=r"schema version 7, but this opus only knows versions up to 2"
+        StateError,
+        match=rf"schema version 99, but this opus only knows versions up to {LATEST_VERSION}",
     ):
         PostgresStateBackend(pg_url).contexts()
 

@@ -48,6 +48,7 @@ def snapshot(state) -> dict:
         "records": {c: [r.to_dict() for r in state.list_records(c)] for c in contexts},
         "runs": [r.to_dict() for r in runs],
         "entries": {r.run_id: [e.to_dict() for e in state.run_entries(r.run_id)] for r in runs},
+        "reports": {r.run_id: state.run_report(r.run_id) for r in runs},
         "history": {
             c: {
                 r["name"]: [e.to_dict() for e in state.history(c, r["name"])]
@@ -76,6 +77,7 @@ def test_migration_preserves_every_record_and_the_run_history(
         assert report.contexts == ["dev", "prod"]
         assert (report.records, report.runs) == (10, 3)
         assert snapshot(target) == snapshot(source)
+        assert all(snapshot(target)["reports"].values())  # every run's report came along
         assert source.get_lock("dev") is None and target.get_lock("dev") is None
         with pytest.raises(StateError, match="already holds state for context"):
             migrate_state(source, target)
