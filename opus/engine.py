@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -24,7 +22,7 @@ logger = logging.getLogger("opus")
 
 def new_run_id() -> str:
     """A sortable, unique run id: ``20261124T190102-3fa9c2``."""
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 def builtin_variables(context: str, variables: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -227,6 +225,8 @@ def close_dead_runs(state: StateBackend, context: str, lock: LockInfo) -> None:
 
 
 def _user() -> str | None:
+    import getpass  # imports termios: only when a run starts
+
     try:
         return getpass.getuser()
     except Exception:  # no user name in this environment

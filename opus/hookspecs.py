@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from .model import Result, RunResult, Task, TaskOutcome
     from .processor import TaskContext, TaskProcessor
+    from .registry import LazyProcessor
     from .state.base import StateBackend
 
 hookspec = pluggy.HookspecMarker("opus")
@@ -24,12 +25,14 @@ hookimpl = pluggy.HookimplMarker("opus")
 
 
 @hookspec
-def opus_register_processors() -> list[TaskProcessor | type[TaskProcessor]]:
+def opus_register_processors() -> list[TaskProcessor | type[TaskProcessor] | LazyProcessor]:
     """Return the processors this plugin provides.
 
     Called once, after every plugin is loaded. Each item is a :class:`~opus.TaskProcessor`
-    instance or class (classes are instantiated with no arguments). Two different classes
-    claiming one ``api_version`` is an error naming both; the same class twice is harmless.
+    instance or class (classes are instantiated with no arguments), or a
+    :class:`~opus.LazyProcessor` naming one (imported when a task first uses its apiVersion).
+    Two different classes claiming one ``api_version`` is an error naming both; the same
+    class twice is harmless.
     """
 
 
