@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
-from .base import StateBackend
+from .base import StateBackend, StateChange
 
 
 class MemoryStateBackend(StateBackend):
@@ -49,6 +49,17 @@ class MemoryStateBackend(StateBackend):
             if entry is not None:
                 self._history.append(entry)
             return existed
+
+    def save_many(self, changes: Sequence[StateChange]) -> None:
+        with self._mutex:  # all at once for any reader
+            for change in changes:
+                key = (change.context, change.name)
+                if change.record is not None:
+                    self._records[key] = change.record
+                else:
+                    self._records.pop(key, None)
+                if change.entry is not None:
+                    self._history.append(change.entry)
 
     def history(self, context: str, name: str, limit: int = 50) -> list[HistoryEntry]:
         with self._mutex:

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from opus.errors import LockError
+from opus.errors import LockError, StateError
 from opus.model import HistoryEntry, LockInfo, RunRecord, TaskState
-from opus.state.base import StateBackend
+from opus.state.base import StateBackend, StateChange
 
 #: ``make_backend`` (see conftest): makes clients of one store of the parametrized kind.
 Factory = Callable[[], StateBackend]
@@ -129,6 +129,61 @@ def test_remove_deletes_and_records_history(make_backend: Factory) -> None:
     assert backend.get("dev", "web") is None
     assert not backend.remove("dev", "web")
     assert [h.run_id for h in backend.history("dev", "web")] == ["r2", "r1"]
+
+
+@ALL
+def test_save_many_applies_a_batch_in_order(make_backend: Factory) -> None:
+    backend = make_backend()
+    backend.save(state("old"), entry("r0", "old", at=0.5))
+    backend.save_many(
+        [
+            StateChange.save(state("a", outputs={"v": 1}), entry("r1", "a", at=1.0)),
+            StateChange.remove("dev", "old", entry("r1", "old", at=2.0)),
+            StateChange.save(state("b", context="prod"), entry("r1", "b", "prod", at=3.0)),
+            StateChange.save(state("c"), None),
+        ]
+    )
+    backend.save_many([])  # nothing to do
+    other = make_backend()  # a second client sees the whole batch
+    assert [s.name for s in other.list("dev")] == ["a", "c"]
+    assert other.get("dev", "a") == state("a", outputs={"v": 1})
+    assert other.get("prod", "b") == state("b", context="prod")
+    assert [(h.name, h.at) for h in other.run_entries("r1")] == [
+        ("a", 1.0),
+        ("old", 2.0),
+        ("b", 3.0),
+    ]
+    assert [h.run_id for h in other.history("dev", "old")] == ["r1", "r0"]
+
+
+@ALL
+def test_save_many_keeps_the_order_of_changes_to_one_task(make_backend: Factory) -> None:
+    backend = make_backend()
+    backend.save_many(
+        [
+            StateChange.save(state("a", outputs={"v": 1}), entry("r1", "a", at=1.0)),
+            StateChange.remove("dev", "a", entry("r1", "a", at=2.0)),
+            StateChange.save(state("b", outputs={"v": 1})),
+            StateChange.save(state("b", outputs={"v": 2})),
+        ]
+    )
+    assert backend.get("dev", "a") is None
+    got = backend.get("dev", "b")
+    assert got is not None and got.outputs == {"v": 2}
+    assert [h.at for h in backend.history("dev", "a")] == [2.0, 1.0]
+
+
+@DURABLE
+def test_save_many_is_all_or_nothing(make_backend: Factory) -> None:
+    backend = make_backend()
+    bad = HistoryEntry(run_id="r1", context="dev", name="b", action="create", status="done",
+                       at=None)  # type: ignore[arg-type]  # NOT NULL in the schema  # fmt: skip
+    with pytest.raises(StateError):
+        backend.save_many(
+            [StateChange.save(state("a"), entry("r1", "a")), StateChange.save(state("b"), bad)]
+        )
+    assert make_backend().list("dev") == []
+    assert make_backend().run_entries("r1") == []
 
 
 @ALL
