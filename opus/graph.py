@@ -11,7 +11,6 @@ from typing import Any
 
 from .errors import CycleError, GraphError, ManifestError, OpusError, ValidationErrors
 from .model import Task
-from .variables import find_references
 
 
 def _listed(entry: Mapping[str, Any], key: str, value: str) -> bool:
@@ -185,9 +184,7 @@ def build_graph(
     for name, task in selected.items():
         try:
             named = list(_explicit_dependencies(task, command, context, by_label))
-            named += [
-                (r.task, f"{r.path} ({r.text})") for r in find_references(task.spec) if r.task
-            ]
+            named += [(r.task, f"{r.path} ({r.text})") for r in task.references if r.task]
         except OpusError as exc:
             problems.append(exc)
             continue

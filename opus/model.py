@@ -6,9 +6,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from .errors import ManifestError
+
+if TYPE_CHECKING:
+    from .variables import Reference
 
 #: Statuses a task can end a run with.
 STATUSES = ("done", "unchanged", "failed", "rolled_back", "skipped", "planned")
@@ -73,6 +77,16 @@ class Task:
         return (
             f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
         )
+
+    @cached_property
+    def references(self) -> tuple[Reference, ...]:
+        """Every ``${...}`` reference in :attr:`spec`, found once per task and kept.
+
+        Raises :class:`~opus.VariableError` for a malformed reference (not cached).
+        """
+        from .variables import find_references
+
+        return tuple(find_references(self.spec))
 
     @property
     def labels(self) -> Mapping[str, str]:

@@ -10,7 +10,6 @@ from .errors import ManifestError, OpusError, PluginError, ValidationErrors, Var
 from .graph import TaskGraph, build_graph
 from .model import Task
 from .registry import ProcessorRegistry
-from .variables import find_references
 
 #: Actions whose processor method must exist for every task before a run starts.
 _MUST_SUPPORT = frozenset({"create", "update", "delete", "rollback"})
@@ -64,7 +63,7 @@ def check_tasks(
                 )
             )
         try:
-            references = find_references(task.spec)
+            references = task.references
         except VariableError as exc:
             problems.append(VariableError(f"{where}task {name!r}, {exc}"))
             continue
