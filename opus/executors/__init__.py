@@ -8,16 +8,16 @@ from .local import ThreadExecutor
 
 
 def make_executor(spec: str | Executor | None) -> Executor:
-    """An executor from ``spec``: ``local``, ``dask`` (a LocalCluster) or ``dask://host:port``."""
+    """An executor from ``spec``: ``local``, ``dask`` (a LocalCluster; ``dask://?processes=N``
+    sizes it) or ``dask://host:port``."""
     if isinstance(spec, Executor):
         return spec
     if spec in (None, "", "local", "threads"):
         return ThreadExecutor()
     if spec == "dask" or spec.startswith(("dask://", "tcp://")):
-        from .dask import DaskExecutor
+        from .dask import DaskExecutor, parse_dask_url
 
-        address = spec.split("://", 1)[1] if "://" in spec else None
-        return DaskExecutor(address=address)
+        return DaskExecutor(**parse_dask_url(spec))
     raise ExecutorError(f"unknown executor {spec!r} (use local, dask or dask://HOST:PORT)")
 
 
