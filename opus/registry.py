@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import PluginError
-from .processor import TaskProcessor
+
+if TYPE_CHECKING:
+    from .processor import TaskProcessor
 
 
 def _qualname(cls: type) -> str:
@@ -32,6 +35,8 @@ class LazyProcessor:
         return self.target.replace(":", ".")
 
     def load(self, owner: str) -> TaskProcessor | type[TaskProcessor]:
+        from .processor import TaskProcessor
+
         module_name, _, attribute = self.target.partition(":")
         try:
             value: object = importlib.import_module(module_name)
@@ -66,6 +71,8 @@ class ProcessorRegistry:
         """
         if isinstance(processor, LazyProcessor):
             return self._add_lazy(processor, owner)
+        from .processor import TaskProcessor  # not at import: `opus --help` needs no model
+
         if isinstance(processor, type):
             if not issubclass(processor, TaskProcessor):
                 raise PluginError(f"plugin {owner!r} returned {processor!r}, not a TaskProcessor")
@@ -126,7 +133,7 @@ class ProcessorRegistry:
         loaded = lazy.load(owner)
         del self._lazy[api_version]
         processor = self.add(loaded, owner)
-        assert isinstance(processor, TaskProcessor)
+        assert not isinstance(processor, LazyProcessor)
         if processor.api_version != api_version:
             self._processors.pop(processor.api_version, None)
             raise PluginError(

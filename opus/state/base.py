@@ -10,10 +10,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import LockError
-from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
+
+if TYPE_CHECKING:  # not imported at run time: `opus --help` reads DEFAULT_STATE_URL only
+    from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 
 logger = logging.getLogger(__name__)
 
