@@ -15,7 +15,7 @@ def tree(n: int) -> list[Task]:
     tasks = [Task("test/v1", "Thing", {"name": "t0"}, {})]
     for i in range(1, n):
         tasks.append(
-            Task("test/v1", "Thing", {"name": f"t{i}"}, {"p": f"${{VAR:t{(i - 1) // 2}:v}}"})
+            Task("test/v1", "Thing", {"name": f"t{i}"}, {"p": f"${{VAR:t{(i - 1) // 2}:name}}"})
         )
     return tasks
 
