@@ -354,6 +354,20 @@ def test_processes_zero_runs_worker_threads_in_this_process() -> None:
     assert result.ok and result.tasks["b"].outputs["pid"] == os.getpid()
 
 
+def test_processes_n_spreads_the_slots_over_n_worker_processes() -> None:
+    engine = Engine(
+        state="memory://",
+        plugins=Plugins(entry_points=False),
+        parallelism=4,
+        executor="dask://?processes=2",
+    )
+    engine.register_processor(WorkerProcessor)
+    with engine:
+        result = engine.run("apply", [step("a")], context="d")
+        assert sorted(cluster_threads(engine).values()) == [2, 2]
+    assert result.ok and result.tasks["a"].outputs["pid"] != os.getpid()
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
