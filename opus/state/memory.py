@@ -51,15 +51,10 @@ class MemoryStateBackend(StateBackend):
             return existed
 
     def save_many(self, changes: Sequence[StateChange]) -> None:
-        with self._mutex:  # all at once for any reader
-            for change in changes:
-                key = (change.context, change.name)
-                if change.record is not None:
-                    self._records[key] = change.record
-                else:
-                    self._records.pop(key, None)
-                if change.entry is not None:
-                    self._history.append(change.entry)
+        # Through save/remove (which subclasses may extend), under the lock: other threads
+        # see all of the batch or none of it.
+        with self._mutex:
+            super().save_many(changes)
 
     def history(self, context: str, name: str, limit: int = 50) -> list[HistoryEntry]:
         with self._mutex:
