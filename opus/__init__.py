@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .actions import Action, Status
     from .engine import Engine
     from .errors import (
         CommandError,
@@ -49,6 +50,8 @@ __version__ = "0.1.0"
 
 #: Where each public name lives (relative module).
 _LAZY: dict[str, str] = {
+    "Action": ".actions",
+    "Status": ".actions",
     "Engine": ".engine",
     "Tasks": ".facade",
     "Hook": ".hooks",
@@ -92,6 +95,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Action",
     "CommandError",
     "ConfigError",
     "CycleError",
@@ -114,6 +118,7 @@ __all__ = [
     "StateBackend",
     "StateError",
     "StatePersistence",
+    "Status",
     "Task",
     "TaskContext",
     "TaskOutcome",

@@ -132,12 +132,18 @@ def resolve_spec(
             m = matches[0]
             return lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
 
+        unknown = False
+
         def substitute(m: re.Match[str]) -> str:
+            nonlocal unknown
             if m.group(1):
                 return m.group(0)[1:]
-            return render(lookup(_parse(m.group(2), m.group(3), path, m.group(0))))
+            value = lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
+            unknown = unknown or value is UNKNOWN
+            return render(value)
 
-        return _REFERENCE.sub(substitute, text)
+        text = _REFERENCE.sub(substitute, text)
+        return UNKNOWN if unknown else text  # a text with an unknown part is unknown
 
     def walk(value: Any, path: str) -> Any:
         if isinstance(value, str):
