@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .actions import Action
@@ -40,6 +41,18 @@ def as_tasks(items: Iterable[Task | Mapping[str, Any]]) -> list[Task]:
     ]
 
 
+@dataclass(frozen=True)
+class _Validated:
+    """The last validation's arguments and result (see :meth:`Engine._validate`)."""
+
+    key: tuple[Any, ...]
+    api_versions: list[str]
+    variables: dict[str, Any]
+    tasks: list[Task]
+    graph: TaskGraph
+    names: set[str]
+
+
 class Engine:
     """Runs commands over tasks with plugins, a state backend and an executor.
 
@@ -69,6 +82,7 @@ class Engine:
         self.lock_timeout = lock_timeout
         self.keep_going = keep_going
         self.group_limits = dict(group_limits or {})
+        self._validated: _Validated | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     @property
@@ -119,22 +133,37 @@ class Engine:
         excludes: Sequence[str],
         destroy: bool,
     ) -> tuple[TaskGraph, set[str]]:
-        """The selected graph, and the names of every manifest task (to find orphans)."""
+        """The selected graph, and the names of every manifest task (to find orphans).
+
+        Validated once: :meth:`run` right after :meth:`validate` of the same task objects
+        with the same arguments (what the CLI does) reuses the graph instead of checking
+        every task again.
+        """
         action = self.action_for(command)
         if destroy:
             if action != Action.PLAN:
                 raise CommandError(f"destroy is only for the plan action, not {action!r}")
             action = Action.DELETE
         task_list = as_tasks(tasks)
-        graph = validate(
-            task_list,
-            command,
-            action,
-            context,
-            self.plugins.processors(),
-            builtin_variables(context, variables),
+        registry = self.plugins.processors()
+        variables = builtin_variables(context, variables)
+        key = (command, context, tuple(targets), tuple(excludes), destroy)
+        memo = self._validated
+        if (
+            memo is not None
+            and memo.key == key
+            and memo.api_versions == registry.api_versions()
+            and memo.variables == variables
+            and len(memo.tasks) == len(task_list)
+            and all(a is b for a, b in zip(memo.tasks, task_list, strict=True))
+        ):
+            return memo.graph, memo.names
+        graph = validate(task_list, command, action, context, registry, variables)
+        selected, names = graph.select(targets, excludes), {t.name for t in task_list}
+        self._validated = _Validated(
+            key, registry.api_versions(), dict(variables), task_list, selected, names
         )
-        return graph.select(targets, excludes), {t.name for t in task_list}
+        return selected, names
 
     def run(
         self,
@@ -162,6 +191,7 @@ class Engine:
         graph, manifest_names = self._validate(
             command, tasks, context, variables, targets, excludes, destroy
         )
+        self._validated = None  # one run per validation: hold no tasks after this
         action = self.action_for(command)
         if prune and (targets or excludes):
             logger.warning("orphans are never pruned when targets or excludes are given")

@@ -2,8 +2,13 @@
 
 The driver (this thread) owns scheduling, variables and state; task actions run on the
 executor. What to do to each task is decided by :mod:`opus.planner` (pure functions); the
-driver only schedules, submits, records and reports. Every finished task is written to
-state before the next completion is handled.
+driver only schedules, submits, records and reports.
+
+Group commits: the driver takes every completion waiting in its queue and handles them as
+one batch. What they change in state is written in ONE transaction
+(:meth:`~opus.state.base.StateBackend.save_many`) at the end of the batch, and only then are
+their outcomes reported and their dependents released. So a crash never loses a task that
+was reported done, while a run pays one commit per batch instead of one per task.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from .planner import (
 )
 from .processor import ReadOnlyVariables, TaskContext
 from .scheduler import Scheduler
-from .variables import UNKNOWN, find_references
+from .state.base import StateChange
+from .variables import UNKNOWN
 
 if TYPE_CHECKING:
     from .executors.base import Executor
@@ -50,6 +56,10 @@ _REFRESH, _ACTION, _REPLACE, _ROLLBACK = "refresh", "action", "replace", "rollba
 
 #: Actions that write the task's record when they succeed.
 _WRITES_STATE = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
+#: What a batch does once its state changes are committed (or, on a failed write, instead).
+_Effect = Callable[[], None]
+_OnError = Callable[[BaseException], None]
+
 #: Commands that decide per task from state (and refresh, and report orphans).
 _CONVERGING = frozenset({Action.APPLY, Action.PLAN})
 
@@ -99,6 +109,9 @@ class Run:
         self.planned_changes: set[str] = set()
         self.tasks: dict[str, Task] = dict(graph.tasks)
         self._completions: queue.SimpleQueue[tuple[str, str, Any, Any]] = queue.SimpleQueue()
+        #: While a batch is handled: its state changes and what to do once they are saved.
+        self._batching = False
+        self._pending: list[tuple[StateChange | None, _Effect, _OnError | None]] = []
         self._in_flight: dict[str, tuple[TaskContext, float]] = {}
         self._desired: dict[str, TaskContext] = {}  # apply/plan: the context to act with
         self._replacing: set[str] = set()
@@ -192,14 +205,57 @@ class Run:
                 return batch
 
     def _handle(self, batch: list[tuple[str, str, Any, Any]]) -> bool:
-        """Handle completions in order; True when an interrupt ends the loop now."""
-        for name, phase, value, error in batch:
-            if phase == _INTERRUPT:
-                if self._interrupt():
-                    return True
-                continue
-            self._complete(name, phase, value, error)
-        return False
+        """Handle completions in order, then commit their state changes in one transaction
+        and report them; True when an interrupt ends the loop now."""
+        self._batching = True
+        try:
+            for name, phase, value, error in batch:
+                if phase == _INTERRUPT:
+                    self._end_batch()  # what finished before the interrupt is recorded first
+                    if self._interrupt():
+                        return True
+                    self._batching = True
+                    continue
+                self._complete(name, phase, value, error)
+            return False
+        finally:
+            self._end_batch()
+
+    def _end_batch(self) -> None:
+        self._batching = False
+        self._commit()
+
+    def _defer(self, change: StateChange | None, effect: _Effect, on_error: _OnError) -> None:
+        """Write ``change`` then run ``effect`` (``on_error(exc)`` when the write fails) --
+        at the end of the batch when one is being handled, else now."""
+        self._pending.append((change, effect, on_error))
+        if not self._batching:
+            self._commit()
+
+    def _commit(self) -> None:
+        """Save the pending changes in one transaction, then run their effects in order.
+
+        When the transaction fails, each change is tried alone so that one bad write
+        fails only its own task.
+        """
+        pending, self._pending = self._pending, []
+        changes = [change for change, _, _ in pending if change is not None]
+        failed: dict[int, BaseException] = {}
+        if changes:
+            try:
+                self.state.save_many(changes)
+            except Exception:
+                for index, (change, _, _) in enumerate(pending):
+                    if change is not None:
+                        try:
+                            self.state.save_many([change])
+                        except Exception as exc:
+                            failed[index] = exc
+        for index, (_, effect, on_error) in enumerate(pending):
+            if index in failed and on_error is not None:
+                on_error(failed[index])
+            else:
+                effect()
 
     def _signal_interrupt(self) -> None:
         """Called from a signal handler: only a reentrant queue put is allowed here."""
@@ -262,7 +318,7 @@ class Run:
         task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
-        refs = find_references(task.spec) if self.action == Action.PLAN else []
+        refs = list(task.references) if self.action == Action.PLAN else []
         visible = self._visible_variables(task, refs)
         try:
             spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)
@@ -544,6 +600,8 @@ class Run:
             return
         now = time.time()
         shown = Action.REPLACE if name in self._replacing else action
+        change: StateChange | None = None
+        record: TaskState | None = None
         if action in (Action.CREATE, Action.UPDATE):
             prior = self.prior.get(name)
             record = TaskState(
@@ -561,16 +619,13 @@ class Run:
                 run_id=self.result.run_id,
                 dependencies=tuple(sorted(self.graph.dependencies.get(name, ()))),
             )
-            self.state.save(
+            change = StateChange.save(
                 record, self._entry(name, shown, Status.DONE, started, now, record.spec_checksum)
             )
-            self.prior[name] = record
         elif action == Action.DELETE:
-            self.state.remove(
+            change = StateChange.remove(
                 self.context, name, self._entry(name, action, Status.DONE, started, now)
             )
-            self.prior.pop(name, None)
-        self.outputs[name] = outputs
         outcome = TaskOutcome(name, Status.DONE, shown, outputs)
         decision = self._decisions.get(name)
         if name in self.orphans:
@@ -578,7 +633,19 @@ class Run:
         elif decision is not None and decision.notable:
             outcome.drifted = True if decision.drifted else None
             outcome.details = {"reason": decision.reason}
-        self._finish(task, ctx, outcome, started)
+
+        def saved() -> None:
+            if record is not None:
+                self.prior[name] = record
+            elif action == Action.DELETE:
+                self.prior.pop(name, None)
+            self.outputs[name] = outputs
+            self._finish(task, ctx, outcome, started)
+
+        def not_saved(exc: BaseException) -> None:
+            self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
+
+        self._defer(change, saved, not_saved)
 
     def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
         processor = self.registry.get(task.api_version)
@@ -615,6 +682,9 @@ class Run:
         )
 
     def _finish(self, task: Task, ctx: TaskContext, outcome: TaskOutcome, started: float) -> None:
+        if self._batching:  # reported in order with the batch, after its commit
+            self._defer(None, lambda: self._finish(task, ctx, outcome, started), lambda e: None)
+            return
         outcome.started_at, outcome.finished_at = started, time.time()
         outcome.duration_s = outcome.finished_at - started
         self._in_flight.pop(task.name, None)
@@ -637,6 +707,8 @@ class Run:
         action = ctx.action if ctx else self.action
         status = Status.ROLLED_BACK if rolled_back else Status.FAILED
         logger.info("task %s %s: %s", name, status.replace("_", " "), message)
+        change: StateChange | None = None
+        record: TaskState | None = None
         if action in _WRITES_STATE:
             prior = self.prior.get(name)
             record = replace(
@@ -654,25 +726,34 @@ class Run:
                 run_id=self.result.run_id,
             )
             shown = Action.REPLACE if name in self._replacing else action
-            try:
-                self.state.save(
-                    record, self._entry(name, shown, status, started, now, error=message)
-                )
-                self.prior[name] = record
-            except Exception as exc:  # state is gone: say so, keep going to report
-                message += f"; saving state failed: {describe_error(exc)}"
+            change = StateChange.save(
+                record, self._entry(name, shown, status, started, now, error=message)
+            )
         if name in self._replacing:
             action = Action.REPLACE
-        outcome = TaskOutcome(name, status, action, error=message)
-        outcome.started_at, outcome.finished_at, outcome.duration_s = started, now, now - started
-        self._in_flight.pop(name, None)
-        self.result.tasks[name] = outcome
-        blocked = self.scheduler.finish(name, succeeded=False)
-        self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
-        for dependent in blocked:
-            self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
-        if stop_run and not self.keep_going:
+
+        def report(message: str) -> None:
+            outcome = TaskOutcome(name, status, action, error=message)
+            outcome.started_at, outcome.finished_at = started, now
+            outcome.duration_s = now - started
+            self._in_flight.pop(name, None)
+            self.result.tasks[name] = outcome
+            blocked = self.scheduler.finish(name, succeeded=False)
+            self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
+            for dependent in blocked:
+                self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
+
+        def saved() -> None:
+            if record is not None:
+                self.prior[name] = record
+            report(message)
+
+        def not_saved(exc: BaseException) -> None:  # state is gone: say so, still report
+            report(f"{message}; saving state failed: {describe_error(exc)}")
+
+        if stop_run and not self.keep_going:  # at once: no new task starts meanwhile
             self._stop(f"not started: the run stopped after task {name!r} failed")
+        self._defer(change, saved, not_saved)
 
     def _skip(self, name: str, reason: str) -> None:
         if name in self.result.tasks:

@@ -44,3 +44,30 @@ def test_a_malformed_reference_is_reported_each_time() -> None:
     for _ in range(2):
         with pytest.raises(VariableError, match="malformed reference"):
             task.references  # noqa: B018
+
+
+def test_run_after_validate_does_not_validate_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import opus.engine
+
+    calls: list[str] = []
+    real = opus.engine.validate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append("validate")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(opus.engine, "validate", counting)
+    tasks = tree(7)
+    with Engine(state="memory://", entry_points=False) as engine:
+        engine.register_processor(RecordingProcessor)
+        engine.validate("apply", tasks, "dev", {"x": 1})
+        result = engine.run("apply", tasks, "dev", {"x": 1})  # what the CLI does
+        assert result.ok and calls == ["validate"]
+        engine.run("apply", tasks, "dev", {"x": 1})  # a second run validates again
+        assert calls == ["validate", "validate"]
+        engine.validate("apply", tasks, "dev", {"x": 1})
+        engine.run("apply", tasks, "dev", {"x": 2})  # other variables: validated again
+        assert calls == ["validate"] * 4
+        engine.validate("apply", tasks, "dev")
+        engine.run("apply", list(tree(7)), "dev")  # other task objects: validated again
+        assert calls == ["validate"] * 6
