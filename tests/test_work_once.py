@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from support_processors import RecordingProcessor
 
-from opus import Engine, Task, VariableError
+from opus import Engine, Hook, Task, VariableError, hookimpl
 from opus import variables as variables_module
 
 
@@ -71,3 +71,24 @@ def test_run_after_validate_does_not_validate_again(monkeypatch: pytest.MonkeyPa
         engine.validate("apply", tasks, "dev")
         engine.run("apply", list(tree(7)), "dev")  # other task objects: validated again
         assert calls == ["validate"] * 6
+
+
+def test_hooks_nobody_implements_are_not_called() -> None:
+    called: list[str] = []
+
+    class Listener(Hook):
+        @hookimpl
+        def opus_task_done(self, task: Any, ctx: Any, outcome: Any) -> None:
+            pass
+
+    with Engine(state="memory://", entry_points=False) as engine:
+        engine.register_processor(RecordingProcessor)
+        engine.plugins.pm.add_hookcall_monitoring(
+            lambda name, impls, kwargs: called.append(name), lambda *a: None
+        )
+        engine.run("apply", tree(3))
+        assert "opus_task_start" not in called and "opus_task_done" not in called
+        assert called.count("opus_process_task") == 3  # the builtin dispatch implements it
+        engine.register(Listener())
+        engine.run("apply", tree(3), context="other")
+    assert called.count("opus_task_done") == 3 and "opus_task_start" not in called
