@@ -23,7 +23,7 @@ from .errors import VariableError
 _REFERENCE = re.compile(r"\$(\$?)\{(VAR|ENV):([^}]*)\}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
     """One reference found in a spec; ``path`` is where (``spec.a.b[0]``)."""
 
