@@ -8,8 +8,9 @@ Runs ``Engine.run("apply", ...)`` over N independent no-op tasks, on a fresh sta
 (every task ``unchanged``: no writes). The memory backend's time is the cost of the engine
 itself; SQLite's extra time per task is what durable state adds.
 
-The *floor* is the same rows (one task upsert and one history insert per task) written with
-plain ``sqlite3`` into a database of opus' schema, in transactions of ``--batch`` tasks
+The *floor* is the same records (one task upsert and one history insert per task) turned
+into rows and written with plain ``sqlite3`` into a database of opus' schema, in
+transactions of ``--batch`` tasks
 (default: the parallelism, 10 -- the most completions the driver can have at hand at once),
 and with one transaction per task; then the grouped floor again without each history index,
 to show what each index costs. Target: SQLite adds at most 1.5x the grouped floor per task.
@@ -113,8 +114,8 @@ def floor(workdir: Path, n: int, batch: int, drop_index: str | None = None) -> f
     conn.execute("PRAGMA synchronous = NORMAL")
     if drop_index:
         conn.execute(f"DROP INDEX {drop_index}")
-    rows = floor_rows(n)
     started = time.perf_counter()
+    rows = floor_rows(n)  # turning records into rows (JSON columns) is part of any write
     for start in range(0, n, batch):
         chunk = rows[start : start + batch]
         conn.execute("BEGIN IMMEDIATE")
