@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..errors import StateError
+from ..errors import NotFoundError
 from ..state.base import StateBackend
 from .errors import EXIT_FAILED, handle_errors
 from .options import context_option, output_option, state_option
@@ -89,7 +89,7 @@ def state_show(session: Session, name: str, context: str, state_url: str, output
     with open_state(session, state_url) as backend:
         record = backend.get(context, name)
     if record is None:
-        raise StateError(f"no task {name!r} in the state of context {context!r}")
+        raise NotFoundError(f"no task {name!r} in the state of context {context!r}")
     if output == "json":
         _json(record.to_dict())
         return
@@ -125,7 +125,7 @@ def state_history(
             and not backend.history(context, name, 1)
             and (backend.get(context, name) is None)
         ):
-            raise StateError(f"no history for task {name!r} in context {context!r}")
+            raise NotFoundError(f"no history for task {name!r} in context {context!r}")
     if output == "json":
         _json([e.to_dict() for e in entries])
         return
@@ -162,7 +162,7 @@ def state_rm(session: Session, names: tuple[str, ...], context: str, state_url: 
             else:
                 missing.append(name)
     if missing:
-        raise StateError(f"not in the state of context {context!r}: {', '.join(missing)}")
+        raise NotFoundError(f"not in the state of context {context!r}: {', '.join(missing)}")
 
 
 @state.command("unlock")
@@ -258,7 +258,7 @@ def runs_show(session: Session, run_id: str, state_url: str, output: str) -> Non
     with open_state(session, state_url) as backend:
         record = backend.get_run(run_id)
         if record is None:
-            raise StateError(_no_run(backend, run_id))
+            raise NotFoundError(_no_run(backend, run_id))
         entries = backend.run_entries(record.run_id)
     if output == "json":
         _json({**record.to_dict(), "entries": [e.to_dict() for e in entries]})

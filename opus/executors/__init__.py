@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ExecutorError
+from ..errors import ExecutorConfigError
 from .base import Executor, TaskFuture
 from .local import ThreadExecutor
 
@@ -12,13 +12,13 @@ def make_executor(spec: str | Executor | None) -> Executor:
     sizes it) or ``dask://host:port``."""
     if isinstance(spec, Executor):
         return spec
-    if spec in (None, "", "local", "threads"):
+    if spec is None or spec in ("", "local", "threads"):
         return ThreadExecutor()
     if spec == "dask" or spec.startswith(("dask://", "tcp://")):
         from .dask import DaskExecutor, parse_dask_url
 
         return DaskExecutor(**parse_dask_url(spec))
-    raise ExecutorError(f"unknown executor {spec!r} (use local, dask or dask://HOST:PORT)")
+    raise ExecutorConfigError(f"unknown executor {spec!r} (use local, dask or dask://HOST:PORT)")
 
 
 __all__ = ["Executor", "TaskFuture", "ThreadExecutor", "make_executor"]

@@ -36,7 +36,7 @@ from concurrent.futures import Future
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExecutorError, describe_error
+from ..errors import ExecutorConfigError, ExecutorError, describe_error
 from .base import Executor
 
 if TYPE_CHECKING:
@@ -69,17 +69,17 @@ def parse_dask_url(spec: str) -> dict[str, Any]:
     try:
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     except ValueError:
-        raise ExecutorError(f"invalid Dask executor URL {spec!r}: bad query string") from None
+        raise ExecutorConfigError(f"invalid Dask executor URL {spec!r}: bad query string") from None
     unknown = set(options) - {"processes"}
     if unknown:
-        raise ExecutorError(
+        raise ExecutorConfigError(
             f"invalid Dask executor URL {spec!r}: unknown option(s) "
             f"{', '.join(sorted(unknown))} (known: processes)"
         )
     kwargs: dict[str, Any] = {"address": address or None}
     if "processes" in options:
         if address:
-            raise ExecutorError(
+            raise ExecutorConfigError(
                 f"invalid Dask executor URL {spec!r}: processes=N sizes a LocalCluster; "
                 "it cannot be combined with a scheduler address"
             )
@@ -88,7 +88,7 @@ def parse_dask_url(spec: str) -> dict[str, Any]:
             if kwargs["processes"] < 0:
                 raise ValueError
         except ValueError:
-            raise ExecutorError(
+            raise ExecutorConfigError(
                 f"invalid Dask executor URL {spec!r}: processes must be a whole number >= 0"
             ) from None
     return kwargs
@@ -131,7 +131,7 @@ class DaskExecutor(Executor):
         if address and "://" not in address:
             address = f"tcp://{address}"
         if processes is not None and processes < 0:
-            raise ExecutorError(f"dask: processes must be >= 0, got {processes}")
+            raise ExecutorConfigError(f"dask: processes must be >= 0, got {processes}")
         self.address = address
         #: Worker processes of the LocalCluster (``0``: threads in this process).
         self.processes = n_workers if processes is None else processes
@@ -248,7 +248,7 @@ def _check_reachable(address: str, timeout: float) -> None:
     try:
         socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout).close()
     except ValueError:
-        raise ExecutorError(
+        raise ExecutorConfigError(
             f"invalid Dask scheduler address {address!r}: expected dask://HOST:PORT"
         ) from None
     except OSError as exc:
