@@ -1,7 +1,7 @@
 """opus against doit, side by side in one run: whole CLI processes with durable state.
 
     python benchmarks/compare_doit.py [--tasks 10000 100] [--repeat 3] [--parallelism 10]
-                                      [--no-startup] [--tools opus doit]
+                                      [--no-startup] [--tools opus doit] [--before DIR]
 
 Needs ``pip install -r benchmarks/requirements.txt`` (doit 0.37; a benchmark dependency only).
 
@@ -17,7 +17,9 @@ The workload is a binary tree of no-op tasks where task ``i`` uses an output of 
 
 Each repetition starts from empty state: the *first* run does every task, the *second* run
 (nothing changed) does none. Figures are medians of ``--repeat`` repetitions; the ratio is
-opus / doit (below 1 means opus is faster). Targets: first run <= 0.7, second run <= 0.5 at
+opus / doit (below 1 means opus is faster). ``--before DIR`` adds an older opus tree (an
+export, e.g. ``git archive 769dc0e | tar -x -C DIR``) as a "before" column of the same run.
+Targets: first run <= 0.7, second run <= 0.5 at
 10,000 tasks; no slower than doit at 100 tasks.
 
 Every process runs as a user's would: with bytecode caching on (``PYTHONDONTWRITEBYTECODE``
@@ -130,7 +132,17 @@ def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-def opus_runs(root: Path, n: int, parallelism: int) -> tuple[float, float]:
+#: ``--before DIR``: an export of an older opus tree, run as the "before" column.
+BEFORE: list[str] = []
+
+
+def before_runs(root: Path, n: int, parallelism: int) -> tuple[float, float]:
+    return opus_runs(root, n, parallelism, prefix=BEFORE)
+
+
+def opus_runs(
+    root: Path, n: int, parallelism: int, prefix: list[str] | None = None
+) -> tuple[float, float]:
     state = root / "opus-state"
     shutil.rmtree(state, ignore_errors=True)
     command = [
@@ -138,7 +150,7 @@ def opus_runs(root: Path, n: int, parallelism: int) -> tuple[float, float]:
         "-f", str(root / "tasks"), "--state", f"sqlite:///{state / 'state.db'}",
         "--parallelism", str(parallelism), "--output", "json",
     ]  # fmt: skip
-    env = environment(PYTHONPATH=str(root))
+    env = environment(PYTHONPATH=os.pathsep.join([*(prefix or []), str(root)]))
     return timed(command, env, root), timed(command, env, root)
 
 
@@ -157,14 +169,16 @@ def doit_runs(root: Path, n: int, parallelism: int) -> tuple[float, float]:
 TOOLS: dict[str, Callable[[Path, int, int], tuple[float, float]]] = {
     "opus": opus_runs,
     "doit": doit_runs,
+    "before": before_runs,
 }
 
 
 def compare(sizes: list[int], tools: list[str], repeat: int, parallelism: int) -> None:
     print(f"binary tree, each task uses its parent's output; whole CLI process; median of {repeat}")
     header = f"{'tasks':>7} {'run':<7}" + "".join(f" {t + ' s':>9}" for t in tools)
-    ratio = len(tools) == 2
-    print(header + (f" {tools[0] + '/' + tools[1]:>10}" if ratio else ""))
+    ratio = len(tools) >= 2 and tools[:2] == ["opus", "doit"]
+    extra = " before/doit" if "before" in tools else ""
+    print(header + (f" {'opus/doit':>10}" if ratio else "") + extra)
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="opus-vs-doit-") as tmp:
             root = Path(tmp)
@@ -180,10 +194,13 @@ def compare(sizes: list[int], tools: list[str], repeat: int, parallelism: int) -
             line = f"{n:>7} {label:<7}" + "".join(f" {m:9.3f}" for m in medians)
             if ratio:
                 line += f" {medians[0] / medians[1]:9.2f}x"
+            if extra:
+                line += f" {medians[tools.index('before')] / medians[1]:10.2f}x"
             print(line, flush=True)
 
 
 def startup(repeat: int) -> None:
+    """Start-up figures (and the ``--before`` tree's, when given)."""
     with tempfile.TemporaryDirectory(prefix="opus-startup-") as tmp:
         root = Path(tmp)
         (root / "hello.yaml").write_text(
@@ -200,12 +217,21 @@ def startup(repeat: int) -> None:
             "opus --help": [sys.executable, "-m", "opus", "--help"],
             "opus apply (1 task)": apply,
         }
+        envs = {label: env for label in commands}
+        if BEFORE:
+            before_env = environment(PYTHONPATH=os.pathsep.join(BEFORE))
+            commands["before: --help"] = commands["opus --help"]
+            commands["before: apply (1 task)"] = [
+                *apply[:-1],
+                f"sqlite:///{root / 'state-before.db'}",  # an older schema
+            ]
+            envs["before: --help"] = envs["before: apply (1 task)"] = before_env
         samples: dict[str, list[float]] = {label: [] for label in commands}
-        for command in commands.values():  # untimed: writes bytecode caches
-            timed(command, env, root)
+        for label, command in commands.items():  # untimed: writes bytecode caches
+            timed(command, envs[label], root)
         for _ in range(repeat):
             for label, command in commands.items():
-                samples[label].append(timed(command, env, root))
+                samples[label].append(timed(command, envs[label], root))
     bare = statistics.median(samples["python -c pass"])
     print(f"\nstart-up, median of {repeat}")
     print(f"{'command':<22} {'ms':>7} {'x python':>9}")
@@ -219,10 +245,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", type=int, nargs="+", default=[10000, 100])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--parallelism", type=int, default=10)
-    parser.add_argument("--tools", nargs="+", choices=sorted(TOOLS), default=["opus", "doit"])
+    parser.add_argument("--tools", nargs="+", choices=["opus", "doit"], default=["opus", "doit"])
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also run an export of an older opus tree (git archive REV | tar -x -C DIR) "
+        "as a 'before' column in the same run",
+    )
     parser.add_argument("--no-startup", action="store_true")
     parser.add_argument("--startup-repeat", type=int, default=7)
     args = parser.parse_args(argv)
+    if args.before:
+        base = Path(args.before).resolve()
+        BEFORE[:] = [str(base), *(str(d) for d in sorted((base / "plugins").glob("*")))]
+        args.tools = [*args.tools, "before"]
     if "doit" in args.tools:
         try:
             import doit  # noqa: F401
