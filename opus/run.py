@@ -148,7 +148,15 @@ class Run:
                 edges[name] = set(edges.get(name, ())) | {o.name for o in prunable}
             order = prune_order(orphans) + order
 
-        def limits_of(name: str) -> list[tuple[str, int]]:
+        known_limits: dict[str, list[tuple[str, int]]] = {}
+
+        def limits_of(name: str) -> list[tuple[str, int]]:  # asked ~3 times a task: kept
+            limits = known_limits.get(name)
+            if limits is None:
+                limits = known_limits[name] = task_limits(name)
+            return limits
+
+        def task_limits(name: str) -> list[tuple[str, int]]:
             task = self.tasks[name]
             limits = []
             if task.api_version in self.registry:
