@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         NotSupportedError,
         OpusError,
         PluginError,
+        SpecError,
         StateConfigError,
         StateError,
         ValidationErrors,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from .plugins import Plugins
     from .processor import TaskContext, TaskProcessor
     from .registry import LazyProcessor
+    from .specschema import validate_spec
     from .state.base import StateBackend, StatePersistence
 
 
@@ -66,11 +68,13 @@ _LAZY: dict[str, str] = {
     "TaskProcessor": ".processor",
     "StateBackend": ".state.base",
     "StatePersistence": ".state.base",
+    "validate_spec": ".specschema",
     **dict.fromkeys(
         (
             "CommandError", "ConfigError", "CycleError", "ExecutorConfigError", "ExecutorError",
             "GraphError", "LockError", "ManifestError", "NotFoundError", "NotSupportedError",
-            "OpusError", "PluginError", "StateConfigError", "StateError", "ValidationErrors",
+            "OpusError", "PluginError", "SpecError", "StateConfigError", "StateError",
+            "ValidationErrors",
             "VariableError",
         ),
         ".errors",
@@ -121,6 +125,7 @@ __all__ = [
     "Result",
     "RunRecord",
     "RunResult",
+    "SpecError",
     "StateBackend",
     "StateConfigError",
     "StateError",
@@ -136,4 +141,5 @@ __all__ = [
     "ValidationErrors",
     "VariableError",
     "hookimpl",
+    "validate_spec",
 ]

@@ -15,6 +15,7 @@ from .errors import CommandError
 from .executors import Executor, make_executor
 from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task
+from .names import check_context
 from .plugins import Plugins
 from .run import Run
 from .state.base import DEFAULT_STATE_URL, StateBackend, pid_alive, this_host
@@ -47,6 +48,7 @@ class _Validated:
 
     key: tuple[Any, ...]
     api_versions: list[str]
+    commands: dict[str, str]
     variables: dict[str, Any]
     tasks: list[Task]
     graph: TaskGraph
@@ -78,7 +80,7 @@ class Engine:
         self._state_arg = state if state is not None else DEFAULT_STATE_URL
         self._state: StateBackend | None = state if isinstance(state, StateBackend) else None
         self.parallelism = parallelism
-        self.executor = make_executor(executor)
+        self.executor = make_executor(executor, self.plugins)
         self.lock_timeout = lock_timeout
         self.keep_going = keep_going
         self.group_limits = dict(group_limits or {})
@@ -140,6 +142,7 @@ class Engine:
         every task again.
         """
         action = self.action_for(command)
+        check_context(context)
         if destroy:
             if action != Action.PLAN:
                 raise CommandError(f"destroy is only for the plan action, not {action!r}")
@@ -147,22 +150,28 @@ class Engine:
         task_list = as_tasks(tasks)
         registry = self.plugins.processors()
         variables = builtin_variables(context, variables)
-        key = (command, context, tuple(targets), tuple(excludes), destroy)
+        prefixes = self.plugins.variable_prefixes()
+        commands = self.plugins.command_map()
+        key = (command, context, tuple(targets), tuple(excludes), destroy, frozenset(prefixes))
         memo = self._validated
         if (
             memo is not None
             and memo.key == key
             and memo.api_versions == registry.api_versions()
+            and memo.commands == commands
             and memo.variables == variables
             and len(memo.tasks) == len(task_list)
             and all(a is b for a, b in zip(memo.tasks, task_list, strict=True))
         ):
             return memo.graph, memo.names
-        graph = validate(task_list, command, action, context, registry, variables)
+        graph = validate(
+            task_list, command, action, context, registry, variables, prefixes, commands
+        )
         selected, names = graph.select(targets, excludes), {t.name for t in task_list}
         self._validated = _Validated(
-            key, registry.api_versions(), dict(variables), task_list, selected, names
-        )
+            key, registry.api_versions(), dict(commands), dict(variables), task_list, selected,
+            names,
+        )  # fmt: skip
         return selected, names
 
     def run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import graphlib
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,8 +156,11 @@ def build_graph(
     command: str,
     context: str,
     problems: list[OpusError] | None = None,
+    prefixes: Collection[str] | None = None,
 ) -> TaskGraph:
     """Build the graph of ``tasks`` for ``command`` in ``context``.
+
+    ``prefixes`` are the known ``${PREFIX:...}`` (``Plugins.variable_prefixes()``).
 
     Collects every problem (unknown or out-of-scope dependency, malformed fields, a cycle
     naming every task on it) and raises them together as :class:`ValidationErrors` — or,
@@ -187,7 +190,7 @@ def build_graph(
     for name, task in selected.items():
         try:
             named = list(_explicit_dependencies(task, command, context, by_label))
-            named += [(r.task, f"{r.path} ({r.text})") for r in task.references if r.task]
+            named += [(r.task, f"{r.path} ({r.text})") for r in task.references(prefixes) if r.task]
         except OpusError as exc:
             problems.append(exc)
             continue

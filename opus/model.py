@@ -6,14 +6,18 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .actions import Action, Status
 from .errors import ManifestError
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from .variables import Reference
+
+#: The keys a task manifest may have at the top level.
+_TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
 
 #: Statuses a task can end a run with.
 STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
@@ -79,15 +83,22 @@ class Task:
             f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
         )
 
-    @cached_property
-    def references(self) -> tuple[Reference, ...]:
-        """Every ``${...}`` reference in :attr:`spec`, found once per task and kept.
+    def references(self, prefixes: Collection[str] | None = None) -> tuple[Reference, ...]:
+        """Every ``${...}`` reference in :attr:`spec` (``prefixes``: the known sources, as
+        for :func:`~opus.variables.find_references`), found once per task and kept.
 
         Raises :class:`~opus.VariableError` for a malformed reference (not cached).
         """
         from .variables import find_references
 
-        return tuple(find_references(self.spec))
+        key = None if prefixes is None else frozenset(prefixes)
+        cache: dict[frozenset[str] | None, tuple[Reference, ...]] = self.__dict__.setdefault(
+            "_references", {}
+        )
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = tuple(find_references(self.spec, prefixes=prefixes))
+        return found
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -126,13 +137,17 @@ class Task:
                 file=source,
                 field="metadata.name",
             )
-        unknown = set(doc) - {"apiVersion", "kind", "metadata", "spec"}
+        unknown = sorted(str(k) for k in set(doc) - set(_TOP_LEVEL_KEYS))
         if unknown:
+            from .specschema import suggest
+
+            hints = "".join(suggest(k, _TOP_LEVEL_KEYS) for k in unknown)
             raise ManifestError(
-                f"unknown top-level key(s): {', '.join(sorted(unknown))}",
+                f"unknown top-level key(s): {', '.join(unknown)}{hints} "
+                f"(allowed: {', '.join(_TOP_LEVEL_KEYS)})",
                 file=source,
                 task=name,
-                field=sorted(unknown)[0],
+                field=unknown[0],
             )
         spec = doc.get("spec")
         return cls(

@@ -53,11 +53,18 @@ class LazyProcessor:
 
 
 class ProcessorRegistry:
-    """Maps ``apiVersion`` to one processor instance, refusing conflicting claims."""
+    """Maps ``apiVersion`` to one processor instance, recording conflicting claims.
+
+    A conflict (two different classes claiming one apiVersion) does not stop the others
+    from being listed: :attr:`conflicts` holds its message, and :meth:`get` raises it
+    for that apiVersion, so only tasks using it are refused.
+    """
 
     def __init__(self) -> None:
         self._processors: dict[str, TaskProcessor] = {}
         self._owners: dict[str, str] = {}
+        #: ``{apiVersion: message naming both claimants}``
+        self.conflicts: dict[str, str] = {}
         self._lazy: dict[str, LazyProcessor] = {}
 
     def add(
@@ -67,7 +74,7 @@ class ProcessorRegistry:
         supplied by plugin ``owner``.
 
         The same class registered twice is harmless; two different classes claiming one
-        apiVersion raise :class:`PluginError` naming both.
+        apiVersion are recorded in :attr:`conflicts` (the first claim is kept).
         """
         if isinstance(processor, LazyProcessor):
             return self._add_lazy(processor, owner)
@@ -89,24 +96,28 @@ class ProcessorRegistry:
         lazy = self._lazy.get(api_version)
         if lazy is not None:
             if lazy.qualname != _qualname(type(processor)):
-                raise PluginError(
-                    f"apiVersion {api_version!r} is claimed by two processors: {lazy.qualname} "
-                    f"(plugin {self._owners[api_version]!r}) and {_qualname(type(processor))} "
-                    f"(plugin {owner!r})"
-                )
+                self._conflict(api_version, lazy.qualname, _qualname(type(processor)), owner)
+                return lazy
             del self._lazy[api_version]  # the same class: keep the loaded one
         existing = self._processors.get(api_version)
         if existing is not None:
             if type(existing) is type(processor):
                 return existing
-            raise PluginError(
+            self.conflicts[api_version] = (
                 f"apiVersion {api_version!r} is claimed by two processors: "
                 f"{_qualname(type(existing))} (plugin {self._owners[api_version]!r}) and "
                 f"{_qualname(type(processor))} (plugin {owner!r})"
             )
+            return existing
         self._processors[api_version] = processor
         self._owners[api_version] = owner
         return processor
+
+    def _conflict(self, api_version: str, first: str, second: str, owner: str) -> None:
+        self.conflicts[api_version] = (
+            f"apiVersion {api_version!r} is claimed by two processors: {first} "
+            f"(plugin {self._owners[api_version]!r}) and {second} (plugin {owner!r})"
+        )
 
     def _add_lazy(self, lazy: LazyProcessor, owner: str) -> TaskProcessor | LazyProcessor:
         api_version = lazy.api_version
@@ -121,10 +132,7 @@ class ProcessorRegistry:
             self._owners[api_version] = owner
             return lazy
         if claimed != lazy.qualname:
-            raise PluginError(
-                f"apiVersion {api_version!r} is claimed by two processors: {claimed} "
-                f"(plugin {self._owners[api_version]!r}) and {lazy.qualname} (plugin {owner!r})"
-            )
+            self._conflict(api_version, claimed, lazy.qualname, owner)
         return existing if existing is not None else self._lazy[api_version]
 
     def _load(self, api_version: str) -> TaskProcessor:
@@ -145,17 +153,21 @@ class ProcessorRegistry:
     def clear(self) -> None:
         self._processors.clear()
         self._owners.clear()
+        self.conflicts.clear()
         self._lazy.clear()
 
     def get(self, api_version: str) -> TaskProcessor:
-        """The processor for ``api_version`` (imported now if it was registered lazily);
-        an unknown one lists the known apiVersions."""
+        """The processor for ``api_version`` (imported now if it was registered lazily); an
+        unknown one lists the known apiVersions, a conflicting one names both claimants
+        (:class:`PluginError`)."""
+        if api_version in self.conflicts:
+            raise PluginError(self.conflicts[api_version])
         try:
             return self._processors[api_version]
         except KeyError:
             if api_version in self._lazy:
                 return self._load(api_version)
-            known = ", ".join(sorted(self.api_versions())) or "none; install a plugin package"
+            known = ", ".join(self.api_versions()) or "none; install a plugin package"
             raise PluginError(
                 f"no processor for apiVersion {api_version!r} (known: {known})"
             ) from None

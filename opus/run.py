@@ -326,7 +326,11 @@ class Run:
         task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
-        refs = list(task.references) if self.action == Action.PLAN else []
+        refs = (
+            list(task.references(self.plugins.variable_prefixes()))
+            if self.action == Action.PLAN
+            else []
+        )
         visible = self._visible_variables(task, refs)
         try:
             spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)

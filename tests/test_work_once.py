@@ -24,9 +24,9 @@ def test_references_are_found_once_per_task(monkeypatch: pytest.MonkeyPatch) -> 
     calls: list[Any] = []
     real = variables_module.find_references
 
-    def counting(spec: Any, root: str = "spec") -> Any:
+    def counting(spec: Any, root: str = "spec", prefixes: Any = None) -> Any:
         calls.append(spec)
-        return real(spec, root)
+        return real(spec, root, prefixes)
 
     monkeypatch.setattr(variables_module, "find_references", counting)
     tasks = tree(15)
@@ -36,14 +36,14 @@ def test_references_are_found_once_per_task(monkeypatch: pytest.MonkeyPatch) -> 
         engine.validate("apply", tasks)  # the same Task objects: nothing parsed again
     assert len(calls) == 15
     assert set(graph.dependencies["t6"]) == {"t2"}
-    assert tasks[6].references[0].task == "t2"
+    assert tasks[6].references()[0].task == "t2"
 
 
 def test_a_malformed_reference_is_reported_each_time() -> None:
     task = Task("test/v1", "Thing", {"name": "bad"}, {"p": "${VAR::x}"})
     for _ in range(2):
         with pytest.raises(VariableError, match="malformed reference"):
-            task.references  # noqa: B018
+            task.references()
 
 
 def test_run_after_validate_does_not_validate_again(monkeypatch: pytest.MonkeyPatch) -> None:

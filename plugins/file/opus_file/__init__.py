@@ -14,14 +14,14 @@ from opus import LazyProcessor, hookimpl
 if TYPE_CHECKING:
     from .backup import BackupStore
     from .processor import FileProcessor
-    from .spec import FileSpec, FileSpecError
+    from .spec import SPEC_SCHEMA, FileSpec
     from .template import TemplateError, render
 
 _EXPORTS = {
     "BackupStore": ".backup",
     "FileProcessor": ".processor",
     "FileSpec": ".spec",
-    "FileSpecError": ".spec",
+    "SPEC_SCHEMA": ".spec",
     "TemplateError": ".template",
     "render": ".template",
 }
@@ -30,7 +30,7 @@ __all__ = [
     "BackupStore",
     "FileProcessor",
     "FileSpec",
-    "FileSpecError",
+    "SPEC_SCHEMA",
     "TemplateError",
     "render",
 ]

@@ -14,16 +14,16 @@ from opus import LazyProcessor, hookimpl
 if TYPE_CHECKING:
     from .client import HttpRequestError, Request, Response, send
     from .processor import HttpProcessor, HttpTaskError
-    from .spec import HttpSpec, HttpSpecError, redact_spec
+    from .spec import SPEC_SCHEMA, HttpSpec, redact_spec
 
 _EXPORTS = {
     "HttpProcessor": ".processor",
     "HttpRequestError": ".client",
     "HttpSpec": ".spec",
-    "HttpSpecError": ".spec",
     "HttpTaskError": ".processor",
     "Request": ".client",
     "Response": ".client",
+    "SPEC_SCHEMA": ".spec",
     "redact_spec": ".spec",
     "send": ".client",
 }
@@ -32,10 +32,10 @@ __all__ = [
     "HttpProcessor",
     "HttpRequestError",
     "HttpSpec",
-    "HttpSpecError",
     "HttpTaskError",
     "Request",
     "Response",
+    "SPEC_SCHEMA",
     "redact_spec",
     "send",
 ]

@@ -14,25 +14,25 @@ from opus import LazyProcessor, hookimpl
 if TYPE_CHECKING:
     from .processor import ShellCommandError, ShellProcessor
     from .redaction import MASK, Redactor
-    from .spec import ShellSpec, ShellSpecError, redact_spec
+    from .spec import SPEC_SCHEMA, ShellSpec, redact_spec
 
 _EXPORTS = {
     "MASK": ".redaction",
     "Redactor": ".redaction",
+    "SPEC_SCHEMA": ".spec",
     "ShellCommandError": ".processor",
     "ShellProcessor": ".processor",
     "ShellSpec": ".spec",
-    "ShellSpecError": ".spec",
     "redact_spec": ".spec",
 }
 
 __all__ = [
     "MASK",
     "Redactor",
+    "SPEC_SCHEMA",
     "ShellCommandError",
     "ShellProcessor",
     "ShellSpec",
-    "ShellSpecError",
     "redact_spec",
 ]
 
