@@ -1,16 +1,21 @@
 """Engine overhead per task: no-op tasks through ``Engine.run`` with memory state.
 
-    python benchmarks/engine_overhead.py [--tasks 1000 10000 50000] [--shapes chain fanout tree]
-                                         [--parallelism 10] [--no-memory] [--no-cli]
+    python benchmarks/engine_overhead.py [--tasks 1000 10000 100000] [--shapes chain fanout tree]
+                                         [--parallelism 10] [--repeat 3] [--no-memory] [--no-cli]
                                          [--profile SHAPE:N]
 
-For each shape (a chain, one root fanned out to every other task, a binary tree whose
-every edge is a ``${VAR:parent:v}`` reference) and size, prints the wall time of
-``engine.run("apply", ...)`` (validation included), the overhead per task, and the peak
-memory allocated during the run (tracemalloc, measured in a separate run because tracing
-slows Python down). Then runs the 10,000-task tree end to end through the CLI
-(``python -m opus apply`` in a subprocess, SQLite state, a no-op processor loaded with
-``-p``). Targets: under 0.1 ms per task in process; the CLI tree under 3 s.
+First the *floor*: a no-op submitted to a ``ThreadPoolExecutor`` (at most ``--parallelism`` in
+flight) and collected through a completion queue by the submitting thread, per task -- the
+hand-off every run pays. Then for each shape (a chain, one root fanned out to every other
+task, a binary tree whose every edge is a ``${VAR:parent:v}`` reference) and size, the wall
+time of ``engine.run("apply", ...)`` (validation included) with memory state, the overhead per
+task in microseconds, its ratio to the floor measured in the same run, and the peak memory
+allocated during the run (tracemalloc, measured in a separate run because tracing slows
+Python down). Times are medians of ``--repeat`` runs. Then the 10,000-task tree end to end
+through the CLI (``python -m opus apply`` in a subprocess, SQLite state, a no-op processor
+loaded with ``-p``).
+
+Targets: engine <= 2x the floor, flat from 1k to 100k tasks; peak memory <= 2 KB per task.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ import cProfile
 import gc
 import os
 import pstats
+import queue
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 import tracemalloc
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +86,26 @@ def run_once(tasks: list[dict[str, Any]], parallelism: int) -> float:
         elapsed = time.perf_counter() - started
     assert result.ok and len(result.tasks) == len(tasks), result.counts()
     return elapsed
+
+
+def _noop() -> int:
+    return 1
+
+
+def floor_once(n: int, parallelism: int) -> float:
+    """Seconds to hand ``n`` no-ops to a thread pool, ``parallelism`` at a time, collected."""
+    done: queue.SimpleQueue[Future[int]] = queue.SimpleQueue()
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        gc.collect()
+        started = time.perf_counter()
+        submitted = collected = 0
+        while collected < n:
+            while submitted < n and submitted - collected < parallelism:
+                pool.submit(_noop).add_done_callback(done.put)
+                submitted += 1
+            done.get().result()
+            collected += 1
+        return time.perf_counter() - started
 
 
 def peak_memory(tasks: list[dict[str, Any]], parallelism: int) -> int:
@@ -157,9 +185,10 @@ def profile(spec: str, parallelism: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, nargs="+", default=[1000, 10000, 50000])
+    parser.add_argument("--tasks", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=list(SHAPES))
     parser.add_argument("--parallelism", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI run")
     parser.add_argument("--cli-tasks", type=int, default=10000)
@@ -169,16 +198,33 @@ def main(argv: list[str] | None = None) -> None:
         profile(args.profile, args.parallelism)
         return
 
-    print(f"engine overhead, memory state, thread executor, parallelism {args.parallelism}")
-    print(f"{'shape':<8} {'tasks':>7} {'wall s':>8} {'ms/task':>8} {'peak MB':>8} {'KB/task':>8}")
+    floors = {}
+    for n in args.tasks:
+        floor_once(min(n, 1000), args.parallelism)
+        floors[n] = statistics.median(floor_once(n, args.parallelism) for _ in range(args.repeat))
+    print(
+        f"engine overhead, memory state, thread executor, parallelism {args.parallelism}, "
+        f"median of {args.repeat}"
+    )
+    print(
+        f"{'shape':<8} {'tasks':>7} {'wall s':>8} {'us/task':>8} {'floor us':>9} "
+        f"{'x floor':>8} {'peak MB':>8} {'KB/task':>8}"
+    )
     for shape in args.shapes:
         for n in args.tasks:
             tasks = SHAPES[shape](n)
             run_once(tasks[: min(n, 200)], args.parallelism)  # warm up imports and caches
-            elapsed = run_once(tasks, args.parallelism)
+            elapsed = statistics.median(
+                run_once(tasks, args.parallelism) for _ in range(args.repeat)
+            )
             peak = None if args.no_memory else peak_memory(tasks, args.parallelism)
             mem = f"{peak / 2**20:8.1f} {peak / n / 1024:8.2f}" if peak is not None else ""
-            print(f"{shape:<8} {n:>7} {elapsed:8.3f} {elapsed / n * 1000:8.4f} {mem}", flush=True)
+            per_task, floor = elapsed / n * 1e6, floors[n] / n * 1e6
+            print(
+                f"{shape:<8} {n:>7} {elapsed:8.3f} {per_task:8.1f} {floor:9.1f} "
+                f"{per_task / floor:7.2f}x {mem}",
+                flush=True,
+            )
     if not args.no_cli:
         elapsed, _ = cli_tree(args.cli_tasks, args.parallelism)
         per_task = elapsed / args.cli_tasks * 1000

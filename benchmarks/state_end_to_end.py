@@ -6,9 +6,16 @@
 Runs ``Engine.run("apply", ...)`` over N independent no-op tasks, on a fresh state each time
 (so every task is a ``create`` and one committed ``save``), and again over the same state
 (every task ``unchanged``: no writes). The memory backend's time is the cost of the engine
-itself; SQLite's extra time per task is what durable state adds. Target: under 0.2 ms per
-task for a fresh apply. ``--full`` adds SQLite with ``synchronous=full`` (an fsync per task);
-``--profile`` prints where the SQLite run spends its time.
+itself; SQLite's extra time per task is what durable state adds.
+
+The *floor* is the same records (one task upsert and one history insert per task) turned
+into rows and written with plain ``sqlite3`` into a database of opus' schema, in
+transactions of ``--batch`` tasks
+(default: the parallelism, 10 -- the most completions the driver can have at hand at once),
+and with one transaction per task; then the grouped floor again without each history index,
+to show what each index costs. Target: SQLite adds at most 1.5x the grouped floor per task.
+``--full`` adds SQLite with ``synchronous=full`` (an fsync per commit); ``--profile`` prints
+where the SQLite run spends its time.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import argparse
 import cProfile
 import io
 import pstats
+import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from opus import Engine, Plugins, Task, TaskContext, TaskProcessor
+from opus.model import HistoryEntry, TaskState
+from opus.state._sql import INSERT_HISTORY, UPSERT_TASK, history_row, task_row
 from opus.state.base import StateBackend
 from opus.state.memory import MemoryStateBackend
 from opus.state.sqlite import SQLiteStateBackend
 
-TARGET_MS = 0.2
+TARGET_RATIO = 1.5
 
 
 class Noop(TaskProcessor):
@@ -76,6 +87,46 @@ def best_of(
     return min(fresh), min(again)
 
 
+def floor_rows(n: int) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """What opus writes for ``n`` created tasks: a record row and a history row each."""
+    rows = []
+    for i in range(n):
+        name, now = f"t{i:05d}", time.time()
+        record = TaskState(
+            context="bench", name=name, api_version="bench/v1", kind="Noop",
+            applied_spec={"index": i, "label": f"task {i}"}, spec_checksum="c" * 64,
+            outputs={"id": name}, status="done", created_at=now, updated_at=now, run_id="r",
+        )  # fmt: skip
+        entry = HistoryEntry(
+            run_id="r", context="bench", name=name, action="create", status="done", at=now,
+            duration_s=0.001, spec_checksum="c" * 64,
+        )  # fmt: skip
+        rows.append((task_row(record), history_row(entry)))
+    return rows
+
+
+def floor(workdir: Path, n: int, batch: int, drop_index: str | None = None) -> float:
+    """Seconds to write ``n`` tasks' rows with plain sqlite3, ``batch`` tasks a transaction."""
+    path = workdir / f"floor-{batch}-{drop_index}-{time.monotonic_ns()}.db"
+    SQLiteStateBackend(f"sqlite:///{path}").list_records("bench")  # creates the schema
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    if drop_index:
+        conn.execute(f"DROP INDEX {drop_index}")
+    started = time.perf_counter()
+    rows = floor_rows(n)  # turning records into rows (JSON columns) is part of any write
+    for start in range(0, n, batch):
+        chunk = rows[start : start + batch]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(UPSERT_TASK, [r[0] for r in chunk])
+        conn.executemany(INSERT_HISTORY, [r[1] for r in chunk])
+        conn.execute("COMMIT")
+    took = time.perf_counter() - started
+    conn.close()
+    return took
+
+
 def sqlite_factory(workdir: Path, synchronous: str = "normal") -> Callable[[], StateBackend]:
     counter = iter(range(1_000_000))
 
@@ -103,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=10, help="tasks per floor transaction")
     parser.add_argument("--full", action="store_true", help="also SQLite synchronous=full")
     parser.add_argument("--profile", action="store_true", help="profile one SQLite apply")
     args = parser.parse_args(argv)
@@ -111,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'tasks':>6}  {'backend':<14} {'apply s':>8} {'ms/task':>8} "
         f"{'added ms/task':>13}  {'unchanged s':>11} {'added ms/task':>13}"
     )
+    print(f"best of {args.repeat} (fewer above 2,000 tasks); floors: median of as many")
     print(header)
     print("-" * len(header))
     worst = 0.0
@@ -132,17 +185,39 @@ def main(argv: list[str] | None = None) -> int:
                     base_fresh, base_again = fresh, again
                 added = (fresh - base_fresh) / n * 1000
                 added_again = (again - base_again) / n * 1000
-                if name == "sqlite":
-                    worst = max(worst, added)
                 print(
                     f"{n:>6}  {name:<14} {fresh:>8.3f} {fresh / n * 1000:>8.3f} "
                     f"{added:>13.3f}  {again:>11.3f} {added_again:>13.3f}"
                 )
+                if name == "sqlite":
+                    sqlite_added = added
+            floors = {
+                label: statistics.median(floor(workdir, n, batch, drop) for _ in range(repeat))
+                / n
+                * 1000
+                for label, batch, drop in (
+                    (f"floor, {args.batch} tasks a commit", args.batch, None),
+                    ("floor, a commit per task", 1, None),
+                    ("  without history_by_task", args.batch, "history_by_task"),
+                    ("  without history_by_run", args.batch, "history_by_run"),
+                )
+            }
+            grouped = floors[f"floor, {args.batch} tasks a commit"]
+            for label, ms in floors.items():
+                print(f"{n:>6}  {label:<34} {ms:>8.3f} ms/task")
+            ratio = sqlite_added / grouped
+            worst = max(worst, ratio)
+            print(
+                f"{n:>6}  SQLite adds {sqlite_added:.3f} ms/task = {ratio:.2f}x the grouped floor"
+            )
         if args.profile:
             print()
             print(profile_sqlite(workdir, make_tasks(args.tasks[0])))
-    verdict = "OK" if worst < TARGET_MS else "OVER"
-    print(f"\nSQLite adds at most {worst:.3f} ms per task (target < {TARGET_MS} ms): {verdict}")
+    verdict = "OK" if worst <= TARGET_RATIO else "OVER"
+    print(
+        f"\nSQLite adds at most {worst:.2f}x the grouped floor "
+        f"(target <= {TARGET_RATIO}x): {verdict}"
+    )
     return 0
 
 

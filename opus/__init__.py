@@ -1,47 +1,106 @@
-"""opus: process declarative tasks through pluggable processors."""
+"""opus: process declarative tasks through pluggable processors.
+
+The public names below are imported on first use (PEP 562 module ``__getattr__``), so
+``import opus`` -- and the CLI's start-up -- pays only for what it touches.
+"""
 
 from __future__ import annotations
 
-from .actions import Action, Status
-from .engine import Engine
-from .errors import (
-    CommandError,
-    ConfigError,
-    CycleError,
-    ExecutorConfigError,
-    ExecutorError,
-    GraphError,
-    LockError,
-    ManifestError,
-    NotFoundError,
-    NotSupportedError,
-    OpusError,
-    PluginError,
-    SpecError,
-    StateConfigError,
-    StateError,
-    ValidationErrors,
-    VariableError,
-)
-from .facade import Tasks
-from .hooks import Hook, TaskProcessingHook
-from .hookspecs import hookimpl
-from .model import (
-    HistoryEntry,
-    LockInfo,
-    Result,
-    RunRecord,
-    RunResult,
-    Task,
-    TaskOutcome,
-    TaskState,
-)
-from .plugins import Plugins
-from .processor import TaskContext, TaskProcessor
-from .specschema import validate_spec
-from .state.base import StateBackend, StatePersistence
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .actions import Action, Status
+    from .engine import Engine
+    from .errors import (
+        CommandError,
+        ConfigError,
+        CycleError,
+        ExecutorConfigError,
+        ExecutorError,
+        GraphError,
+        LockError,
+        ManifestError,
+        NotFoundError,
+        NotSupportedError,
+        OpusError,
+        PluginError,
+        SpecError,
+        StateConfigError,
+        StateError,
+        ValidationErrors,
+        VariableError,
+    )
+    from .facade import Tasks
+    from .hooks import Hook, TaskProcessingHook
+    from .hookspecs import hookimpl
+    from .model import (
+        HistoryEntry,
+        LockInfo,
+        Result,
+        RunRecord,
+        RunResult,
+        Task,
+        TaskOutcome,
+        TaskState,
+    )
+    from .plugins import Plugins
+    from .processor import TaskContext, TaskProcessor
+    from .registry import LazyProcessor
+    from .specschema import validate_spec
+    from .state.base import StateBackend, StatePersistence
+
 
 __version__ = "0.1.0"
+
+#: Where each public name lives (relative module).
+_LAZY: dict[str, str] = {
+    "Action": ".actions",
+    "Status": ".actions",
+    "Engine": ".engine",
+    "Tasks": ".facade",
+    "Hook": ".hooks",
+    "TaskProcessingHook": ".hooks",
+    "hookimpl": ".hookspecs",
+    "LazyProcessor": ".registry",
+    "Plugins": ".plugins",
+    "TaskContext": ".processor",
+    "TaskProcessor": ".processor",
+    "StateBackend": ".state.base",
+    "StatePersistence": ".state.base",
+    "validate_spec": ".specschema",
+    **dict.fromkeys(
+        (
+            "CommandError", "ConfigError", "CycleError", "ExecutorConfigError", "ExecutorError",
+            "GraphError", "LockError", "ManifestError", "NotFoundError", "NotSupportedError",
+            "OpusError", "PluginError", "SpecError", "StateConfigError", "StateError",
+            "ValidationErrors",
+            "VariableError",
+        ),
+        ".errors",
+    ),
+    **dict.fromkeys(
+        (
+            "HistoryEntry", "LockInfo", "Result", "RunRecord", "RunResult", "Task",
+            "TaskOutcome", "TaskState",
+        ),
+        ".model",
+    ),
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'opus' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "Action",
@@ -54,6 +113,7 @@ __all__ = [
     "GraphError",
     "HistoryEntry",
     "Hook",
+    "LazyProcessor",
     "LockError",
     "LockInfo",
     "ManifestError",
@@ -62,15 +122,15 @@ __all__ = [
     "OpusError",
     "PluginError",
     "Plugins",
-    "SpecError",
     "Result",
     "RunRecord",
     "RunResult",
+    "SpecError",
     "StateBackend",
     "StateConfigError",
-    "Status",
     "StateError",
     "StatePersistence",
+    "Status",
     "Task",
     "TaskContext",
     "TaskOutcome",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .actions import Action
@@ -28,7 +27,7 @@ logger = logging.getLogger("opus")
 
 def new_run_id() -> str:
     """A sortable, unique run id: ``20261124T190102-3fa9c2``."""
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 def builtin_variables(context: str, variables: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -42,6 +41,19 @@ def as_tasks(items: Iterable[Task | Mapping[str, Any]]) -> list[Task]:
         item if isinstance(item, Task) else Task.from_manifest(item, require_name=False)
         for item in items
     ]
+
+
+@dataclass(frozen=True)
+class _Validated:
+    """The last validation's arguments and result (see :meth:`Engine._validate`)."""
+
+    key: tuple[Any, ...]
+    api_versions: list[str]
+    commands: dict[str, str]
+    variables: dict[str, Any]
+    tasks: list[Task]
+    graph: TaskGraph
+    names: set[str]
 
 
 class Engine:
@@ -73,6 +85,7 @@ class Engine:
         self.lock_timeout = lock_timeout
         self.keep_going = keep_going
         self.group_limits = dict(group_limits or {})
+        self._validated: _Validated | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     @property
@@ -123,7 +136,12 @@ class Engine:
         excludes: Sequence[str],
         destroy: bool,
     ) -> tuple[TaskGraph, set[str]]:
-        """The selected graph, and the names of every manifest task (to find orphans)."""
+        """The selected graph, and the names of every manifest task (to find orphans).
+
+        Validated once: :meth:`run` right after :meth:`validate` of the same task objects
+        with the same arguments (what the CLI does) reuses the graph instead of checking
+        every task again.
+        """
         action = self.action_for(command)
         check_context(context)
         if destroy:
@@ -131,17 +149,31 @@ class Engine:
                 raise CommandError(f"destroy is only for the plan action, not {action!r}")
             action = Action.DELETE
         task_list = as_tasks(tasks)
+        registry = self.plugins.processors()
+        variables = builtin_variables(context, variables)
+        prefixes = self.plugins.variable_prefixes()
+        commands = self.plugins.command_map()
+        key = (command, context, tuple(targets), tuple(excludes), destroy, frozenset(prefixes))
+        memo = self._validated
+        if (
+            memo is not None
+            and memo.key == key
+            and memo.api_versions == registry.api_versions()
+            and memo.commands == commands
+            and memo.variables == variables
+            and len(memo.tasks) == len(task_list)
+            and all(a is b for a, b in zip(memo.tasks, task_list, strict=True))
+        ):
+            return memo.graph, memo.names
         graph = validate(
-            task_list,
-            command,
-            action,
-            context,
-            self.plugins.processors(),
-            builtin_variables(context, variables),
-            self.plugins.variable_prefixes(),
-            self.plugins.command_map(),
+            task_list, command, action, context, registry, variables, prefixes, commands
         )
-        return graph.select(targets, excludes), {t.name for t in task_list}
+        selected, names = graph.select(targets, excludes), {t.name for t in task_list}
+        self._validated = _Validated(
+            key, registry.api_versions(), dict(commands), dict(variables), task_list, selected,
+            names,
+        )  # fmt: skip
+        return selected, names
 
     def run(
         self,
@@ -270,6 +302,7 @@ class Engine:
         graph, manifest_names = self._validate(
             command, task_list, context, variables, targets, excludes, destroy
         )
+        self._validated = None  # one run per validation: hold no tasks after this
         action = self.action_for(command)
         if prune and (targets or excludes):
             logger.warning("orphans are never pruned when targets or excludes are given")
@@ -403,6 +436,8 @@ def _save_report(state: StateBackend, result: RunResult, graph: TaskGraph) -> No
 
 
 def _user() -> str | None:
+    import getpass  # imports termios: only when a run starts
+
     try:
         return getpass.getuser()
     except Exception:  # no user name in this environment

@@ -11,7 +11,6 @@ from typing import Any
 
 from .errors import CycleError, GraphError, ManifestError, OpusError, ValidationErrors
 from .model import Task
-from .variables import find_references
 
 
 def _listed(entry: Mapping[str, Any], key: str, value: str) -> bool:
@@ -191,11 +190,7 @@ def build_graph(
     for name, task in selected.items():
         try:
             named = list(_explicit_dependencies(task, command, context, by_label))
-            named += [
-                (r.task, f"{r.path} ({r.text})")
-                for r in find_references(task.spec, prefixes=prefixes)
-                if r.task
-            ]
+            named += [(r.task, f"{r.path} ({r.text})") for r in task.references(prefixes) if r.task]
         except OpusError as exc:
             problems.append(exc)
             continue

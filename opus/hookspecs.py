@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .executors.base import Executor
     from .model import Result, RunResult, Task, TaskOutcome
     from .processor import TaskContext, TaskProcessor
+    from .registry import LazyProcessor
     from .state.base import StateBackend
 
 hookspec = pluggy.HookspecMarker("opus")
@@ -46,12 +47,14 @@ def opus_configure(plugin_config: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 @hookspec
-def opus_register_processors() -> list[TaskProcessor | type[TaskProcessor]]:
+def opus_register_processors() -> list[TaskProcessor | type[TaskProcessor] | LazyProcessor]:
     """Return the processors this plugin provides.
 
     Called once, after every plugin is loaded. Each item is a :class:`~opus.TaskProcessor`
-    instance or class (classes are instantiated with no arguments). Two different classes
-    claiming one ``api_version`` is an error naming both; the same class twice is harmless.
+    instance or class (classes are instantiated with no arguments), or a
+    :class:`~opus.LazyProcessor` naming one (imported when a task first uses its apiVersion).
+    Two different classes claiming one ``api_version`` is an error naming both; the same
+    class twice is harmless.
     """
 
 

@@ -6,10 +6,15 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .actions import Action, Status
 from .errors import ManifestError
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from .variables import Reference
 
 #: The keys a task manifest may have at the top level.
 _TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
@@ -77,6 +82,23 @@ class Task:
         return (
             f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
         )
+
+    def references(self, prefixes: Collection[str] | None = None) -> tuple[Reference, ...]:
+        """Every ``${...}`` reference in :attr:`spec` (``prefixes``: the known sources, as
+        for :func:`~opus.variables.find_references`), found once per task and kept.
+
+        Raises :class:`~opus.VariableError` for a malformed reference (not cached).
+        """
+        from .variables import find_references
+
+        key = None if prefixes is None else frozenset(prefixes)
+        cache: dict[frozenset[str] | None, tuple[Reference, ...]] = self.__dict__.setdefault(
+            "_references", {}
+        )
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = tuple(find_references(self.spec, prefixes=prefixes))
+        return found
 
     @property
     def labels(self) -> Mapping[str, str]:

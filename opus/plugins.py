@@ -7,9 +7,9 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata  # the stdlib's: 3.11 selects groups
 from typing import TYPE_CHECKING, Any
 
-import importlib_metadata
 import pluggy
 
 from . import hookspecs
@@ -52,13 +52,17 @@ class PluginInfo:
     version: str | None = None
     module: str | None = None
     hooks: list[str] = field(default_factory=list)
+    #: The entry point's distribution: its name and version are read (parsing its metadata
+    #: file) only when shown, not at every start.
+    dist: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
+        dist = self.dist
         return {
             "name": self.name,
             "origin": self.origin,
-            "distribution": self.distribution,
-            "version": self.version,
+            "distribution": self.distribution or (dist.name if dist is not None else None),
+            "version": self.version or (dist.version if dist is not None else None),
             "module": self.module,
             "hooks": self.hooks,
         }
@@ -132,9 +136,9 @@ class Plugins:
     # -- loading ----------------------------------------------------------------------------
     def _load_entry_points(self) -> None:
         for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.name if ep.dist else None
-            if ep.name in self.disabled or (dist and dist in self.disabled):
-                logger.info("plugin %r (%s) is disabled", ep.name, dist)
+            # A distribution's name means parsing its metadata: only when it matters.
+            if ep.name in self.disabled or (self.disabled and _dist_name(ep) in self.disabled):
+                logger.info("plugin %r (%s) is disabled", ep.name, _dist_name(ep))
                 continue
             if self.pm.get_plugin(ep.name) is not None:
                 continue
@@ -143,15 +147,9 @@ class Plugins:
             except Exception as exc:  # a broken plugin package: say which one
                 raise PluginError(
                     f"cannot load plugin {ep.name!r} ({ep.value}) from distribution "
-                    f"{dist!r}: {type(exc).__name__}: {exc}"
+                    f"{_dist_name(ep)!r}: {type(exc).__name__}: {exc}"
                 ) from exc
-            info = PluginInfo(
-                ep.name,
-                "entry point",
-                dist,
-                ep.dist.version if ep.dist else None,
-                ep.value,
-            )
+            info = PluginInfo(ep.name, "entry point", module=ep.value, dist=ep.dist)
             self._register(plugin, ep.name, info)
 
     def _register(self, plugin: object, name: str, info: PluginInfo) -> None:
@@ -387,8 +385,11 @@ class Plugins:
         return Result.coerce(self.pm.hook.opus_process_task(task=task, ctx=ctx))
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
+        caller = getattr(self.pm.hook, hook)
+        if not caller.get_hookimpls():  # nobody listens: no call per task
+            return
         try:
-            getattr(self.pm.hook, hook)(**kwargs)
+            caller(**kwargs)
         except OpusError:
             raise
         except Exception:
@@ -452,3 +453,7 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+def _dist_name(ep: Any) -> str | None:
+    return ep.dist.name if ep.dist else None

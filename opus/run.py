@@ -3,8 +3,14 @@
 The driver (this thread) owns scheduling, variables and state; task actions run on the
 executor. What to do to each task is decided by :mod:`opus.planner` (pure functions); the
 driver only schedules, submits, records and reports. Every finished task is written to
-state before the next completion is handled. Completions, records and outcomes are in
+state before its outcome is reported. Completions, records and outcomes are in
 :mod:`opus.run_records`; refreshes started ahead of the loop in :mod:`opus.prefetch`.
+
+Group commits: the driver takes every completion waiting in its queue and handles them as
+one batch. What they change in state is written in ONE transaction
+(:meth:`~opus.state.base.StateBackend.save_many`) at the end of the batch, and only then are
+their outcomes reported and their dependents released. So a crash never loses a task that
+was reported done, while a run pays one commit per batch instead of one per task.
 """
 
 from __future__ import annotations
@@ -39,9 +45,12 @@ from .run_records import (
     _REFRESH,
     _REPLACE,
     Completions,
+    _Effect,
+    _OnError,
 )
 from .scheduler import Scheduler
-from .variables import UNKNOWN, find_references
+from .state.base import StateChange
+from .variables import UNKNOWN
 
 if TYPE_CHECKING:
     from .executors.base import Executor
@@ -108,6 +117,9 @@ class Run(Completions):
         self.planned_changes: set[str] = set()
         self.tasks: dict[str, Task] = dict(graph.tasks)
         self._completions: queue.SimpleQueue[tuple[str, str, Any, Any]] = queue.SimpleQueue()
+        #: While a batch is handled: its state changes and what to do once they are saved.
+        self._batching = False
+        self._pending: list[tuple[StateChange | None, _Effect, _OnError | None]] = []
         self._in_flight: dict[str, tuple[TaskContext, float]] = {}
         self._desired: dict[str, TaskContext] = {}  # apply/plan: the context to act with
         self._replacing: set[str] = set()
@@ -150,7 +162,15 @@ class Run(Completions):
                 edges[name] = set(edges.get(name, ())) | {o.name for o in prunable}
             order = prune_order(orphans) + order
 
-        def limits_of(name: str) -> list[tuple[str, int]]:
+        known_limits: dict[str, list[tuple[str, int]]] = {}
+
+        def limits_of(name: str) -> list[tuple[str, int]]:  # asked ~3 times a task: kept
+            limits = known_limits.get(name)
+            if limits is None:
+                limits = known_limits[name] = task_limits(name)
+            return limits
+
+        def task_limits(name: str) -> list[tuple[str, int]]:
             task = self.tasks[name]
             limits = []
             if task.api_version in self.registry:
@@ -211,17 +231,24 @@ class Run(Completions):
                 return batch
 
     def _handle(self, batch: list[tuple[str, str, Any, Any]]) -> bool:
-        """Handle completions in order; True when an interrupt ends the loop now."""
-        for name, phase, value, error in batch:
-            if phase == _INTERRUPT:
-                if self._interrupt():
-                    return True
-                continue
-            if phase == _REFRESH_BATCH:
-                self._refreshed_batch(value, error)
-                continue
-            self._complete(name, phase, value, error)
-        return False
+        """Handle completions in order, then commit their state changes in one transaction
+        and report them; True when an interrupt ends the loop now."""
+        self._batching = True
+        try:
+            for name, phase, value, error in batch:
+                if phase == _INTERRUPT:
+                    self._end_batch()  # what finished before the interrupt is recorded first
+                    if self._interrupt():
+                        return True
+                    self._batching = True
+                    continue
+                if phase == _REFRESH_BATCH:
+                    self._refreshed_batch(value, error)
+                    continue
+                self._complete(name, phase, value, error)
+            return False
+        finally:
+            self._end_batch()
 
     def _signal_interrupt(self) -> None:
         """Called from a signal handler: only a reentrant queue put is allowed here."""
@@ -288,7 +315,7 @@ class Run(Completions):
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
         refs = (
-            find_references(task.spec, prefixes=self.plugins.variable_prefixes())
+            list(task.references(self.plugins.variable_prefixes()))
             if self.action == Action.PLAN
             else []
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from .actions import Action, Status
 from .errors import describe_error
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .planner import Decision, read_only_outcome
+from .state.base import StateChange
 
 if TYPE_CHECKING:
     from .executors.base import Executor
@@ -34,6 +35,9 @@ logger = logging.getLogger("opus")
 _REFRESH, _ACTION, _REPLACE, _ROLLBACK = "refresh", "action", "replace", "rollback"
 #: Actions that write the task's record when they succeed.
 _WRITES_STATE = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
+#: What a batch does once its state changes are committed (or, on a failed write, instead).
+_Effect = Callable[[], None]
+_OnError = Callable[[BaseException], None]
 
 
 class Completions:
@@ -59,6 +63,8 @@ class Completions:
     _replacing: set[str]
     _decisions: dict[str, Decision]
     _pending_error: dict[str, str]
+    _batching: bool
+    _pending: list[tuple[StateChange | None, _Effect, _OnError | None]]
 
     # provided by Run
     def _stop(self, reason: str) -> None:
@@ -75,6 +81,43 @@ class Completions:
 
     def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
         raise NotImplementedError
+
+    # -- group commits ----------------------------------------------------------------------
+    def _end_batch(self) -> None:
+        self._batching = False
+        self._commit()
+
+    def _defer(self, change: StateChange | None, effect: _Effect, on_error: _OnError) -> None:
+        """Write ``change`` then run ``effect`` (``on_error(exc)`` when the write fails) --
+        at the end of the batch when one is being handled, else now."""
+        self._pending.append((change, effect, on_error))
+        if not self._batching:
+            self._commit()
+
+    def _commit(self) -> None:
+        """Save the pending changes in one transaction, then run their effects in order.
+
+        When the transaction fails, each change is tried alone so that one bad write
+        fails only its own task.
+        """
+        pending, self._pending = self._pending, []
+        changes = [change for change, _, _ in pending if change is not None]
+        failed: dict[int, BaseException] = {}
+        if changes:
+            try:
+                self.state.save_many(changes)
+            except Exception:
+                for index, (change, _, _) in enumerate(pending):
+                    if change is not None:
+                        try:
+                            self.state.save_many([change])
+                        except Exception as exc:
+                            failed[index] = exc
+        for index, (_, effect, on_error) in enumerate(pending):
+            if index in failed and on_error is not None:
+                on_error(failed[index])
+            else:
+                effect()
 
     # -- completions ------------------------------------------------------------------------
     def _complete(self, name: str, phase: str, value: Any, error: BaseException | None) -> None:
@@ -145,6 +188,8 @@ class Completions:
             return
         now = time.time()
         shown = Action.REPLACE if name in self._replacing else action
+        change: StateChange | None = None
+        record: TaskState | None = None
         if action in (Action.CREATE, Action.UPDATE):
             prior = self.prior.get(name)
             record = TaskState(
@@ -162,16 +207,13 @@ class Completions:
                 run_id=self.result.run_id,
                 dependencies=tuple(sorted(self.graph.dependencies.get(name, ()))),
             )
-            self.state.save(
+            change = StateChange.save(
                 record, self._entry(name, shown, Status.DONE, started, now, record.spec_checksum)
             )
-            self.prior[name] = record
         elif action == Action.DELETE:
-            self.state.remove(
+            change = StateChange.remove(
                 self.context, name, self._entry(name, action, Status.DONE, started, now)
             )
-            self.prior.pop(name, None)
-        self.outputs[name] = outputs
         outcome = TaskOutcome(name, Status.DONE, shown, outputs)
         decision = self._decisions.get(name)
         if name in self.orphans:
@@ -179,7 +221,19 @@ class Completions:
         elif decision is not None and decision.notable:
             outcome.drifted = True if decision.drifted else None
             outcome.details = {"reason": decision.reason}
-        self._finish(task, ctx, outcome, started)
+
+        def saved() -> None:
+            if record is not None:
+                self.prior[name] = record
+            elif action == Action.DELETE:
+                self.prior.pop(name, None)
+            self.outputs[name] = outputs
+            self._finish(task, ctx, outcome, started)
+
+        def not_saved(exc: BaseException) -> None:
+            self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
+
+        self._defer(change, saved, not_saved)
 
     def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
         processor = self.registry.get(task.api_version)
@@ -216,6 +270,9 @@ class Completions:
         )
 
     def _finish(self, task: Task, ctx: TaskContext, outcome: TaskOutcome, started: float) -> None:
+        if self._batching:  # reported in order with the batch, after its commit
+            self._defer(None, lambda: self._finish(task, ctx, outcome, started), lambda e: None)
+            return
         outcome.started_at, outcome.finished_at = started, time.time()
         outcome.duration_s = outcome.finished_at - started
         self._in_flight.pop(task.name, None)
@@ -238,6 +295,8 @@ class Completions:
         action = ctx.action if ctx else self.action
         status = Status.ROLLED_BACK if rolled_back else Status.FAILED
         logger.info("task %s %s: %s", name, status.replace("_", " "), message)
+        change: StateChange | None = None
+        record: TaskState | None = None
         if action in _WRITES_STATE:
             prior = self.prior.get(name)
             record = replace(
@@ -255,25 +314,34 @@ class Completions:
                 run_id=self.result.run_id,
             )
             shown = Action.REPLACE if name in self._replacing else action
-            try:
-                self.state.save(
-                    record, self._entry(name, shown, status, started, now, error=message)
-                )
-                self.prior[name] = record
-            except Exception as exc:  # state is gone: say so, keep going to report
-                message += f"; saving state failed: {describe_error(exc)}"
+            change = StateChange.save(
+                record, self._entry(name, shown, status, started, now, error=message)
+            )
         if name in self._replacing:
             action = Action.REPLACE
-        outcome = TaskOutcome(name, status, action, error=message)
-        outcome.started_at, outcome.finished_at, outcome.duration_s = started, now, now - started
-        self._in_flight.pop(name, None)
-        self.result.tasks[name] = outcome
-        blocked = self.scheduler.finish(name, succeeded=False)
-        self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
-        for dependent in blocked:
-            self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
-        if stop_run and not self.keep_going:
+
+        def report(message: str) -> None:
+            outcome = TaskOutcome(name, status, action, error=message)
+            outcome.started_at, outcome.finished_at = started, now
+            outcome.duration_s = now - started
+            self._in_flight.pop(name, None)
+            self.result.tasks[name] = outcome
+            blocked = self.scheduler.finish(name, succeeded=False)
+            self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
+            for dependent in blocked:
+                self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
+
+        def saved() -> None:
+            if record is not None:
+                self.prior[name] = record
+            report(message)
+
+        def not_saved(exc: BaseException) -> None:  # state is gone: say so, still report
+            report(f"{message}; saving state failed: {describe_error(exc)}")
+
+        if stop_run and not self.keep_going:  # at once: no new task starts meanwhile
             self._stop(f"not started: the run stopped after task {name!r} failed")
+        self._defer(change, saved, not_saved)
 
     def _skip(self, name: str, reason: str) -> None:
         if name in self.result.tasks:

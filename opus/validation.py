@@ -23,7 +23,6 @@ from .model import Task
 from .names import name_problem
 from .registry import ProcessorRegistry
 from .specschema import CompiledSchema, compile_schema
-from .variables import find_references
 from .yamlsafe import document_nodes, node_line, task_node
 
 #: Actions whose processor method must exist for every task before a run starts.
@@ -180,7 +179,7 @@ def check_tasks(
                 )
             )
         try:
-            references = find_references(task.spec, prefixes=prefixes)
+            references = task.references(prefixes)
         except VariableError as exc:
             problems.append(VariableError(f"{where}task {name!r}, {exc}"))
             continue

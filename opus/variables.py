@@ -59,7 +59,7 @@ def env_source(environ: Mapping[str, str] | None = None) -> VariableSource:
     return lookup
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
     """One reference found in a spec; ``path`` is where (``spec.a.b[0]``)."""
 

@@ -321,3 +321,79 @@ def test_cli_executor_dask_runs_tasks_on_workers(tmp_path: Path) -> None:
     assert tasks["b"]["outputs"]["up"] == tasks["a"]["outputs"]["pid"]
     assert tasks["broken"]["status"] == "rolled_back"
     assert tasks["broken"]["error"] == "RuntimeError: broken failed on a worker"
+
+
+# -- sizing: the LocalCluster has exactly --parallelism slots ----------------------------------
+def cluster_threads(engine: Engine) -> dict[str, int]:
+    client = engine.executor.client  # type: ignore[attr-defined]
+    return dict(client.nthreads())
+
+
+def test_default_cluster_is_one_worker_process_with_parallelism_threads() -> None:
+    engine = Engine(
+        state="memory://", plugins=Plugins(entry_points=False), parallelism=6, executor="dask"
+    )
+    engine.register_processor(WorkerProcessor)
+    with engine:
+        result = engine.run("apply", [step(f"s{i}", sleep=0.3) for i in range(6)], context="d")
+        assert list(cluster_threads(engine).values()) == [6]
+    assert result.ok
+    starts = sorted(o.outputs["started"] for o in result.tasks.values())
+    assert starts[-1] - starts[0] < 0.25  # all six ran at once: parallelism honoured
+    assert all(o.outputs["pid"] != os.getpid() for o in result.tasks.values())
+
+
+def test_processes_zero_runs_worker_threads_in_this_process() -> None:
+    engine = Engine(
+        state="memory://",
+        plugins=Plugins(entry_points=False),
+        parallelism=3,
+        executor="dask://?processes=0",
+    )
+    engine.register_processor(WorkerProcessor)
+    with engine:
+        result = engine.run("apply", [step("a"), step("b", "a")], context="d")
+        assert sum(cluster_threads(engine).values()) == 3
+    assert result.ok and result.tasks["b"].outputs["pid"] == os.getpid()
+
+
+def test_processes_n_spreads_the_slots_over_n_worker_processes() -> None:
+    engine = Engine(
+        state="memory://",
+        plugins=Plugins(entry_points=False),
+        parallelism=4,
+        executor="dask://?processes=2",
+    )
+    engine.register_processor(WorkerProcessor)
+    with engine:
+        result = engine.run("apply", [step("a")], context="d")
+        assert sorted(cluster_threads(engine).values()) == [2, 2]
+    assert result.ok and result.tasks["a"].outputs["pid"] != os.getpid()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("dask", {"address": None}),
+        ("dask://?processes=4", {"address": None, "processes": 4}),
+        ("dask://sched:8786", {"address": "sched:8786"}),
+    ],
+)
+def test_dask_urls(url: str, expected: dict[str, Any]) -> None:
+    from opus.executors.dask import parse_dask_url
+
+    assert parse_dask_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("dask://?threads=4", "unknown option"),
+        ("dask://?processes=-1", "whole number >= 0"),
+        ("dask://?processes=x", "whole number >= 0"),
+        ("dask://sched:8786?processes=2", "cannot be combined with a scheduler address"),
+    ],
+)
+def test_bad_dask_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ExecutorError, match=message):
+        make_executor(url)

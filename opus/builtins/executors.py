@@ -17,7 +17,7 @@ def opus_executor(url: str) -> Executor | None:
 
         return ThreadExecutor()
     if url == "dask" or url.startswith(("dask://", "tcp://")):
-        from ..executors.dask import DaskExecutor
+        from ..executors.dask import DaskExecutor, parse_dask_url
 
-        return DaskExecutor(address=url.split("://", 1)[1] if "://" in url else None)
+        return DaskExecutor(**parse_dask_url(url))
     return None

@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.table import Table
-from rich.text import Text
 
 from ..errors import NotFoundError
 from ..state.base import StateBackend
@@ -41,6 +39,9 @@ def _json(data: Any) -> None:
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table  # imported when a table is shown: start-up stays quick
+    from rich.text import Text
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")

@@ -1,8 +1,18 @@
 """The Dask executor: task actions run on a ``distributed`` cluster (extra ``opus[dask]``).
 
-``DaskExecutor()`` starts a :class:`distributed.LocalCluster` of worker *processes* on
-127.0.0.1 the first time a run needs it and reuses it for later runs of the same engine;
-``DaskExecutor(address="host:port")`` connects to a running scheduler instead. The driver
+``DaskExecutor()`` starts a :class:`distributed.LocalCluster` on 127.0.0.1 the first time a
+run needs it and reuses it for later runs of the same engine; ``DaskExecutor(address=
+"host:port")`` connects to a running scheduler instead.
+
+Sizing (URL ``dask://?processes=N``, or ``DaskExecutor(processes=N)``): the LocalCluster
+has exactly ``parallelism`` slots, so ``--parallelism`` is honoured. By default that is one
+worker process with ``parallelism`` threads -- right for I/O-bound actions (HTTP calls,
+shell commands, cloud APIs), which wait without holding the GIL. ``processes=N`` spreads
+the slots over ``N`` worker processes (``ceil(parallelism / N)`` threads each) for CPU-bound
+Python actions; ``processes=0`` runs the worker threads inside the driver process (no worker
+process, no pickling round trip: the lowest overhead per task, but actions share the
+driver's interpreter). The private cluster runs without the worker's statistical profiler
+and work stealing, which cost CPU per task and help nothing here. The driver
 keeps scheduling, variables and state; only ``opus_process_task`` runs on the workers.
 
 What a worker needs to find processors is shipped with every call as one pickled
@@ -15,9 +25,9 @@ defined in a script or a test module works on a worker that cannot import it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
-import os
 import socket
 import sys
 import threading
@@ -38,6 +48,50 @@ logger = logging.getLogger(__name__)
 
 #: Hooks whose implementations matter on a worker (everything else runs on the driver).
 _WORKER_HOOKS = frozenset({"opus_register_processors", "opus_process_task"})
+
+
+#: Dask settings for the private LocalCluster: no sampling profiler on the workers (it wakes
+#: every 10 ms), no work stealing (one worker, or slots sized to the run), quieter health
+#: checks on a busy machine.
+_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.scheduler.work-stealing": False,
+    "distributed.admin.tick.limit": "5s",
+}
+
+
+def parse_dask_url(spec: str) -> dict[str, Any]:
+    """``DaskExecutor`` arguments from ``dask``, ``dask://HOST:PORT`` or ``dask://?processes=N``."""
+    from urllib.parse import parse_qsl
+
+    rest = spec.split("://", 1)[1] if "://" in spec else ""
+    address, _, query = rest.partition("?")
+    try:
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise ExecutorConfigError(f"invalid Dask executor URL {spec!r}: bad query string") from None
+    unknown = set(options) - {"processes"}
+    if unknown:
+        raise ExecutorConfigError(
+            f"invalid Dask executor URL {spec!r}: unknown option(s) "
+            f"{', '.join(sorted(unknown))} (known: processes)"
+        )
+    kwargs: dict[str, Any] = {"address": address or None}
+    if "processes" in options:
+        if address:
+            raise ExecutorConfigError(
+                f"invalid Dask executor URL {spec!r}: processes=N sizes a LocalCluster; "
+                "it cannot be combined with a scheduler address"
+            )
+        try:
+            kwargs["processes"] = int(options["processes"])
+            if kwargs["processes"] < 0:
+                raise ValueError
+        except ValueError:
+            raise ExecutorConfigError(
+                f"invalid Dask executor URL {spec!r}: processes must be a whole number >= 0"
+            ) from None
+    return kwargs
 
 
 def _distributed() -> Any:
@@ -70,18 +124,25 @@ class DaskExecutor(Executor):
         address: str | None = None,
         *,
         n_workers: int | None = None,
+        processes: int | None = None,
         connect_timeout: float = 5.0,
     ) -> None:
         _distributed()  # fail early, with the install hint, when the extra is missing
         if address and "://" not in address:
             address = f"tcp://{address}"
+        if processes is not None and processes < 0:
+            raise ExecutorConfigError(f"dask: processes must be >= 0, got {processes}")
         self.address = address
-        self.n_workers = n_workers
+        #: Worker processes of the LocalCluster (``0``: threads in this process).
+        self.processes = n_workers if processes is None else processes
         self.connect_timeout = connect_timeout
         self._cluster: Any = None
         self._client: Any = None
         self._slots = 0
         self._env: tuple[str, bytes] | None = None
+        #: Task keys: unique per executor (a random prefix) and per call (a counter).
+        self._key_prefix = uuid.uuid4().hex[:8]
+        self._key_counter = itertools.count()
 
     # -- cluster ----------------------------------------------------------------------------
     @property
@@ -107,21 +168,26 @@ class DaskExecutor(Executor):
                 ) from None
             logger.info("connected to Dask scheduler %s", self.address)
             return
-        cores = os.cpu_count() or 1
-        workers = self.n_workers or max(1, min(max_workers, cores))
+        in_process = self.processes == 0
+        workers = max(1, min(self.processes or 1, max_workers))
         threads = max(1, math.ceil(max_workers / workers))
         logger.info(
-            "starting a Dask LocalCluster: %d worker process(es) x %d thread(s)", workers, threads
+            "starting a Dask LocalCluster: %s x %d thread(s)",
+            "in this process" if in_process else f"{workers} worker process(es)",
+            threads,
         )
         try:
-            self._cluster = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=threads,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            import dask
+
+            with dask.config.set(_CLUSTER_CONFIG):  # read by the scheduler and the workers
+                self._cluster = distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=threads,
+                    processes=not in_process,
+                    host=None if in_process else "127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             self._client = distributed.Client(self._cluster, set_as_default=False)
         except Exception as exc:
             self.close()
@@ -145,13 +211,16 @@ class DaskExecutor(Executor):
                 f"task {task.name!r}: cannot send {ctx.action!r} to the Dask cluster: its "
                 f"spec or context cannot be pickled ({describe_error(exc)})"
             ) from None
-        key = f"opus-{ctx.action}-{task.name}-{uuid.uuid4().hex[:8]}"
+        key = f"opus-{ctx.action}-{task.name}-{self._key_prefix}-{next(self._key_counter)}"
         remote = self._client.submit(
             run_on_worker, self._env[0], self._env[1], payload, key=key, pure=False, retries=0
         )
         local: Future[Result] = Future()
         local.set_running_or_notify_cancel()
-        remote.add_done_callback(lambda fut: _settle(fut, local, task.name))
+        # Results are gathered on the client's event loop, all at once: distributed's
+        # add_done_callback runs callbacks one by one on a single thread, where a blocking
+        # result() would fetch one task's result at a time.
+        self._client.loop.add_callback(_settle, self._client, remote, local, task.name)
         return local
 
     def shutdown(self) -> None:
@@ -188,10 +257,14 @@ def _check_reachable(address: str, timeout: float) -> None:
         ) from None
 
 
-def _settle(remote: Any, local: Future[Any], name: str) -> None:
-    """Turn a finished distributed future into the driver's ``concurrent`` future."""
+async def _settle(client: Any, remote: Any, local: Future[Any], name: str) -> None:
+    """Turn a finished distributed future into the driver's ``concurrent`` future.
+
+    Runs on the client's event loop; ``gather(asynchronous=True)`` awaits the task and
+    fetches its result without blocking the loop.
+    """
     try:
-        ok, blob = remote.result()
+        ok, blob = await client.gather(remote, asynchronous=True)
         value = _cloudpickle().loads(blob)
     except BaseException as exc:  # the worker died, the task was cancelled, ...
         local.set_exception(

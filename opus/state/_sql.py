@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 from ..errors import StateError
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
-from .base import StateBackend
+from .base import StateBackend, StateChange
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +208,15 @@ def placeholders(columns: str) -> str:
     return ", ".join("?" for _ in columns.split(","))
 
 
+UPSERT_TASK = (
+    f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({placeholders(TASK_COLUMNS)}) "
+    "ON CONFLICT (context, name) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in TASK_COLUMNS.split(",")[2:])
+)
+DELETE_TASK = "DELETE FROM tasks WHERE context = ? AND name = ?"
+INSERT_HISTORY = f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES ({placeholders(HISTORY_COLUMNS)})"
+
+
 class SQLStateBackend(StateBackend):
     """Records, history and runs in SQL; subclasses bring connections and locks."""
 
@@ -277,23 +286,11 @@ class SQLStateBackend(StateBackend):
 
     def _insert_history(self, cur: Cursor, entry: HistoryEntry | None) -> None:
         if entry is not None:
-            cur.execute(
-                self._q(
-                    f"INSERT INTO history ({HISTORY_COLUMNS}) "
-                    f"VALUES ({placeholders(HISTORY_COLUMNS)})"
-                ),
-                history_row(entry),
-            )
+            cur.execute(self._q(INSERT_HISTORY), history_row(entry))
 
     def save(self, state: TaskState, entry: HistoryEntry | None = None) -> None:
         self._before_write(state.context)
-        updates = ", ".join(
-            f"{c.strip()} = excluded.{c.strip()}" for c in TASK_COLUMNS.split(",")[2:]
-        )
-        sql = self._q(
-            f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({placeholders(TASK_COLUMNS)}) "
-            f"ON CONFLICT (context, name) DO UPDATE SET {updates}"
-        )
+        sql = self._q(UPSERT_TASK)
         row = task_row(state)
 
         def work(cur: Cursor) -> None:
@@ -302,13 +299,46 @@ class SQLStateBackend(StateBackend):
 
         self._execute(work, write=True)
 
+    def save_many(self, changes: Sequence[StateChange]) -> None:
+        """Every change in one transaction (``executemany`` per kind of statement)."""
+        changes = list(changes)
+        if not changes:
+            return
+        for context in sorted({c.context for c in changes}):
+            self._before_write(context)
+        upsert, delete = self._q(UPSERT_TASK), self._q(DELETE_TASK)
+        history = self._q(INSERT_HISTORY)
+        if len({(c.context, c.name) for c in changes}) < len(changes):
+            # One task changed twice: keep the order, statement by statement.
+            def work(cur: Cursor) -> None:
+                for c in changes:
+                    if c.record is not None:
+                        cur.execute(upsert, task_row(c.record))
+                    else:
+                        cur.execute(delete, (c.context, c.name))
+                    if c.entry is not None:
+                        cur.execute(history, history_row(c.entry))
+
+        else:
+            saves = [task_row(c.record) for c in changes if c.record is not None]
+            removes = [(c.context, c.name) for c in changes if c.record is None]
+            entries = [history_row(c.entry) for c in changes if c.entry is not None]
+
+            def work(cur: Cursor) -> None:
+                if saves:
+                    cur.executemany(upsert, saves)
+                if removes:
+                    cur.executemany(delete, removes)
+                if entries:
+                    cur.executemany(history, entries)
+
+        self._execute(work, write=True)
+
     def remove(self, context: str, name: str, entry: HistoryEntry | None = None) -> bool:
         self._before_write(context)
 
         def work(cur: Cursor) -> bool:
-            cur.execute(
-                self._q("DELETE FROM tasks WHERE context = ? AND name = ?"), (context, name)
-            )
+            cur.execute(self._q(DELETE_TASK), (context, name))
             existed: bool = cur.rowcount > 0
             self._insert_history(cur, entry)
             return existed

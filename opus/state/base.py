@@ -8,11 +8,14 @@ import os
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import LockError
-from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
+
+if TYPE_CHECKING:  # not imported at run time: `opus --help` reads DEFAULT_STATE_URL only
+    from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,29 @@ def pid_alive(pid: int) -> bool:
 
 def this_host() -> str:
     return socket.gethostname()
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One change of a :meth:`StateBackend.save_many` batch.
+
+    ``record`` set: insert or replace it; ``record`` ``None``: remove task ``name`` of
+    ``context``. ``entry`` (if any) is appended to the history. Build with :meth:`save` or
+    :meth:`remove`.
+    """
+
+    context: str
+    name: str
+    record: TaskState | None
+    entry: HistoryEntry | None = None
+
+    @classmethod
+    def save(cls, record: TaskState, entry: HistoryEntry | None = None) -> StateChange:
+        return cls(record.context, record.name, record, entry)
+
+    @classmethod
+    def remove(cls, context: str, name: str, entry: HistoryEntry | None = None) -> StateChange:
+        return cls(context, name, None, entry)
 
 
 class StateBackend(ABC):
@@ -70,6 +96,19 @@ class StateBackend(ABC):
     @abstractmethod
     def remove(self, context: str, name: str, entry: HistoryEntry | None = None) -> bool:
         """Delete a record (and append ``entry``) atomically; ``False`` if there was none."""
+
+    def save_many(self, changes: Sequence[StateChange]) -> None:
+        """Apply ``changes`` in order, atomically and durably: one transaction for the batch.
+
+        The driver groups every completion it has at hand into one call, so a run pays one
+        commit per batch instead of one per task. This default applies them one by one
+        (atomic per change only); backends with transactions override it.
+        """
+        for change in changes:
+            if change.record is not None:
+                self.save(change.record, change.entry)
+            else:
+                self.remove(change.context, change.name, change.entry)
 
     @abstractmethod
     def history(self, context: str, name: str, limit: int = 50) -> list[HistoryEntry]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
-from .base import StateBackend
+from .base import StateBackend, StateChange
 
 
 class MemoryStateBackend(StateBackend):
@@ -52,6 +52,12 @@ class MemoryStateBackend(StateBackend):
             if entry is not None:
                 self._history.append(entry)
             return existed
+
+    def save_many(self, changes: Sequence[StateChange]) -> None:
+        # Through save/remove (which subclasses may extend), under the lock: other threads
+        # see all of the batch or none of it.
+        with self._mutex:
+            super().save_many(changes)
 
     def history(self, context: str, name: str, limit: int = 50) -> list[HistoryEntry]:
         with self._mutex:

@@ -1,0 +1,151 @@
+"""Start-up stays cheap: what ``import opus`` and the CLI load, and lazily loaded processors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+from support_processors import RecordingProcessor, make_task
+
+import opus
+from opus import Engine, LazyProcessor, PluginError, Plugins, hookimpl
+
+#: Modules of the first-party plugins' processors (pip-installed in the test environment).
+PROCESSOR_MODULES = ("opus_http.processor", "opus_shell.processor", "opus_file.processor")
+
+
+def loaded_after(code: str, cwd: Path | None = None) -> dict[str, object]:
+    """Run ``code`` in a fresh interpreter; return ``{"modules": [...], "out": ...}``."""
+    script = textwrap.dedent(code) + textwrap.dedent("""
+        import json as _json, sys as _sys
+        _sys.__stdout__.write("\\n@@" + _json.dumps(sorted(_sys.modules)) + "\\n")
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    out, _, modules = proc.stdout.rpartition("\n@@")
+    return {"modules": set(json.loads(modules)), "out": out}
+
+
+def test_import_opus_loads_no_engine_no_rich_no_yaml() -> None:
+    result = loaded_after("import opus")
+    modules = result["modules"]
+    assert isinstance(modules, set)
+    for heavy in ("opus.engine", "opus.run", "rich", "yaml", "secrets", "sqlite3", "pluggy"):
+        assert heavy not in modules, heavy
+
+
+def test_public_names_resolve_on_first_use() -> None:
+    for name in opus.__all__:
+        assert getattr(opus, name) is not None, name
+    assert opus.Engine.__module__ == "opus.engine"
+    assert set(opus.__all__) <= set(dir(opus))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        opus.Nope  # noqa: B018
+
+
+def test_help_imports_no_processor_module_and_no_rich() -> None:
+    result = loaded_after("""
+        from opus.cli import main
+        try:
+            main(["--help"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+    """)
+    modules = result["modules"]
+    assert isinstance(modules, set)
+    assert "opus_http" in modules and "opus_shell" in modules  # the plugins are loaded ...
+    for name in (*PROCESSOR_MODULES, "rich", "secrets"):  # ... but not their processors
+        assert name not in modules, name
+    assert "apply" in str(result["out"])
+
+
+def test_apply_imports_only_the_processors_its_tasks_use(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: hi}\n"
+        "spec: {path: hi.txt}\n---\n"
+        "apiVersion: file/v1\nkind: File\nmetadata: {name: f}\n"
+        "spec: {path: f.txt, content: x}\n"
+    )
+    result = loaded_after(
+        f"""
+        from opus.cli import main
+        try:
+            main(["-q", "apply", "-f", "t.yaml", "--state", "sqlite:///{tmp_path}/s.db"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        """,
+        cwd=tmp_path,
+    )
+    modules = result["modules"]
+    assert isinstance(modules, set)
+    assert "opus_file.processor" in modules
+    assert "opus_http.processor" not in modules and "opus_shell.processor" not in modules
+    assert (tmp_path / "hi.txt").exists() and (tmp_path / "f.txt").read_text() == "x"
+
+
+def test_plugins_listing_loads_every_processor() -> None:
+    plugins = Plugins()
+    described = plugins.describe()["processors"]
+    assert described["http/v1"]["class"] == "opus_http.processor.HttpProcessor"
+    assert described["shell/v1"]["plugin"] == "shell"
+
+
+def module_plugin(name: str, *processors: object) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.opus_register_processors = hookimpl(lambda: list(processors))  # type: ignore[attr-defined]
+    return module
+
+
+RECORDING = f"{RecordingProcessor.__module__}:{RecordingProcessor.__qualname__}"
+
+
+def test_a_lazy_processor_runs_tasks() -> None:
+    lazy = LazyProcessor(RecordingProcessor.api_version, RECORDING)
+    with Engine(state="memory://", entry_points=False) as engine:
+        engine.register(module_plugin("lazy", lazy))
+        result = engine.run("apply", [make_task("a")])
+    assert result.ok and result.tasks["a"].status == "done"
+
+
+def test_lazy_and_eager_registration_of_one_class_is_harmless() -> None:
+    plugins = Plugins(entry_points=False)
+    plugins.register(module_plugin("eager", RecordingProcessor))
+    plugins.register(
+        module_plugin("lazy", LazyProcessor(RecordingProcessor.api_version, RECORDING))
+    )
+    assert type(plugins.processors().get(RecordingProcessor.api_version)) is RecordingProcessor
+
+
+def test_lazy_processor_conflicting_with_another_class_names_both() -> None:
+    plugins = Plugins(entry_points=False)
+    plugins.register(
+        module_plugin("lazy", LazyProcessor(RecordingProcessor.api_version, "elsewhere:Other"))
+    )
+    plugins.register(module_plugin("eager", RecordingProcessor))
+    with pytest.raises(PluginError, match="claimed by two processors: .*elsewhere.Other"):
+        plugins.processors().get(RecordingProcessor.api_version)
+
+
+def test_lazy_processor_that_cannot_be_imported_names_plugin_and_target() -> None:
+    plugins = Plugins(entry_points=False)
+    plugins.register(module_plugin("broken", LazyProcessor("x/v1", "no_such_module_xyz:P")))
+    registry = plugins.processors()
+    assert "x/v1" in registry and "x/v1" in registry.api_versions()  # listed without import
+    with pytest.raises(PluginError, match="'no_such_module_xyz:P'.*plugin 'broken'"):
+        registry.get("x/v1")
+
+
+def test_lazy_processor_with_another_api_version_is_refused() -> None:
+    plugins = Plugins(entry_points=False)
+    plugins.register(module_plugin("liar", LazyProcessor("other/v1", RECORDING)))
+    with pytest.raises(PluginError, match="but its api_version is"):
+        plugins.processors().get("other/v1")
+    with pytest.raises(PluginError, match="no processor for apiVersion 'nope/v1'"):
+        plugins.processors().get("nope/v1")

@@ -1,0 +1,94 @@
+"""Work a run must do once per task, not once per pass: finding a spec's references."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support_processors import RecordingProcessor
+
+from opus import Engine, Hook, Task, VariableError, hookimpl
+from opus import variables as variables_module
+
+
+def tree(n: int) -> list[Task]:
+    tasks = [Task("test/v1", "Thing", {"name": "t0"}, {})]
+    for i in range(1, n):
+        tasks.append(
+            Task("test/v1", "Thing", {"name": f"t{i}"}, {"p": f"${{VAR:t{(i - 1) // 2}:name}}"})
+        )
+    return tasks
+
+
+def test_references_are_found_once_per_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    real = variables_module.find_references
+
+    def counting(spec: Any, root: str = "spec", prefixes: Any = None) -> Any:
+        calls.append(spec)
+        return real(spec, root, prefixes)
+
+    monkeypatch.setattr(variables_module, "find_references", counting)
+    tasks = tree(15)
+    with Engine(state="memory://", entry_points=False) as engine:
+        engine.register_processor(RecordingProcessor)
+        graph = engine.validate("apply", tasks)
+        engine.validate("apply", tasks)  # the same Task objects: nothing parsed again
+    assert len(calls) == 15
+    assert set(graph.dependencies["t6"]) == {"t2"}
+    assert tasks[6].references()[0].task == "t2"
+
+
+def test_a_malformed_reference_is_reported_each_time() -> None:
+    task = Task("test/v1", "Thing", {"name": "bad"}, {"p": "${VAR::x}"})
+    for _ in range(2):
+        with pytest.raises(VariableError, match="malformed reference"):
+            task.references()
+
+
+def test_run_after_validate_does_not_validate_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import opus.engine
+
+    calls: list[str] = []
+    real = opus.engine.validate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append("validate")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(opus.engine, "validate", counting)
+    tasks = tree(7)
+    with Engine(state="memory://", entry_points=False) as engine:
+        engine.register_processor(RecordingProcessor)
+        engine.validate("apply", tasks, "dev", {"x": 1})
+        result = engine.run("apply", tasks, "dev", {"x": 1})  # what the CLI does
+        assert result.ok and calls == ["validate"]
+        engine.run("apply", tasks, "dev", {"x": 1})  # a second run validates again
+        assert calls == ["validate", "validate"]
+        engine.validate("apply", tasks, "dev", {"x": 1})
+        engine.run("apply", tasks, "dev", {"x": 2})  # other variables: validated again
+        assert calls == ["validate"] * 4
+        engine.validate("apply", tasks, "dev")
+        engine.run("apply", list(tree(7)), "dev")  # other task objects: validated again
+        assert calls == ["validate"] * 6
+
+
+def test_hooks_nobody_implements_are_not_called() -> None:
+    called: list[str] = []
+
+    class Listener(Hook):
+        @hookimpl
+        def opus_task_done(self, task: Any, ctx: Any, outcome: Any) -> None:
+            pass
+
+    with Engine(state="memory://", entry_points=False) as engine:
+        engine.register_processor(RecordingProcessor)
+        engine.plugins.pm.add_hookcall_monitoring(
+            lambda name, impls, kwargs: called.append(name), lambda *a: None
+        )
+        engine.run("apply", tree(3))
+        assert "opus_task_start" not in called and "opus_task_done" not in called
+        assert called.count("opus_process_task") == 3  # the builtin dispatch implements it
+        engine.register(Listener())
+        engine.run("apply", tree(3), context="other")
+    assert called.count("opus_task_done") == 3 and "opus_task_start" not in called
