@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import ManifestError, OpusError, ValidationErrors
 from .model import Task
-from .yamlsafe import SafeLoader, YamlProblem, documents
+from .yamlsafe import YamlProblem, documents
 
 #: File endings read when a directory is given.
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -35,7 +35,7 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _documents(path: Path, loader: type[Any] = SafeLoader) -> Iterator[tuple[int, object]]:
+def _documents(path: Path, loader: type[Any] | None = None) -> Iterator[tuple[int, object]]:
     """``(line, data)`` for each non-empty document of a YAML file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -48,7 +48,7 @@ def _documents(path: Path, loader: type[Any] = SafeLoader) -> Iterator[tuple[int
 
 
 def collect_file(
-    path: str | Path, loader: type[Any] = SafeLoader
+    path: str | Path, loader: type[Any] | None = None
 ) -> tuple[list[Task], list[OpusError]]:
     """The valid tasks of one file and the problems of the others (a document may be a
     list of tasks)."""

@@ -9,17 +9,28 @@ and only then constructed: a document whose aliases would add more than
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import yaml
 
-#: libyaml's loader when PyYAML was built with it (several times faster), else pure Python.
+logger = logging.getLogger(__name__)
+
+#: PyYAML's pure-Python safe loader: the reference for every error message and line.
+PythonLoader: type[Any] = yaml.SafeLoader
+
+#: The loader used when none is given, looked up at each call (tests switch it):
+#: libyaml's when PyYAML was built with it (several times faster), else pure Python.
 SafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: How many nodes aliases may add to one document beyond those written out.
 MAX_ALIAS_NODES = 100_000
+
+
+#: Problems found by opus itself, not by a parser: the same with any loader.
+_OWN_PROBLEMS = ("aliases expand", "a recursive alias")
 
 
 class YamlProblem(Exception):
@@ -72,24 +83,22 @@ def check_aliases(root: yaml.Node, limit: int = MAX_ALIAS_NODES) -> None:
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
 
 
-#: Where PyYAML's pure-Python scanner words a message unlike libyaml's.
-_PYTHON_WORDING = re.compile(r"found character '.*' that cannot start any token")
-
-
-def _problem(exc: yaml.YAMLError) -> YamlProblem:
+def _problem(exc: yaml.YAMLError, text: str) -> YamlProblem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        problem = str(exc.problem or exc.context)
-        problem = _PYTHON_WORDING.sub("found character that cannot start any token", problem)
-        return YamlProblem(problem, mark.line + 1 if mark else None)
+        return YamlProblem(str(exc.problem or exc.context), mark.line + 1 if mark else None)
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        return YamlProblem(f"unacceptable character #x{exc.character:04x}: {exc.reason}", line)
     return YamlProblem(str(exc))
 
 
-def documents(text: str, loader: type[Any] = SafeLoader) -> Iterator[tuple[int, Any]]:
-    """``(line, data)`` for each non-empty document of ``text``; :class:`YamlProblem` if
-    the YAML is invalid or an alias bomb."""
+def _read(text: str, loader: type[Any]) -> Iterator[tuple[int, Any]]:
     anchors = "&" in text  # no anchor, no alias: nothing to count
-    reader = loader(text)
+    try:
+        reader = loader(text)
+    except yaml.YAMLError as exc:
+        raise _problem(exc, text) from None
     try:
         while reader.check_node():
             node = reader.get_node()
@@ -99,14 +108,39 @@ def documents(text: str, loader: type[Any] = SafeLoader) -> Iterator[tuple[int, 
                 check_aliases(node)
             yield node.start_mark.line + 1, reader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise _problem(exc) from None
+        raise _problem(exc, text) from None
     finally:
         reader.dispose()
 
 
-def load(text: str, loader: type[Any] = SafeLoader) -> Any:
-    """The one document of ``text`` (``None`` if empty), like ``yaml.safe_load``."""
-    reader = loader(text)
+def documents(text: str, loader: type[Any] | None = None) -> Iterator[tuple[int, Any]]:
+    """``(line, data)`` for each non-empty document of ``text``; :class:`YamlProblem` if
+    the YAML is invalid or an alias bomb.
+
+    libyaml words its errors its own way (and rejects a few things PyYAML accepts), so
+    when it fails the text is read again by the pure-Python loader, whose outcome counts:
+    the same messages and lines whichever loader is installed, at no cost for valid YAML.
+    """
+    loader = loader or SafeLoader
+    done = 0
+    try:
+        for found in _read(text, loader):
+            done += 1
+            yield found
+    except YamlProblem as problem:
+        if loader is PythonLoader or problem.problem.startswith(_OWN_PROBLEMS):
+            raise
+        logger.debug("libyaml failed, reading again with PyYAML: %s", problem)
+        for index, found in enumerate(_read(text, PythonLoader)):
+            if index >= done:
+                yield found
+
+
+def _load_one(text: str, loader: type[Any]) -> Any:
+    try:
+        reader = loader(text)
+    except yaml.YAMLError as exc:
+        raise _problem(exc, text) from None
     try:
         node = reader.get_single_node()
         if node is None:
@@ -115,9 +149,22 @@ def load(text: str, loader: type[Any] = SafeLoader) -> Any:
             check_aliases(node)
         return reader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise _problem(exc) from None
+        raise _problem(exc, text) from None
     finally:
         reader.dispose()
+
+
+def load(text: str, loader: type[Any] | None = None) -> Any:
+    """The one document of ``text`` (``None`` if empty), like ``yaml.safe_load``; read
+    again by the pure-Python loader if libyaml fails, as :func:`documents` is."""
+    loader = loader or SafeLoader
+    try:
+        return _load_one(text, loader)
+    except YamlProblem as problem:
+        if loader is PythonLoader or problem.problem.startswith(_OWN_PROBLEMS):
+            raise
+        logger.debug("libyaml failed, reading again with PyYAML: %s", problem)
+        return _load_one(text, PythonLoader)
 
 
 def _path_parts(path: str) -> list[str | int]:
@@ -151,11 +198,14 @@ def node_line(root: yaml.Node, path: str) -> int:
     return line
 
 
-def document_nodes(text: str, loader: type[Any] = SafeLoader) -> dict[int, yaml.Node]:
+def document_nodes(text: str, loader: type[Any] | None = None) -> dict[int, yaml.Node]:
     """Each document's composed node by the line it starts on (nothing constructed, so
     aliases stay shared); empty if the YAML is invalid."""
-    reader = loader(text)
     found: dict[int, yaml.Node] = {}
+    try:
+        reader = (loader or SafeLoader)(text)
+    except yaml.YAMLError:
+        return {}
     try:
         while reader.check_node():
             node = reader.get_node()

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+import yaml
 from support_processors import CreateOnlyProcessor, RecordingProcessor
 
 from opus import Engine, Plugins
@@ -38,3 +39,23 @@ def _restore_opus_logger() -> Iterator[None]:
     saved = (logger.handlers[:], logger.level, logger.propagate)
     yield
     logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+
+
+YAML_LOADERS = [pytest.param("python", id="pyyaml")]
+YAML_LOADERS.append(
+    pytest.param("libyaml", id="libyaml")
+    if hasattr(yaml, "CSafeLoader")
+    else pytest.param(
+        "libyaml", id="libyaml", marks=pytest.mark.skip(reason="PyYAML built without libyaml")
+    )
+)
+
+
+@pytest.fixture(params=YAML_LOADERS)
+def yaml_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
+    """Run the test once with each YAML loader opus may use by default (in this process)."""
+    from opus import yamlsafe
+
+    loader = yaml.SafeLoader if request.param == "python" else yaml.CSafeLoader
+    monkeypatch.setattr(yamlsafe, "SafeLoader", loader)
+    return loader

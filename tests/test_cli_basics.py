@@ -161,6 +161,7 @@ def test_failed_task_exits_1(workdir: Path) -> None:
         ),
     ],
 )
+@pytest.mark.usefixtures("yaml_loader")
 def test_bad_input_exits_2_with_one_clear_message(tmp_path: Path, files, args, message) -> None:
     for name, text in files.items():
         (tmp_path / name).write_text(text)

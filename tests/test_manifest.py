@@ -5,6 +5,8 @@ import pytest
 from opus import ManifestError, Task, ValidationErrors
 from opus.manifest import load_tasks
 
+pytestmark = pytest.mark.usefixtures("yaml_loader")
+
 
 def write(path, text: str):
     path.write_text(text)
