@@ -79,6 +79,7 @@ def refused(workdir: Path, *docs: dict[str, Any], command: str = "apply") -> str
         ),
     ],
 )
+@pytest.mark.usefixtures("yaml_loader")
 def test_bad_specs_and_metadata_are_refused_before_anything_runs(
     tmp_path: Path, doc: dict[str, Any], expected: str
 ) -> None:
@@ -170,6 +171,7 @@ def test_a_run_with_references_of_other_types_passes(tmp_path: Path) -> None:
     assert "spec.create" in result.stdout + result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.usefixtures("yaml_loader")
 def test_problems_point_at_the_line_of_the_key(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(
         "apiVersion: hello-world/v1\n"  # 1
