@@ -65,11 +65,30 @@ def make_table(
     return table
 
 
+def _print_plain(
+    title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], out: IO[str]
+) -> bool:
+    """Draw the table without importing rich when ``out`` is a plain pipe (see
+    :mod:`.plaintable`); ``False`` if rich is needed."""
+    from .colour import force_color
+    from .plaintable import plain_table
+
+    if out.isatty() or force_color():
+        return False
+    text = plain_table(title, columns, rows, out)
+    if text is None:
+        return False
+    out.write(text)
+    return True
+
+
 def print_table(
     title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], stream: IO[str] | None = None
 ) -> None:
     """A titled table on ``stream`` (stdout), never wrapped when it is not a terminal."""
     out = stream or sys.stdout
+    if _print_plain(title, columns, rows, out):
+        return
     console = console_for(out)
     console.print(title, markup=False, highlight=False)
     console.print(make_table(columns, rows))
@@ -81,14 +100,14 @@ def print_summary(
     """A table of every task and the count line."""
     out = stream or sys.stdout
     rows = summary_rows(result, gaps)
-    if table and rows:
+    title = f"{result.command} in context {result.context} (run {result.run_id})"
+    if table and rows and not _print_plain(title, COLUMNS, rows, out):
         styles = [
             {"failed": "red", "rolled back": "red", "skipped": "yellow", "unknown": "yellow"}.get(
                 row[2]
             )
             for row in rows
         ]
-        title = f"{result.command} in context {result.context} (run {result.run_id})"
         console = console_for(out)
         console.print(title, markup=False, highlight=False)
         console.print(make_table(COLUMNS, rows, styles))
