@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .model import Result, RunResult, Task, TaskOutcome
     from .processor import TaskContext, TaskProcessor
     from .state.base import StateBackend
+    from .variables import Renderer
 
 hookspec = pluggy.HookspecMarker("opus")
 #: Marker for hook implementations; re-exported as ``opus.hookimpl``.
@@ -74,6 +75,7 @@ def opus_resolve_spec(
     variables: Mapping[str, Any],
     command: str,
     context: str,
+    render: Renderer | None,
 ) -> dict[str, Any] | None:
     """Return ``spec`` with every reference resolved, or ``None`` to let the next plugin try.
 
@@ -81,6 +83,11 @@ def opus_resolve_spec(
     to the task (user variables and outputs as ``task:KEY``). Stops at the first non-None
     result; the builtin resolver handles ``${VAR:...}`` and ``${ENV:...}`` and raises
     :class:`~opus.VariableError` for an unresolved reference.
+
+    ``render(path, value) -> str | None`` comes from the task's processor
+    (``TaskProcessor.render_reference``): a resolver must write each referenced value into
+    its string as ``render`` returns it (``None``: as usual). It is how ``shell/v1`` quotes
+    values for the shell, so a resolver that ignores it makes commands injectable.
     """
 
 

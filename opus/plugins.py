@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .model import Result, RunResult, Task, TaskOutcome
     from .processor import TaskContext, TaskProcessor
     from .state.base import StateBackend
+    from .variables import Renderer
 
 logger = logging.getLogger(__name__)
 
@@ -255,8 +257,19 @@ class Plugins:
         command: str,
         context: str,
     ) -> dict[str, Any]:
+        """The spec with every reference resolved; the task's processor renders values into
+        strings (``TaskProcessor.render_reference``)."""
+        registry = self.processors()
+        render: Renderer | None = None
+        if task.api_version in registry:
+            render = functools.partial(registry.get(task.api_version).render_reference, spec)
         resolved = self.pm.hook.opus_resolve_spec(
-            task=task, spec=spec, variables=variables, command=command, context=context
+            task=task,
+            spec=spec,
+            variables=variables,
+            command=command,
+            context=context,
+            render=render,
         )
         if resolved is None:
             raise PluginError("no plugin resolved the task spec (is builtin-variables disabled?)")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import NotSupportedError
 from .model import Result, Task, TaskState
+
+if TYPE_CHECKING:
+    from .variables import Placement
 
 #: The actions a processor can implement.
 PROCESSOR_ACTIONS = ("create", "update", "delete", "describe", "detect_drift", "rollback")
@@ -118,6 +121,21 @@ class TaskProcessor:
         The default keeps the spec as it is. Processors that accept secrets override it.
         """
         return spec
+
+    def render_reference(
+        self, spec: Mapping[str, Any], placement: Placement, value: Any
+    ) -> str | None:
+        """How a ``${...}`` reference's ``value`` is written into the resolved spec.
+
+        Called by the core while it resolves the spec, for every reference inside a string;
+        ``spec`` is the raw spec and ``placement`` says where the reference is (spec path,
+        raw string, span). Return the text to put in place of the reference, or ``None`` for
+        the default (the value itself for a string that is exactly one reference, its text
+        otherwise). A processor that hands strings to an interpreter quotes values here so
+        that what a variable or an upstream output holds reaches it as data (``shell/v1``
+        quotes command references for the shell). The default returns ``None``.
+        """
+        return None
 
     def run_action(self, action: str, task: Task, ctx: TaskContext) -> Result:
         """Call ``action`` and coerce what it returns into a :class:`Result`."""

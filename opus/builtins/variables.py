@@ -10,10 +10,16 @@ from ..variables import resolve_spec
 
 if TYPE_CHECKING:
     from ..model import Task
+    from ..variables import Renderer
 
 
 @hookimpl(trylast=True)
 def opus_resolve_spec(
-    task: Task, spec: Mapping[str, Any], variables: Mapping[str, Any], command: str, context: str
+    task: Task,
+    spec: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    command: str,
+    context: str,
+    render: Renderer | None,
 ) -> dict[str, Any]:
-    return resolve_spec(spec, variables, task_name=task.name)
+    return resolve_spec(spec, variables, task_name=task.name, render=render)

@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from opus import OpusError, Result, Task, TaskContext, TaskProcessor
+from opus.variables import Placement, render_text
 
 from . import runner
 from .outputs import parse_stdout
-from .spec import ShellSpec, ShellSpecError, redact_spec
+from .quoting import UnsafeReference, context_at, quote_for
+from .spec import COMMAND_KEYS, ShellSpec, ShellSpecError, redact_spec
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,22 @@ class ShellProcessor(TaskProcessor):
     def redact(self, spec: Mapping[str, Any]) -> Mapping[str, Any]:
         """A copy of ``spec`` with sensitive env values (and text containing them) as ``***``."""
         return redact_spec(spec)
+
+    def render_reference(
+        self, spec: Mapping[str, Any], placement: Placement, value: Any
+    ) -> str | None:
+        """Quote a value referenced in a command for the shell (see :mod:`opus_shell.quoting`).
+
+        References in ``env``, ``cwd`` and other non-command keys are left to the core, and so
+        is everything when the spec sets ``rawReferences: true``.
+        """
+        key = placement.path.removeprefix("spec.").split("[", 1)[0].split(".", 1)[0]
+        if key not in COMMAND_KEYS or spec.get("rawReferences") is True:
+            return None
+        try:
+            return quote_for(context_at(placement.text, placement.start), render_text(value))
+        except UnsafeReference as exc:
+            raise OpusError(f"{placement.path}: {exc}") from None
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -14,7 +14,16 @@ from .redaction import MASK, Redactor
 
 #: Spec keys that hold commands, by the action (or purpose) they serve.
 COMMAND_KEYS = ("create", "update", "delete", "check", "rollback", "describe")
-OPTION_KEYS = ("cwd", "env", "sensitiveEnv", "timeout", "shell", "inheritEnv", "killGrace")
+OPTION_KEYS = (
+    "cwd",
+    "env",
+    "sensitiveEnv",
+    "timeout",
+    "shell",
+    "inheritEnv",
+    "killGrace",
+    "rawReferences",
+)
 DEFAULT_SHELL = "/bin/sh"
 DEFAULT_KILL_GRACE = 2.0
 
@@ -56,6 +65,8 @@ class ShellSpec:
         cwd = spec.get("cwd")
         if cwd is not None and not isinstance(cwd, str):
             raise ShellSpecError(task, "cwd", "must be a directory path")
+        if not isinstance(spec.get("rawReferences", False), bool):
+            raise ShellSpecError(task, "rawReferences", "must be true or false")
         shell = spec.get("shell", DEFAULT_SHELL)
         if not isinstance(shell, str) or not shell:
             raise ShellSpecError(task, "shell", "must be the path of a shell, like /bin/bash")
