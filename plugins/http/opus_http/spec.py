@@ -18,7 +18,17 @@ from .client import Request
 
 MASK = "***"
 REQUEST_KEYS = ("create", "update", "delete", "check", "describe", "rollback")
-COMMON_KEYS = ("url", "headers", "retries", "backoff", "timeout", "sensitiveHeaders")
+COMMON_KEYS = (
+    "url",
+    "headers",
+    "retries",
+    "backoff",
+    "timeout",
+    "sensitiveHeaders",
+    "maxBodyBytes",
+)
+#: Default ``maxBodyBytes`` of an endpoint response (kept in memory); downloads: no limit.
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
 DOWNLOAD_KEYS = ("path", "sha256", "mode")
 ALWAYS_SENSITIVE = ("authorization", "proxy-authorization", "cookie", "x-api-key")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -46,6 +56,8 @@ class HttpSpec:
     mode: int | None = None
     requests: Mapping[str, Request] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    sensitive_headers: frozenset[str] = frozenset()
+    max_body: int | None = None
 
     @property
     def download(self) -> bool:
@@ -65,6 +77,10 @@ class HttpSpec:
         if url is not None:
             _check_url(task, "url", url)
         headers = _headers(task, "headers", spec.get("headers"))
+        sensitive = sensitive_header_names(spec)
+        max_body = spec.get("maxBodyBytes", None if download else DEFAULT_MAX_BODY)
+        if max_body is not None:
+            max_body = _number(task, "maxBodyBytes", max_body, integer=True, positive=True)
         common = dict(
             url=url,
             headers=headers,
@@ -72,10 +88,16 @@ class HttpSpec:
             backoff=_number(task, "backoff", spec.get("backoff", 0.5)),
             timeout=_number(task, "timeout", spec.get("timeout", 30), positive=True),
             secrets=tuple(sensitive_values(spec)),
+            sensitive_headers=sensitive,
+            max_body=max_body,
         )
         if download:
             return cls(**common, **_download(task, spec))  # type: ignore[arg-type]
-        requests = {k: _request(task, k, spec[k], url, headers) for k in REQUEST_KEYS if k in spec}
+        requests = {
+            k: _request(task, k, spec[k], url, headers, sensitive)
+            for k in REQUEST_KEYS
+            if k in spec
+        }
         if not requests:
             raise HttpSpecError(task, "create", "give 'path' (download) or a request per action")
         return cls(**common, requests=requests)  # type: ignore[arg-type]
@@ -110,7 +132,12 @@ def _download(task: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _request(
-    task: str, key: str, value: Any, url: str | None, headers: Mapping[str, str]
+    task: str,
+    key: str,
+    value: Any,
+    url: str | None,
+    headers: Mapping[str, str],
+    sensitive: frozenset[str],
 ) -> Request:
     if not isinstance(value, Mapping):
         raise HttpSpecError(
@@ -141,6 +168,7 @@ def _request(
         merged,
         data,
         _statuses(task, f"{key}.expect_status", value.get("expect_status")),
+        sensitive,
     )
 
 
@@ -185,11 +213,17 @@ def _check_url(task: str, field_: str, url: Any) -> None:
 # -- sensitive values ----------------------------------------------------------------------
 
 
-def sensitive_values(spec: Mapping[str, Any]) -> list[str]:
-    """Secrets in ``spec``: sensitive header values and passwords in URLs."""
+def sensitive_header_names(spec: Mapping[str, Any]) -> frozenset[str]:
+    """Lower-case names of the headers holding credentials: the usual ones and
+    ``sensitiveHeaders``."""
     names = spec.get("sensitiveHeaders") or []
     names = {n.lower() for n in names if isinstance(n, str)} if isinstance(names, list) else set()
-    names |= set(ALWAYS_SENSITIVE)
+    return frozenset(names | set(ALWAYS_SENSITIVE))
+
+
+def sensitive_values(spec: Mapping[str, Any]) -> list[str]:
+    """Secrets in ``spec``: sensitive header values and passwords in URLs."""
+    names = sensitive_header_names(spec)
     found: list[str] = []
     for headers in _all_headers(spec):
         found += [str(v) for k, v in headers.items() if str(k).lower() in names and str(v)]
