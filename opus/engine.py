@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .commands import action_for
+from .errors import describe_error
 from .executors import Executor, make_executor
 from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task
@@ -179,11 +180,20 @@ class Engine:
             finally:
                 self.executor.shutdown()
             status = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
-            state.finish_run(run_id, status, result.finished_at, result.counts())
+            try:
+                state.finish_run(run_id, status, result.finished_at, result.counts())
+            except Exception as exc:  # disk full: the result is still reported
+                problem = f"recording the end of run {run_id} failed: {describe_error(exc)}"
+                logger.error("%s", problem)
+                if result.state_error is None:
+                    result.state_error = problem
             self.plugins.run_finish(result)
             return result
         finally:
-            state.unlock(context, run_id)
+            try:
+                state.unlock(context, run_id)
+            except Exception as exc:  # the next run takes a dead run's lock over
+                logger.error("releasing the lock of context %s failed: %s", context, exc)
 
     def close(self) -> None:
         """Close the state backend and the executor."""

@@ -295,12 +295,17 @@ class RunResult:
     started_at: float = 0.0
     finished_at: float = 0.0
     interrupted: bool = False
+    #: Why state could not be written (disk full, database gone), if it could not.
+    state_error: str | None = None
 
     @property
     def ok(self) -> bool:
-        """True when no task failed (or was rolled back) and the run was not interrupted."""
-        return not self.interrupted and not any(
-            t.status in ("failed", "rolled_back") for t in self.tasks.values()
+        """True when no task failed (or was rolled back), the run was not interrupted and
+        its state was saved."""
+        return (
+            not self.interrupted
+            and self.state_error is None
+            and not any(t.status in ("failed", "rolled_back") for t in self.tasks.values())
         )
 
     @property
@@ -336,4 +341,5 @@ class RunResult:
             "interrupted": self.interrupted,
             "duration_s": round(self.duration_s, 6),
             "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
+            **({"state_error": self.state_error} if self.state_error else {}),
         }

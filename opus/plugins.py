@@ -286,8 +286,14 @@ class Plugins:
             getattr(self.pm.hook, hook)(**kwargs)
         except OpusError:
             raise
-        except Exception:
-            logger.exception("a plugin's %s hook failed; the run goes on", hook)
+        except Exception as exc:  # one line; the traceback only with -v
+            logger.error(
+                "a plugin's %s hook failed; the run goes on: %s: %s",
+                hook,
+                type(exc).__name__,
+                exc,
+                exc_info=logger.isEnabledFor(logging.INFO),
+            )
 
     def run_start(
         self, run_id: str, command: str, action: str, context: str, tasks: list[Task]

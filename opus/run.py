@@ -332,12 +332,22 @@ class Run:
                 updated_at=now,
                 run_id=self.result.run_id,
             )
-            self.state.save(
-                record, self._entry(name, action, "done", started, now, record.spec_checksum)
-            )
+            try:
+                self.state.save(
+                    record, self._entry(name, action, "done", started, now, record.spec_checksum)
+                )
+            except Exception as exc:
+                self._state_failed(exc)
+                raise
             self.prior[name] = record
         elif action == "delete":
-            self.state.remove(self.context, name, self._entry(name, action, "done", started, now))
+            try:
+                self.state.remove(
+                    self.context, name, self._entry(name, action, "done", started, now)
+                )
+            except Exception as exc:
+                self._state_failed(exc)
+                raise
             self.prior.pop(name, None)
         self.outputs[name] = outputs
         self._finish(task, ctx, TaskOutcome(name, "done", action, outputs), started)
@@ -435,6 +445,7 @@ class Run:
                 )
                 self.prior[name] = record
             except Exception as exc:  # state is gone: say so, keep going to report
+                self._state_failed(exc)
                 message += f"; saving state failed: {describe_error(exc)}"
         outcome = TaskOutcome(name, status, action, error=message)
         outcome.started_at, outcome.finished_at, outcome.duration_s = started, now, now - started
@@ -446,6 +457,14 @@ class Run:
             self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
         if not self.keep_going:
             self._stop(f"not started: the run stopped after task {name!r} failed")
+
+    def _state_failed(self, exc: BaseException) -> None:
+        """State cannot be written (disk full?): start nothing more, whatever --keep-going
+        says, since what runs now could not be recorded."""
+        if self.result.state_error is None:
+            self.result.state_error = f"saving state failed: {describe_error(exc)}"
+            logger.error("%s; starting no more tasks", self.result.state_error)
+        self._stop("not started: saving state failed")
 
     def _skip(self, name: str, reason: str) -> None:
         if name in self.result.tasks:

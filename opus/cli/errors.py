@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import sys
 import traceback
@@ -37,8 +38,12 @@ def error_boundary() -> Iterator[None]:
     try:
         yield
     except OpusError as exc:
+        _json_error(str(exc), EXIT_USAGE)
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    except click.UsageError as exc:
+        _json_error(exc.format_message(), exc.exit_code, exc.ctx)
+        raise
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -53,6 +58,18 @@ def error_boundary() -> Iterator[None]:
                 "(a bug or an environment problem; rerun with -v for the traceback)", err=True
             )
         sys.exit(EXIT_FAILED)
+
+
+def _json_error(message: str, code: int, ctx: click.Context | None = None) -> None:
+    """With ``--output json``, stdout gets ``{"ok": false, "error": ..., "exit_code": N}``
+    too, so a script reading stdout always gets one JSON object (a usage error found
+    before ``--output`` was read cannot know, and prints only the usage message)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    while ctx is not None and "output" not in ctx.params:
+        ctx = ctx.parent
+    if ctx is None or ctx.params.get("output") != "json":
+        return
+    click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
 
 
 def handle_errors(func: F) -> F:

@@ -153,6 +153,8 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         print_plan(result, gaps, verbosity=session.verbosity, left_out=left_out)
     elif opts.output == "text" and session.verbosity >= -1:
         print_summary(result, gaps, table=session.verbosity >= 0)
+    if result.state_error and opts.output != "json":
+        click.echo(f"error: {result.state_error}", err=True)
     if events is not None:
         events.exit(code)
     return code

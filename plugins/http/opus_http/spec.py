@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opus import OpusError
+from opus.masking import Masker
 
 from .client import Request
 
-MASK = "***"
 REQUEST_KEYS = ("create", "update", "delete", "check", "describe", "rollback")
 COMMON_KEYS = (
     "url",
@@ -103,10 +103,8 @@ class HttpSpec:
         return cls(**common, requests=requests)  # type: ignore[arg-type]
 
     def mask(self, text: str) -> str:
-        """``text`` with every secret of this spec masked."""
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        """``text`` with every secret of this spec masked (see :mod:`opus.masking`)."""
+        return Masker(self.secrets).text(text)
 
 
 def _download(task: str, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -236,20 +234,8 @@ def sensitive_values(spec: Mapping[str, Any]) -> list[str]:
 
 def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``spec`` with sensitive header values and URL passwords replaced by ``***``."""
-    secrets = sensitive_values(spec)
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, MASK)
-            return value
-        if isinstance(value, Mapping):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return walk(copy.deepcopy(dict(spec)))
+    masked: dict[str, Any] = Masker(sensitive_values(spec)).data(copy.deepcopy(dict(spec)))
+    return masked
 
 
 def _all_headers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
