@@ -204,3 +204,13 @@ def test_cli_apply_does_not_leak_credentials_across_origins(api, stranger, tmp_p
     seen = lower(stranger.hits("/landing")[0].headers)
     assert "authorization" not in seen and "x-api-key" not in seen
     assert "s3cr3t-token" not in json.dumps(stranger.hits("/landing")[0].headers)
+
+
+def test_origins_compare_scheme_host_and_port() -> None:
+    from opus_http.client import origin
+
+    assert origin("http://API.example/x") == origin("http://api.example:80/y")
+    assert origin("https://api.example/x") == origin("https://api.example:443/")
+    assert origin("https://api.example/x") != origin("http://api.example/x")  # downgrade
+    assert origin("http://api.example/x") != origin("http://api.example:8080/x")
+    assert origin("http://api.example/x") != origin("http://evil.example/x")
