@@ -102,8 +102,9 @@ def copy_private(source: str | os.PathLike[str], target: str | os.PathLike[str])
 
 def is_no_space(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) says the disk or quota is full."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        current = current.__cause__ or current.__context__
     return False

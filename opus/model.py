@@ -69,7 +69,7 @@ class Task:
         """``metadata.name``, or a stable id derived from the task's content."""
         name = self.metadata.get("name")
         if name:
-            return name
+            return str(name)
         return (
             f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
         )

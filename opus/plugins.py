@@ -243,7 +243,7 @@ class Plugins:
             raise StateError(
                 f"invalid state URL {url!r}: expected SCHEME://... (e.g. sqlite:///.opus/state.db)"
             )
-        backend = self.pm.hook.opus_state_backend(url=url)
+        backend: StateBackend | None = self.pm.hook.opus_state_backend(url=url)
         if backend is None:
             known = ", ".join(sorted(self.state_schemes())) or "none"
             raise StateError(f"no state backend for {url!r} (known schemes: {known})")
@@ -263,7 +263,7 @@ class Plugins:
         render: Renderer | None = None
         if task.api_version in registry:
             render = functools.partial(registry.get(task.api_version).render_reference, spec)
-        resolved = self.pm.hook.opus_resolve_spec(
+        resolved: dict[str, Any] | None = self.pm.hook.opus_resolve_spec(
             task=task,
             spec=spec,
             variables=variables,

@@ -65,7 +65,7 @@ class Run:
         self.executor = executor
         self.keep_going = keep_going
         self.result = RunResult(run_id=run_id, command=command, action=action, context=context)
-        self.prior: dict[str, TaskState] = {s.name: s for s in state.list(context)}
+        self.prior: dict[str, TaskState] = {s.name: s for s in state.list_records(context)}
         self.outputs: dict[str, Mapping[str, Any]] = {}
         self.planned_changes: set[str] = set()
         self._completions: queue.SimpleQueue[tuple[str, str, Any, Any]] = queue.SimpleQueue()

@@ -181,7 +181,8 @@ def resolve_spec(
             return [walk(item, f"{path}[{i}]") for i, item in enumerate(value)]
         return value
 
-    return walk(spec, "spec")
+    resolved: dict[str, Any] = walk(spec, "spec")
+    return resolved
 
 
 def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:

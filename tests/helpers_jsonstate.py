@@ -25,7 +25,16 @@ from opus.state.memory import MemoryStateBackend
 SCHEME = "jsonfile"
 PREFIX = f"{SCHEME}://"
 
-_READS = ("get", "list", "contexts", "history", "list_runs", "get_run", "run_entries", "get_lock")
+_READS = (
+    "get",
+    "list_records",
+    "contexts",
+    "history",
+    "list_runs",
+    "get_run",
+    "run_entries",
+    "get_lock",
+)
 _WRITES = (
     "save",
     "remove",

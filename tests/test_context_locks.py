@@ -95,7 +95,7 @@ def test_second_run_is_refused_fast_naming_the_holder(
     assert "--lock-timeout" in message
     assert not [e for e in read_events(tmp_path) if e[1] == "w1"]  # nothing ran
     with SQLiteStateBackend(url) as backend:
-        assert [r.name for r in backend.list("default")] == ["s1"]
+        assert [r.name for r in backend.list_records("default")] == ["s1"]
         assert [r.run_id for r in backend.list_runs()] == [run_id]  # the refused run left none
 
 
@@ -131,7 +131,7 @@ def test_lock_timeout_waits_for_the_holder_then_runs(
     events = {(e, t): ns for e, t, _, ns in read_events(tmp_path)}
     assert events[("start", "w1")] > events[("done", "s1")]  # strictly one after the other
     with SQLiteStateBackend(url) as backend:
-        assert [r.name for r in backend.list("default")] == ["s1", "w1"]
+        assert [r.name for r in backend.list_records("default")] == ["s1", "w1"]
         assert backend.get_lock("default") is None
 
 
@@ -274,7 +274,7 @@ def test_fresh_database_open_waits_for_a_writer(tmp_path: Path) -> None:
     release.start()
     try:
         with SQLiteStateBackend(f"sqlite:///{path}?timeout=10") as backend:
-            assert backend.list("dev") == []
+            assert backend.list_records("dev") == []
     finally:
         release.join()
         holder.close()

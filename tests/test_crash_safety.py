@@ -51,7 +51,7 @@ def reported_created(stderr: str) -> set[str]:
 def recorded(db: Path, context: str = "default") -> dict[str, str]:
     """``{task: status}`` of every record in the state database (read by a fresh client)."""
     with SQLiteStateBackend(f"sqlite:///{db}") as backend:
-        return {r.name: r.status for r in backend.list(context)}
+        return {r.name: r.status for r in backend.list_records(context)}
 
 
 @pytest.fixture

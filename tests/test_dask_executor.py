@@ -214,7 +214,7 @@ def test_an_unreachable_cluster_fails_the_run_before_it_is_recorded() -> None:
             engine.run("apply", [step("never")], context="dev")
         assert engine.state.list_runs("dev") == []
         assert engine.state.get_lock("dev") is None
-        assert engine.state.list("dev") == []
+        assert engine.state.list_records("dev") == []
 
 
 def test_missing_distributed_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,7 +82,7 @@ def test_delete_runs_in_reverse_order_and_forgets_state(engine, processor) -> No
     assert result.ok and processor.names("delete") == ["web", "app", "db"]
     # dependents still resolve their specs from the recorded outputs of their dependencies
     assert processor.calls[-3][2]["value"] == 5432
-    assert engine.state.list("dev") == []
+    assert engine.state.list_records("dev") == []
 
 
 def test_drift_reports_spec_and_resource_drift(engine) -> None:

@@ -69,7 +69,7 @@ def test_failure_stops_new_tasks_lets_running_finish_and_rolls_back(
     rollback_ctx = proc.contexts[("bad", "rollback")]
     assert rollback_ctx.failed_action == "create"
     assert rollback_ctx.error == "RuntimeError: bad refused to create"
-    records = {r.name: r for r in engine.state.list("dev")}
+    records = {r.name: r for r in engine.state.list_records("dev")}
     assert records["slow"].status == "done" and records["slow"].outputs["value"] == 1
     assert records["bad"].status == "failed" and "refused to create" in records["bad"].error
     assert set(records) == {"slow", "bad"}

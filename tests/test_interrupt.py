@@ -42,7 +42,7 @@ def test_sigint_in_process_lets_running_tasks_finish() -> None:
     ]
     with engine:
         result = engine.run("apply", tasks, context="dev")
-        records = {r.name for r in engine.state.list("dev")}
+        records = {r.name for r in engine.state.list_records("dev")}
     assert result.interrupted and not result.ok
     assert result.tasks["sender"].status == "done"
     assert result.tasks["busy"].status == "done"
@@ -160,7 +160,7 @@ def test_cli_interrupt_exits_130_with_consistent_state(tmp_path: Path, signum: i
 
     state = Plugins(entry_points=False).state_backend(f"sqlite:///{db}")
     try:
-        records = {r.name: r for r in state.list("ci")}
+        records = {r.name: r for r in state.list_records("ci")}
         runs = state.list_runs("ci")
         lock = state.get_lock("ci")
     finally:

@@ -121,7 +121,7 @@ def test_sqlite_state_has_every_task_after_a_parallel_run(
     with make_engine(proc, parallelism=10, state=url) as engine:
         result = engine.run("apply", tasks, context="ci")
         assert result.ok
-        records = {r.name: r for r in engine.state.list("ci")}
+        records = {r.name: r for r in engine.state.list_records("ci")}
         again = engine.run("apply", tasks, context="ci")
     assert set(records) == {f"t{i}" for i in range(50)}
     assert all(

@@ -118,7 +118,7 @@ class CommandDefaults(dict):  # type: ignore[type-arg]
         self.params = dict(params)
         self.groups = groups
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         if key in self.groups:
             return CommandDefaults(self.params, frozenset())
         return dict(self.params)

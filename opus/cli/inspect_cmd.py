@@ -53,7 +53,7 @@ _command_option = click.option(
 @output_option("text", "json")
 @click.pass_obj
 @handle_errors
-def validate(session: Session, command: str, output: str, **inputs: Any) -> None:
+def validate(session: Session, /, command: str, output: str, **inputs: Any) -> None:
     """Load, validate and order the tasks; touch no state, run nothing.
 
     Exit 0 when valid, 2 listing every problem otherwise.
@@ -150,7 +150,7 @@ def render_graph(graph: TaskGraph, fmt: str) -> str:
 )
 @click.pass_obj
 @handle_errors
-def graph(session: Session, command: str, fmt: str, **inputs: Any) -> None:
+def graph(session: Session, /, command: str, fmt: str, **inputs: Any) -> None:
     """Print the dependency graph for a command and context (scopes, --target and
     --exclude applied); edges point from a dependency to its dependent."""
     click.echo(render_graph(_graph(session, command, **inputs), fmt))

@@ -21,7 +21,7 @@ COLUMNS = ("task", "action", "status", "duration", "error")
 
 
 def summary_rows(result: RunResult, gaps: Mapping[str, str]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name, outcome in result.tasks.items():
         duration = f"{outcome.duration_s:.2f}s" if outcome.duration_s is not None else ""
         rows.append(

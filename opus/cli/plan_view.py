@@ -110,7 +110,7 @@ def destroy_plan(graph: TaskGraph, state: StateBackend, run: RunResult) -> RunRe
     first; nothing is locked, run or written."""
     from ..model import TaskOutcome
 
-    recorded = {record.name for record in state.list(run.context)}
+    recorded = {record.name for record in state.list_records(run.context)}
     now = time.time()
     for name in reversed(graph.order):
         if name in recorded:

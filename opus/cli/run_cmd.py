@@ -201,7 +201,7 @@ def make_run_command(name: str, action: str) -> click.Command:
     @output_option("text", "json", "ndjson")
     @click.pass_obj
     @handle_errors
-    def command(session: Session, disabled: tuple[str, ...], **kwargs: Any) -> None:
+    def command(session: Session, /, disabled: tuple[str, ...], **kwargs: Any) -> None:
         session.disable(list(disabled))
         opts = RunOptions(command=name, action=action, **kwargs)
         events = None

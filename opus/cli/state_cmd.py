@@ -72,7 +72,7 @@ def state() -> None:
 def state_list(session: Session, context: str, state_url: str, output: str) -> None:
     """Every task recorded in a context."""
     with open_state(session, state_url) as backend:
-        records = backend.list(context)
+        records = backend.list_records(context)
     if output == "json":
         _json([r.to_dict() for r in records])
         return

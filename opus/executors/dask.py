@@ -235,7 +235,8 @@ def worker_environment(plugins: Plugins) -> bytes:
                     describe_error(exc),
                 )
         try:
-            return cloudpickle.dumps((sorted(plugins.disabled), shippable, processors))
+            payload: bytes = cloudpickle.dumps((sorted(plugins.disabled), shippable, processors))
+            return payload
         except Exception as exc:
             names = ", ".join(repr(p) for p in processors)
             raise ExecutorError(

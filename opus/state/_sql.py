@@ -251,7 +251,7 @@ class SQLStateBackend(StateBackend):
         )
         return self._task(rows[0]) if rows else None
 
-    def list(self, context: str) -> list[TaskState]:
+    def list_records(self, context: str) -> list[TaskState]:
         rows = self._fetch(
             f"SELECT {TASK_COLUMNS} FROM tasks WHERE context = ? ORDER BY name", (context,)
         )
@@ -294,7 +294,7 @@ class SQLStateBackend(StateBackend):
             cur.execute(
                 self._q("DELETE FROM tasks WHERE context = ? AND name = ?"), (context, name)
             )
-            existed = cur.rowcount > 0
+            existed: bool = cur.rowcount > 0
             self._insert_history(cur, entry)
             return existed
 

@@ -56,7 +56,7 @@ class StateBackend(ABC):
         """The record of task ``name`` in ``context``, or ``None``."""
 
     @abstractmethod
-    def list(self, context: str) -> list[TaskState]:
+    def list_records(self, context: str) -> list[TaskState]:
         """Every record in ``context``, sorted by task name."""
 
     @abstractmethod

@@ -27,7 +27,7 @@ class MemoryStateBackend(StateBackend):
         with self._mutex:
             return self._records.get((context, name))
 
-    def list(self, context: str) -> list[TaskState]:
+    def list_records(self, context: str) -> list[TaskState]:
         with self._mutex:
             return sorted(
                 (s for (c, _), s in self._records.items() if c == context), key=lambda s: s.name

@@ -36,7 +36,7 @@ def migrate_state(
     """
     runs = source.list_runs(None, limit=_ALL)
     contexts = sorted(set(source.contexts()) | {r.context for r in runs})
-    clashing = [c for c in contexts if target.list(c) or target.list_runs(c, limit=1)]
+    clashing = [c for c in contexts if target.list_records(c) or target.list_runs(c, limit=1)]
     if clashing:
         raise StateError(
             f"{target!r} already holds state for context(s) {', '.join(clashing)}; "
@@ -49,13 +49,13 @@ def migrate_state(
                 info = LockInfo(context, run_id, os.getpid(), this_host(), time.time())
                 backend.acquire_lock(info, lock_timeout)
                 stack.callback(backend.unlock, context, run_id)
-        records = [r for c in contexts for r in source.list(c)]
+        records = [r for c in contexts for r in source.list_records(c)]
         runs = source.list_runs(None, limit=_ALL)
         entries = [e for run in reversed(runs) for e in source.run_entries(run.run_id)]
         target.import_state(records, reversed(runs), entries)
     copied = MigrationReport(
         contexts=contexts,
-        records=sum(len(target.list(c)) for c in contexts),
+        records=sum(len(target.list_records(c)) for c in contexts),
         runs=len(target.list_runs(None, limit=_ALL)),
         entries=sum(len(target.run_entries(r.run_id)) for r in runs),
     )

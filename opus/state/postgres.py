@@ -149,7 +149,7 @@ class PostgresStateBackend(SQLStateBackend):
     def _open(self) -> psycopg.Connection[Any]:
         pg = _driver()
         try:
-            conn = pg.connect(
+            conn: psycopg.Connection[Any] = pg.connect(
                 self.conninfo,
                 autocommit=True,
                 connect_timeout=10,
@@ -317,7 +317,8 @@ class PostgresStateBackend(SQLStateBackend):
         def work(conn: psycopg.Connection[Any]) -> LockInfo | None:
             for _ in range(5):
                 key = advisory_key(self.schema, info.context)
-                if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if got is not None and got[0]:
                     try:
                         conn.execute(upsert, lock_row(info))
                     except BaseException:

@@ -209,7 +209,7 @@ class SQLiteStateBackend(SQLStateBackend):
         sql, params = "DELETE FROM locks WHERE context = ?", [context]
         if run_id is not None:
             sql, params = sql + " AND run_id = ?", [context, run_id]
-        return self._execute(lambda cur: cur.execute(sql, params).rowcount > 0, write=True)
+        return self._execute(lambda cur: bool(cur.execute(sql, params).rowcount > 0), write=True)
 
     def get_lock(self, context: str) -> LockInfo | None:
         rows: list[Any] = self._fetch(

@@ -104,7 +104,7 @@ def test_save_replaces_the_record(make_backend: Factory) -> None:
     got = backend.get("dev", "web")
     assert got is not None
     assert (got.outputs, got.applied_spec, got.status, got.error) == ({"v": 2}, None, "failed", "e")
-    assert [s.name for s in backend.list("dev")] == ["web"]
+    assert [s.name for s in backend.list_records("dev")] == ["web"]
 
 
 @ALL
@@ -115,9 +115,9 @@ def test_list_is_sorted_by_name_and_contexts_are_those_with_records(make_backend
     backend.save(state("z", context="prod"))
     backend.save(state("gone", context="test"))
     backend.remove("test", "gone")
-    assert [s.name for s in backend.list("dev")] == ["a", "b", "c"]
-    assert [s.name for s in backend.list("prod")] == ["z"]
-    assert backend.list("none") == []
+    assert [s.name for s in backend.list_records("dev")] == ["a", "b", "c"]
+    assert [s.name for s in backend.list_records("prod")] == ["z"]
+    assert backend.list_records("none") == []
     assert backend.contexts() == ["dev", "prod"]
 
 
@@ -217,7 +217,7 @@ def test_prune_keeps_newest_runs_per_context_and_all_records(make_backend: Facto
     assert backend.run_entries("dev0") == [] and backend.get_run("dev0") is None
     assert [h.run_id for h in backend.history("dev", "t4")] == ["dev4"]
     assert backend.history("dev", "t1") == []
-    assert len(backend.list("dev")) == 5  # records are never pruned
+    assert len(backend.list_records("dev")) == 5  # records are never pruned
     assert backend.prune(keep_runs=2) == 0
     assert backend.prune(keep_runs=0) == 4
     assert backend.list_runs() == []
@@ -310,7 +310,7 @@ def test_reads_from_other_threads_while_writing(make_backend: Factory) -> None:
         try:
             seen = 0
             while not done.is_set():
-                now = len(backend.list("dev"))
+                now = len(backend.list_records("dev"))
                 assert now >= seen
                 seen = now
                 backend.history("dev", "t0")
@@ -326,7 +326,7 @@ def test_reads_from_other_threads_while_writing(make_backend: Factory) -> None:
     for t in readers:
         t.join()
     assert errors == []
-    assert len(backend.list("dev")) == 100
+    assert len(backend.list_records("dev")) == 100
 
 
 # -- durable backends: real processes -------------------------------------------------------------
@@ -361,10 +361,10 @@ def test_nothing_committed_is_lost_when_the_writer_is_killed(
     printed = [int(line) for line in child.proc.stdout.read().split()]  # said after `last`
     last = max([last, *printed])
     backend = make_backend()
-    names = {s.name for s in backend.list("dev")}
+    names = {s.name for s in backend.list_records("dev")}
     assert {f"t{i}" for i in range(last + 1)} <= names  # every save that returned is there
     assert len(names) <= last + 2  # plus at most the one in flight
-    for s in backend.list("dev"):  # no half-written record: each has its history entry
+    for s in backend.list_records("dev"):  # no half-written record: each has its history entry
         assert s.outputs == {"i": int(s.name[1:])}
         assert [h.name for h in backend.history("dev", s.name)] == [s.name]
 
@@ -442,7 +442,7 @@ def test_reader_in_another_process_while_writing(make_backend: Factory, children
         seen = 0
         print("ready", flush=True)
         while seen < 201:
-            now = len(backend.list("dev"))
+            now = len(backend.list_records("dev"))
             assert now >= seen, (now, seen)
             seen = now
         print("saw", seen, flush=True)

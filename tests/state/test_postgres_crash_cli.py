@@ -63,7 +63,7 @@ def test_sigkilled_client_frees_its_lock_and_the_next_run_resumes(
             timeout=10,
             what="the server to free the dead client's lock",
         )
-        assert {r.name for r in backend.list("default")} == finished
+        assert {r.name for r in backend.list_records("default")} == finished
 
     (tmp_path / "hold").unlink()
     second = run_opus(tmp_path, "apply", "-f", str(manifest), "--state", pg_url, "-o", "json")
@@ -75,5 +75,5 @@ def test_sigkilled_client_frees_its_lock_and_the_next_run_resumes(
         set(result) - finished
     )
     with PostgresStateBackend(pg_url) as backend:
-        assert len(backend.list("default")) == CHAINS * LENGTH
+        assert len(backend.list_records("default")) == CHAINS * LENGTH
         assert backend.get_lock("default") is None

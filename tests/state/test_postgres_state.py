@@ -101,7 +101,7 @@ def test_missing_psycopg_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg -> ImportError
     backend = PostgresStateBackend("postgresql://u@127.0.0.1/db")  # constructing needs no driver
     with pytest.raises(StateError, match=r"install opus\[postgres\]"):
-        backend.list("dev")
+        backend.list_records("dev")
 
 
 def test_advisory_key_is_stable_and_per_schema() -> None:
@@ -217,9 +217,9 @@ def test_server_restart_mid_run_loses_nothing_and_stops_the_run(
     # the advisory lock died with the old server: writing on would risk two writers
     with pytest.raises(LockError, match="lost the lock of context 'dev' held by run run-1"):
         backend.save(TaskState("dev", "t3"))
-    assert [s.name for s in backend.list("dev")] == ["t0", "t1", "t2"]  # reads reconnect
+    assert [s.name for s in backend.list_records("dev")] == ["t0", "t1", "t2"]  # reads reconnect
     other = PostgresStateBackend(pg_url)
-    assert [s.outputs for s in other.list("dev")] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert [s.outputs for s in other.list_records("dev")] == [{"i": 0}, {"i": 1}, {"i": 2}]
     assert other.get_lock("dev") is None  # the record left behind is stale
     other.acquire_lock(info("run-2"))
     other.close()
@@ -241,5 +241,5 @@ def test_server_gone_is_a_clean_state_error_and_later_calls_reconnect(
     finally:
         server("start")
     backend.save(TaskState("dev", "after"))  # the same client carries on once it is back
-    assert [s.name for s in backend.list("dev")] == ["after", "before"]
+    assert [s.name for s in backend.list_records("dev")] == ["after", "before"]
     backend.close()

@@ -19,7 +19,7 @@ READER = """
     from opus.state.sqlite import SQLiteStateBackend
     backend = SQLiteStateBackend(sys.argv[1])
     started = time.monotonic()
-    names = [s.name for s in backend.list("dev")]
+    names = [s.name for s in backend.list_records("dev")]
     print(names, round(time.monotonic() - started, 3), flush=True)
 """
 
@@ -184,5 +184,5 @@ def test_state_file_is_usable_after_many_open_close_cycles(tmp_path: Path) -> No
         with SQLiteStateBackend(url) as backend:
             backend.save(TaskState("dev", f"t{i}"))
     with SQLiteStateBackend(url) as backend:
-        assert len(backend.list("dev")) == 20
+        assert len(backend.list_records("dev")) == 20
     assert not os.path.exists(f"{tmp_path}/s.db-journal")

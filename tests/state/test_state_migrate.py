@@ -45,13 +45,13 @@ def snapshot(state) -> dict:
     runs = state.list_runs(None, limit=1000)
     contexts = sorted({r.context for r in runs})
     return {
-        "records": {c: [r.to_dict() for r in state.list(c)] for c in contexts},
+        "records": {c: [r.to_dict() for r in state.list_records(c)] for c in contexts},
         "runs": [r.to_dict() for r in runs],
         "entries": {r.run_id: [e.to_dict() for e in state.run_entries(r.run_id)] for r in runs},
         "history": {
             c: {
                 r["name"]: [e.to_dict() for e in state.history(c, r["name"])]
-                for r in [x.to_dict() for x in state.list(c)]
+                for r in [x.to_dict() for x in state.list_records(c)]
             }
             for c in contexts
         },
