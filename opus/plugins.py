@@ -276,10 +276,15 @@ class Plugins:
         return resolved
 
     def process_task(self, task: Task, ctx: TaskContext) -> Result:
+        """Run the action; outputs that are not JSON fail it (``OutputError``), so the
+        driver rolls it back like any failed action."""
         from .model import Result
+        from .outputs import check_outputs
 
         self.processors()
-        return Result.coerce(self.pm.hook.opus_process_task(task=task, ctx=ctx))
+        result = Result.coerce(self.pm.hook.opus_process_task(task=task, ctx=ctx))
+        check_outputs(task.name, ctx.action, result.outputs)
+        return result
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
         try:
