@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .commands import action_for
-from .errors import describe_error
+from .errors import ConfigError, describe_error
 from .executors import Executor, make_executor
 from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task
@@ -46,7 +46,9 @@ class Engine:
 
     ``state`` is a :class:`StateBackend` or a URL (default ``sqlite:///.opus/state.db``,
     opened on first use). ``parallelism`` bounds how many task actions run at once;
-    ``group_limits`` bounds tasks sharing a ``metadata.concurrencyGroup``.
+    ``group_limits`` bounds tasks sharing a ``metadata.concurrencyGroup``. ``task_timeout``
+    (seconds) limits every action of a task without its own ``metadata.timeout``: a task over
+    its time is cancelled (``ctx.cancelled``), fails with "timed out" and is rolled back.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Engine:
         lock_timeout: float = 0.0,
         keep_going: bool = False,
         group_limits: Mapping[str, int] | None = None,
+        task_timeout: float | None = None,
     ) -> None:
         self.plugins = plugins or Plugins(entry_points=entry_points, disabled=disable_plugins)
         self._state_arg = state if state is not None else DEFAULT_STATE_URL
@@ -70,6 +73,9 @@ class Engine:
         self.lock_timeout = lock_timeout
         self.keep_going = keep_going
         self.group_limits = dict(group_limits or {})
+        if task_timeout is not None and task_timeout <= 0:
+            raise ConfigError(f"task_timeout must be a number of seconds > 0, not {task_timeout}")
+        self.task_timeout = task_timeout
 
     # -- set-up ------------------------------------------------------------------------------
     @property
@@ -171,6 +177,7 @@ class Engine:
                 parallelism=self.parallelism,
                 keep_going=self.keep_going if keep_going is None else keep_going,
                 group_limits=self.group_limits,
+                task_timeout=self.task_timeout,
             )
             self.plugins.run_start(
                 run_id, command, action, context, [graph.tasks[n] for n in run.order]

@@ -114,6 +114,10 @@ class ExecutorError(OpusError):
     """The executor could not run a task (bad address, unpicklable payload, ...)."""
 
 
+class TaskTimeoutError(OpusError):
+    """A task action ran over its time (``metadata.timeout`` or the engine's task timeout)."""
+
+
 class ConfigError(OpusError):
     """A configuration file or option is invalid."""
 

@@ -83,6 +83,14 @@ class Task:
         return bool(self.metadata.get("autoRollback", True))
 
     @property
+    def timeout(self) -> float | None:
+        """``metadata.timeout``: seconds an action of this task may run (``None``: no limit)."""
+        value = self.metadata.get("timeout")
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value) if value > 0 else None
+
+    @property
     def concurrency_group(self) -> str | None:
         """``metadata.concurrencyGroup``: tasks sharing a group share its limit."""
         return self.metadata.get("concurrencyGroup")
@@ -297,6 +305,9 @@ class RunResult:
     interrupted: bool = False
     #: Why state could not be written (disk full, database gone), if it could not.
     state_error: str | None = None
+    #: Actions were given up on while still running (timeouts ignored, a second Ctrl-C):
+    #: their threads may still run; a CLI should exit without waiting for them.
+    abandoned: bool = False
 
     @property
     def ok(self) -> bool:

@@ -19,18 +19,14 @@ class OutputError(OpusError):
     """A processor returned an output that is not a JSON value."""
 
 
-def check_outputs(task_name: str, action: str, outputs: Mapping[str, Any]) -> None:
+def check_outputs(task_name: str, action: str, outputs: Mapping[Any, Any]) -> None:
     """Raise :class:`OutputError` naming the first output (and path inside it) that is not
     JSON: a datetime, bytes, a set, an object, a non-string key, NaN or Infinity."""
-    for key, value in outputs.items():
-        problem = _problem(value, f"outputs.{key}") if isinstance(key, str) else None
-        if not isinstance(key, str):
-            problem = f"outputs has a {type(key).__name__} key {key!r}"
-        if problem:
-            raise OutputError(
-                f"task {task_name!r}: {action} returned an output that is not JSON: "
-                f"{problem}; {_HELP}"
-            )
+    problem = _problem(dict(outputs), "outputs")
+    if problem:
+        raise OutputError(
+            f"task {task_name!r}: {action} returned an output that is not JSON: {problem}; {_HELP}"
+        )
 
 
 def _problem(value: Any, path: str) -> str | None:

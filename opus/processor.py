@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .cancellation import Cancellation
 from .errors import NotSupportedError
 from .model import Result, Task, TaskState
 
@@ -60,6 +61,13 @@ class TaskContext:
     variables: Mapping[str, Any] = field(default_factory=ReadOnlyVariables)
     failed_action: str | None = None
     error: str | None = None
+    #: Set when the core gives up on this action (timeout, second Ctrl-C): poll it, or
+    #: register a callback that stops the work (see :mod:`opus.cancellation`).
+    cancelled: Cancellation = field(default_factory=Cancellation, compare=False, repr=False)
+
+    def is_cancelled(self) -> bool:
+        """Whether the core cancelled this action (it timed out, or opus is exiting)."""
+        return self.cancelled.is_set()
 
     @property
     def logger(self) -> logging.Logger:
@@ -70,6 +78,7 @@ class TaskContext:
         """A copy of this context for another action (used for rollback)."""
         from dataclasses import replace
 
+        changes.setdefault("cancelled", Cancellation())  # a rollback starts uncancelled
         return replace(self, action=action, **changes)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
-from .errors import VariableError, describe_error
+from .errors import TaskTimeoutError, VariableError, describe_error
 from .interrupts import deliver_interrupts
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .processor import ReadOnlyVariables, TaskContext
@@ -32,6 +32,9 @@ logger = logging.getLogger("opus")
 
 #: The ``phase`` of the completion-queue message that says "interrupted".
 _INTERRUPT = "interrupt"
+
+#: Seconds a cancelled (timed-out) action gets to stop before the run gives up on it.
+CANCEL_GRACE = 5.0
 
 #: Actions that write the task's record when they succeed.
 _WRITES_STATE = frozenset({"create", "update", "delete"})
@@ -55,6 +58,7 @@ class Run:
         parallelism: int,
         keep_going: bool,
         group_limits: Mapping[str, int],
+        task_timeout: float | None = None,
     ) -> None:
         self.command, self.action, self.context = command, action, context
         self.graph = graph
@@ -73,6 +77,12 @@ class Run:
         self._pending_error: dict[str, str] = {}  # task -> error, while rolling back
         self._stop_reason: str | None = None
         self._interrupts = 0
+        self.task_timeout = task_timeout
+        # timeouts: name -> (phase, monotonic deadline, seconds); cancelled ones -> grace end
+        self._deadlines: dict[str, tuple[str, float, float]] = {}
+        self._cancelled: dict[str, tuple[str, float, float]] = {}
+        self._stale: set[tuple[str, str]] = set()  # (name, phase) completions to ignore
+        self._abandoned_work = False
 
         reverse = action in REVERSE_ACTIONS
         edges = graph.dependents if reverse else graph.dependencies
@@ -103,7 +113,12 @@ class Run:
                         self._start_ready()
                     if not self.scheduler.running:
                         break
-                    name, phase, value, error = self._completions.get()
+                    try:
+                        message = self._completions.get(timeout=self._next_wait())
+                    except queue.Empty:
+                        self._check_deadlines()
+                        continue
+                    name, phase, value, error = message
                 except KeyboardInterrupt:  # not routed through a signal handler
                     if self._interrupt():
                         break
@@ -112,7 +127,14 @@ class Run:
                     if self._interrupt():
                         break
                     continue
+                if (name, phase) in self._stale:  # given up on after its timeout
+                    self._stale.discard((name, phase))
+                    continue
+                value, error = self._timed_out(name, phase, value, error)
                 self._complete(name, phase, value, error)
+        if self._abandoned_work:  # threads still run actions given up on: do not wait
+            self.executor.abandon()
+            self.result.abandoned = True
         for name in self.scheduler.not_started():
             self._skip(name, self._stop_reason or "not started")
         self.result.finished_at = time.time()
@@ -131,8 +153,12 @@ class Run:
         if self._interrupts > 1:
             logger.warning("second interrupt: not waiting for running tasks")
             for name in sorted(self.scheduler.running):
+                flight = self._in_flight.get(name)
+                if flight is not None:  # processors stop their work (shell: kill its group)
+                    flight[0].cancelled.cancel("interrupted", force=True)
                 self._abandon(name)
             self.executor.abandon()
+            self.result.abandoned = True
             return True
         if self.scheduler.running:
             logger.warning(
@@ -257,6 +283,9 @@ class Run:
             self._in_flight[task.name] = (ctx, time.time())
         future = self.executor.submit(task, ctx)
         name = task.name
+        limit = task.timeout or self.task_timeout
+        if limit:
+            self._deadlines[name] = (phase, time.monotonic() + limit, limit)
 
         def done(fut: Any) -> None:
             try:
@@ -266,6 +295,60 @@ class Run:
             self._completions.put((name, phase, value, error))
 
         future.add_done_callback(done)
+
+    # -- timeouts ---------------------------------------------------------------------------
+    def _next_wait(self) -> float | None:
+        """Seconds until the next deadline (``None``: no deadline, wait for a message)."""
+        ends = [end for _, end, _ in self._deadlines.values()]
+        ends += [end for _, end, _ in self._cancelled.values()]
+        return max(0.0, min(ends) - time.monotonic()) if ends else None
+
+    def _check_deadlines(self) -> None:
+        """Cancel actions over their time; give up on those that ignore it after a grace."""
+        now = time.monotonic()
+        for name, (phase, end, limit) in list(self._deadlines.items()):
+            if end > now:
+                continue
+            del self._deadlines[name]
+            flight = self._in_flight.get(name)
+            logger.warning("task %s: %s timed out after %gs; cancelling it", name, phase, limit)
+            if flight is not None:
+                flight[0].cancelled.cancel(f"timed out after {limit:g}s")
+            self._cancelled[name] = (phase, now + CANCEL_GRACE, limit)
+        for name, (phase, end, limit) in list(self._cancelled.items()):
+            if end > now:
+                continue
+            del self._cancelled[name]
+            logger.warning(
+                "task %s: %s still running %gs after it was cancelled; giving up on it",
+                name,
+                phase,
+                CANCEL_GRACE,
+            )
+            self._stale.add((name, phase))
+            self._abandoned_work = True
+            flight = self._in_flight.get(name)
+            what = "rollback" if phase == "rollback" or flight is None else flight[0].action
+            error = TaskTimeoutError(
+                f"{what} timed out after {limit:g}s and did not stop within "
+                f"{CANCEL_GRACE:g}s of being cancelled"
+            )
+            self._complete(name, phase, None, error)
+
+    def _timed_out(
+        self, name: str, phase: str, value: Any, error: BaseException | None
+    ) -> tuple[Any, BaseException | None]:
+        """A completion of an action that was cancelled for its timeout is a timeout error,
+        whatever it returned."""
+        self._deadlines.pop(name, None)
+        cancelled = self._cancelled.pop(name, None)
+        if cancelled is None:
+            return value, error
+        limit = cancelled[2]
+        flight = self._in_flight.get(name)
+        what = "rollback" if phase == "rollback" or flight is None else flight[0].action
+        detail = f" ({describe_error(error)})" if error is not None else ""
+        return None, TaskTimeoutError(f"{what} timed out after {limit:g}s{detail}")
 
     # -- completions ------------------------------------------------------------------------
     def _complete(self, name: str, phase: str, value: Any, error: BaseException | None) -> None:

@@ -63,6 +63,16 @@ def check_tasks(
                     task=name,
                 )
             )
+        timeout = task.metadata.get("timeout")
+        if timeout is not None and task.timeout is None:
+            problems.append(
+                ManifestError(
+                    f"must be a number of seconds > 0, not {timeout!r}",
+                    file=task.source,
+                    task=name,
+                    field="metadata.timeout",
+                )
+            )
         try:
             references = find_references(task.spec)
         except VariableError as exc:

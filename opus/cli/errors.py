@@ -6,7 +6,9 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -46,6 +48,11 @@ def error_boundary() -> Iterator[None]:
         raise
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
+        if any(t.name.startswith("opus-task") for t in threading.enumerate()):
+            # task threads may never end (a hung processor): do not join them at exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
         sys.exit(EXIT_INTERRUPTED)
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
         raise

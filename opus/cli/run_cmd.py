@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class RunOptions:
     executor: str
     keep_going: bool
     lock_timeout: float
+    task_timeout: float | None
     group_limits: tuple[str, ...]
     progress: bool
     output: str
@@ -105,6 +107,7 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         lock_timeout=opts.lock_timeout,
         keep_going=opts.keep_going,
         group_limits=parse_limits(opts.group_limits),
+        task_timeout=opts.task_timeout,
     )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     gap = capability_gaps(plugins)
@@ -157,6 +160,13 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         click.echo(f"error: {result.state_error}", err=True)
     if events is not None:
         events.exit(code)
+    if result.abandoned:
+        # Threads still run actions opus gave up on (a second Ctrl-C, a timed-out action
+        # that ignored its cancellation): state is recorded and the result printed, so end
+        # now instead of letting the interpreter join those threads.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 

@@ -140,11 +140,21 @@ class ShellProcessor(TaskProcessor):
                 cwd=cwd,
                 timeout=spec.timeout,
                 kill_grace=spec.kill_grace,
+                cancel=ctx.cancelled,
             )
             stdout, stderr = redactor.text(done.stdout), redactor.text(done.stderr)
             stdout_parts.append(stdout)
             stderr_parts.append(stderr)
             exit_code = done.exit_code
+            if done.cancelled:
+                raise ShellCommandError(
+                    f"task {task.name!r}: {key} command stopped, its task was cancelled "
+                    f"({ctx.cancelled.reason or 'cancelled'}; process group killed): "
+                    f"{_summary(shown)}{_stderr_note(stderr)}",
+                    exit_code=exit_code,
+                    stderr=stderr,
+                    timed_out=True,
+                )
             if done.timed_out:
                 raise ShellCommandError(
                     f"task {task.name!r}: {key} command timed out after {spec.timeout:g}s "
