@@ -67,9 +67,11 @@ def run(
     )
     remove: Callable[[], None] = lambda: None  # noqa: E731
     if cancel is not None:
-        remove = cancel.add_callback(
-            lambda force: _signal_group(proc.pid, signal.SIGKILL if force else signal.SIGTERM)
-        )
+
+        def stop(force: bool) -> None:  # from the driver: signal now, the loop escalates
+            _signal_group(proc.pid, signal.SIGKILL if force else signal.SIGTERM)
+
+        remove = cancel.add_callback(stop)
     deadline = started + timeout if timeout is not None else None
     timed_out = cancelled = False
     try:
