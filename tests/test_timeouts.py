@@ -306,3 +306,34 @@ def test_a_second_interrupt_exits_130_at_once_and_kills_shell_groups(
         timeout=60,
     )
     assert "is not locked" in lock.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_cli_task_timeout_flag_and_env(tmp_path: Path, how: str) -> None:
+    pytest.importorskip("opus_shell", reason="needs the opus-shell plugin installed")
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(shell_task("s", "sleep 3600")))
+    extra = ["--task-timeout", "0.5"] if how == "flag" else []
+    env = {**os.environ, **({"OPUS_TASK_TIMEOUT": "0.5"} if how == "env" else {})}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "apply",
+            "-f",
+            "t.yaml",
+            "--state",
+            "memory://",
+            "-o",
+            "json",
+            *extra,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "timed out after 0.5s" in json.loads(done.stdout)["tasks"]["s"]["error"]
