@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from opus import Engine, ExecutorError, Plugins, TaskProcessor
+from opus import Engine, ExecutorError, Plugins, Result, TaskProcessor
 from opus.executors import make_executor
 
 try:
@@ -40,7 +40,8 @@ class WorkerProcessor(TaskProcessor):
         if ctx.spec.get("fail"):
             raise RuntimeError(f"{task.name} failed on the worker")
         if ctx.spec.get("unpicklable_result"):
-            return {"lock": threading.Lock()}
+            # in details: a lock in outputs is refused earlier as "not JSON" (opus.outputs)
+            return Result(details={"lock": threading.Lock()})
         return {
             "pid": os.getpid(),
             "started": started,
