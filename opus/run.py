@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .cancellation import Cancellation
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
 from .errors import TaskTimeoutError, VariableError, describe_error
@@ -83,6 +84,7 @@ class Run:
         self._cancelled: dict[str, tuple[str, float, float]] = {}
         self._stale: set[tuple[str, str]] = set()  # (name, phase) completions to ignore
         self._abandoned_work = False
+        self._cancellations: dict[str, Cancellation] = {}  # of each running action/rollback
 
         reverse = action in REVERSE_ACTIONS
         edges = graph.dependents if reverse else graph.dependencies
@@ -153,9 +155,9 @@ class Run:
         if self._interrupts > 1:
             logger.warning("second interrupt: not waiting for running tasks")
             for name in sorted(self.scheduler.running):
-                flight = self._in_flight.get(name)
-                if flight is not None:  # processors stop their work (shell: kill its group)
-                    flight[0].cancelled.cancel("interrupted", force=True)
+                cancellation = self._cancellations.get(name)
+                if cancellation is not None:  # processors stop their work (shell: its group)
+                    cancellation.cancel("interrupted", force=True)
                 self._abandon(name)
             self.executor.abandon()
             self.result.abandoned = True
@@ -283,6 +285,7 @@ class Run:
             self._in_flight[task.name] = (ctx, time.time())
         future = self.executor.submit(task, ctx)
         name = task.name
+        self._cancellations[name] = ctx.cancelled
         limit = task.timeout or self.task_timeout
         if limit:
             self._deadlines[name] = (phase, time.monotonic() + limit, limit)
@@ -310,10 +313,10 @@ class Run:
             if end > now:
                 continue
             del self._deadlines[name]
-            flight = self._in_flight.get(name)
             logger.warning("task %s: %s timed out after %gs; cancelling it", name, phase, limit)
-            if flight is not None:
-                flight[0].cancelled.cancel(f"timed out after {limit:g}s")
+            cancellation = self._cancellations.get(name)
+            if cancellation is not None:
+                cancellation.cancel(f"timed out after {limit:g}s")
             self._cancelled[name] = (phase, now + CANCEL_GRACE, limit)
         for name, (phase, end, limit) in list(self._cancelled.items()):
             if end > now:
