@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .actions import Action, Status
 from .engine import Engine
 from .errors import (
     CommandError,
@@ -38,6 +39,7 @@ from .state.base import StateBackend, StatePersistence
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
     "CommandError",
     "ConfigError",
     "CycleError",
@@ -57,6 +59,7 @@ __all__ = [
     "RunRecord",
     "RunResult",
     "StateBackend",
+    "Status",
     "StateError",
     "StatePersistence",
     "Task",

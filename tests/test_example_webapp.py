@@ -166,6 +166,20 @@ def test_webapp_dev_apply_plan_drift_delete(opus: Opus) -> None:
     drifted = {name for name, t in report["tasks"].items() if t["drifted"]}
     assert drifted == {"app-config"}
 
+    # "Apply again to put everything back": plan shows the repair, apply makes it
+    code, report = opus("plan", "dev", "--var", "port=9090")
+    assert code == 3, "plan exits 3: the drifted file would be updated"
+    assert report["tasks"]["app-config"]["action"] == "update"
+    assert report["tasks"]["app-config"]["drifted"] is True
+    assert "debug = true" in (site / "app.ini").read_text(), "plan changes nothing"
+    code, report = opus("apply", "dev", "--var", "port=9090")
+    assert code == 0, opus.last_stderr
+    assert summary(report)["app-config"] == ("done", "update")
+    assert report["tasks"]["app-config"]["drifted"] is True
+    assert "debug" not in ini(site / "app.ini") and ini(site / "app.ini")["port"] == "9090"
+    code, report = opus("drift", "dev", "--var", "port=9090")
+    assert code == 0, f"nothing drifted after the repair: {report}"
+
     code, report = opus("delete", "dev", "--var", "port=9090")
     assert code == 0, opus.last_stderr
     assert summary(report) == {name: ("done", "delete") for name in TASKS}

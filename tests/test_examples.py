@@ -98,3 +98,30 @@ def test_readme_first_command_works_in_a_fresh_copy(tmp_path: Path) -> None:
     assert (copy / "hello-world" / "hello.txt").read_text() == "Hello World!"
     assert (copy / ".opus" / "state.db").exists()
     assert "2 created" in proc.stdout
+
+
+def test_readme_tour_apply_puts_a_tampered_file_right(tmp_path: Path) -> None:
+    """The README tour: tamper, drift and plan say why (exit 3), apply puts it right."""
+
+    def opus(*args: str) -> subprocess.CompletedProcess[str]:
+        manifest = str(REPO / "examples" / "hello_world.yaml")
+        return subprocess.run(
+            [sys.executable, "-m", "opus", *args, "-f", manifest, "--context", "dev"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, env=clean_env(),
+        )  # fmt: skip
+
+    assert opus("apply").returncode == 0
+    hello = tmp_path / "hello-world" / "hello.txt"
+    hello.write_text("tampered\n")
+    drift = opus("drift")
+    assert drift.returncode == 3 and "hello: drifted: " in drift.stdout
+    assert "content changed" in drift.stdout
+    plan = opus("plan")
+    assert plan.returncode == 3 and "~ update hello (drifted: " in plan.stdout
+    (tmp_path / "opus.yaml").write_text("refresh: false\n")  # the config key trusts state
+    assert opus("apply").returncode == 0 and hello.read_text() == "tampered\n"
+    (tmp_path / "opus.yaml").unlink()
+    apply = opus("apply")
+    assert apply.returncode == 0 and "1 updated, 1 unchanged" in apply.stdout
+    assert hello.read_text() == "Hello World!"
+    assert opus("drift").returncode == 0

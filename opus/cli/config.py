@@ -89,6 +89,7 @@ SETTINGS: dict[str, Setting] = {
     "task_timeout": Setting(_positive_number, "task_timeout"),
     "keep_going": Setting(_boolean, "keep_going"),
     "progress": Setting(_boolean, "progress"),
+    "refresh": Setting(_boolean, "refresh"),
     "disable_plugins": Setting(_strings, "disabled", group_level=True),
     "plugins": Setting(_strings, "plugin_modules", group_level=True),
 }

@@ -71,12 +71,20 @@ def check(
     context: str,
     targets: Sequence[str] = (),
     excludes: Sequence[str] = (),
+    *,
+    destroy: bool = False,
 ) -> TaskGraph:
     """Validate as a run would; raise the input problems together with the graph's."""
     problems = list(inputs.problems)
     try:
         graph = engine.validate(
-            command, inputs.tasks, context, inputs.variables, targets=targets, excludes=excludes
+            command,
+            inputs.tasks,
+            context,
+            inputs.variables,
+            targets=targets,
+            excludes=excludes,
+            destroy=destroy,
         )
     except OpusError as exc:
         problems += problems_of(exc)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from ..model import RunResult
+    from ..model import RunResult, TaskOutcome
 
 COLUMNS = ("task", "action", "status", "duration", "error")
 
@@ -86,7 +86,28 @@ def print_summary(
         console = console_for(out)
         console.print(title, markup=False, highlight=False)
         console.print(make_table(COLUMNS, rows, styles))
+    for name, outcome in result.tasks.items():
+        if outcome.action == "detect_drift" and outcome.drifted:
+            click.echo(f"{name}: drifted: {drift_reason(outcome)}", file=out)
     click.echo(count_line(result, gaps), file=out)
+
+
+def drift_reason(outcome: TaskOutcome) -> str:
+    """Why ``drift`` found a task drifted: the processor's message, the spec paths that
+    changed, or why it is not in state."""
+    details = outcome.details or {}
+    reasons = []
+    if outcome.spec_drift:
+        diff = details.get("spec_diff") or {}
+        paths = sorted({*diff.get("added", {}), *diff.get("removed", {}), *diff.get("changed", {})})
+        reasons.append(f"spec changed ({', '.join(paths)})" if paths else "spec changed")
+    if outcome.resource_drift and details.get("message"):
+        reasons.append(str(details["message"]))
+    elif outcome.resource_drift:
+        reasons.append("the resource changed")
+    if not reasons and details.get("reason"):
+        reasons.append(str(details["reason"]))
+    return "; ".join(reasons) or "unknown reason"
 
 
 def print_json(result: RunResult, gaps: Mapping[str, str]) -> None:

@@ -1,10 +1,9 @@
-"""Terraform-style plan output, and ``plan --destroy`` (what ``delete`` would remove)."""
+"""Terraform-style plan output."""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -13,11 +12,9 @@ import click
 from .words import count_line
 
 if TYPE_CHECKING:
-    from ..graph import TaskGraph
-    from ..model import RunResult
-    from ..state.base import StateBackend
+    from ..model import RunResult, TaskOutcome
 
-_SIGN = {"create": "+", "update": "~", "delete": "-"}
+_SIGN = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 
 
 def _value(value: Any) -> str:
@@ -38,7 +35,7 @@ def diff_lines(diff: Mapping[str, Any] | None, indent: str = "      ") -> list[s
 
 
 def plan_counts(result: RunResult, gaps: Mapping[str, str]) -> dict[str, int]:
-    counts = {"create": 0, "update": 0, "delete": 0, "unknown": 0}
+    counts = {"create": 0, "update": 0, "replace": 0, "delete": 0, "unknown": 0}
     for name, outcome in result.tasks.items():
         if outcome.status != "planned":
             continue
@@ -52,10 +49,10 @@ def plan_total(result: RunResult, gaps: Mapping[str, str]) -> str:
     counts = plan_counts(result, gaps)
     if not any(counts.values()):
         return "No changes. Everything is up to date."
-    text = (
-        f"Plan: {counts['create']} to create, {counts['update']} to update, "
-        f"{counts['delete']} to delete"
-    )
+    text = f"Plan: {counts['create']} to create, {counts['update']} to update, "
+    if counts["replace"]:
+        text += f"{counts['replace']} to replace, "
+    text += f"{counts['delete']} to delete"
     if counts["unknown"]:
         text += f", {counts['unknown']} unknown"
     return text + "."
@@ -85,9 +82,10 @@ def print_plan(
         if name in gaps:
             echo(f"  ? {action} {name}  (unknown: {gaps[name]}; apply would fail)", "yellow")
             continue
-        fg = {"create": "green", "update": "yellow", "delete": "red"}.get(action)
-        echo(f"  {_SIGN.get(action, '?')} {action} {name}", fg)
-        if action == "update":
+        fg = {"create": "green", "update": "yellow", "replace": "red", "delete": "red"}.get(action)
+        why = plan_reason(outcome)
+        echo(f"  {_SIGN.get(action, '?')} {action} {name}{f' ({why})' if why else ''}", fg)
+        if action in ("update", "replace"):
             for line in diff_lines(outcome.diff):
                 echo(line)
     problems = [
@@ -105,20 +103,10 @@ def print_plan(
     echo(plan_total(result, gaps))
 
 
-def destroy_plan(graph: TaskGraph, state: StateBackend, run: RunResult) -> RunResult:
-    """What ``delete`` would remove: the tasks of ``graph`` recorded in state, dependents
-    first; nothing is locked, run or written."""
-    from ..model import TaskOutcome
-
-    recorded = {record.name for record in state.list_records(run.context)}
-    now = time.time()
-    for name in reversed(graph.order):
-        if name in recorded:
-            run.tasks[name] = TaskOutcome(name, "planned", "delete", duration_s=0.0)
-        else:
-            run.tasks[name] = TaskOutcome(
-                name, "unchanged", None, duration_s=0.0, details={"reason": "not in state"}
-            )
-    run.started_at = run.started_at or now
-    run.finished_at = time.time()
-    return run
+def plan_reason(outcome: TaskOutcome) -> str | None:
+    """Why a planned change is shown, when the diff alone does not say it: drift, a
+    replacement, a resource gone, an orphan."""
+    reason = (outcome.details or {}).get("reason")
+    if not isinstance(reason, str) or reason in ("spec changed", "not in state"):
+        return None
+    return reason

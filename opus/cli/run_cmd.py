@@ -57,6 +57,8 @@ class RunOptions:
     progress: bool
     output: str
     destroy: bool = False
+    refresh: bool = True
+    prune: bool = False
 
 
 def parse_limits(pairs: tuple[str, ...]) -> dict[str, int]:
@@ -89,11 +91,10 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def execute(session: Session, opts: RunOptions, events: EventStream | None) -> int:
     """Run one command and print its result; return the exit code."""
-    from ..engine import Engine, new_run_id
-    from ..model import RunResult
+    from ..engine import Engine
     from .inputs import check, read_inputs
     from .output import print_json, print_summary
-    from .plan_view import destroy_plan, print_plan
+    from .plan_view import print_plan
     from .progress import make_progress
     from .words import capability_gaps
 
@@ -113,41 +114,50 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     gap = capability_gaps(plugins)
     reporter = None
     try:
-        validate_as = _delete_command(plugins.command_map()) if opts.destroy else opts.command
-        graph = check(engine, validate_as, inputs, opts.context, opts.targets, opts.excludes)
-        if opts.destroy:
-            result = destroy_plan(
-                graph,
-                engine.state,
-                RunResult(
-                    run_id=new_run_id(), command=opts.command, action="plan", context=opts.context
-                ),
-            )
-            if events is not None:
-                _replay(events, graph, result)
-        else:
-            reporter = make_progress(
-                output=opts.output, progress=opts.progress, verbosity=session.verbosity, gap=gap
-            )
-            if reporter is not None:
-                plugins.register(reporter, name="cli-progress")
-            if events is not None:
-                plugins.register(events, name="cli-events")
-            result = engine.run(
-                opts.command,
-                inputs.tasks,
-                context=opts.context,
-                variables=inputs.variables,
-                targets=opts.targets,
-                excludes=opts.excludes,
-            )
+        graph = check(engine, opts.command, inputs, opts.context, opts.targets, opts.excludes,
+                      destroy=opts.destroy)  # fmt: skip
+        if opts.prune and (opts.targets or opts.excludes):
+            click.echo("warning: --prune is ignored with --target/--exclude", err=True)
+        reporter = make_progress(
+            output=opts.output, progress=opts.progress, verbosity=session.verbosity, gap=gap
+        )
+        if reporter is not None:
+            plugins.register(reporter, name="cli-progress")
+        if events is not None:
+            plugins.register(events, name="cli-events")
+        result = engine.run(
+            opts.command,
+            inputs.tasks,
+            context=opts.context,
+            variables=inputs.variables,
+            targets=opts.targets,
+            excludes=opts.excludes,
+            refresh=opts.refresh,
+            prune=opts.prune and not (opts.targets or opts.excludes),
+            destroy=opts.destroy,
+        )
     finally:
         if reporter is not None:
             reporter.close()
         signal.signal(signal.SIGTERM, previous)
         engine.close()
+    if result.orphans and opts.output != "json":
+        pruned = [n for n in result.orphans if n in result.tasks]
+        left = [n for n in result.orphans if n not in result.tasks]
+        if left:
+            click.echo(
+                f"warning: in state but no longer in the manifests: {', '.join(left)} "
+                "(--prune deletes them)",
+                err=True,
+            )
+        if pruned and result.action != "plan":
+            click.echo(f"pruned (no longer in the manifests): {', '.join(pruned)}", err=True)
     tasks = {t.name: t for t in inputs.tasks}
-    gaps = {n: why for n, o in result.tasks.items() if (why := gap(tasks[n], o)) is not None}
+    gaps = {
+        n: why
+        for n, o in result.tasks.items()
+        if n in tasks and (why := gap(tasks[n], o)) is not None
+    }
     code = exit_code(result)
     if opts.output == "json":
         print_json(result, gaps)
@@ -170,35 +180,31 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     return code
 
 
-def _delete_command(command_map: dict[str, str]) -> str:
-    for command, action in sorted(command_map.items()):
-        if action == "delete":
-            return command
-    raise ConfigError("plan --destroy: no command maps to the delete action")
-
-
-def _replay(events: EventStream, graph: Any, result: RunResult) -> None:
-    """Events for a destroy plan, which does not go through the engine."""
-    events.opus_run_start(
-        result.run_id,
-        result.command,
-        result.action,
-        result.context,
-        [graph.tasks[n] for n in result.tasks],
-    )
-    for name in result.tasks:
-        events.opus_task_done(graph.tasks[name], None, result.tasks[name])
-    events.opus_run_finish(result)
-
-
 def make_run_command(name: str, action: str) -> click.Command:
     """A click command running ``name`` (mapped to ``action``)."""
 
-    params = []
+    params: list[click.Parameter] = []
     if action == "plan":
         params.append(
             click.Option(["--destroy"], is_flag=True, help="Show what delete would remove instead.")
         )
+    if action in ("apply", "plan"):
+        params += [
+            click.Option(
+                ["--refresh/--no-refresh"],
+                default=True,
+                envvar="OPUS_REFRESH",
+                show_envvar=True,
+                help="Ask processors (detect_drift) about recorded resources before deciding: "
+                "drifted ones are updated, gone ones created again.",
+            ),
+            click.Option(
+                ["--prune"],
+                is_flag=True,
+                help="Delete (plan: show) tasks recorded in the context but no longer in the "
+                "manifests; never with --target/--exclude.",
+            ),
+        ]
 
     @click.command(
         name=name,

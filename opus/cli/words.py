@@ -12,18 +12,21 @@ if TYPE_CHECKING:
 _VERB = {
     "create": "created",
     "update": "updated",
+    "replace": "replaced",
     "delete": "deleted",
     "describe": "described",
     "detect_drift": "checked",
     "rollback": "rolled back",
 }
-_PLAN = {"create": "+ create", "update": "~ update", "delete": "- delete"}
+_PLAN = {"create": "+ create", "update": "~ update", "replace": "-/+ replace", "delete": "- delete"}
 _ORDER = [
     "to create",
     "to update",
+    "to replace",
     "to delete",
     "created",
     "updated",
+    "replaced",
     "deleted",
     "described",
     "drifted",

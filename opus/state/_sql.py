@@ -96,6 +96,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                 backend_pid INTEGER)""",
         ),
     ),
+    Migration(
+        2,
+        "task records keep their dependencies (orders the pruning of orphans)",
+        ("ALTER TABLE tasks ADD COLUMN dependencies {json}",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -141,7 +146,7 @@ def apply_migrations(
 
 TASK_COLUMNS = (
     "context, name, api_version, kind, applied_spec, spec_checksum, outputs, "
-    "resource_checksum, status, created_at, updated_at, run_id, error"
+    "resource_checksum, status, created_at, updated_at, run_id, error, dependencies"
 )
 HISTORY_COLUMNS = "run_id, context, name, action, status, at, duration_s, spec_checksum, error"
 RUN_COLUMNS = (
@@ -164,7 +169,7 @@ def task_row(s: TaskState) -> tuple[Any, ...]:
     return (
         s.context, s.name, s.api_version, s.kind, dump_json(s.applied_spec), s.spec_checksum,
         dump_json(dict(s.outputs)), s.resource_checksum, s.status, s.created_at, s.updated_at,
-        s.run_id, s.error,
+        s.run_id, s.error, dump_json(list(s.dependencies)),
     )  # fmt: skip
 
 
@@ -232,6 +237,7 @@ class SQLStateBackend(StateBackend):
             applied_spec=self._load_json(row[4]), spec_checksum=row[5],
             outputs=self._load_json(row[6]) or {}, resource_checksum=row[7], status=row[8],
             created_at=row[9], updated_at=row[10], run_id=row[11], error=row[12],
+            dependencies=tuple(self._load_json(row[13]) or ()),
         )  # fmt: skip
 
     def _run(self, row: Sequence[Any]) -> RunRecord:

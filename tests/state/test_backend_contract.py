@@ -48,6 +48,7 @@ def state(name: str = "web", context: str = "dev", **kw: object) -> TaskState:
         "updated_at": 1700000001.5,
         "run_id": "run-1",
         "error": None,
+        "dependencies": ("db", "net"),
     }
     values.update(kw)
     return TaskState(context=context, name=name, **values)  # type: ignore[arg-type]

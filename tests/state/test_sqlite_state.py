@@ -108,8 +108,11 @@ def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
     for _ in range(2):
         with SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db") as backend:
             backend.contexts()
-            assert backend.schema_version == _sql.LATEST_VERSION == 1
-    assert _versions(tmp_path / "s.db") == [(1, "task records, history, runs and locks")]
+            assert backend.schema_version == _sql.LATEST_VERSION == 2
+    assert _versions(tmp_path / "s.db") == [
+        (1, "task records, history, runs and locks"),
+        (2, "task records keep their dependencies (orders the pruning of orphans)"),
+    ]
     raw = sqlite3.connect(tmp_path / "s.db")
     indexes = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     raw.close()
@@ -125,7 +128,7 @@ def test_a_database_from_a_newer_opus_is_refused(tmp_path: Path) -> None:
     raw.close()
     backend = SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db")
     with pytest.raises(
-        StateError, match=r"schema version 99, but this opus only knows versions up to 1"
+        StateError, match=r"schema version 99, but this opus only knows versions up to 2"
     ):
         backend.get("dev", "web")
 
@@ -135,21 +138,18 @@ def test_a_new_migration_is_applied_atomically(
 ) -> None:
     with SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db") as backend:
         backend.save(TaskState("dev", "web"))
-    broken = _sql.Migration(2, "broken", ("CREATE TABLE extra (x INTEGER)", "NOT SQL AT ALL"))
+    broken = _sql.Migration(3, "broken", ("CREATE TABLE extra (x INTEGER)", "NOT SQL AT ALL"))
     monkeypatch.setattr(_sql, "MIGRATIONS", (*_sql.MIGRATIONS, broken))
-    monkeypatch.setattr(_sql, "LATEST_VERSION", 2)
+    monkeypatch.setattr(_sql, "LATEST_VERSION", 3)
     with pytest.raises(StateError, match="cannot open SQLite state database"):
         SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db").contexts()
-    assert [v for v, _ in _versions(tmp_path / "s.db")] == [1]  # rolled back, extra not created
-    good = _sql.Migration(2, "task notes", ("ALTER TABLE tasks ADD COLUMN note TEXT",))
-    monkeypatch.setattr(_sql, "MIGRATIONS", (*_sql.MIGRATIONS[:1], good))
+    assert [v for v, _ in _versions(tmp_path / "s.db")] == [1, 2]  # rolled back, no extra
+    good = _sql.Migration(3, "task notes", ("ALTER TABLE tasks ADD COLUMN note TEXT",))
+    monkeypatch.setattr(_sql, "MIGRATIONS", (*_sql.MIGRATIONS[:2], good))
     with SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db") as backend:
         assert backend.get("dev", "web") == TaskState("dev", "web")
-        assert backend.schema_version == 2
-    assert _versions(tmp_path / "s.db") == [
-        (1, "task records, history, runs and locks"),
-        (2, "task notes"),
-    ]
+        assert backend.schema_version == 3
+    assert [v for v, _ in _versions(tmp_path / "s.db")] == [1, 2, 3]
 
 
 def test_readers_in_other_processes_are_not_blocked_by_a_writer(tmp_path: Path, children) -> None:

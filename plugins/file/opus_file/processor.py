@@ -34,6 +34,8 @@ class FileProcessor(TaskProcessor):
     """
 
     api_version = "file/v1"
+    #: a new path is a new file: apply deletes the old one (recorded spec) and creates it
+    replace_on = ("path",)
 
     def __init__(self, backup_dir: Path | str | None = None) -> None:
         self.backups = BackupStore(backup_dir)
@@ -51,7 +53,10 @@ class FileProcessor(TaskProcessor):
         return self._apply(task, ctx)
 
     def delete(self, task: Task, ctx: TaskContext) -> Result:
-        """Remove the file or directory (a non-empty directory only with ``force: true``)."""
+        """Remove the file or directory (a non-empty directory only with ``force: true``).
+
+        ``ctx.spec`` is the recorded spec: what was applied is what is removed.
+        """
         self.backups.sweep(ctx.context, ctx.run_id)
         spec = FileSpec.parse(task.name, ctx.spec, task.kind)
         path = _applied_path(ctx) or spec.path
@@ -88,7 +93,7 @@ class FileProcessor(TaskProcessor):
         details: dict[str, Any] = {"path": str(info.path), "reasons": reasons}
         details.update(expected=expected.checksum, actual=info.checksum)
         message = "; ".join(reasons) if reasons else "in sync"
-        return Result(drifted=bool(reasons), message=message, details=details)
+        return Result(drifted=bool(reasons), message=message, details=details, exists=info.exists)
 
     def rollback(self, task: Task, ctx: TaskContext) -> Result:
         """Restore what the failed action found at the path (content and mode, or nothing)."""

@@ -19,9 +19,13 @@ def _sha256(data: bytes) -> str:
 
 
 class HelloWorldProcessor(TaskProcessor):
-    """Writes ``spec.content`` (default ``Hello World!``) to ``spec.path``."""
+    """Writes ``spec.content`` (default ``Hello World!``) to ``spec.path``.
+
+    A changed ``path`` replaces the task (the old file is deleted, the new one written).
+    """
 
     api_version = "hello-world/v1"
+    replace_on = ("path",)
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
@@ -89,7 +93,7 @@ class HelloWorldProcessor(TaskProcessor):
     def detect_drift(self, task: Task, ctx: TaskContext) -> Result:
         path = self._path(task, ctx)
         if not path.exists():
-            return Result(drifted=True, message=f"{path} is missing")
+            return Result(drifted=True, exists=False, message=f"{path} is missing")
         expected = ctx.state.resource_checksum if ctx.state else None
         if expected is None:
             expected = _sha256(str(ctx.spec.get("content", DEFAULT_CONTENT)).encode())
