@@ -202,3 +202,15 @@ def test_a_one_letter_sensitive_value_masks_only_itself(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     stdout = json.loads(done.stdout)["tasks"]["pin"]["outputs"]["stdout"]
     assert stdout == "hello there\npin=***\nt=x***x"
+
+
+def test_a_spec_with_the_literal_known_after_apply_text_is_unchanged_next_time(
+    files: Path,
+) -> None:
+    doc = {**FILE_TASKS[0], "spec": {"path": "a.txt", "content": "x (known after apply) y"}}
+    write(files, [doc])
+    args = ("apply", "-f", "t.yaml", "--state", "sqlite:///s.db", "-o", "json")
+    first = opus(files, *args)
+    assert json.loads(first.stdout)["tasks"]["a"]["status"] == "done", first.stderr
+    second = opus(files, *args)
+    assert json.loads(second.stdout)["tasks"]["a"]["status"] == "unchanged", second.stderr
