@@ -121,6 +121,21 @@ def test_the_stored_spec_holds_the_quoted_command(tmp_path: Path) -> None:
     shown = opus(tmp_path, "state", "show", "rm", "--state", "sqlite:///s.db", "-o", "json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["applied_spec"]["delete"] == "echo bye '$(touch PWNED)'"
+    plan = opus(
+        tmp_path,
+        "plan",
+        "-f",
+        "tasks.yaml",
+        "--state",
+        "sqlite:///s.db",
+        "--var",
+        "who=$(touch PWNED2)",
+        "-o",
+        "json",
+    )
+    assert plan.returncode == 3, plan.stderr
+    changed = json.loads(plan.stdout)["tasks"]["rm"]["diff"]["changed"]["delete"]
+    assert changed == ["echo bye '$(touch PWNED)'", "echo bye '$(touch PWNED2)'"]
     done = opus(
         tmp_path,
         "delete",
