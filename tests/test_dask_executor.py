@@ -319,3 +319,22 @@ def test_cli_executor_dask_runs_tasks_on_workers(tmp_path: Path) -> None:
     assert tasks["b"]["outputs"]["up"] == tasks["a"]["outputs"]["pid"]
     assert tasks["broken"]["status"] == "rolled_back"
     assert tasks["broken"]["error"] == "RuntimeError: broken failed on a worker"
+
+
+def test_a_timed_out_action_on_a_worker_fails_and_the_run_goes_on(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancellation cannot reach another process: the driver gives up after the grace."""
+    from opus import run as run_module
+
+    monkeypatch.setattr(run_module, "CANCEL_GRACE", 0.3)
+    marker = tmp_path / "rolled-back"
+    slow = step("slow", sleep=3, rollback_marker=str(marker))
+    slow["metadata"]["timeout"] = 0.5
+    started = time.monotonic()
+    result = engine.run("apply", [slow, step("other", value=1)], keep_going=True)
+    assert time.monotonic() - started < 3
+    assert result.tasks["slow"].status == "rolled_back"
+    assert "timed out after 0.5s" in result.tasks["slow"].error
+    assert result.tasks["other"].status == "done"
+    assert marker.exists()
