@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .actions import Action, Status
+from .cancellation import Cancellation
 from .engine import Engine
 from .errors import (
     CommandError,
@@ -16,12 +17,14 @@ from .errors import (
     OpusError,
     PluginError,
     StateError,
+    TaskTimeoutError,
     ValidationErrors,
     VariableError,
 )
 from .facade import Tasks
 from .hooks import Hook, TaskProcessingHook
 from .hookspecs import hookimpl
+from .masking import Masker
 from .model import (
     HistoryEntry,
     LockInfo,
@@ -32,6 +35,7 @@ from .model import (
     TaskOutcome,
     TaskState,
 )
+from .outputs import OutputError
 from .plugins import Plugins
 from .processor import TaskContext, TaskProcessor
 from .state.base import StateBackend, StatePersistence
@@ -40,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "Cancellation",
     "CommandError",
     "ConfigError",
     "CycleError",
@@ -51,8 +56,10 @@ __all__ = [
     "LockError",
     "LockInfo",
     "ManifestError",
+    "Masker",
     "NotSupportedError",
     "OpusError",
+    "OutputError",
     "PluginError",
     "Plugins",
     "Result",
@@ -68,6 +75,7 @@ __all__ = [
     "TaskProcessingHook",
     "TaskProcessor",
     "TaskState",
+    "TaskTimeoutError",
     "Tasks",
     "ValidationErrors",
     "VariableError",
