@@ -1,8 +1,10 @@
 """The one exception hierarchy of opus.
 
-Every error a user can cause by what they wrote (manifests, values, options) is an
-:class:`OpusError`; the CLI prints it as one line and exits 2. Anything else is a bug or an
-environment failure and is reported as such.
+Every error opus raises on purpose is an :class:`OpusError`. Most say the input is wrong
+(manifests, values, options); :class:`StateError` and :class:`ExecutorError` say opus could
+not do its job (the state backend, a context lock or the executor failed) -- except their
+subclasses that are also a :class:`ConfigError` (a malformed state URL or executor) or a
+:class:`NotFoundError`. The CLI chooses its exit code from that (``opus.cli.errors``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,19 @@ from collections.abc import Iterable
 
 
 class OpusError(Exception):
-    """Base of every error opus raises on purpose."""
+    """Base of every error opus raises on purpose.
+
+    ``argument`` names the keyword argument of the library that would fix the error
+    (``variables``, ``targets``); the message spells it ``variables=``. A front end shows its own
+    name for it instead (the CLI its flag, ``--var``).
+    """
+
+    argument: str | None = None
+
+    def __init__(self, *args: object, argument: str | None = None) -> None:
+        super().__init__(*args)
+        if argument is not None:
+            self.argument = argument
 
 
 def describe_error(exc: BaseException) -> str:
@@ -65,11 +79,13 @@ class ValidationErrors(OpusError):
 
     def __init__(self, errors: Iterable[OpusError]) -> None:
         self.errors = list(errors)
-        lines = [str(e) for e in self.errors]
+        super().__init__(self.join([str(e) for e in self.errors]))
+
+    @staticmethod
+    def join(lines: list[str]) -> str:
+        """The message for several problems: a count line, then one ``  - `` line each."""
         head = f"{len(lines)} problems found:" if len(lines) > 1 else ""
-        super().__init__(
-            "\n".join([head, *("  - " + line for line in lines)]) if head else lines[0]
-        )
+        return "\n".join([head, *("  - " + line for line in lines)]) if head else lines[0]
 
 
 class GraphError(OpusError):
@@ -102,24 +118,53 @@ class NotSupportedError(OpusError):
     """A processor does not implement the requested action."""
 
 
-class StateError(OpusError):
-    """The state backend failed or its URL is invalid."""
-
-
-class LockError(StateError):
-    """The context is locked by another run."""
-
-
-class ExecutorError(OpusError):
-    """The executor could not run a task (bad address, unpicklable payload, ...)."""
-
-
 class TaskTimeoutError(OpusError):
     """A task action ran over its time (``metadata.timeout`` or the engine's task timeout)."""
 
 
 class ConfigError(OpusError):
     """A configuration file or option is invalid."""
+
+
+class StateError(OpusError):
+    """The state backend failed: unreachable, corrupt, of a newer schema, ..."""
+
+
+class StateConfigError(StateError, ConfigError):
+    """The state is asked for wrongly: a malformed or unknown state URL, a migration into a
+    backend that already holds state. Bad input, unlike other :class:`StateError`\\s."""
+
+
+class NotFoundError(StateError):
+    """A task or run asked for by name is not in state, or a run id prefix is ambiguous.
+    Bad input."""
+
+
+class LockError(StateError):
+    """The context is locked by another run; ``context`` and ``holder`` say which and whom."""
+
+    def __init__(self, message: str, *, context: str | None = None, holder: str = "") -> None:
+        super().__init__(message, argument="lock_timeout" if context is not None else None)
+        self.context = context
+        self.holder = holder
+
+    @classmethod
+    def held(cls, context: str, holder: str) -> LockError:
+        """The error for a lock of ``context`` still held by ``holder`` after the timeout."""
+        return cls(
+            f"context {context!r} is locked by {holder}; pass lock_timeout= to wait, or call "
+            f"unlock({context!r}) on the state backend if that run is gone",
+            context=context,
+            holder=holder,
+        )
+
+
+class ExecutorError(OpusError):
+    """The executor could not run a task (scheduler unreachable, unpicklable payload, ...)."""
+
+
+class ExecutorConfigError(ExecutorError, ConfigError):
+    """The executor is asked for wrongly: an unknown name or a malformed address. Bad input."""
 
 
 class Interrupted(OpusError):

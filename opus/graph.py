@@ -91,9 +91,12 @@ class TaskGraph:
 
     def select(self, targets: Sequence[str] = (), excludes: Sequence[str] = ()) -> TaskGraph:
         """Keep ``targets`` and what they depend on, minus ``excludes`` and what depends on them."""
-        for name in [*targets, *excludes]:
-            if name not in self.tasks:
-                raise GraphError(f"--target/--exclude: no task named {name!r} in this run")
+        for argument, names in (("targets", targets), ("excludes", excludes)):
+            for name in names:
+                if name not in self.tasks:
+                    raise GraphError(
+                        f"{argument}=: no task named {name!r} in this run", argument=argument
+                    )
         keep = set(self.tasks)
         if targets:
             keep = self.closure(targets, self.dependencies)

@@ -39,8 +39,9 @@ def deliver_interrupts(callback: Callable[[], None]) -> Iterator[bool]:
         handler = signal.getsignal(signum)
         if not callable(handler):
             continue
+        chained: Callable[..., Any] = handler
 
-        def routed(number: int, frame: Any, handler: Callable[..., Any] = handler) -> None:
+        def routed(number: int, frame: Any, handler: Callable[..., Any] = chained) -> None:
             try:
                 handler(number, frame)
             except KeyboardInterrupt:

@@ -15,7 +15,7 @@ import pluggy
 
 from . import hookspecs
 from .commands import check_action
-from .errors import OpusError, PluginError, StateError
+from .errors import OpusError, PluginError, StateConfigError
 from .hooks import Hook, TaskProcessingHook
 from .registry import ProcessorRegistry
 
@@ -240,13 +240,13 @@ class Plugins:
     def state_backend(self, url: str) -> StateBackend:
         """Open the state backend for ``url``; an unknown scheme lists the known ones."""
         if "://" not in url:
-            raise StateError(
+            raise StateConfigError(
                 f"invalid state URL {url!r}: expected SCHEME://... (e.g. sqlite:///.opus/state.db)"
             )
         backend: StateBackend | None = self.pm.hook.opus_state_backend(url=url)
         if backend is None:
             known = ", ".join(sorted(self.state_schemes())) or "none"
-            raise StateError(f"no state backend for {url!r} (known schemes: {known})")
+            raise StateConfigError(f"no state backend for {url!r} (known schemes: {known})")
         return backend
 
     def resolve_spec(

@@ -92,7 +92,8 @@ def check_tasks(
                 problems.append(
                     VariableError(
                         f"{where}task {name!r}, {ref.path}: variable {ref.name!r} is not defined "
-                        f"(use --var, --values or variables=) (reference {ref.text})"
+                        f"(set it with variables=) (reference {ref.text})",
+                        argument="variables",
                     )
                 )
     return problems

@@ -145,8 +145,11 @@ def resolve_spec(
             if outputs:
                 what += f" (it has: {', '.join(outputs)})"
         else:
-            what = f"variable {ref.name!r} is not defined (use --var, --values or variables=)"
-        raise VariableError(f"task {task_name!r}, {ref.path}: {what} (reference {ref.text})")
+            what = f"variable {ref.name!r} is not defined (set it with variables=)"
+        raise VariableError(
+            f"task {task_name!r}, {ref.path}: {what} (reference {ref.text})",
+            argument=None if ref.task else "variables",
+        )
 
     def custom(m: re.Match[str], path: str, value: Any) -> str | None:
         if render is None or value is UNKNOWN:
@@ -191,14 +194,15 @@ def resolve_spec(
 
 
 def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Parse ``--var k=v`` pairs; values are YAML scalars (``3`` is an int, ``true`` a bool)."""
+    """Parse ``k=v`` pairs (the CLI's ``--var``); values are YAML scalars (``3`` is an int,
+    ``true`` a bool)."""
     import yaml
 
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
-            raise VariableError(f"--var {pair!r}: expected NAME=VALUE")
+            raise VariableError(f"{pair!r} in pairs=: expected NAME=VALUE", argument="pairs")
         try:
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError:

@@ -1,8 +1,12 @@
-"""Running the real ``opus`` CLI in subprocesses, for the lifecycle and state tests.
+"""The one kit for CLI tests: running ``opus`` for real or in-process, and writing manifests.
 
-Every call runs ``python -m opus -p helpers_procs ...`` with ``cwd`` set to the test's tmp
-dir, ``PYTHONPATH`` pointing at this directory (so the test processors load), and
-``OPUS_TEST_DIR`` set for the processors' event log.
+:func:`run_opus` and :func:`start_opus` run ``python -m opus -p helpers_procs ...`` in a
+subprocess with ``cwd`` set to the test's tmp dir, ``PYTHONPATH`` pointing at this directory
+(so the test processors load) and at that tmp dir (for modules a test writes there, such as
+:func:`write_procs`'s), and ``OPUS_TEST_DIR`` set for the processors' event log.
+:func:`invoke` runs the CLI in-process with click's ``CliRunner``. All return a
+``subprocess.CompletedProcess``. Manifests are dicts from :func:`task` (or :func:`hello`);
+Task objects for the Python API come from ``support_processors.make_task``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner
+
+from opus.cli import cli
+from opus.cli.session import Session
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -25,7 +34,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 def cli_env(workdir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a CLI subprocess: test plugins importable, no stray opus env."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPUS_")}
-    path = [str(TESTS_DIR)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    path = [str(TESTS_DIR), str(workdir)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     env["PYTHONPATH"] = os.pathsep.join(path)
     env["OPUS_TEST_DIR"] = str(workdir)
     env["PYTHONUNBUFFERED"] = "1"
@@ -106,17 +115,30 @@ def write_manifest(path: Path, docs: Iterable[Mapping[str, Any]]) -> Path:
 def task(
     api_version: str,
     name: str,
-    spec: Mapping[str, Any],
+    spec: Mapping[str, Any] | None = None,
     *,
     kind: str = "Step",
     depends: Iterable[str] = (),
+    **metadata: Any,
 ) -> dict[str, Any]:
-    """A manifest mapping for one task."""
-    metadata: dict[str, Any] = {"name": name}
+    """A manifest mapping for one task; ``depends`` names the tasks it depends on, other
+    keyword arguments are more ``metadata`` (``labels=...``, ``dependencies=[...]``)."""
+    meta: dict[str, Any] = {"name": name, **metadata}
     deps = list(depends)
     if deps:
-        metadata["dependencies"] = [{"tasks": deps}]
-    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": dict(spec)}
+        meta["dependencies"] = [{"tasks": deps}]
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": dict(spec or {})}
+
+
+def hello(name: str, content: str = "hi", **metadata: Any) -> dict[str, Any]:
+    """A ``hello-world/v1`` task writing ``out/NAME.txt`` (the hello_world plugin package)."""
+    spec = {"path": f"out/{name}.txt", "content": content}
+    return task("hello-world/v1", name, spec, kind="HelloWorld", **metadata)
+
+
+def state_url(directory: Path) -> str:
+    """A SQLite state URL in ``directory``."""
+    return f"sqlite:///{directory}/state.db"
 
 
 def wait_for(
@@ -140,3 +162,83 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
+
+
+def invoke(
+    workdir: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in-process with click's CliRunner in ``workdir``, stdout and stderr apart,
+    with no ``OPUS_*`` variable of this process (``env`` adds some)."""
+    runner = CliRunner()
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    saved = {k: v for k, v in os.environ.items() if k.startswith("OPUS_")}
+    for key in saved:
+        del os.environ[key]
+    try:
+        result = runner.invoke(
+            cli, list(args), obj=Session(), env=dict(env or {}), catch_exceptions=False
+        )
+    finally:
+        os.environ.update(saved)
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(
+        ["opus", *args], result.exit_code, result.stdout, result.stderr
+    )
+
+
+# -- processors written into a test's directory, loaded with ``-p opus_cli_testprocs`` -----
+
+PROCS_MODULE = "opus_cli_testprocs"
+
+PROCS_SOURCE = textwrap.dedent('''
+    """Processors for the CLI tests."""
+    import time
+
+    import opus
+    from opus import Result, TaskProcessor
+
+
+    class Fail(TaskProcessor):
+        api_version = "cli-test/fail-v1"
+
+        def create(self, task, ctx):
+            raise RuntimeError(f"boom: {ctx.spec.get('message', 'no message')}")
+
+        update = create
+
+
+    class Slow(TaskProcessor):
+        api_version = "cli-test/slow-v1"
+
+        def create(self, task, ctx):
+            time.sleep(float(ctx.spec.get("seconds", 0.1)))
+            return {"slept": ctx.spec.get("seconds", 0.1)}
+
+        update = create
+
+        def delete(self, task, ctx):
+            return None
+
+
+    class CreateOnly(TaskProcessor):
+        """Implements create and nothing else: plan cannot promise an update."""
+
+        api_version = "cli-test/create-only-v1"
+
+        def create(self, task, ctx):
+            return {"value": ctx.spec.get("value")}
+
+
+    @opus.hookimpl
+    def opus_register_processors():
+        return [Fail, Slow, CreateOnly]
+''')
+
+
+def write_procs(directory: Path) -> Path:
+    """Write the :data:`PROCS_SOURCE` module into ``directory`` (importable by the CLI runs
+    there: :func:`cli_env` puts the working directory on ``PYTHONPATH``)."""
+    path = directory / f"{PROCS_MODULE}.py"
+    path.write_text(PROCS_SOURCE)
+    return path

@@ -87,7 +87,7 @@ def test_second_run_is_refused_fast_naming_the_holder(
     assert done.returncode == 0, done.stderr
     run_id = json_out(done)["run_id"]
 
-    assert second.returncode == 2, second.stderr
+    assert second.returncode == 4, second.stderr
     assert took < 5
     message = second.stderr
     assert "context 'default' is locked by" in message
@@ -225,7 +225,7 @@ def test_lock_from_another_host_is_not_taken_over_until_unlocked(
     )
     assert locker.wait(timeout=10) == 0
     proc = run_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url)
-    assert proc.returncode == 2
+    assert proc.returncode == 4
     assert f"locked by run {run_id} (pid {locker.pid}, host build-box-7)" in proc.stderr
     unlock = run_opus(tmp_path, "state", "unlock", "--context", "default", "--state", url)
     assert unlock.returncode == 0, unlock.stderr
@@ -243,7 +243,7 @@ def test_unlock_frees_the_lock_of_a_live_process(
     )
     try:
         proc = run_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url)
-        assert proc.returncode == 2
+        assert proc.returncode == 4
         assert f"run {run_id} (pid {locker.pid}" in proc.stderr
         unlock = run_opus(tmp_path, "state", "unlock", "-c", "default", "--state", url)
         assert unlock.returncode == 0, unlock.stderr

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from timeline_procs import TimelineProcessor, task
+from timeline_procs import TimelineProcessor, step
 
 from opus import Engine, Plugins
 
@@ -31,11 +31,11 @@ def failing_run_tasks() -> list[dict]:
     # "slow" and "bad" start together; "slow" finishes only after bad's rollback began,
     # so it is certainly running while the failure is handled.
     return [
-        task("slow", wait_for="bad-rollback", value=1),
-        task("bad", fail=["create"]),
-        task("child", "bad"),
-        task("grandchild", value="${VAR:child:value}"),
-        *(task(f"later{i}") for i in range(4)),
+        step("slow", wait_for="bad-rollback", value=1),
+        step("bad", fail=["create"]),
+        step("child", "bad"),
+        step("grandchild", value="${VAR:child:value}"),
+        *(step(f"later{i}") for i in range(4)),
     ]
 
 
@@ -80,9 +80,9 @@ def test_nothing_starts_while_the_failed_task_rolls_back(
 ) -> None:
     # "quick" finishes while "bad" is being rolled back: its free slot must stay unused.
     tasks = [
-        task("bad", fail=["create"], rollback_sleep=0.2),
-        task("quick", sleep=0.05),
-        *(task(f"later{i}") for i in range(4)),
+        step("bad", fail=["create"], rollback_sleep=0.2),
+        step("quick", sleep=0.05),
+        *(step(f"later{i}") for i in range(4)),
     ]
     result = engine.run("apply", tasks)
     rollback_began = proc.span("bad", "rollback").start
@@ -94,11 +94,11 @@ def test_nothing_starts_while_the_failed_task_rolls_back(
 
 def test_keep_going_runs_independent_branches(engine: Engine, proc: TimelineProcessor) -> None:
     tasks = [
-        task("bad", fail=["create"]),
-        task("child", "bad"),
-        task("grandchild", "child"),
-        task("other"),
-        task("other-child", "other"),
+        step("bad", fail=["create"]),
+        step("child", "bad"),
+        step("grandchild", "child"),
+        step("other"),
+        step("other-child", "other"),
     ]
     result = engine.run("apply", tasks, keep_going=True)
     statuses = {n: o.status for n, o in result.tasks.items()}
@@ -114,7 +114,7 @@ def test_keep_going_runs_independent_branches(engine: Engine, proc: TimelineProc
 
 
 def test_rollback_that_fails_reports_both_errors(engine: Engine, proc: TimelineProcessor) -> None:
-    result = engine.run("apply", [task("bad", fail=["create", "rollback"])], context="dev")
+    result = engine.run("apply", [step("bad", fail=["create", "rollback"])], context="dev")
     outcome = result.tasks["bad"]
     assert outcome.status == "failed"
     assert outcome.error == (
@@ -126,7 +126,7 @@ def test_rollback_that_fails_reports_both_errors(engine: Engine, proc: TimelineP
 
 
 def test_no_rollback_when_disabled(engine: Engine, proc: TimelineProcessor) -> None:
-    manifest = task("bad", fail=["create"])
+    manifest = step("bad", fail=["create"])
     manifest["metadata"]["autoRollback"] = False
     result = engine.run("apply", [manifest])
     assert result.tasks["bad"].status == "failed"
@@ -136,13 +136,13 @@ def test_no_rollback_when_disabled(engine: Engine, proc: TimelineProcessor) -> N
 def test_failed_update_keeps_previous_outputs_and_is_retried(
     engine: Engine, proc: TimelineProcessor
 ) -> None:
-    assert engine.run("apply", [task("web", value=1)], context="dev").ok
-    result = engine.run("apply", [task("web", value=2, fail=["update"])], context="dev")
+    assert engine.run("apply", [step("web", value=1)], context="dev").ok
+    result = engine.run("apply", [step("web", value=2, fail=["update"])], context="dev")
     assert result.tasks["web"].status == "rolled_back"
     assert proc.contexts[("web", "rollback")].failed_action == "update"
     record = engine.state.get("dev", "web")
     assert record.status == "failed" and record.outputs == {"value": 1, "name": "web"}
-    again = engine.run("apply", [task("web", value=2)], context="dev")
+    again = engine.run("apply", [step("web", value=2)], context="dev")
     assert again.tasks["web"].status == "done" and again.tasks["web"].action == "update"
 
 
@@ -158,7 +158,7 @@ def test_executor_refusing_a_task_fails_it_cleanly(engine: Engine, proc: Timelin
 
     engine.executor.submit = picky  # type: ignore[method-assign]
     result = engine.run(
-        "apply", [task("refused"), task("after", "refused"), task("fine")], keep_going=True
+        "apply", [step("refused"), step("after", "refused"), step("fine")], keep_going=True
     )
     assert result.tasks["refused"].status == "failed"
     assert result.tasks["refused"].error == "task 'refused': cannot send it"

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from timeline_procs import TimelineProcessor, task
+from timeline_procs import TimelineProcessor, step
 
 from opus import Engine, Plugins
 
@@ -35,10 +35,10 @@ def test_sigint_in_process_lets_running_tasks_finish() -> None:
     engine.register_processor(proc)
     engine.register_processor(sig)
     tasks = [
-        task("sender", api_version=sig.api_version, signals=1, sleep=0.1),
-        task("busy", sleep=0.3, value="finished"),
-        *(task(f"later{i}") for i in range(3)),
-        task("child", "sender"),
+        step("sender", api_version=sig.api_version, signals=1, sleep=0.1),
+        step("busy", sleep=0.3, value="finished"),
+        *(step(f"later{i}") for i in range(3)),
+        step("child", "sender"),
     ]
     with engine:
         result = engine.run("apply", tasks, context="dev")
@@ -60,8 +60,8 @@ def test_second_sigint_stops_waiting() -> None:
     engine.register_processor(proc)
     engine.register_processor(sig)
     tasks = [
-        task("sender", api_version=sig.api_version, signals=2),
-        task("stuck", wait_for="release"),
+        step("sender", api_version=sig.api_version, signals=2),
+        step("stuck", wait_for="release"),
     ]
     try:
         with engine:

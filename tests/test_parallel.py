@@ -6,7 +6,7 @@ import random
 import threading
 
 import pytest
-from timeline_procs import LimitedProcessor, TimelineProcessor, task
+from timeline_procs import LimitedProcessor, TimelineProcessor, step
 
 from opus import Engine, Plugins
 from opus.executors import ThreadExecutor
@@ -34,7 +34,7 @@ def random_dag(n: int, seed: int) -> list[dict]:
         deps = rng.sample(range(i), k=min(i, rng.randint(0, 3)))
         explicit = [f"t{d}" for d in deps[: len(deps) // 2]]
         implicit = {f"from_t{d}": f"${{VAR:t{d}:name}}" for d in deps[len(deps) // 2 :]}
-        tasks.append(task(f"t{i}", *explicit, sleep=rng.choice([0, 0.001, 0.005]), **implicit))
+        tasks.append(step(f"t{i}", *explicit, sleep=rng.choice([0, 0.001, 0.005]), **implicit))
     rng.shuffle(tasks)  # the input order must not matter
     return tasks
 
@@ -67,8 +67,8 @@ class WideThreadExecutor(ThreadExecutor):
 
 def test_parallelism_bound_is_reached_and_never_exceeded(proc: TimelineProcessor) -> None:
     barrier = threading.Barrier(5, timeout=10)  # only passes when five run at once
-    tasks = [task(f"first{i}", barrier=barrier) for i in range(5)]
-    tasks += [task(f"more{i}", sleep=0.002) for i in range(40)]
+    tasks = [step(f"first{i}", barrier=barrier) for i in range(5)]
+    tasks += [step(f"more{i}", sleep=0.002) for i in range(40)]
     with make_engine(proc, parallelism=5, executor=WideThreadExecutor()) as engine:
         result = engine.run("apply", tasks)
     assert result.ok, {n: o.error for n, o in result.tasks.items() if o.error}
@@ -78,9 +78,9 @@ def test_parallelism_bound_is_reached_and_never_exceeded(proc: TimelineProcessor
 def test_processor_max_concurrency_is_respected(proc: TimelineProcessor) -> None:
     limited = LimitedProcessor()
     tasks = [
-        task(f"lim{i}", api_version=LimitedProcessor.api_version, sleep=0.01) for i in range(10)
+        step(f"lim{i}", api_version=LimitedProcessor.api_version, sleep=0.01) for i in range(10)
     ]
-    tasks += [task(f"free{i}", sleep=0.01) for i in range(10)]
+    tasks += [step(f"free{i}", sleep=0.01) for i in range(10)]
     with make_engine(proc, parallelism=8) as engine:
         engine.register_processor(limited)
         result = engine.run("apply", tasks)
@@ -90,8 +90,8 @@ def test_processor_max_concurrency_is_respected(proc: TimelineProcessor) -> None
 
 
 def test_group_limits_are_respected(proc: TimelineProcessor) -> None:
-    tasks = [task(f"db{i}", group="db", sleep=0.005) for i in range(6)]
-    tasks += [task(f"web{i}", group="web", sleep=0.005) for i in range(6)]
+    tasks = [step(f"db{i}", group="db", sleep=0.005) for i in range(6)]
+    tasks += [step(f"web{i}", group="web", sleep=0.005) for i in range(6)]
     with make_engine(proc, parallelism=6, group_limits={"db": 1, "web": 3}) as engine:
         result = engine.run("apply", tasks)
     assert result.ok
@@ -102,9 +102,9 @@ def test_group_limits_are_respected(proc: TimelineProcessor) -> None:
 
 
 def test_fan_out_fan_in_publishes_every_output(proc: TimelineProcessor) -> None:
-    tasks = [task("root", value="r")]
-    tasks += [task(f"leaf{i}", value=f"${{VAR:root:value}}-{i}", sleep=0.002) for i in range(20)]
-    tasks.append(task("join", value=[f"${{VAR:leaf{i}:value}}" for i in range(20)]))
+    tasks = [step("root", value="r")]
+    tasks += [step(f"leaf{i}", value=f"${{VAR:root:value}}-{i}", sleep=0.002) for i in range(20)]
+    tasks.append(step("join", value=[f"${{VAR:leaf{i}:value}}" for i in range(20)]))
     with make_engine(proc, parallelism=10) as engine:
         result = engine.run("apply", tasks)
     assert result.ok
@@ -116,7 +116,7 @@ def test_sqlite_state_has_every_task_after_a_parallel_run(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     tasks = [
-        task(f"t{i}", *([f"t{i - 10}"] if i >= 10 else []), value=i, sleep=0.001) for i in range(50)
+        step(f"t{i}", *([f"t{i - 10}"] if i >= 10 else []), value=i, sleep=0.001) for i in range(50)
     ]
     with make_engine(proc, parallelism=10, state=url) as engine:
         result = engine.run("apply", tasks, context="ci")

@@ -90,7 +90,7 @@ def test_plugin_backend_locks_contexts(tmp_path: Path, store: tuple[Path, str, P
             alive=first,
         )
         second = run_opus(tmp_path, "apply", "-f", str(manifest), "--state", url, plugins=PLUGINS)
-        assert second.returncode == 2
+        assert second.returncode == 4
         assert f"(pid {first.pid}," in second.stderr
     finally:
         (tmp_path / "hold").unlink()

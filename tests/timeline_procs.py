@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from helpers_cli import task
+
 from opus import Task, TaskContext, TaskProcessor
 
 
@@ -106,13 +108,10 @@ class LimitedProcessor(TimelineProcessor):
     max_concurrency = 2
 
 
-def task(
+def step(
     name: str, *deps: str, api_version: str = "timeline/v1", group: str | None = None, **spec: Any
 ) -> dict[str, Any]:
-    """A manifest for the timeline processor depending on ``deps``."""
-    metadata: dict[str, Any] = {"name": name}
-    if deps:
-        metadata["dependencies"] = [{"tasks": list(deps)}]
-    if group:
-        metadata["concurrencyGroup"] = group
-    return {"apiVersion": api_version, "kind": "Step", "metadata": metadata, "spec": spec}
+    """A manifest for the timeline processor depending on ``deps``, ``spec`` as keywords (a
+    preset of :func:`helpers_cli.task`)."""
+    metadata = {"concurrencyGroup": group} if group else {}
+    return task(api_version, name, spec, depends=deps, **metadata)

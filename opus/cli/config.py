@@ -19,9 +19,9 @@ CONFIG_FILES = ("opus.yaml", "opus.yml", "pyproject.toml")
 
 
 def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("expected an integer >= 1")
-    return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError("expected an integer >= 1")
 
 
 def _positive_number(value: Any) -> float:

@@ -1,4 +1,9 @@
-"""Exit codes and turning errors into one clear message (no traceback for user mistakes)."""
+"""Exit codes and turning errors into one clear message (no traceback for user mistakes).
+
+The core speaks the library's language; this is where its errors meet the command line:
+:func:`exit_code_for` picks the exit code and :func:`cli_message` names flags instead of the
+library's keyword arguments.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,91 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from enum import IntEnum
 from typing import Any, TypeVar
 
 import click
 
-from ..errors import OpusError
+from ..errors import (
+    ConfigError,
+    ExecutorError,
+    Interrupted,
+    LockError,
+    NotFoundError,
+    OpusError,
+    StateError,
+    ValidationErrors,
+)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_CHANGES = 3
-EXIT_INTERRUPTED = 130
+
+class ExitCode(IntEnum):
+    """What an ``opus`` exit status means (docs/cli.md, "Exit codes")."""
+
+    #: Everything asked for was done (``plan``/``drift``: and nothing would change or drifted).
+    OK = 0
+    #: A task failed (it was rolled back where it could be, its dependents skipped), or an
+    #: unexpected error (a bug): one line, the traceback with ``-v``.
+    FAILED = 1
+    #: Bad input or usage: a manifest, value, option, configuration, plugin choice or name.
+    #: Fix what was given; nothing ran.
+    USAGE = 2
+    #: ``plan`` found changes, ``drift`` found drift.
+    CHANGES = 3
+    #: opus could not do its job although the input may be fine: the state backend failed
+    #: (unreachable, corrupt, of a newer schema), the context is locked by another run, or the
+    #: executor failed (scheduler unreachable, extra not installed). Retrying may help.
+    UNAVAILABLE = 4
+    #: Interrupted by Ctrl-C or SIGTERM.
+    INTERRUPTED = 130
+
+
+# The names the command modules use.
+EXIT_OK = ExitCode.OK
+EXIT_FAILED = ExitCode.FAILED
+EXIT_USAGE = ExitCode.USAGE
+EXIT_CHANGES = ExitCode.CHANGES
+EXIT_UNAVAILABLE = ExitCode.UNAVAILABLE
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
+
+#: Errors of the state backend and the executor: opus could not do its job.
+_UNAVAILABLE = (StateError, ExecutorError)
+#: ... except these, which say the input was wrong (a malformed state URL or executor, a
+#: migration into a used backend, a task or run that is not in state).
+_BAD_INPUT = (ConfigError, NotFoundError)
+
+#: How the CLI names each library argument an error may name (``OpusError.argument``).
+FLAGS = {
+    "variables": "--var or --values",
+    "pairs": "--var",
+    "targets": "--target",
+    "excludes": "--exclude",
+    "lock_timeout": "--lock-timeout",
+}
+
+
+def exit_code_for(exc: OpusError) -> ExitCode:
+    """The exit code for an :class:`OpusError` that ends a command."""
+    if isinstance(exc, Interrupted):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, _UNAVAILABLE) and not isinstance(exc, _BAD_INPUT):
+        return ExitCode.UNAVAILABLE
+    return ExitCode.USAGE
+
+
+def cli_message(exc: OpusError) -> str:
+    """The message of ``exc`` as the CLI shows it: flags instead of library arguments."""
+    if isinstance(exc, ValidationErrors):
+        return ValidationErrors.join([cli_message(e) for e in exc.errors])
+    if isinstance(exc, LockError) and exc.context is not None:
+        return (
+            f"context {exc.context!r} is locked by {exc.holder}; use --lock-timeout to wait, "
+            f"or 'opus state unlock --context {exc.context}' if that run is gone"
+        )
+    text = str(exc)
+    if exc.argument in FLAGS:
+        text = text.replace(f"{exc.argument}=", FLAGS[exc.argument])
+    return text
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,17 +111,19 @@ def _verbose() -> bool:
 
 @contextlib.contextmanager
 def error_boundary() -> Iterator[None]:
-    """Print an :class:`OpusError` as ``error: ...`` and exit 2; Ctrl-C exits 130; anything
-    else is reported in one line with a hint (the traceback with ``-v``) and exits 1.
+    """Print an :class:`OpusError` as ``error: ...`` and exit with :func:`exit_code_for` (2
+    for bad input, 4 when opus could not do its job); Ctrl-C exits 130; anything else is
+    reported in one line with a hint (the traceback with ``-v``) and exits 1.
 
     click's own exits and usage errors (exit 2) pass through.
     """
     try:
         yield
     except OpusError as exc:
-        _json_error(str(exc), EXIT_USAGE)
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        code = exit_code_for(exc)
+        _json_error(cli_message(exc), code)
+        click.echo(f"error: {cli_message(exc)}", err=True)
+        sys.exit(code)
     except click.UsageError as exc:
         _json_error(exc.format_message(), exc.exit_code, exc.ctx)
         raise
@@ -52,8 +133,8 @@ def error_boundary() -> Iterator[None]:
             # task threads may never end (a hung processor): do not join them at exit
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(EXIT_INTERRUPTED)
-        sys.exit(EXIT_INTERRUPTED)
+            os._exit(ExitCode.INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
         raise
     except Exception as exc:
@@ -64,7 +145,7 @@ def error_boundary() -> Iterator[None]:
             click.echo(
                 "(a bug or an environment problem; rerun with -v for the traceback)", err=True
             )
-        sys.exit(EXIT_FAILED)
+        sys.exit(ExitCode.FAILED)
 
 
 def _json_error(message: str, code: int, ctx: click.Context | None = None) -> None:

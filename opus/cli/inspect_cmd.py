@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import OpusError
-from .errors import EXIT_USAGE, handle_errors
+from .errors import EXIT_USAGE, cli_message, handle_errors
 from .options import manifest_options, output_option
 from .session import Session
 
@@ -65,7 +65,9 @@ def validate(session: Session, /, command: str, output: str, **inputs: Any) -> N
     except OpusError as exc:
         if output != "json":
             raise
-        click.echo(json.dumps({"ok": False, "problems": [str(p) for p in problems_of(exc)]}))
+        click.echo(
+            json.dumps({"ok": False, "problems": [cli_message(p) for p in problems_of(exc)]})
+        )
         sys.exit(EXIT_USAGE)
     if output == "json":
         click.echo(

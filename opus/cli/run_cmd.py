@@ -16,7 +16,8 @@ from .errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_USAGE,
+    cli_message,
+    exit_code_for,
     handle_errors,
 )
 from .options import manifest_options, output_option, run_options, state_option
@@ -229,7 +230,7 @@ def make_run_command(name: str, action: str) -> click.Command:
             code = execute(session, opts, events)
         except OpusError as exc:
             if events is not None:
-                events.error(str(exc), EXIT_USAGE)
+                events.error(cli_message(exc), exit_code_for(exc))
             raise
         except KeyboardInterrupt:
             if events is not None:

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import StateError
+from ..errors import NotFoundError
 from ..state.base import StateBackend
 from .errors import EXIT_FAILED, handle_errors
 from .options import context_option, output_option, state_option
@@ -34,7 +34,7 @@ def open_state(session: Session, url: str, *, create: bool = False) -> Iterator[
     backend = session.plugins().state_backend(url)
     try:
         if not create and not backend.exists():
-            raise StateError(
+            raise NotFoundError(
                 f"no state found at {url}: nothing has been recorded there yet "
                 "(run a command first, or point --state at an existing state)"
             )
@@ -95,7 +95,7 @@ def state_show(session: Session, name: str, context: str, state_url: str, output
     with open_state(session, state_url) as backend:
         record = backend.get(context, name)
     if record is None:
-        raise StateError(f"no task {name!r} in the state of context {context!r}")
+        raise NotFoundError(f"no task {name!r} in the state of context {context!r}")
     if output == "json":
         _json(record.to_dict())
         return
@@ -131,7 +131,7 @@ def state_history(
             and not backend.history(context, name, 1)
             and (backend.get(context, name) is None)
         ):
-            raise StateError(f"no history for task {name!r} in context {context!r}")
+            raise NotFoundError(f"no history for task {name!r} in context {context!r}")
     if output == "json":
         _json([e.to_dict() for e in entries])
         return
@@ -168,7 +168,7 @@ def state_rm(session: Session, names: tuple[str, ...], context: str, state_url: 
             else:
                 missing.append(name)
     if missing:
-        raise StateError(f"not in the state of context {context!r}: {', '.join(missing)}")
+        raise NotFoundError(f"not in the state of context {context!r}: {', '.join(missing)}")
 
 
 @state.command("unlock")
@@ -264,7 +264,7 @@ def runs_show(session: Session, run_id: str, state_url: str, output: str) -> Non
     with open_state(session, state_url) as backend:
         record = backend.get_run(run_id)
         if record is None:
-            raise StateError(_no_run(backend, run_id))
+            raise NotFoundError(_no_run(backend, run_id))
         entries = backend.run_entries(record.run_id)
     if output == "json":
         _json({**record.to_dict(), "entries": [e.to_dict() for e in entries]})

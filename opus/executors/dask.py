@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExecutorError, describe_error
+from ..errors import ExecutorConfigError, ExecutorError, describe_error
 from .base import Executor
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def _check_reachable(address: str, timeout: float) -> None:
     try:
         socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout).close()
     except ValueError:
-        raise ExecutorError(
+        raise ExecutorConfigError(
             f"invalid Dask scheduler address {address!r}: expected dask://HOST:PORT"
         ) from None
     except OSError as exc:

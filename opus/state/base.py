@@ -150,11 +150,7 @@ class StateBackend(ABC):
                 self.unlock(info.context, holder.run_id)
                 continue
             if time.monotonic() >= deadline:
-                raise LockError(
-                    f"context {info.context!r} is locked by {holder.describe()}; "
-                    "use --lock-timeout to wait, or 'opus state unlock --context "
-                    f"{info.context}' if that run is gone"
-                )
+                raise LockError.held(info.context, holder.describe())
             time.sleep(min(0.2, max(0.01, deadline - time.monotonic())))
 
     def exists(self) -> bool:

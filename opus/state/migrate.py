@@ -7,7 +7,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from ..errors import StateError
+from ..errors import StateConfigError, StateError
 from ..model import LockInfo
 from .base import StateBackend, this_host
 
@@ -38,7 +38,7 @@ def migrate_state(
     contexts = sorted(set(source.contexts()) | {r.context for r in runs})
     clashing = [c for c in contexts if target.list_records(c) or target.list_runs(c, limit=1)]
     if clashing:
-        raise StateError(
+        raise StateConfigError(
             f"{target!r} already holds state for context(s) {', '.join(clashing)}; "
             "migrate into an empty backend"
         )

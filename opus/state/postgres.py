@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import LockError, StateError
+from ..errors import LockError, StateConfigError, StateError
 from ..model import LockInfo
 from ._sql import (
     LOCK_COLUMNS,
@@ -75,7 +75,7 @@ def parse_postgres_url(url: str) -> tuple[str, str, str]:
     """``(libpq conninfo, schema, "host:port")`` of a ``postgresql://`` URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres") or not url.split(":", 1)[1].startswith("//"):
-        raise StateError(
+        raise StateConfigError(
             f"invalid PostgreSQL state URL {redact(url)!r}: expected "
             "'postgresql://user:password@host:port/database?schema=opus'"
         )
@@ -83,11 +83,11 @@ def parse_postgres_url(url: str) -> tuple[str, str, str]:
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
         port = parts.port
     except ValueError as exc:
-        raise StateError(f"invalid PostgreSQL state URL {redact(url)!r}: {exc}") from None
+        raise StateConfigError(f"invalid PostgreSQL state URL {redact(url)!r}: {exc}") from None
     options = dict(query)
     schema = options.pop("schema", "opus")
     if not SCHEMA_RE.match(schema):
-        raise StateError(
+        raise StateConfigError(
             f"invalid PostgreSQL state URL {redact(url)!r}: schema {schema!r} must be a "
             "lower-case SQL identifier (letters, digits, underscores)"
         )

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..errors import StateError
+from ..errors import StateConfigError, StateError
 from ..fsutil import create_private_file
 from ..model import LockInfo
 from . import _sql
@@ -45,7 +45,7 @@ SYNCHRONOUS = ("normal", "full", "extra")
 def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     """The database path (absolute, from the cwd when relative) and query options of ``url``."""
     if not url.startswith(PREFIX) or len(url) == len(PREFIX):
-        raise StateError(
+        raise StateConfigError(
             f"invalid SQLite state URL {url!r}: expected 'sqlite:///relative/path.db' or "
             "'sqlite:////absolute/path.db'"
         )
@@ -53,28 +53,30 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     try:
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     except ValueError as exc:
-        raise StateError(f"invalid SQLite state URL {url!r}: bad query string: {exc}") from None
+        raise StateConfigError(
+            f"invalid SQLite state URL {url!r}: bad query string: {exc}"
+        ) from None
     unknown = set(options) - {"synchronous", "timeout"}
     if unknown:
-        raise StateError(
+        raise StateConfigError(
             f"invalid SQLite state URL {url!r}: unknown option(s) {', '.join(sorted(unknown))} "
             "(known: synchronous, timeout)"
         )
     if options.get("synchronous", "normal").lower() not in SYNCHRONOUS:
-        raise StateError(
+        raise StateConfigError(
             f"invalid SQLite state URL {url!r}: synchronous must be one of {', '.join(SYNCHRONOUS)}"
         )
     try:
         if float(options.get("timeout", "10")) < 0:
             raise ValueError
     except ValueError:
-        raise StateError(
+        raise StateConfigError(
             f"invalid SQLite state URL {url!r}: timeout must be seconds >= 0"
         ) from None
     if path == ":memory:":
         return path, options
     if not path or path.endswith("/"):
-        raise StateError(f"invalid SQLite state URL {url!r}: it names no file")
+        raise StateConfigError(f"invalid SQLite state URL {url!r}: it names no file")
     return os.path.abspath(path), options
 
 

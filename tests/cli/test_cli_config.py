@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import hello, invoke, run, write_manifest
+from helpers_cli import hello, invoke, run_opus, write_manifest
 
 
 def settings(workdir: Path, *args: str, env: dict | None = None) -> dict:
     result = invoke(workdir, *args, "config", "-o", "json", env=env)
-    assert result.code == 0, result.err
-    return json.loads(result.out)["settings"]
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["settings"]
 
 
 def test_precedence_cli_over_env_over_config_over_default(tmp_path: Path) -> None:
@@ -34,15 +34,15 @@ def test_precedence_cli_over_env_over_config_over_default(tmp_path: Path) -> Non
 
 
 def test_precedence_in_a_real_run(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a"))
+    write_manifest(tmp_path / "t.yaml", [hello("a")])
     (tmp_path / "opus.yaml").write_text(
         f"context: from-config\nstate: sqlite:///{tmp_path}/config.db\n"
     )
 
     def context_of(*args: str, env: dict | None = None) -> str:
-        result = run(tmp_path, "apply", "-f", "t.yaml", "-o", "json", *args, env=env)
-        assert result.code == 0, result.err
-        return json.loads(result.out)["context"]
+        result = run_opus(tmp_path, "apply", "-f", "t.yaml", "-o", "json", *args, env=env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["context"]
 
     assert context_of() == "from-config"
     assert (tmp_path / "config.db").exists()
@@ -53,7 +53,7 @@ def test_precedence_in_a_real_run(tmp_path: Path) -> None:
 
 
 def test_pyproject_tool_section_and_values_files(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a", "${VAR:greeting}"))
+    write_manifest(tmp_path / "t.yaml", [hello("a", "${VAR:greeting}")])
     (tmp_path / "values.yaml").write_text("greeting: from values\n")
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n\n[tool.opus]\nstate = "memory://"\nvalues = ["values.yaml"]\n'
@@ -63,15 +63,15 @@ def test_pyproject_tool_section_and_values_files(tmp_path: Path) -> None:
     assert [Path(v).name for v in got["values"]["value"]] == ["values.yaml"]
     assert got["keep_going"]["value"] is True
     result = invoke(tmp_path, "apply", "-f", "t.yaml", "-o", "json")
-    assert result.code == 0, result.err
+    assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "a.txt").read_text() == "from values"
 
 
 def test_config_disables_plugins_unless_the_command_line_says(tmp_path: Path) -> None:
     (tmp_path / "opus.yaml").write_text("disable_plugins: [hello_world]\n")
-    data = json.loads(invoke(tmp_path, "plugins", "-o", "json").out)
+    data = json.loads(invoke(tmp_path, "plugins", "-o", "json").stdout)
     assert "hello-world/v1" not in data["processors"] and "hello_world" in data["disabled"]
-    data = json.loads(invoke(tmp_path, "--disable-plugin", "file", "plugins", "-o", "json").out)
+    data = json.loads(invoke(tmp_path, "--disable-plugin", "file", "plugins", "-o", "json").stdout)
     assert "hello-world/v1" in data["processors"] and data["disabled"] == ["file"]
 
 
@@ -91,12 +91,12 @@ def test_config_disables_plugins_unless_the_command_line_says(tmp_path: Path) ->
 def test_bad_config_is_one_line_naming_file_and_key_exit_2(
     tmp_path: Path, text: str, message: str
 ) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a"))
+    write_manifest(tmp_path / "t.yaml", [hello("a")])
     (tmp_path / "opus.yaml").write_text(text)
-    result = run(tmp_path, "apply", "-f", "t.yaml")
-    assert result.code == 2, result.err
-    assert message in result.err and "Traceback" not in result.err
-    assert len(result.err.strip().splitlines()) == 1
+    result = run_opus(tmp_path, "apply", "-f", "t.yaml")
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / ".opus").exists()
 
 
@@ -105,7 +105,7 @@ def test_explicit_config_file_option_and_env(tmp_path: Path) -> None:
     assert settings(tmp_path, "--config", "team.yaml")["context"]["value"] == "team"
     assert settings(tmp_path, env={"OPUS_CONFIG": "team.yaml"})["context"]["value"] == "team"
     missing = invoke(tmp_path, "--config", "nope.yaml", "config")
-    assert missing.code == 2 and "nope.yaml: config file not found" in missing.err
+    assert missing.returncode == 2 and "nope.yaml: config file not found" in missing.stderr
 
 
 def test_env_lists_and_flags(tmp_path: Path) -> None:
@@ -123,4 +123,4 @@ def test_env_lists_and_flags(tmp_path: Path) -> None:
     assert got["keep_going"]["value"] is True and got["progress"]["value"] is False
     assert {got[k]["source"] for k in ("values", "group_limits", "keep_going")} == {"environment"}
     cli = invoke(tmp_path, "config", "--command", "plan", env=env)
-    assert "keep_going    true  (environment; env OPUS_KEEP_GOING)" in cli.out.splitlines()
+    assert "keep_going    true  (environment; env OPUS_KEEP_GOING)" in cli.stdout.splitlines()

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import hello, run, write_manifest
+from helpers_cli import hello, run_opus, write_manifest
 
 
 @pytest.mark.parametrize(
@@ -34,11 +34,11 @@ from opus_cli_testkit import hello, run, write_manifest
     ],
 )
 def test_opus_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a"))
-    result = run(tmp_path, *args)
-    assert result.code == 2, result
-    assert result.err.startswith(message) and len(result.err.strip().splitlines()) == 1
-    assert "Traceback" not in result.err and result.out == ""
+    write_manifest(tmp_path / "t.yaml", [hello("a")])
+    result = run_opus(tmp_path, *args)
+    assert result.returncode == 2, result
+    assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
 
 
 @pytest.mark.parametrize(
@@ -52,27 +52,27 @@ def test_opus_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], messag
     ],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a"))
-    result = run(tmp_path, *args)
-    assert result.code == 2 and "Usage:" in result.err and "Traceback" not in result.err
+    write_manifest(tmp_path / "t.yaml", [hello("a")])
+    result = run_opus(tmp_path, *args)
+    assert result.returncode == 2 and "Usage:" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unexpected_errors_are_short_with_a_hint_and_a_traceback_with_v(tmp_path: Path) -> None:
     (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('kaboom at import')\n")
-    result = run(tmp_path, "-p", "broken_plugin", "plugins")
-    assert result.code == 1
-    assert result.err.splitlines() == [
+    result = run_opus(tmp_path, "-p", "broken_plugin", "plugins")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
         "unexpected error: RuntimeError: kaboom at import",
         "(a bug or an environment problem; rerun with -v for the traceback)",
     ]
-    verbose = run(tmp_path, "-v", "-p", "broken_plugin", "plugins")
-    assert verbose.code == 1 and "Traceback (most recent call last)" in verbose.err
-    assert verbose.err.splitlines()[-1] == "unexpected error: RuntimeError: kaboom at import"
+    verbose = run_opus(tmp_path, "-v", "-p", "broken_plugin", "plugins")
+    assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
+    assert verbose.stderr.splitlines()[-1] == "unexpected error: RuntimeError: kaboom at import"
 
 
 def test_help_and_version(tmp_path: Path) -> None:
-    result = run(tmp_path, "--help")
-    assert result.code == 0
+    result = run_opus(tmp_path, "--help")
+    assert result.returncode == 0
     for name in (
         "plugins",
         "validate",
@@ -84,22 +84,22 @@ def test_help_and_version(tmp_path: Path) -> None:
         "plan",
         "drift",
     ):
-        assert f"  {name} " in result.out
-    assert run(tmp_path, "--version").out.startswith("opus, version ")
-    plan_help = run(tmp_path, "plan", "--help").out
+        assert f"  {name} " in result.stdout
+    assert run_opus(tmp_path, "--version").stdout.startswith("opus, version ")
+    plan_help = run_opus(tmp_path, "plan", "--help").stdout
     assert "--destroy" in plan_help and "OPUS_STATE" in plan_help
 
 
 def test_shell_completion_knows_dynamic_commands_and_task_names(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("alpha"), hello("beta"))
-    source = run(tmp_path, env={"_OPUS_COMPLETE": "bash_source"})
-    assert source.code == 0 and "_opus_completion" in source.out
-    words = run(
+    write_manifest(tmp_path / "t.yaml", [hello("alpha"), hello("beta")])
+    source = run_opus(tmp_path, env={"_OPUS_COMPLETE": "bash_source"})
+    assert source.returncode == 0 and "_opus_completion" in source.stdout
+    words = run_opus(
         tmp_path,
         env={"_OPUS_COMPLETE": "bash_complete", "COMP_WORDS": "opus ap", "COMP_CWORD": "1"},
     )
-    assert "plain,apply" in words.out.splitlines()
-    words = run(
+    assert "plain,apply" in words.stdout.splitlines()
+    words = run_opus(
         tmp_path,
         env={
             "_OPUS_COMPLETE": "bash_complete",
@@ -107,12 +107,12 @@ def test_shell_completion_knows_dynamic_commands_and_task_names(tmp_path: Path) 
             "COMP_CWORD": "5",
         },
     )
-    assert {"plain,alpha", "plain,beta"} <= set(words.out.splitlines())
-    words = run(
+    assert {"plain,alpha", "plain,beta"} <= set(words.stdout.splitlines())
+    words = run_opus(
         tmp_path,
         env={"_OPUS_COMPLETE": "bash_complete", "COMP_WORDS": "opus -p nope a", "COMP_CWORD": "3"},
     )
-    assert words.code == 0 and "Traceback" not in words.err
+    assert words.returncode == 0 and "Traceback" not in words.stderr
 
 
 def test_plugins_lists_everything(tmp_path: Path) -> None:
@@ -120,7 +120,9 @@ def test_plugins_lists_everything(tmp_path: Path) -> None:
         "import opus\n\n@opus.hookimpl\ndef opus_command_map():\n    return {'deploy': 'apply'}\n"
     )
     data = json.loads(
-        run(tmp_path, "-p", "mapper", "--disable-plugin", "file", "plugins", "-o", "json").out
+        run_opus(
+            tmp_path, "-p", "mapper", "--disable-plugin", "file", "plugins", "-o", "json"
+        ).stdout
     )
     names = {p["name"]: p for p in data["plugins"]}
     assert names["hello_world"]["distribution"] == "opus-hello-world"
@@ -133,7 +135,7 @@ def test_plugins_lists_everything(tmp_path: Path) -> None:
     assert data["commands"]["drift"]["action"] == "detect_drift"
     assert {"sqlite", "memory"} <= set(data["state_backends"])
     assert data["disabled"] == ["file"] and "file/v1" not in data["processors"]
-    text = run(tmp_path, "-p", "mapper", "plugins").out
+    text = run_opus(tmp_path, "-p", "mapper", "plugins").stdout
     assert any(
         line.split("│")[1:4] == [" deploy  ", " apply        ", " mapper           "]
         for line in text.splitlines()
@@ -141,5 +143,5 @@ def test_plugins_lists_everything(tmp_path: Path) -> None:
     for title in ("plugins", "processors", "commands", "state backends"):
         assert title in text.splitlines()
     assert "blocked plugins: (none)" in text
-    deploy = run(tmp_path, "-p", "mapper", "deploy", "--help")
-    assert deploy.code == 0 and "Create what is missing" in deploy.out
+    deploy = run_opus(tmp_path, "-p", "mapper", "deploy", "--help")
+    assert deploy.returncode == 0 and "Create what is missing" in deploy.stdout

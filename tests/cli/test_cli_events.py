@@ -7,15 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opus_cli_testkit import (
-    clean_env,
-    hello,
-    run,
-    state_url,
-    task,
-    write_manifest,
-    write_procs,
-)
+from helpers_cli import cli_env, hello, run_opus, state_url, task, write_manifest, write_procs
 
 
 def events_of(text: str) -> list[dict]:
@@ -26,11 +18,13 @@ def test_event_stream_of_a_failing_run(tmp_path: Path) -> None:
     write_procs(tmp_path)
     write_manifest(
         tmp_path / "t.yaml",
-        hello("a"),
-        task("cli-test/fail-v1", "bad", {"message": "nope"}, dependencies=[{"tasks": ["a"]}]),
-        hello("c", dependencies=[{"tasks": ["bad"]}]),
+        [
+            hello("a"),
+            task("cli-test/fail-v1", "bad", {"message": "nope"}, dependencies=[{"tasks": ["a"]}]),
+            hello("c", dependencies=[{"tasks": ["bad"]}]),
+        ],
     )
-    result = run(
+    result = run_opus(
         tmp_path,
         "-v",
         "-p",
@@ -43,8 +37,8 @@ def test_event_stream_of_a_failing_run(tmp_path: Path) -> None:
         "-o",
         "ndjson",
     )
-    assert result.code == 1
-    events = events_of(result.out)  # every stdout line is JSON, logs went to stderr
+    assert result.returncode == 1
+    events = events_of(result.stdout)  # every stdout line is JSON, logs went to stderr
     assert {e["schema"] for e in events} == {"opus.events/v1"}
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     kinds = [(e["event"], e.get("task")) for e in events]
@@ -78,8 +72,10 @@ def test_events_are_flushed_line_by_line(tmp_path: Path) -> None:
     write_procs(tmp_path)
     write_manifest(
         tmp_path / "t.yaml",
-        task("cli-test/slow-v1", "first", {"seconds": 0.1}),
-        task("cli-test/slow-v1", "long", {"seconds": 3}, dependencies=[{"tasks": ["first"]}]),
+        [
+            task("cli-test/slow-v1", "first", {"seconds": 0.1}),
+            task("cli-test/slow-v1", "long", {"seconds": 3}, dependencies=[{"tasks": ["first"]}]),
+        ],
     )
     proc = subprocess.Popen(
         [
@@ -100,7 +96,7 @@ def test_events_are_flushed_line_by_line(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=clean_env(pythonpath=tmp_path),
+        env=cli_env(tmp_path),
     )
     try:
         seen = []
@@ -114,19 +110,23 @@ def test_events_are_flushed_line_by_line(tmp_path: Path) -> None:
 
 
 def test_validation_error_is_an_error_event_and_exit_2(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "t.yaml", task("nope/v1", "x"))
-    result = run(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path), "-o", "ndjson")
-    assert result.code == 2
-    (event,) = events_of(result.out)
+    write_manifest(tmp_path / "t.yaml", [task("nope/v1", "x")])
+    result = run_opus(
+        tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path), "-o", "ndjson"
+    )
+    assert result.returncode == 2
+    (event,) = events_of(result.stdout)
     assert event["event"] == "error" and event["exit_code"] == 2 and event["run_id"] is None
     assert "no processor for apiVersion 'nope/v1'" in event["message"]
-    assert result.err.startswith("error: ")
+    assert result.stderr.startswith("error: ")
 
 
 def test_plan_destroy_events(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a"), hello("b", dependencies=[{"tasks": ["a"]}]))
-    assert run(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
-    result = run(
+    write_manifest(tmp_path / "t.yaml", [hello("a"), hello("b", dependencies=[{"tasks": ["a"]}])])
+    assert (
+        run_opus(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).returncode == 0
+    )
+    result = run_opus(
         tmp_path,
         "plan",
         "--destroy",
@@ -137,8 +137,8 @@ def test_plan_destroy_events(tmp_path: Path) -> None:
         "-o",
         "ndjson",
     )
-    assert result.code == 3
-    events = events_of(result.out)
+    assert result.returncode == 3
+    events = events_of(result.stdout)
     assert [(e["event"], e.get("task"), e.get("action")) for e in events] == [
         ("run_start", None, "plan"),
         ("task_done", "b", "delete"),

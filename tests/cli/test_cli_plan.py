@@ -7,33 +7,37 @@ import re
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import hello, invoke, state_url, task, write_manifest, write_procs
+from helpers_cli import hello, invoke, state_url, task, write_manifest, write_procs
 
 
 @pytest.fixture
 def applied(tmp_path: Path) -> Path:
     write_manifest(
         tmp_path / "t.yaml",
-        hello("a", "one"),
-        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-        hello("c", "see"),
+        [
+            hello("a", "one"),
+            hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+            hello("c", "see"),
+        ],
     )
-    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
+    assert invoke(tmp_path, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).returncode == 0
     return tmp_path
 
 
 def plan(workdir: Path, *args: str) -> tuple[int, list[str]]:
     result = invoke(workdir, "plan", "-f", "t.yaml", "--state", state_url(workdir), *args)
-    return result.code, result.out.splitlines()
+    return result.returncode, result.stdout.splitlines()
 
 
 def test_plan_lists_changes_with_a_compact_diff_and_a_total(applied: Path) -> None:
     write_manifest(
         applied / "t.yaml",
-        hello("a", "two"),
-        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-        hello("c", "see"),
-        hello("d", "new"),
+        [
+            hello("a", "two"),
+            hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+            hello("c", "see"),
+            hello("d", "new"),
+        ],
     )
     code, lines = plan(applied)
     assert code == 3
@@ -53,18 +57,19 @@ def test_plan_lists_changes_with_a_compact_diff_and_a_total(applied: Path) -> No
 def test_plan_diff_shows_added_and_removed_keys(tmp_path: Path, monkeypatch) -> None:
     write_procs(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    write_manifest(tmp_path / "t.yaml", task("cli-test/slow-v1", "s", {"seconds": 0, "old": 1}))
+    write_manifest(tmp_path / "t.yaml", [task("cli-test/slow-v1", "s", {"seconds": 0, "old": 1})])
     base = ["-p", "opus_cli_testprocs"]
     assert (
-        invoke(tmp_path, *base, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
+        invoke(tmp_path, *base, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).returncode
+        == 0
     )
     write_manifest(
-        tmp_path / "t.yaml", task("cli-test/slow-v1", "s", {"seconds": 0, "tags": {"env": "dev"}})
+        tmp_path / "t.yaml", [task("cli-test/slow-v1", "s", {"seconds": 0, "tags": {"env": "dev"}})]
     )
     result = invoke(tmp_path, *base, "plan", "-f", "t.yaml", "--state", state_url(tmp_path))
-    assert result.code == 3
-    assert '      + tags.env = "dev"' in result.out.splitlines()
-    assert "      - old = 1" in result.out.splitlines()
+    assert result.returncode == 3
+    assert '      + tags.env = "dev"' in result.stdout.splitlines()
+    assert "      - old = 1" in result.stdout.splitlines()
 
 
 def test_no_changes(applied: Path) -> None:
@@ -77,9 +82,11 @@ def test_no_changes(applied: Path) -> None:
 def test_target_and_exclude_show_in_the_plan(applied: Path) -> None:
     write_manifest(
         applied / "t.yaml",
-        hello("a", "two"),
-        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-        hello("c", "changed"),
+        [
+            hello("a", "two"),
+            hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+            hello("c", "changed"),
+        ],
     )
     code, lines = plan(applied, "--target", "c")
     assert code == 3 and "  ~ update c" in lines and "  ~ update a" not in lines
@@ -92,15 +99,17 @@ def test_target_and_exclude_show_in_the_plan(applied: Path) -> None:
     unknown = invoke(
         applied, "plan", "-f", "t.yaml", "--state", state_url(applied), "--target", "ghost"
     )
-    assert unknown.code == 2 and "no task named 'ghost'" in unknown.err
+    assert unknown.returncode == 2 and "no task named 'ghost'" in unknown.stderr
 
 
 def test_target_and_exclude_select_what_apply_runs(applied: Path) -> None:
     write_manifest(
         applied / "t.yaml",
-        hello("a", "two"),
-        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-        hello("c", "changed"),
+        [
+            hello("a", "two"),
+            hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+            hello("c", "changed"),
+        ],
     )
     result = invoke(
         applied,
@@ -114,7 +123,7 @@ def test_target_and_exclude_select_what_apply_runs(applied: Path) -> None:
         "-o",
         "json",
     )
-    assert result.code == 0 and set(json.loads(result.out)["tasks"]) == {"c"}
+    assert result.returncode == 0 and set(json.loads(result.stdout)["tasks"]) == {"c"}
     result = invoke(
         applied,
         "apply",
@@ -127,7 +136,7 @@ def test_target_and_exclude_select_what_apply_runs(applied: Path) -> None:
         "-o",
         "json",
     )
-    tasks = json.loads(result.out)["tasks"]
+    tasks = json.loads(result.stdout)["tasks"]
     assert {n: t["action"] for n, t in tasks.items()} == {"a": "update", "b": "update"}
     assert (applied / "out" / "a.txt").read_text() == "two"
 
@@ -135,10 +144,12 @@ def test_target_and_exclude_select_what_apply_runs(applied: Path) -> None:
 def test_plan_destroy_shows_what_delete_removes(applied: Path) -> None:
     write_manifest(
         applied / "t.yaml",
-        hello("a", "one"),
-        hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
-        hello("c", "see"),
-        hello("never-applied"),
+        [
+            hello("a", "one"),
+            hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+            hello("c", "see"),
+            hello("never-applied"),
+        ],
     )
     code, lines = plan(applied, "--destroy")
     assert code == 3
@@ -160,7 +171,7 @@ def test_plan_destroy_shows_what_delete_removes(applied: Path) -> None:
             state_url(applied),
             "-o",
             "json",
-        ).out
+        ).stdout
     )
     assert data["tasks"]["never-applied"]["status"] == "unchanged"
     assert (data["tasks"]["a"]["status"], data["tasks"]["a"]["action"]) == ("planned", "delete")
@@ -170,24 +181,25 @@ def test_plan_says_unknown_when_the_processor_cannot_do_it(tmp_path: Path, monke
     write_procs(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     base = ["-p", "opus_cli_testprocs"]
-    write_manifest(tmp_path / "t.yaml", task("cli-test/create-only-v1", "k", {"value": 1}))
+    write_manifest(tmp_path / "t.yaml", [task("cli-test/create-only-v1", "k", {"value": 1})])
     assert (
-        invoke(tmp_path, *base, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).code == 0
+        invoke(tmp_path, *base, "apply", "-f", "t.yaml", "--state", state_url(tmp_path)).returncode
+        == 0
     )
-    write_manifest(tmp_path / "t.yaml", task("cli-test/create-only-v1", "k", {"value": 2}))
+    write_manifest(tmp_path / "t.yaml", [task("cli-test/create-only-v1", "k", {"value": 2})])
     result = invoke(tmp_path, *base, "plan", "-f", "t.yaml", "--state", state_url(tmp_path))
-    lines = result.out.splitlines()
-    assert result.code == 3
+    lines = result.stdout.splitlines()
+    assert result.returncode == 3
     assert (
         "  ? update k  (unknown: CreateOnly (cli-test/create-only-v1) does not implement "
         "update; apply would fail)"
     ) in lines
     assert lines[-1] == "Plan: 0 to create, 0 to update, 0 to delete, 1 unknown."
-    assert "k: unknown" in result.err
+    assert "k: unknown" in result.stderr
     data = json.loads(
         invoke(
             tmp_path, *base, "plan", "-f", "t.yaml", "--state", state_url(tmp_path), "-o", "json"
-        ).out
+        ).stdout
     )
     assert "does not implement update" in data["tasks"]["k"]["unknown"]
     drift = json.loads(
@@ -203,12 +215,12 @@ def test_plan_says_unknown_when_the_processor_cannot_do_it(tmp_path: Path, monke
             "x=1",
             "-o",
             "json",
-        ).out
+        ).stdout
     )
     assert drift["tasks"]["k"]["drifted"] is True  # spec drift is known even so
-    write_manifest(tmp_path / "t.yaml", task("cli-test/create-only-v1", "k", {"value": 1}))
+    write_manifest(tmp_path / "t.yaml", [task("cli-test/create-only-v1", "k", {"value": 1})])
     drift = invoke(tmp_path, *base, "drift", "-f", "t.yaml", "--state", state_url(tmp_path))
-    assert drift.code == 0 and "1 unknown in " in drift.out
+    assert drift.returncode == 0 and "1 unknown in " in drift.stdout
     described = invoke(tmp_path, *base, "describe", "-f", "t.yaml", "--state", state_url(tmp_path))
-    assert "does not implement describe; from state only" in described.out
-    assert "1 described in " in described.out
+    assert "does not implement describe; from state only" in described.stdout
+    assert "1 described in " in described.stdout

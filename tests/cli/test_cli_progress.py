@@ -13,23 +13,23 @@ import time
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import hello, invoke, run, state_url, task, write_manifest, write_procs
+from helpers_cli import hello, invoke, run_opus, state_url, task, write_manifest, write_procs
 
 
 @pytest.fixture
 def two(tmp_path: Path) -> Path:
-    write_manifest(tmp_path / "t.yaml", hello("a"), hello("b", "${VAR:a:sha256}"))
+    write_manifest(tmp_path / "t.yaml", [hello("a"), hello("b", "${VAR:a:sha256}")])
     return tmp_path
 
 
 def test_plain_lines_and_summary_line_by_line(two: Path) -> None:
-    result = run(two, "apply", "-f", "t.yaml", "--state", state_url(two))
-    assert result.code == 0, result.err
-    assert [re.sub(r"\(\d+\.\d\ds\)", "(T)", line) for line in result.err.splitlines()] == [
+    result = run_opus(two, "apply", "-f", "t.yaml", "--state", state_url(two))
+    assert result.returncode == 0, result.stderr
+    assert [re.sub(r"\(\d+\.\d\ds\)", "(T)", line) for line in result.stderr.splitlines()] == [
         "a: created (T)",
         "b: created (T)",
     ]
-    out = result.out.splitlines()
+    out = result.stdout.splitlines()
     assert re.fullmatch(r"apply in context default \(run \S+\)\s*", out[0])
     header = [c.strip() for c in out[2].strip("┃ ").split("┃")]
     assert out[1].startswith("┏") and out[3].startswith("┡")
@@ -40,8 +40,8 @@ def test_plain_lines_and_summary_line_by_line(two: Path) -> None:
     assert [r[:3] for r in rows] == [["a", "create", "created"], ["b", "create", "created"]]
     assert re.fullmatch(r"2 created in \d+\.\d\d s", out[-1])
     assert all(len(line) < 200 for line in out)  # one line per row, no wrapping
-    again = run(two, "apply", "-f", "t.yaml", "--state", state_url(two))
-    assert again.code == 0 and again.out.splitlines()[-1].startswith("2 unchanged in ")
+    again = run_opus(two, "apply", "-f", "t.yaml", "--state", state_url(two))
+    assert again.returncode == 0 and again.stdout.splitlines()[-1].startswith("2 unchanged in ")
 
 
 def test_long_errors_do_not_wrap_at_80_columns_when_piped(tmp_path: Path) -> None:
@@ -49,10 +49,12 @@ def test_long_errors_do_not_wrap_at_80_columns_when_piped(tmp_path: Path) -> Non
     message = "x" * 150
     write_manifest(
         tmp_path / "t.yaml",
-        task("cli-test/fail-v1", "bad", {"message": message}),
-        hello("after", dependencies=[{"tasks": ["bad"]}]),
+        [
+            task("cli-test/fail-v1", "bad", {"message": message}),
+            hello("after", dependencies=[{"tasks": ["bad"]}]),
+        ],
     )
-    result = run(
+    result = run_opus(
         tmp_path,
         "-p",
         "opus_cli_testprocs",
@@ -62,35 +64,38 @@ def test_long_errors_do_not_wrap_at_80_columns_when_piped(tmp_path: Path) -> Non
         "--state",
         state_url(tmp_path),
     )
-    assert result.code == 1
-    assert "bad: failed" in result.err and f"boom: {message}" in result.err
-    assert "after: skipped: dependency 'bad' failed" in result.err
-    bad_row = next(line for line in result.out.splitlines() if "│ bad" in line)
+    assert result.returncode == 1
+    assert "bad: failed" in result.stderr and f"boom: {message}" in result.stderr
+    assert "after: skipped: dependency 'bad' failed" in result.stderr
+    bad_row = next(line for line in result.stdout.splitlines() if "│ bad" in line)
     assert "failed" in bad_row and "boom: " + "x" * 90 in bad_row
-    assert result.out.splitlines()[-1].startswith("1 failed, 1 skipped in ")
+    assert result.stdout.splitlines()[-1].startswith("1 failed, 1 skipped in ")
 
 
 def test_verbose_quiet_and_no_progress(two: Path) -> None:
-    verbose = run(two, "-v", "apply", "-f", "t.yaml", "--state", state_url(two))
-    lines = [line for line in verbose.err.splitlines() if not line.startswith("INFO ")]
+    verbose = run_opus(two, "-v", "apply", "-f", "t.yaml", "--state", state_url(two))
+    lines = [line for line in verbose.stderr.splitlines() if not line.startswith("INFO ")]
     assert lines[0].startswith("run ") and "apply in context default, 2 task(s)" in lines[0]
     assert "a: create ..." in lines and "b: create ..." in lines
-    quiet = run(two, "-q", "plan", "-f", "t.yaml", "--state", state_url(two))
-    assert quiet.err == "" and quiet.out.splitlines()[-1] == "No changes. Everything is up to date."
-    assert run(two, "-qq", "apply", "-f", "t.yaml", "--state", state_url(two)).out == ""
+    quiet = run_opus(two, "-q", "plan", "-f", "t.yaml", "--state", state_url(two))
+    assert (
+        quiet.stderr == ""
+        and quiet.stdout.splitlines()[-1] == "No changes. Everything is up to date."
+    )
+    assert run_opus(two, "-qq", "apply", "-f", "t.yaml", "--state", state_url(two)).stdout == ""
     plain = invoke(two, "apply", "-f", "t.yaml", "--state", state_url(two), "--no-progress")
-    assert [re.sub(r" \(\d+\.\d\ds\)$", "", line) for line in plain.err.splitlines()] == [
+    assert [re.sub(r" \(\d+\.\d\ds\)$", "", line) for line in plain.stderr.splitlines()] == [
         "a: unchanged",
         "b: unchanged",
     ]
 
 
 def test_json_stays_parseable_with_debug_logs(two: Path) -> None:
-    result = run(two, "-vv", "apply", "-f", "t.yaml", "--state", state_url(two), "-o", "json")
-    assert result.code == 0
-    assert json.loads(result.out)["tasks"]["b"]["status"] == "done"
-    assert "DEBUG" in result.err or "INFO" in result.err
-    assert "a: create ..." in result.err  # progress lines go to stderr too
+    result = run_opus(two, "-vv", "apply", "-f", "t.yaml", "--state", state_url(two), "-o", "json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["tasks"]["b"]["status"] == "done"
+    assert "DEBUG" in result.stderr or "INFO" in result.stderr
+    assert "a: create ..." in result.stderr  # progress lines go to stderr too
 
 
 def _read_pty(fd: int, proc: subprocess.Popen, timeout: float = 30) -> bytes:
@@ -116,14 +121,16 @@ def test_live_view_in_a_pseudo_terminal(tmp_path: Path) -> None:
     write_procs(tmp_path)
     write_manifest(
         tmp_path / "t.yaml",
-        task("cli-test/slow-v1", "slow-one", {"seconds": 0.6}),
-        task("cli-test/slow-v1", "slow-two", {"seconds": 0.6}),
-        task(
-            "cli-test/fail-v1",
-            "doomed",
-            {"message": "kaput"},
-            dependencies=[{"tasks": ["slow-one"]}],
-        ),
+        [
+            task("cli-test/slow-v1", "slow-one", {"seconds": 0.6}),
+            task("cli-test/slow-v1", "slow-two", {"seconds": 0.6}),
+            task(
+                "cli-test/fail-v1",
+                "doomed",
+                {"message": "kaput"},
+                dependencies=[{"tasks": ["slow-one"]}],
+            ),
+        ],
     )
     master, slave = os.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPUS_")}

@@ -8,35 +8,37 @@ import shutil
 from pathlib import Path
 
 import pytest
-from opus_cli_testkit import hello, invoke, run, task, write_manifest
+from helpers_cli import hello, invoke, run_opus, task, write_manifest
 
 
 def test_validate_ok_touches_no_state(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "t.yaml", hello("a"), hello("b", "${VAR:a:sha256}"))
-    result = run(tmp_path, "validate", "-f", "t.yaml")
-    assert result.code == 0, result.err
+    write_manifest(tmp_path / "t.yaml", [hello("a"), hello("b", "${VAR:a:sha256}")])
+    result = run_opus(tmp_path, "validate", "-f", "t.yaml")
+    assert result.returncode == 0, result.stderr
     assert (
-        result.out.strip()
+        result.stdout.strip()
         == "ok: 2 task(s) valid for 'apply' in context 'default' (0 out of scope)"
     )
     assert not (tmp_path / ".opus").exists() and not (tmp_path / "out").exists()
-    data = json.loads(run(tmp_path, "validate", "-f", "t.yaml", "-o", "json").out)
+    data = json.loads(run_opus(tmp_path, "validate", "-f", "t.yaml", "-o", "json").stdout)
     assert data["ok"] is True and data["tasks"] == ["a", "b"]
 
 
 def test_validate_reports_every_problem_at_once(tmp_path: Path) -> None:
     write_manifest(
         tmp_path / "t.yaml",
-        task("nope/v1", "unknown-api", {"x": "${VAR:undefined}"}),
-        hello("b", "${VAR:c:x}", dependencies=[{"tasks": ["ghost"]}]),
-        hello("c", "${VAR:b:x}"),
-        hello("dup"),
-        hello("dup"),
+        [
+            task("nope/v1", "unknown-api", {"x": "${VAR:undefined}"}),
+            hello("b", "${VAR:c:x}", dependencies=[{"tasks": ["ghost"]}]),
+            hello("c", "${VAR:b:x}"),
+            hello("dup"),
+            hello("dup"),
+        ],
     )
     (tmp_path / "bad.yaml").write_text("kind: Y\nmetadata: {name: d}\n")
-    result = run(tmp_path, "validate", "-f", "t.yaml", "-f", "bad.yaml")
-    assert result.code == 2 and "Traceback" not in result.err
-    err = result.err
+    result = run_opus(tmp_path, "validate", "-f", "t.yaml", "-f", "bad.yaml")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    err = result.stderr
     assert re.match(r"error: \d+ problems found:", err)
     for message in [
         "bad.yaml:1, task 'd', field 'apiVersion': missing 'apiVersion'",
@@ -47,40 +49,44 @@ def test_validate_reports_every_problem_at_once(tmp_path: Path) -> None:
         "t.yaml:1: task 'unknown-api', spec.x: variable 'undefined' is not defined",
     ]:
         assert message in err, err
-    data = json.loads(run(tmp_path, "validate", "-f", "t.yaml", "-f", "bad.yaml", "-o", "json").out)
+    data = json.loads(
+        run_opus(tmp_path, "validate", "-f", "t.yaml", "-f", "bad.yaml", "-o", "json").stdout
+    )
     assert data["ok"] is False and len(data["problems"]) >= 6
 
 
 def _scoped(tmp_path: Path) -> None:
     write_manifest(
         tmp_path / "t.yaml",
-        hello("net"),
-        hello("db", dependencies=[{"tasks": ["net"]}]),
-        hello("web", '${VAR:db:path} "quoted"', dependencies=[{"tasks": ["net"]}]),
-        hello("prod-only", processingScopes=[{"contexts": ["prod"]}]),
+        [
+            hello("net"),
+            hello("db", dependencies=[{"tasks": ["net"]}]),
+            hello("web", '${VAR:db:path} "quoted"', dependencies=[{"tasks": ["net"]}]),
+            hello("prod-only", processingScopes=[{"contexts": ["prod"]}]),
+        ],
     )
 
 
 def test_graph_text_applies_scopes_and_targets(tmp_path: Path) -> None:
     _scoped(tmp_path)
     result = invoke(tmp_path, "graph", "-f", "t.yaml")
-    assert result.out.splitlines() == [
+    assert result.stdout.splitlines() == [
         "net",
         "db <- net",
         "web <- net, db",
         "# out of scope: prod-only",
     ]
     prod = invoke(tmp_path, "graph", "-f", "t.yaml", "--context", "prod")
-    assert "prod-only" in prod.out.splitlines()
+    assert "prod-only" in prod.stdout.splitlines()
     target = invoke(tmp_path, "graph", "-f", "t.yaml", "--target", "db")
-    assert target.out.splitlines()[:2] == ["net", "db <- net"] and "web" not in target.out
+    assert target.stdout.splitlines()[:2] == ["net", "db <- net"] and "web" not in target.stdout
     excluded = invoke(tmp_path, "graph", "-f", "t.yaml", "--exclude", "db")
-    assert excluded.out.splitlines()[:1] == ["net"] and "web" not in excluded.out
+    assert excluded.stdout.splitlines()[:1] == ["net"] and "web" not in excluded.stdout
 
 
 def test_graph_mermaid_shape(tmp_path: Path) -> None:
     _scoped(tmp_path)
-    lines = invoke(tmp_path, "graph", "-f", "t.yaml", "--format", "mermaid").out.splitlines()
+    lines = invoke(tmp_path, "graph", "-f", "t.yaml", "--format", "mermaid").stdout.splitlines()
     assert lines[0] == "graph TD"
     nodes = {
         m.group(1): m.group(2)
@@ -100,7 +106,7 @@ def test_graph_mermaid_shape(tmp_path: Path) -> None:
 def test_graph_dot_parses_with_graphviz(tmp_path: Path) -> None:
     graphviz = pytest.importorskip("graphviz")
     _scoped(tmp_path)
-    text = invoke(tmp_path, "graph", "-f", "t.yaml", "--format", "dot").out
+    text = invoke(tmp_path, "graph", "-f", "t.yaml", "--format", "dot").stdout
     source = graphviz.Source(text)
     assert source.source.startswith("digraph opus {") and text.rstrip().endswith("}")
     edges = re.findall(r'^\s+"([^"]+)" -> "([^"]+)";$', text, flags=re.M)
