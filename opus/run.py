@@ -222,6 +222,7 @@ class Run:
                 continue
             value, error = self._timed_out(name, phase, value, error)
             self._complete(name, phase, value, error)
+        self._check_deadlines()  # a busy queue never times out: look at the clock too
         return False
 
     def _signal_interrupt(self) -> None:
