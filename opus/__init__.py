@@ -18,6 +18,7 @@ from .errors import (
     NotSupportedError,
     OpusError,
     PluginError,
+    SpecError,
     StateConfigError,
     StateError,
     TaskTimeoutError,
@@ -41,6 +42,7 @@ from .model import (
 from .outputs import OutputError
 from .plugins import Plugins
 from .processor import TaskContext, TaskProcessor
+from .specschema import validate_spec
 from .state.base import StateBackend, StatePersistence
 
 __version__ = "0.1.0"
@@ -67,6 +69,7 @@ __all__ = [
     "OutputError",
     "PluginError",
     "Plugins",
+    "SpecError",
     "Result",
     "RunRecord",
     "RunResult",
@@ -86,4 +89,5 @@ __all__ = [
     "ValidationErrors",
     "VariableError",
     "hookimpl",
+    "validate_spec",
 ]

@@ -16,6 +16,7 @@ from .errors import CommandError, ConfigError, describe_error
 from .executors import Executor, make_executor
 from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task
+from .names import check_context
 from .plugins import Plugins
 from .run import Run
 from .state.base import DEFAULT_STATE_URL, StateBackend, pid_alive, this_host
@@ -70,7 +71,7 @@ class Engine:
         self._state_arg = state if state is not None else DEFAULT_STATE_URL
         self._state: StateBackend | None = state if isinstance(state, StateBackend) else None
         self.parallelism = parallelism
-        self.executor = make_executor(executor)
+        self.executor = make_executor(executor, self.plugins)
         self.lock_timeout = lock_timeout
         self.keep_going = keep_going
         self.group_limits = dict(group_limits or {})
@@ -129,6 +130,7 @@ class Engine:
     ) -> tuple[TaskGraph, set[str]]:
         """The selected graph, and the names of every manifest task (to find orphans)."""
         action = self.action_for(command)
+        check_context(context)
         if destroy:
             if action != Action.PLAN:
                 raise CommandError(f"destroy is only for the plan action, not {action!r}")
@@ -141,6 +143,8 @@ class Engine:
             context,
             self.plugins.processors(),
             builtin_variables(context, variables),
+            self.plugins.variable_prefixes(),
+            self.plugins.command_map(),
         )
         return graph.select(targets, excludes), {t.name for t in task_list}
 

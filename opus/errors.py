@@ -102,6 +102,29 @@ class CycleError(GraphError):
         )
 
 
+class SpecError(OpusError):
+    """One place where a task's spec or metadata does not match its schema.
+
+    ``file`` is where the task is written (``file:line``), ``path`` the spec path
+    (``spec.env.HOME``), ``reason`` what is wrong there. Several are raised together as
+    :class:`ValidationErrors`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        task: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.file = file
+        self.task = task
+        self.path = path
+        self.reason = message
+        super().__init__(_locate(message, file=file, line=None, task=task, field=path))
+
+
 class VariableError(OpusError):
     """A ``${...}`` reference cannot be resolved; names task, spec path and reference."""
 

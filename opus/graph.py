@@ -5,7 +5,7 @@ from __future__ import annotations
 import graphlib
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,8 +157,11 @@ def build_graph(
     command: str,
     context: str,
     problems: list[OpusError] | None = None,
+    prefixes: Collection[str] | None = None,
 ) -> TaskGraph:
     """Build the graph of ``tasks`` for ``command`` in ``context``.
+
+    ``prefixes`` are the known ``${PREFIX:...}`` (``Plugins.variable_prefixes()``).
 
     Collects every problem (unknown or out-of-scope dependency, malformed fields, a cycle
     naming every task on it) and raises them together as :class:`ValidationErrors` — or,
@@ -189,7 +192,9 @@ def build_graph(
         try:
             named = list(_explicit_dependencies(task, command, context, by_label))
             named += [
-                (r.task, f"{r.path} ({r.text})") for r in find_references(task.spec) if r.task
+                (r.task, f"{r.path} ({r.text})")
+                for r in find_references(task.spec, prefixes=prefixes)
+                if r.task
             ]
         except OpusError as exc:
             problems.append(exc)

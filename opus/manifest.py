@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from .errors import ManifestError, OpusError, ValidationErrors
 from .model import Task
-
-#: libyaml's loader when PyYAML was built with it (several times faster), else pure Python.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from .yamlsafe import SafeLoader, YamlProblem, documents
 
 #: File endings read when a directory is given.
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -38,40 +35,28 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _documents(path: Path) -> Iterator[tuple[int, object]]:
+def _documents(path: Path, loader: type[Any] = SafeLoader) -> Iterator[tuple[int, object]]:
     """``(line, data)`` for each non-empty document of a YAML file."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read file: {exc}", file=str(path)) from None
-    loader = _SafeLoader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            yield node.start_mark.line + 1, loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ManifestError(
-            f"invalid YAML: {exc.problem or exc.context}",
-            file=str(path),
-            line=mark.line + 1 if mark else None,
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"invalid YAML: {exc}", file=str(path)) from None
-    finally:
-        loader.dispose()
+        yield from documents(text, loader)
+    except YamlProblem as exc:
+        raise ManifestError(f"invalid YAML: {exc.problem}", file=str(path), line=exc.line) from None
 
 
-def collect_file(path: str | Path) -> tuple[list[Task], list[OpusError]]:
+def collect_file(
+    path: str | Path, loader: type[Any] = SafeLoader
+) -> tuple[list[Task], list[OpusError]]:
     """The valid tasks of one file and the problems of the others (a document may be a
     list of tasks)."""
     path = Path(path)
     tasks: list[Task] = []
     problems: list[OpusError] = []
     try:
-        for line, data in _documents(path):
+        for line, data in _documents(path, loader):
             items = data if isinstance(data, list) else [data]
             for item in items:
                 if item is None:

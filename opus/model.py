@@ -11,6 +11,9 @@ from typing import Any
 from .actions import Action, Status
 from .errors import ManifestError
 
+#: The keys a task manifest may have at the top level.
+_TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
+
 #: Statuses a task can end a run with.
 STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
 
@@ -120,13 +123,17 @@ class Task:
                 file=source,
                 field="metadata.name",
             )
-        unknown = set(doc) - {"apiVersion", "kind", "metadata", "spec"}
+        unknown = sorted(str(k) for k in set(doc) - set(_TOP_LEVEL_KEYS))
         if unknown:
+            from .specschema import suggest
+
+            hints = "".join(suggest(k, _TOP_LEVEL_KEYS) for k in unknown)
             raise ManifestError(
-                f"unknown top-level key(s): {', '.join(sorted(unknown))}",
+                f"unknown top-level key(s): {', '.join(unknown)}{hints} "
+                f"(allowed: {', '.join(_TOP_LEVEL_KEYS)})",
                 file=source,
                 task=name,
-                field=sorted(unknown)[0],
+                field=unknown[0],
             )
         spec = doc.get("spec")
         return cls(

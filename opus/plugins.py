@@ -6,7 +6,7 @@ import functools
 import importlib
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +15,13 @@ import pluggy
 
 from . import hookspecs
 from .commands import check_action
-from .errors import OpusError, PluginError, StateConfigError
+from .errors import ExecutorConfigError, OpusError, PluginError, StateConfigError
 from .hooks import Hook, TaskProcessingHook
 from .registry import ProcessorRegistry
+from .variables import PREFIX_PATTERN, VariableSource
 
 if TYPE_CHECKING:
+    from .executors.base import Executor
     from .model import Result, RunResult, Task, TaskOutcome
     from .processor import TaskContext, TaskProcessor
     from .state.base import StateBackend
@@ -35,6 +37,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin-commands", "opus.builtins.commands"),
     ("builtin-variables", "opus.builtins.variables"),
     ("builtin-state", "opus.builtins.state_backends"),
+    ("builtin-executors", "opus.builtins.executors"),
 )
 
 #: Builtins that cannot be disabled: without them nothing runs.
@@ -75,6 +78,9 @@ class Plugins:
     External plugins (entry-point group ``opus``) load first, then the builtins, then
     ``check_pending()`` rejects hook implementations that match no hookspec. ``disabled``
     names (entry-point or distribution names) are blocked; essential builtins cannot be.
+    ``plugin_config`` (``{plugin name: settings}``, the ``plugin_config`` section of
+    ``opus.yaml``) is handed to every plugin through ``opus_configure``. Every hook is
+    called through pluggy; builtin implementations are ``trylast``.
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class Plugins:
         entry_points: bool = True,
         disabled: Iterable[str] = (),
         plugins: Iterable[object] = (),
+        plugin_config: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.pm = pluggy.PluginManager("opus")
         self.pm.add_hookspecs(hookspecs)
@@ -100,7 +107,11 @@ class Plugins:
         self._manual_processors: list[tuple[TaskProcessor | type[TaskProcessor], str]] = []
         self._commands: dict[str, str] | None = None
         self._command_owners: dict[str, str] = {}
+        self._sources: dict[str, VariableSource] | None = None
+        self._source_owners: dict[str, str] = {}
         self._processors_loaded = False
+        #: The plugins' settings, as given to ``opus_configure``.
+        self.plugin_config: dict[str, Mapping[str, Any]] = dict(plugin_config or {})
         if entry_points:
             self._load_entry_points()
         for plugin in plugins:
@@ -118,6 +129,7 @@ class Plugins:
             PluginInfo("builtin-dispatch", "builtin", "opus", _version(), "opus.hooks"),
         )
         self._check_pending()
+        self._configure()
 
     # -- loading ----------------------------------------------------------------------------
     def _load_entry_points(self) -> None:
@@ -156,6 +168,7 @@ class Plugins:
         info.hooks = sorted(caller.name for caller in (self.pm.get_hookcallers(plugin) or []))
         self.info[name] = info
         self._commands = None
+        self._sources = None
         self._processors_loaded = False
 
     def register(self, plugin: object, name: str | None = None) -> str:
@@ -178,6 +191,25 @@ class Plugins:
         self._check_pending()
         return name
 
+    def _configure(self) -> None:
+        """Hand ``plugin_config`` to every plugin (historic: later ones get it too)."""
+        for name, section in self.plugin_config.items():
+            if not isinstance(section, Mapping):
+                raise PluginError(
+                    f"plugin_config.{name}: expected a mapping of settings, "
+                    f"got {type(section).__name__}"
+                )
+            if name not in self.info and name not in self.disabled:
+                logger.warning("plugin_config.%s: no plugin named %r is loaded", name, name)
+        try:
+            self.pm.hook.opus_configure.call_historic(kwargs={"plugin_config": self.plugin_config})
+        except OpusError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"a plugin's opus_configure failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
     def _check_pending(self) -> None:
         """Reject hook implementations that match no hookspec (a typo in a hook name)."""
         try:
@@ -193,34 +225,61 @@ class Plugins:
         if self._processors_loaded:
             self.registry.add(processor, owner)
 
+    def registered_plugins(self) -> list[object]:
+        """Plugin objects registered by hand (:meth:`register`), in registration order."""
+        return [
+            plugin
+            for name, info in self.info.items()
+            if info.origin == "registered" and (plugin := self.pm.get_plugin(name)) is not None
+        ]
+
+    def registered_processors(self) -> list[TaskProcessor | type[TaskProcessor]]:
+        """Processors registered by hand (:meth:`register_processor`), in order."""
+        return [processor for processor, _owner in self._manual_processors]
+
     # -- registries --------------------------------------------------------------------------
-    def _impls(self, hook: Any) -> list[Any]:
-        """Hook implementations, builtins first, then the others in registration order."""
-        impls = hook.get_hookimpls()
-        return sorted(impls, key=lambda i: not i.plugin_name.startswith("builtin-"))
+    def _each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        """``(plugin name, result)`` of a merging hook, in pluggy's call order.
+
+        Each plugin is called through its own ``pm.subset_hook_caller`` (as pytest calls
+        conftest hooks), so a result can be credited to the plugin that gave it.
+        """
+        caller = getattr(self.pm.hook, hook_name)
+        names = list(dict.fromkeys(i.plugin_name for i in reversed(caller.get_hookimpls())))
+        objects = {name: self.pm.get_plugin(name) for name in names}
+        for name in names:
+            others = [plugin for other, plugin in objects.items() if other != name]
+            for result in self.pm.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs):
+                yield name, result
 
     def processors(self) -> ProcessorRegistry:
-        """Every processor, collected from ``opus_register_processors`` on first use."""
+        """Every processor, collected from ``opus_register_processors`` on first use.
+
+        Two classes claiming one apiVersion are recorded in ``registry.conflicts``; using
+        that apiVersion fails, naming both.
+        """
         if not self._processors_loaded:
             self.registry.clear()
-            for impl in self._impls(self.pm.hook.opus_register_processors):
-                for processor in impl.function() or []:
-                    self.registry.add(processor, impl.plugin_name)
+            for name, processors in self._each("opus_register_processors"):
+                for processor in processors or []:
+                    self.registry.add(processor, name)
             for processor, owner in self._manual_processors:
                 self.registry.add(processor, owner)
             self._processors_loaded = True
         return self.registry
 
     def command_map(self) -> dict[str, str]:
-        """``{command: action}`` merged from every plugin; plugins override builtins."""
+        """``{command: action}`` merged from every plugin; the first one called wins, so
+        third-party plugins override the builtin (``trylast``) map."""
         if self._commands is None:
             commands: dict[str, str] = {}
             owners: dict[str, str] = {}
-            for impl in self._impls(self.pm.hook.opus_command_map):
-                for command, action in dict(impl.function() or {}).items():
-                    check_action(command, action, impl.plugin_name)
-                    commands[command] = action
-                    owners[command] = impl.plugin_name
+            for name, mapping in self._each("opus_command_map"):
+                for command, action in dict(mapping or {}).items():
+                    check_action(command, action, name)
+                    if command not in commands:
+                        commands[command] = action
+                        owners[command] = name
             self._commands, self._command_owners = commands, owners
         return self._commands
 
@@ -231,10 +290,43 @@ class Plugins:
     def state_schemes(self) -> dict[str, str]:
         """``{scheme: plugin name}`` for every state backend scheme."""
         out: dict[str, str] = {}
-        for impl in self._impls(self.pm.hook.opus_state_schemes):
-            for scheme in impl.function() or []:
-                out.setdefault(scheme, impl.plugin_name)
+        for name, schemes in self._each("opus_state_schemes"):
+            for scheme in schemes or []:
+                out.setdefault(scheme, name)
         return out
+
+    def variable_sources(self) -> dict[str, VariableSource]:
+        """``{PREFIX: source}`` from ``opus_variable_sources``, collected on first use.
+
+        A plugin may override a builtin source (``ENV``); ``VAR`` is reserved; two
+        plugins claiming one prefix is a :class:`PluginError` naming both.
+        """
+        if self._sources is None:
+            sources: dict[str, VariableSource] = {}
+            owners: dict[str, str] = {}
+            for name, provided in self._each("opus_variable_sources"):
+                for prefix, source in dict(provided or {}).items():
+                    where = f"plugin {name!r}: variable source {prefix!r}"
+                    if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix):
+                        raise PluginError(f"{where}: a prefix is upper case, like SECRET")
+                    if prefix == "VAR":
+                        raise PluginError(f"{where}: VAR is reserved for opus' own variables")
+                    if not callable(source):
+                        raise PluginError(f"{where}: {source!r} is not callable")
+                    if prefix in owners:
+                        if self.info[name].origin == "builtin":
+                            continue  # a plugin overrides a builtin source
+                        raise PluginError(
+                            f"variable source {prefix!r} is claimed by two plugins: "
+                            f"{owners[prefix]!r} and {name!r}"
+                        )
+                    sources[prefix], owners[prefix] = source, name
+            self._sources, self._source_owners = sources, owners
+        return self._sources
+
+    def variable_prefixes(self) -> frozenset[str]:
+        """Every known ``${PREFIX:...}``: ``VAR`` and the variable sources' prefixes."""
+        return frozenset(self.variable_sources()) | {"VAR"}
 
     # -- hook calls --------------------------------------------------------------------------
     def state_backend(self, url: str) -> StateBackend:
@@ -248,6 +340,27 @@ class Plugins:
             known = ", ".join(sorted(self.state_schemes())) or "none"
             raise StateConfigError(f"no state backend for {url!r} (known schemes: {known})")
         return backend
+
+    def executor(self, url: str) -> Executor:
+        """The executor for ``url`` (``local``, ``dask``, ``dask://host:port``, ...)."""
+        executor: Executor | None = self.pm.hook.opus_executor(url=url)
+        if executor is None:
+            raise ExecutorConfigError(
+                f"unknown executor {url!r} (use local, dask or dask://HOST:PORT, or install "
+                "a plugin that provides it)"
+            )
+        return executor
+
+    def add_cli_commands(self, cli: Any) -> None:
+        """Let plugins add subcommands to ``cli`` (a click group) via ``opus_cli_commands``."""
+        try:
+            self.pm.hook.opus_cli_commands(cli=cli)
+        except OpusError:
+            raise
+        except Exception as exc:  # a broken plugin: one clear line, not a traceback
+            raise PluginError(
+                f"a plugin's opus_cli_commands failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def resolve_spec(
         self,
@@ -270,6 +383,7 @@ class Plugins:
             command=command,
             context=context,
             render=render,
+            sources=self.variable_sources(),
         )
         if resolved is None:
             raise PluginError("no plugin resolved the task spec (is builtin-variables disabled?)")
@@ -329,6 +443,7 @@ class Plugins:
         """Everything ``opus plugins`` shows, as plain data."""
         registry = self.processors()
         commands = self.command_map()
+        self.variable_sources()
         return {
             "plugins": [info.to_dict() for info in self.info.values()],
             "processors": {
@@ -337,6 +452,7 @@ class Plugins:
                     "class": f"{type(p).__module__}.{type(p).__qualname__}",
                     "actions": list(p.supported_actions()),
                     "max_concurrency": p.max_concurrency,
+                    "conflict": registry.conflicts.get(api),
                 }
                 for api, p in registry.items()
             },
@@ -344,7 +460,10 @@ class Plugins:
                 cmd: {"action": action, "plugin": self._command_owners[cmd]}
                 for cmd, action in sorted(commands.items())
             },
+            "conflicts": dict(registry.conflicts),
             "state_backends": self.state_schemes(),
+            "variable_sources": dict(sorted(self._source_owners.items())),
+            "plugin_config": sorted(self.plugin_config),
             "disabled": sorted(self.disabled),
         }
 

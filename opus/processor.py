@@ -126,10 +126,15 @@ class TaskProcessor:
     ``max_concurrency`` limits how many of this processor's actions run at once.
     ``replace_on`` names spec keys (dotted paths) that cannot change in place: a change
     there makes apply delete the old resource and create a new one.
+
+    ``spec_schema`` is a JSON Schema (draft 2020-12) for the task's raw spec, checked by
+    ``validate``, ``plan`` and every run before anything runs (a string that is exactly one
+    ``${...}`` reference matches any type); ``None`` leaves the spec unchecked.
     """
 
     api_version: ClassVar[str] = ""
     max_concurrency: ClassVar[int | None] = None
+    spec_schema: ClassVar[Mapping[str, Any] | None] = None
     replace_on: ClassVar[tuple[str, ...]] = ()
 
     create = _unsupported("create")

@@ -13,17 +13,24 @@ def _qualname(cls: type) -> str:
 
 
 class ProcessorRegistry:
-    """Maps ``apiVersion`` to one processor instance, refusing conflicting claims."""
+    """Maps ``apiVersion`` to one processor instance, recording conflicting claims.
+
+    A conflict (two different classes claiming one apiVersion) does not stop the others
+    from being listed: :attr:`conflicts` holds its message, and :meth:`get` raises it
+    for that apiVersion, so only tasks using it are refused.
+    """
 
     def __init__(self) -> None:
         self._processors: dict[str, TaskProcessor] = {}
         self._owners: dict[str, str] = {}
+        #: ``{apiVersion: message naming both claimants}``
+        self.conflicts: dict[str, str] = {}
 
     def add(self, processor: TaskProcessor | type[TaskProcessor], owner: str) -> TaskProcessor:
         """Register ``processor`` (an instance or a class) as supplied by plugin ``owner``.
 
         The same class registered twice is harmless; two different classes claiming one
-        apiVersion raise :class:`PluginError` naming both.
+        apiVersion are recorded in :attr:`conflicts` (the first claim is kept).
         """
         if isinstance(processor, type):
             if not issubclass(processor, TaskProcessor):
@@ -42,11 +49,12 @@ class ProcessorRegistry:
         if existing is not None:
             if type(existing) is type(processor):
                 return existing
-            raise PluginError(
+            self.conflicts[api_version] = (
                 f"apiVersion {api_version!r} is claimed by two processors: "
                 f"{_qualname(type(existing))} (plugin {self._owners[api_version]!r}) and "
                 f"{_qualname(type(processor))} (plugin {owner!r})"
             )
+            return existing
         self._processors[api_version] = processor
         self._owners[api_version] = owner
         return processor
@@ -54,9 +62,13 @@ class ProcessorRegistry:
     def clear(self) -> None:
         self._processors.clear()
         self._owners.clear()
+        self.conflicts.clear()
 
     def get(self, api_version: str) -> TaskProcessor:
-        """The processor for ``api_version``; an unknown one lists the known apiVersions."""
+        """The processor for ``api_version``; an unknown one lists the known apiVersions,
+        a conflicting one names both claimants (:class:`PluginError`)."""
+        if api_version in self.conflicts:
+            raise PluginError(self.conflicts[api_version])
         try:
             return self._processors[api_version]
         except KeyError:

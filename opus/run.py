@@ -290,7 +290,11 @@ class Run:
         task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
-        refs = find_references(task.spec) if self.action == Action.PLAN else []
+        refs = (
+            find_references(task.spec, prefixes=self.plugins.variable_prefixes())
+            if self.action == Action.PLAN
+            else []
+        )
         visible = self._visible_variables(task, refs)
         try:
             spec = self.plugins.resolve_spec(task, task.spec, visible, self.command, self.context)

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from .errors import ManifestError, OpusError, PluginError, ValidationErrors, VariableError
+from .commands import ACTIONS
+from .errors import (
+    ManifestError,
+    OpusError,
+    PluginError,
+    SpecError,
+    ValidationErrors,
+    VariableError,
+)
 from .graph import TaskGraph, build_graph
+from .manifest_schema import metadata_schema
 from .model import Task
+from .names import name_problem
 from .registry import ProcessorRegistry
+from .specschema import CompiledSchema, compile_schema
 from .variables import find_references
+from .yamlsafe import document_nodes, node_line, task_node
 
 #: Actions whose processor method must exist for every task before a run starts.
 _MUST_SUPPORT = frozenset({"create", "update", "delete", "rollback"})
@@ -34,12 +48,114 @@ def check_unique_names(tasks: Sequence[Task]) -> list[OpusError]:
     return problems
 
 
+class _Lines:
+    """Finds the line of a spec or metadata path in the task's file (only when there is a
+    problem to report; each file is read and composed once per check)."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, dict[int, Any]] = {}
+
+    def where(self, task: Task, path: str) -> str | None:
+        file, _, line = (task.source or "").rpartition(":")
+        if not file or not line.isdigit():
+            return task.source
+        if file not in self._files:
+            try:
+                text = Path(file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            self._files[file] = document_nodes(text) if text else {}
+        document = self._files[file].get(int(line))
+        node = task_node(document, task.name) if document is not None else None
+        if node is None:
+            return task.source
+        return f"{file}:{node_line(node, path)}"
+
+
+_metadata_schemas: dict[tuple[str, ...], CompiledSchema] = {}
+
+
+def _compiled_metadata_schema(commands: Iterable[str]) -> CompiledSchema:
+    key = tuple(sorted(set(commands)))
+    compiled = _metadata_schemas.get(key)
+    if compiled is None:
+        compiled = compile_schema(metadata_schema(key), "metadata schema")
+        _metadata_schemas.clear()
+        _metadata_schemas[key] = compiled
+    return compiled
+
+
+def check_metadata(
+    tasks: Sequence[Task], commands: Iterable[str] = ()
+) -> tuple[list[Task], list[OpusError]]:
+    """Check every task's name and ``metadata`` (keys, types, names in ``commands:`` lists).
+
+    Returns the tasks with the keys that failed removed from their metadata (so the graph
+    can still be built to report its own problems) and one error per problem.
+    """
+    schema = _compiled_metadata_schema([*commands, *ACTIONS] if commands else ())
+    lines = _Lines()
+    checked: list[Task] = []
+    problems: list[OpusError] = []
+    for task in tasks:
+        metadata = task.metadata
+        found = schema.problems(metadata if type(metadata) is dict else dict(metadata), "metadata")
+        if "name" not in task.metadata:  # a derived name (Python API): check it too
+            problem = name_problem(task.name)
+            if problem:
+                found.append(("metadata.name", f"derived name {task.name!r} {problem}"))
+        bad_keys: set[str] = set()
+        for path, message in found:
+            if path == "metadata.name" and "name" in task.metadata:
+                message = f"invalid task name {task.metadata['name']!r}: " + (
+                    name_problem(task.metadata["name"]) or message
+                )
+            where = lines.where(task, path)
+            problems.append(SpecError(message, file=where, task=task.name, path=path))
+            key = path.removeprefix("metadata").lstrip(".").split(".")[0].split("[")[0]
+            bad_keys.add(key)
+        if bad_keys - {"name"}:
+            metadata = {k: v for k, v in task.metadata.items() if k not in bad_keys}
+            task = replace(task, metadata=metadata)
+        checked.append(task)
+    return checked, problems
+
+
+def check_specs(tasks: Iterable[Task], registry: ProcessorRegistry) -> list[OpusError]:
+    """Check every task's raw spec against its processor's ``spec_schema`` (compiled once
+    per processor here); tasks with an unknown apiVersion are left to :func:`check_tasks`."""
+    compiled: dict[str, CompiledSchema | None] = {}
+    lines = _Lines()
+    problems: list[OpusError] = []
+    for task in tasks:
+        if task.api_version not in compiled:
+            try:
+                processor = registry.get(task.api_version)
+            except PluginError:
+                compiled[task.api_version] = None
+                continue
+            schema = getattr(processor, "spec_schema", None)
+            compiled[task.api_version] = (
+                None
+                if schema is None
+                else compile_schema(schema, f"spec_schema of {task.api_version}")
+            )
+        schema = compiled[task.api_version]
+        if schema is None:
+            continue
+        for path, message in schema.problems(task.spec):
+            where = lines.where(task, path)
+            problems.append(SpecError(message, file=where, task=task.name, path=path))
+    return problems
+
+
 def check_tasks(
     graph: TaskGraph,
     registry: ProcessorRegistry,
     action: str,
     variables: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
+    prefixes: Collection[str] | None = None,
 ) -> list[OpusError]:
     """Problems with the tasks of ``graph``: unknown apiVersion, unsupported action,
     undefined user or environment variables."""
@@ -74,7 +190,7 @@ def check_tasks(
                 )
             )
         try:
-            references = find_references(task.spec)
+            references = find_references(task.spec, prefixes=prefixes)
         except VariableError as exc:
             problems.append(VariableError(f"{where}task {name!r}, {exc}"))
             continue
@@ -106,11 +222,20 @@ def validate(
     context: str,
     registry: ProcessorRegistry,
     variables: Mapping[str, Any],
+    prefixes: Collection[str] | None = None,
+    commands: Iterable[str] = (),
 ) -> TaskGraph:
-    """Build the graph and check everything knowable before a run; raise all problems."""
-    problems = check_unique_names(tasks)
-    graph = build_graph(tasks, command, context, problems)
-    problems += check_tasks(graph, registry, action, variables)
+    """Build the graph and check everything knowable before a run; raise all problems.
+
+    ``prefixes`` are the known ``${PREFIX:...}`` (``Plugins.variable_prefixes()``);
+    ``commands`` the command names allowed in ``commands:`` lists of metadata (with the
+    actions); none given: any name.
+    """
+    tasks, problems = check_metadata(tasks, commands)
+    problems += check_unique_names(tasks)
+    graph = build_graph(tasks, command, context, problems, prefixes)
+    problems += check_specs(graph.tasks.values(), registry)
+    problems += check_tasks(graph, registry, action, variables, prefixes=prefixes)
     if problems:
         raise _combine(problems)
     return graph

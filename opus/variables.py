@@ -1,9 +1,14 @@
-"""``${VAR:...}`` and ``${ENV:...}`` references: finding them and resolving them.
+"""``${PREFIX:...}`` references: finding them and resolving them.
 
 - ``${VAR:task-name:KEY}``: output ``KEY`` of task ``task-name`` (variable ``task-name:KEY``)
 - ``${VAR:NAME}``: a user variable
-- ``${ENV:NAME}``: an environment variable
+- ``${ENV:NAME}``: an environment variable (the builtin ``ENV`` source)
+- ``${PREFIX:TEXT}``: a variable source added by a plugin (``opus_variable_sources``)
 - ``$${...}``: a literal ``${...}``
+
+Only known prefixes are references: ``${HOME:-x}`` in a shell script stays text unless a
+plugin adds a ``HOME`` source. ``VAR`` is part of the resolver; every other prefix is a
+*source*, a callable that gets the text after the prefix and returns the value.
 
 A string that is exactly one reference keeps the referenced value's type; references inside
 a longer string are rendered as text (JSON for lists and dicts). A *renderer* (see
@@ -13,16 +18,47 @@ quoted for a shell (``TaskProcessor.render_reference``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import VariableError
+from .errors import OpusError, VariableError
 
-_REFERENCE = re.compile(r"\$(\$?)\{(VAR|ENV):([^}]*)\}")
+#: A variable source: gets the text after ``PREFIX:`` and returns the value.
+VariableSource = Callable[[str], Any]
+
+#: Prefixes opus itself knows: ``VAR`` (the resolver) and ``ENV`` (a builtin source).
+BUILTIN_PREFIXES: tuple[str, ...] = ("VAR", "ENV")
+
+#: What a source prefix may look like.
+PREFIX_PATTERN = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+@functools.lru_cache(maxsize=32)
+def _pattern(prefixes: frozenset[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(p) for p in sorted(prefixes, key=lambda p: (-len(p), p)))
+    return re.compile(r"\$(\$?)\{(" + alternatives + r"):([^}]*)\}")
+
+
+def reference_pattern(prefixes: Collection[str] | None = None) -> re.Pattern[str]:
+    """The regular expression matching references with one of ``prefixes``."""
+    return _pattern(frozenset(BUILTIN_PREFIXES if prefixes is None else prefixes) | {"VAR"})
+
+
+def env_source(environ: Mapping[str, str] | None = None) -> VariableSource:
+    """The builtin ``ENV`` source: ``${ENV:NAME}`` is the environment variable ``NAME``."""
+
+    def lookup(name: str) -> str:
+        env = os.environ if environ is None else environ
+        if name in env:
+            return env[name]
+        raise VariableError(f"environment variable {name!r} is not set")
+
+    return lookup
 
 
 @dataclass(frozen=True)
@@ -61,11 +97,19 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _walk(item, f"{path}[{index}]")
 
 
-def find_references(spec: Any, root: str = "spec") -> list[Reference]:
-    """Every reference in ``spec`` (nested dicts and lists), with its path."""
+def find_references(
+    spec: Any, root: str = "spec", prefixes: Collection[str] | None = None
+) -> list[Reference]:
+    """Every reference in ``spec`` (nested dicts and lists), with its path.
+
+    ``prefixes`` are the known source prefixes (default ``VAR`` and ``ENV``; pass
+    :meth:`Plugins.variable_prefixes() <opus.Plugins.variable_prefixes>` to include the
+    plugins' sources); ``${OTHER:...}`` with an unknown prefix is plain text.
+    """
+    pattern = reference_pattern(prefixes)
     found = []
     for path, text in _walk(spec, root):
-        for match in _REFERENCE.finditer(text):
+        for match in pattern.finditer(text):
             if match.group(1):  # escaped $${...}
                 continue
             found.append(_parse(match.group(2), match.group(3), path, match.group(0)))
@@ -119,24 +163,36 @@ def resolve_spec(
     *,
     task_name: str,
     environ: Mapping[str, str] | None = None,
+    sources: Mapping[str, VariableSource] | None = None,
     render: Renderer | None = None,
 ) -> dict[str, Any]:
     """Return a copy of ``spec`` with every reference replaced by its value.
 
-    ``render`` (optional) writes values into strings (see :data:`Renderer`). Raises
-    :class:`VariableError` naming the task, the spec path and the reference for anything
-    that cannot be resolved.
+    ``sources`` maps prefixes to :data:`VariableSource` callables (default: the ``ENV``
+    source reading ``environ``, or ``os.environ``). ``render`` (optional) writes values into
+    strings (see :data:`Renderer`). Raises :class:`VariableError` naming the task, the spec
+    path and the reference for anything that cannot be resolved, including a source that
+    fails.
     """
-    env = os.environ if environ is None else environ
+    sources = {"ENV": env_source(environ)} if sources is None else sources
+    pattern = reference_pattern(sources)
+
+    def from_source(ref: Reference) -> Any:
+        body = ref.name  # the text after "${PREFIX:", stripped
+        try:
+            return sources[ref.source](body)
+        except (VariableError, LookupError) as exc:
+            message = exc.args[0] if exc.args and isinstance(exc, VariableError) else None
+            what = message or f"{ref.source} source has no value for {body!r}"
+        except OpusError as exc:
+            what = f"{ref.source} source failed: {exc}"
+        except Exception as exc:  # a plugin's source is broken: say which one and where
+            what = f"{ref.source} source failed: {type(exc).__name__}: {exc}"
+        raise VariableError(f"task {task_name!r}, {ref.path}: {what} (reference {ref.text})")
 
     def lookup(ref: Reference) -> Any:
-        if ref.source == "ENV":
-            if ref.name in env:
-                return env[ref.name]
-            raise VariableError(
-                f"task {task_name!r}, {ref.path}: environment variable {ref.name!r} "
-                f"is not set (reference {ref.text})"
-            )
+        if ref.source != "VAR":
+            return from_source(ref)
         if ref.variable in variables:
             return variables[ref.variable]
         if ref.task:
@@ -157,7 +213,7 @@ def resolve_spec(
         return render(Placement(path, m.string, m.start(), m.end()), value)
 
     def resolve_text(text: str, path: str) -> Any:
-        matches = list(_REFERENCE.finditer(text))
+        matches = list(pattern.finditer(text))
         if not matches:
             return text
         if len(matches) == 1 and matches[0].span() == (0, len(text)) and not matches[0].group(1):
@@ -177,7 +233,7 @@ def resolve_spec(
             rendered = custom(m, path, value)
             return render_text(value) if rendered is None else rendered
 
-        text = _REFERENCE.sub(substitute, text)
+        text = pattern.sub(substitute, text)
         return UNKNOWN if unknown else text  # a text with an unknown part is unknown
 
     def walk(value: Any, path: str) -> Any:
@@ -196,7 +252,7 @@ def resolve_spec(
 def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Parse ``k=v`` pairs (the CLI's ``--var``); values are YAML scalars (``3`` is an int,
     ``true`` a bool)."""
-    import yaml
+    from .yamlsafe import YamlProblem, load
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -204,8 +260,8 @@ def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise VariableError(f"{pair!r} in pairs=: expected NAME=VALUE", argument="pairs")
         try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
+            value = load(raw) if raw else ""
+        except YamlProblem:
             value = raw
         out[key.strip()] = raw if isinstance(value, (dict, list)) or value is None else value
     return out
@@ -213,19 +269,18 @@ def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
 
 def load_values(path: str, context: str | None) -> dict[str, Any]:
     """Read a values file; entries under ``contexts: {CONTEXT: {...}}`` override per context."""
-    import yaml
-
     from .errors import ConfigError
+    from .yamlsafe import YamlProblem, load
 
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read values file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+            data = load(handle.read())
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"{path}: cannot read values file: {reason}") from None
+    except YamlProblem as exc:
+        where = f"{path}:{exc.line}" if exc.line else path
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):

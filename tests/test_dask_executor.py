@@ -227,13 +227,16 @@ def test_missing_distributed_says_what_to_install(monkeypatch: pytest.MonkeyPatc
 def test_worker_environment_carries_disabled_plugins_and_hand_registered_processors() -> None:
     from opus.executors import dask as dask_executor
 
-    plugins = Plugins(entry_points=False, disabled=["some-plugin"])
+    plugins = Plugins(
+        entry_points=False, disabled=["some-plugin"], plugin_config={"acme": {"region": "eu"}}
+    )
     plugins.register_processor(WorkerProcessor)
     blob = dask_executor.worker_environment(plugins)
     # rebuilt as a worker would
     rebuilt = dask_executor.plugins_for("test-key", blob)
     try:
         assert "some-plugin" in rebuilt.disabled
+        assert rebuilt.plugin_config == {"acme": {"region": "eu"}}  # opus_configure on workers
         assert WorkerProcessor.api_version in rebuilt.processors()
         assert dask_executor.plugins_for("test-key", blob) is rebuilt  # cached per process
     finally:

@@ -29,7 +29,12 @@ opus =
 PLUGIN_MODULE = """\
 from pathlib import Path
 
+import click
+
 from opus import Result, TaskProcessor, hookimpl
+from opus.executors import ThreadExecutor
+
+SETTINGS = {"punctuation": "!"}
 
 
 class Greeter(TaskProcessor):
@@ -37,10 +42,20 @@ class Greeter(TaskProcessor):
 
     def create(self, task, ctx):
         path = Path(ctx.spec["path"])
-        path.write_text(f"Hello, {ctx.spec['who']}!")
+        salutation = ctx.spec.get("salutation", "Hello")
+        path.write_text(f"{salutation}, {ctx.spec['who']}{SETTINGS['punctuation']}")
         return Result(outputs={"path": str(path), "greeting": path.read_text()})
 
     update = create
+
+
+class LoggingExecutor(ThreadExecutor):
+    name = "greeter-threads"
+
+    def submit(self, task, ctx):
+        with open("executor.log", "a") as log:
+            log.write(f"{task.name}:{ctx.action}\\n")
+        return super().submit(task, ctx)
 
 
 @hookimpl
@@ -51,6 +66,30 @@ def opus_register_processors():
 @hookimpl
 def opus_command_map():
     return {"greet": "apply"}
+
+
+@hookimpl
+def opus_configure(plugin_config):
+    SETTINGS.update(plugin_config.get("greeter", {}))
+
+
+@hookimpl
+def opus_variable_sources():
+    phrases = {"salutation": "Howdy", "farewell": "Bye"}
+    return {"PHRASE": lambda key: phrases[key]}
+
+
+@hookimpl
+def opus_executor(url):
+    return LoggingExecutor() if url == "greeter-threads" else None
+
+
+@hookimpl
+def opus_cli_commands(cli):
+    @cli.command("greeter-info")
+    def info():
+        \"\"\"Show the greeter plugin's settings.\"\"\"
+        click.echo(f"punctuation={SETTINGS['punctuation']}")
 """
 
 TASKS = """\
@@ -88,8 +127,10 @@ def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "install",
             "-q",
             "--disable-pip-version-check",
+            "-e",
             str(REPO),
             str(package),
+            "pytest",  # for the tests of a package made by `opus init-plugin`
         ],
         capture_output=True,
         text=True,
@@ -160,3 +201,81 @@ def test_installed_plugin_can_be_disabled(plugin_venv: Path, tmp_path: Path) -> 
     )
     assert run.returncode == 2 and "no processor for apiVersion 'greeter/v1'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+PLATFORM_TASKS = """\
+apiVersion: greeter/v1
+kind: Greeting
+metadata: {name: hi}
+spec: {path: hi.txt, who: "${VAR:who}", salutation: "${PHRASE:salutation}"}
+---
+apiVersion: greeter/v1
+kind: Greeting
+metadata: {name: bye}
+spec: {path: bye.txt, who: "${VAR:hi:path}", salutation: "${PHRASE: farewell }"}
+"""
+
+
+@pytest.mark.slow
+def test_installed_plugin_uses_every_platform_hook(plugin_venv: Path, tmp_path: Path) -> None:
+    """Variable source, executor, CLI command and plugin_config, from a pip-installed plugin."""
+    (tmp_path / "opus.yaml").write_text("plugin_config:\n  greeter: {punctuation: '?'}\n")
+    (tmp_path / "tasks.yaml").write_text(PLATFORM_TASKS)
+    info = opus(plugin_venv, "greeter-info", cwd=tmp_path)
+    assert (info.returncode, info.stdout) == (0, "punctuation=?\n"), info.stderr
+    assert "greeter-info" in opus(plugin_venv, "--help", cwd=tmp_path).stdout
+
+    listed = json.loads(opus(plugin_venv, "plugins", "-o", "json", cwd=tmp_path).stdout)
+    assert listed["variable_sources"]["PHRASE"] == "greeter"
+    greeter = [p for p in listed["plugins"] if p["name"] == "greeter"][0]
+    assert {"opus_executor", "opus_variable_sources", "opus_cli_commands", "opus_configure"} <= set(
+        greeter["hooks"]
+    )
+
+    args = ["apply", "-f", "tasks.yaml", "--var", "who=Ada", "--executor", "greeter-threads"]
+    run = opus(plugin_venv, *args, "-o", "json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "hi.txt").read_text() == "Howdy, Ada?"
+    assert (tmp_path / "bye.txt").read_text() == "Bye, hi.txt?"  # ran after hi: a dependency
+    assert (tmp_path / "executor.log").read_text().splitlines() == ["hi:create", "bye:create"]
+
+    (tmp_path / "broken.yaml").write_text(PLATFORM_TASKS.replace("farewell", "nope"))
+    failed = opus(plugin_venv, "apply", "-f", "broken.yaml", "--var", "who=Ada", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "task 'bye', spec.salutation: PHRASE source has no value for 'nope'" in (
+        failed.stdout + failed.stderr
+    )
+
+
+@pytest.mark.slow
+def test_init_plugin_package_installs_passes_its_tests_and_applies(
+    plugin_venv: Path, tmp_path: Path
+) -> None:
+    made = opus(plugin_venv, "init-plugin", "kv-note", "--dir", str(tmp_path / "src"), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    package = tmp_path / "src" / "opus-kv-note"
+    install = subprocess.run(
+        [str(plugin_venv / "bin" / "python"), "-m", "pip", "install", "-q", str(package)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    tests = subprocess.run(
+        [str(plugin_venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "9 passed, 1 skipped" in tests.stdout  # the contract, plus the path check
+
+    listed = json.loads(opus(plugin_venv, "plugins", "-o", "json", cwd=tmp_path).stdout)
+    note = [p for p in listed["plugins"] if p["name"] == "kv-note"][0]
+    assert (note["distribution"], note["origin"]) == ("opus-kv-note", "entry point")
+    assert listed["processors"]["kv-note/v1"]["plugin"] == "kv-note"
+
+    run = opus(plugin_venv, "apply", "-f", str(package / "examples" / "tasks.yaml"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out" / "hello.txt").read_text() == "Hello from opus-kv-note"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import inspect
 import types
 
+import click
 import pytest
 from support_processors import CreateOnlyProcessor, RecordingProcessor, make_task
 
@@ -69,10 +70,15 @@ def test_two_classes_claiming_one_api_version_name_both() -> None:
     one = module_plugin("one", opus_register_processors=lambda: [RecordingProcessor])
     two = module_plugin("two", opus_register_processors=lambda: [Other])
     plugins = Plugins(entry_points=False, plugins=[one, two])
+    registry = plugins.processors()  # listing still works: the conflict is recorded
+    assert plugins.describe()["processors"]["test/v1"]["conflict"] == registry.conflicts["test/v1"]
     with pytest.raises(PluginError) as err:
-        plugins.processors()
+        registry.get("test/v1")
     text = str(err.value)
     assert "RecordingProcessor" in text and "Other" in text and "'one'" in text and "'two'" in text
+    engine = Engine(state="memory://", plugins=plugins)
+    with pytest.raises(opus.ManifestError, match="claimed by two processors"):
+        engine.run("apply", [make_task("a")], context="dev")
 
 
 def test_non_processor_and_missing_api_version_are_rejected() -> None:
@@ -182,6 +188,23 @@ class EveryHook(Hook):
         self.seen.append("opus_state_schemes")
         return []
 
+    @hookimpl
+    def opus_configure(self, plugin_config):
+        self.seen.append("opus_configure")
+
+    @hookimpl
+    def opus_variable_sources(self):
+        self.seen.append("opus_variable_sources")
+        return {}
+
+    @hookimpl
+    def opus_executor(self, url):
+        self.seen.append("opus_executor")
+
+    @hookimpl
+    def opus_cli_commands(self, cli):
+        self.seen.append("opus_cli_commands")
+
 
 def test_every_hookspec_is_documented_and_exercised() -> None:
     specs = {
@@ -200,6 +223,7 @@ def test_every_hookspec_is_documented_and_exercised() -> None:
     ]
     engine.run("apply", tasks, context="dev", keep_going=True)
     plugins.describe()
+    plugins.add_cli_commands(click.Group("opus"))
     assert set(specs) == set(hook.seen), set(specs) ^ set(hook.seen)
 
 

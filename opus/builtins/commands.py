@@ -6,6 +6,6 @@ from ..commands import DEFAULT_COMMAND_MAP
 from ..hookspecs import hookimpl
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def opus_command_map() -> dict[str, str]:
     return dict(DEFAULT_COMMAND_MAP)

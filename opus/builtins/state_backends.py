@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ..state.base import StateBackend
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def opus_state_schemes() -> list[str]:
     return ["memory", "sqlite", "postgresql", "postgres"]
 

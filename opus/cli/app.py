@@ -12,7 +12,7 @@ from .errors import error_boundary
 from .session import Session
 
 #: Subcommands that are not commands of the command map.
-_FIXED = ("plugins", "validate", "graph", "config", "state", "runs")
+_FIXED = ("plugins", "validate", "graph", "config", "state", "runs", "init-plugin")
 #: Fixed subcommands that are groups themselves (their commands share config defaults).
 _NESTED = frozenset({"state", "runs"})
 
@@ -45,6 +45,7 @@ def configure_session(ctx: click.Context) -> Session:
         plugin_modules = tuple(group.get("plugin_modules", ()))
     session.disable(list(disabled))
     session.plugin_modules = list(plugin_modules)
+    session.plugin_config = dict(config.plugin_config)
     if config.values and ctx.default_map is None:
         ctx.default_map = config.default_map(_NESTED)
     return session
@@ -62,9 +63,21 @@ class OpusGroup(click.Group):
                 return {}
         return configure_session(ctx).plugins().command_map()
 
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        from .plugin_commands import plugin_commands
+
+        reserved = set(super().list_commands(ctx)) | set(self._command_map(ctx))
+        if ctx.resilient_parsing:
+            try:
+                return plugin_commands(configure_session(ctx), reserved)
+            except Exception:
+                return {}
+        return plugin_commands(configure_session(ctx), reserved)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         fixed = super().list_commands(ctx)
-        return fixed + sorted(c for c in self._command_map(ctx) if c not in fixed)
+        mapped = sorted(c for c in self._command_map(ctx) if c not in fixed)
+        return fixed + mapped + sorted(self._plugin_commands(ctx))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
@@ -75,7 +88,7 @@ class OpusGroup(click.Group):
             from .run_cmd import make_run_command
 
             return make_run_command(name, commands[name])
-        return None
+        return self._plugin_commands(ctx).get(name)
 
     def make_context(
         self,
@@ -149,7 +162,7 @@ def cli(
 
 
 def _register_fixed() -> None:
-    from . import config_cmd, inspect_cmd, plugins_cmd, state_cmd
+    from . import config_cmd, init_plugin_cmd, inspect_cmd, plugins_cmd, schema_cmd, state_cmd
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(inspect_cmd.validate)
@@ -157,6 +170,8 @@ def _register_fixed() -> None:
     cli.add_command(config_cmd.config)
     cli.add_command(state_cmd.state)
     cli.add_command(state_cmd.runs)
+    cli.add_command(init_plugin_cmd.init_plugin)
+    cli.add_command(schema_cmd.schema)
 
 
 _register_fixed()

@@ -56,6 +56,14 @@ def _strings(value: Any) -> list[str]:
     return list(value)
 
 
+def _plugin_sections(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Mapping) for k, v in value.items()
+    ):
+        raise ValueError("expected a mapping of plugin name to a mapping of its settings")
+    return {k: dict(v) for k, v in value.items()}
+
+
 def _limits(value: Any) -> list[str]:
     if not isinstance(value, Mapping):
         raise ValueError("expected a mapping of group name to an integer >= 1")
@@ -94,6 +102,10 @@ SETTINGS: dict[str, Setting] = {
     "plugins": Setting(_strings, "plugin_modules", group_level=True),
 }
 
+#: The config key holding plugins' own settings (``{plugin name: {...}}``), handed to them
+#: by the ``opus_configure`` hook; not a command-line option, so not in :data:`SETTINGS`.
+PLUGIN_CONFIG = "plugin_config"
+
 
 @dataclass
 class Config:
@@ -101,6 +113,7 @@ class Config:
 
     path: Path | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    plugin_config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def params(self, *, group_level: bool = False) -> dict[str, Any]:
         """``{click parameter name: value}`` for subcommands (or for ``opus`` itself)."""
@@ -161,16 +174,13 @@ def _read(path: Path) -> Any:
             return tomllib.loads(text).get("tool", {}).get("opus", {})
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    import yaml
+    from ..yamlsafe import YamlProblem, load
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        data = load(text)
+    except YamlProblem as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
         raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     return {} if data is None else data
 
 
@@ -190,15 +200,23 @@ def load_config(path: str | Path | None = None, cwd: Path | None = None) -> Conf
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping of settings, got {type(data).__name__}")
     values: dict[str, Any] = {}
+    plugin_config: dict[str, dict[str, Any]] = {}
     for raw_key, raw in data.items():
         key = str(raw_key).replace("-", "_")
+        if key == PLUGIN_CONFIG:
+            try:
+                plugin_config = _plugin_sections(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: key {raw_key!r}: {exc}, got {raw!r}") from None
+            continue
         setting = SETTINGS.get(key)
         if setting is None:
             import difflib
 
-            close = difflib.get_close_matches(key, SETTINGS, n=1)
+            keys = [*SETTINGS, PLUGIN_CONFIG]
+            close = difflib.get_close_matches(key, keys, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            known = ", ".join(sorted(SETTINGS))
+            known = ", ".join(sorted(keys))
             raise ConfigError(f"{where}: unknown key {raw_key!r} ({hint}known keys: {known})")
         try:
             value = setting.check(raw)
@@ -207,4 +225,4 @@ def load_config(path: str | Path | None = None, cwd: Path | None = None) -> Conf
         if key == "values":  # relative to the config file, like a path written in it
             value = [str(path.parent / v) if not Path(v).is_absolute() else v for v in value]
         values[key] = value
-    return Config(path, values)
+    return Config(path, values, plugin_config)

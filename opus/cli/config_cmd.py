@@ -67,7 +67,9 @@ def config(ctx: click.Context, command: str, output: str) -> None:
                     "config_file": str(path) if path else None,
                     "command": command,
                     "settings": settings,
-                }
+                    "plugin_config": session.plugin_config,
+                },
+                default=str,
             )
         )
         return
@@ -77,3 +79,5 @@ def config(ctx: click.Context, command: str, output: str) -> None:
         value = info["value"]
         shown = json.dumps(value) if not isinstance(value, str) else value
         click.echo(f"{key.ljust(width)}  {shown}  ({info['source']}; env {info['envvar']})")
+    for name, section in session.plugin_config.items():
+        click.echo(f"plugin_config.{name}  {json.dumps(section, default=str)}  (config file)")

@@ -25,6 +25,16 @@ def _compose(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
+def _context_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a context name that breaks the name rules (click prints it, exit 2)."""
+    from ..names import name_problem
+
+    problem = None if value is None else name_problem(value)
+    if problem:
+        raise click.BadParameter(f"invalid context name {value!r}: {problem}")
+    return value
+
+
 #: --context (also used by the state commands)
 context_option = click.option(
     "--context",
@@ -33,6 +43,7 @@ context_option = click.option(
     show_default=True,
     envvar="OPUS_CONTEXT",
     show_envvar=True,
+    callback=_context_name,
     help="Context (environment) to work in.",
 )
 

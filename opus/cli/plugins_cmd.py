@@ -20,7 +20,8 @@ _ACTIONS = ("create", "update", "delete", "describe", "detect_drift", "rollback"
 @handle_errors
 def plugins(session: Session, output: str) -> None:
     """List plugins (with their hooks), processors and the actions each implements,
-    commands (and which plugin mapped them), state backend schemes and blocked plugins."""
+    commands (and which plugin mapped them), state backend schemes, variable sources,
+    blocked plugins, and any apiVersion two plugins claim (flagged, not fatal)."""
     from .output import print_table
 
     data = session.plugins().describe()
@@ -47,7 +48,13 @@ def plugins(session: Session, output: str) -> None:
         "processors",
         ("apiVersion", "plugin", "class", "implements", "missing"),
         [
-            (api, p["plugin"], p["class"], ", ".join(p["actions"]), ", ".join(p["missing"]) or "-")
+            (
+                api + (" (CONFLICT)" if p["conflict"] else ""),
+                p["plugin"],
+                p["class"],
+                ", ".join(p["actions"]),
+                ", ".join(p["missing"]) or "-",
+            )
             for api, p in data["processors"].items()
         ],
     )
@@ -61,4 +68,11 @@ def plugins(session: Session, output: str) -> None:
         ("scheme", "plugin"),
         [(scheme, plugin) for scheme, plugin in data["state_backends"].items()],
     )
+    print_table(
+        "variable sources",
+        ("prefix", "plugin"),
+        [(f"${{{prefix}:...}}", plugin) for prefix, plugin in data["variable_sources"].items()],
+    )
     click.echo("blocked plugins: " + (", ".join(data["disabled"]) or "(none)"))
+    for message in data["conflicts"].values():
+        click.echo(f"conflict: {message}")

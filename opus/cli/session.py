@@ -22,6 +22,8 @@ class Session:
     plugin_modules: list[str] = field(default_factory=list)
     config: Any = None  # the opus.yaml settings (a .config.Config), once set up
     ready: bool = False  # the group's options were applied
+    plugin_config: dict[str, Any] = field(default_factory=dict)  # opus.yaml plugin_config
+    cli_commands: dict[str, Any] | None = None  # subcommands added by plugins, once loaded
     _plugins: Plugins | None = None
 
     def plugins(self) -> Plugins:
@@ -35,13 +37,16 @@ class Session:
                     loaded.append(importlib.import_module(name.strip()))
                 except ImportError as exc:
                     raise PluginError(f"--plugin {name}: cannot import module: {exc}") from None
-            self._plugins = Plugins(disabled=self.disabled, plugins=loaded)
+            self._plugins = Plugins(
+                disabled=self.disabled, plugins=loaded, plugin_config=self.plugin_config
+            )
         return self._plugins
 
     def disable(self, names: tuple[str, ...] | list[str]) -> None:
         """Block more plugins (a subcommand's ``--disable-plugin``) before plugins load."""
         if names and self._plugins is not None and not set(names) <= self.disabled:
             self._plugins = None
+            self.cli_commands = None
         self.disabled.update(names)
 
     def configure_logging(self) -> None:

@@ -1,24 +1,30 @@
-"""Executors: where task actions run. ``local`` (threads) by default, ``dask`` as an extra."""
+"""Executors: where task actions run. ``local`` (threads) by default, ``dask`` as an extra.
+
+Executors are plugins (``opus_executor``); the builtin ones live in
+:mod:`opus.builtins.executors`.
+"""
 
 from __future__ import annotations
 
-from ..errors import ExecutorConfigError
+from typing import TYPE_CHECKING
+
 from .base import Executor, TaskFuture
 from .local import ThreadExecutor
 
+if TYPE_CHECKING:
+    from ..plugins import Plugins
 
-def make_executor(spec: str | Executor | None) -> Executor:
-    """An executor from ``spec``: ``local``, ``dask`` (a LocalCluster) or ``dask://host:port``."""
+
+def make_executor(spec: str | Executor | None, plugins: Plugins | None = None) -> Executor:
+    """An executor from ``spec`` (an :class:`Executor`, or a URL asked of the plugins'
+    ``opus_executor`` hook: ``local``, ``dask``, ``dask://host:port``, ...)."""
     if isinstance(spec, Executor):
         return spec
-    if spec is None or spec in ("", "local", "threads"):
-        return ThreadExecutor()
-    if spec == "dask" or spec.startswith(("dask://", "tcp://")):
-        from .dask import DaskExecutor
+    if plugins is None:
+        from ..plugins import Plugins
 
-        address = spec.split("://", 1)[1] if "://" in spec else None
-        return DaskExecutor(address=address)
-    raise ExecutorConfigError(f"unknown executor {spec!r} (use local, dask or dask://HOST:PORT)")
+        plugins = Plugins()
+    return plugins.executor(spec or "local")
 
 
 __all__ = ["Executor", "TaskFuture", "ThreadExecutor", "make_executor"]

@@ -211,14 +211,11 @@ def worker_environment(plugins: Plugins) -> bytes:
     """Pickle what a worker needs to rebuild ``plugins``' processors and task wrappers."""
     cloudpickle = _cloudpickle()
     objects: list[object] = []
-    for name, info in plugins.info.items():
-        if info.origin != "registered":
-            continue
-        plugin = plugins.pm.get_plugin(name)
+    for plugin in plugins.registered_plugins():
         hooks = {c.name for c in plugins.pm.get_hookcallers(plugin) or []}
-        if plugin is not None and hooks & _WORKER_HOOKS:
+        if hooks & _WORKER_HOOKS:
             objects.append(plugin)
-    processors = [p for p, _owner in plugins._manual_processors]
+    processors = plugins.registered_processors()
     by_value = _modules_to_ship(processors)
     for module in by_value:
         cloudpickle.register_pickle_by_value(module)
@@ -235,7 +232,9 @@ def worker_environment(plugins: Plugins) -> bytes:
                     describe_error(exc),
                 )
         try:
-            payload: bytes = cloudpickle.dumps((sorted(plugins.disabled), shippable, processors))
+            payload: bytes = cloudpickle.dumps(
+                (sorted(plugins.disabled), shippable, processors, plugins.plugin_config)
+            )
             return payload
         except Exception as exc:
             names = ", ".join(repr(p) for p in processors)
@@ -279,8 +278,8 @@ def plugins_for(key: str, blob: bytes) -> Plugins:
         if plugins is None:
             from ..plugins import Plugins
 
-            disabled, objects, processors = _cloudpickle().loads(blob)
-            plugins = Plugins(disabled=disabled, plugins=objects)
+            disabled, objects, processors, config = _cloudpickle().loads(blob)
+            plugins = Plugins(disabled=disabled, plugins=objects, plugin_config=config)
             registry = plugins.processors()
             for processor in processors:
                 if processor.api_version not in registry:  # missing here: use the shipped one

@@ -1,4 +1,4 @@
-"""Fixtures for the state backend tests: one factory per backend kind, and child processes.
+"""Fixtures for the state backend tests: a PostgreSQL schema per test, and child processes.
 
 The PostgreSQL kind needs ``OPUS_TEST_POSTGRES_URL`` (see ``scripts/postgres-for-tests.sh``);
 every test gets its own schema, dropped afterwards.
@@ -12,19 +12,11 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from opus.state.base import StateBackend
-from opus.state.memory import MemoryStateBackend
-from opus.state.sqlite import SQLiteStateBackend
-
 PG_URL = os.environ.get("OPUS_TEST_POSTGRES_URL", "")
 NO_PG = 'OPUS_TEST_POSTGRES_URL is not set (eval "$(bash scripts/postgres-for-tests.sh)")'
-
-#: A factory makes a new client of the same store (for memory, the same object).
-Factory = Callable[[], StateBackend]
 
 
 def pg_admin_execute(sql: str) -> None:
@@ -47,41 +39,6 @@ def pg_url() -> Iterator[str]:
         pg_admin_execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     except Exception as exc:  # the server may be mid-restart after a failed test
         print(f"could not drop schema {schema}: {exc}")
-
-
-def _url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if kind == "memory":
-        return "memory://"
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path}/state/opus.db"
-    return request.getfixturevalue("pg_url")
-
-
-@pytest.fixture
-def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
-    """A factory of backends of the parametrized ``kind``, all closed at teardown."""
-    kind: str = request.param
-    url = _url_for(kind, request, tmp_path)
-    made: list[StateBackend] = []
-    shared = MemoryStateBackend() if kind == "memory" else None
-
-    def make() -> StateBackend:
-        if shared is not None:
-            return shared
-        if kind == "sqlite":
-            backend: StateBackend = SQLiteStateBackend(url)
-        else:
-            from opus.state.postgres import PostgresStateBackend
-
-            backend = PostgresStateBackend(url)
-        made.append(backend)
-        return backend
-
-    make.kind = kind  # type: ignore[attr-defined]
-    make.url = url  # type: ignore[attr-defined]
-    yield make
-    for backend in made:
-        backend.close()
 
 
 class Child:

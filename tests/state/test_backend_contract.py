@@ -1,456 +1,63 @@
-"""The behaviour every state backend promises, run against memory, SQLite and PostgreSQL."""
+"""The state backend contract (opus.testing.StateBackendContract) for memory, SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from opus.errors import LockError
-from opus.model import HistoryEntry, LockInfo, RunRecord, TaskState
 from opus.state.base import StateBackend
-
-#: ``make_backend`` (see conftest): makes clients of one store of the parametrized kind.
-Factory = Callable[[], StateBackend]
-
-ALL = pytest.mark.parametrize("make_backend", ["memory", "sqlite", "postgres"], indirect=True)
-DURABLE = pytest.mark.parametrize("make_backend", ["sqlite", "postgres"], indirect=True)
-
-HOST = socket.gethostname()
-
-SPEC = {
-    "image": "nginx:1.25",
-    "replicas": 3,
-    "ratio": 0.25,
-    "enabled": True,
-    "disabled": False,
-    "nothing": None,
-    "ports": [80, 443],
-    "nested": {"list": [{"a": 1}, [], {}], "big": 2**53 + 1, "neg": -7},
-    "unicode": "héllo ✓ 日本",
-    "empty": "",
-}
+from opus.state.memory import MemoryStateBackend
+from opus.state.sqlite import SQLiteStateBackend
+from opus.testing import StateBackendContract
 
 
-def state(name: str = "web", context: str = "dev", **kw: object) -> TaskState:
-    values: dict[str, object] = {
-        "api_version": "hello-world/v1",
-        "kind": "Hello",
-        "applied_spec": SPEC,
-        "spec_checksum": "c" * 64,
-        "outputs": {"url": "http://x", "ids": [1, 2], "meta": {"ok": True}},
-        "resource_checksum": "r1",
-        "status": "done",
-        "created_at": 1700000000.125,
-        "updated_at": 1700000001.5,
-        "run_id": "run-1",
-        "error": None,
-        "dependencies": ("db", "net"),
-    }
-    values.update(kw)
-    return TaskState(context=context, name=name, **values)  # type: ignore[arg-type]
+class TestMemoryBackend(StateBackendContract):
+    @pytest.fixture
+    def make_backend(self) -> Callable[[], StateBackend]:
+        shared = MemoryStateBackend()
+        return lambda: shared
 
 
-def entry(run_id: str, name: str = "web", context: str = "dev", at: float = 1.0, **kw: object):
-    return HistoryEntry(run_id=run_id, context=context, name=name, action="create",
-                        status="done", at=at, **kw)  # type: ignore[arg-type]  # fmt: skip
+class TestSQLiteBackend(StateBackendContract):
+    durable = True
+
+    @pytest.fixture
+    def backend_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/state/opus.db"
+
+    @pytest.fixture
+    def make_backend(self, backend_url: str) -> Iterator[Callable[[], StateBackend]]:
+        made: list[StateBackend] = []
+
+        def make() -> StateBackend:
+            made.append(SQLiteStateBackend(backend_url))
+            return made[-1]
+
+        yield make
+        for backend in made:
+            backend.close()
 
 
-def run(run_id: str, context: str = "dev", started_at: float = 1.0) -> RunRecord:
-    return RunRecord(run_id=run_id, context=context, command="apply", action="apply",
-                     started_at=started_at, pid=123, host="h", user="me")  # fmt: skip
+class TestPostgresBackend(StateBackendContract):
+    durable = True
 
+    @pytest.fixture
+    def backend_url(self, pg_url: str) -> str:
+        return pg_url
 
-def lock(run_id: str, context: str = "dev", pid: int | None = None, host: str = HOST) -> LockInfo:
-    import os
-
-    return LockInfo(context=context, run_id=run_id, pid=os.getpid() if pid is None else pid,
-                    host=host, since=1700000000.0)  # fmt: skip
-
-
-# -- task records -------------------------------------------------------------------------------
-
-
-@ALL
-def test_save_get_round_trip_keeps_every_field_and_json_type(make_backend: Factory) -> None:
-    backend = make_backend()
-    saved = state(error="boom: ✗")
-    backend.save(saved)
-    got = backend.get("dev", "web")
-    assert got == saved
-    assert got is not None and got.applied_spec == SPEC
-    assert (
-        isinstance(got.applied_spec["ratio"], float)
-        and got.applied_spec["nested"]["big"] == 2**53 + 1
-    )
-    assert make_backend().get("dev", "web") == saved  # a second client sees it
-
-
-@ALL
-def test_get_missing_and_other_context(make_backend: Factory) -> None:
-    backend = make_backend()
-    backend.save(state())
-    assert backend.get("dev", "nope") is None
-    assert backend.get("prod", "web") is None
-
-
-@ALL
-def test_save_replaces_the_record(make_backend: Factory) -> None:
-    backend = make_backend()
-    backend.save(state(outputs={"v": 1}))
-    backend.save(state(outputs={"v": 2}, applied_spec=None, status="failed", error="e"))
-    got = backend.get("dev", "web")
-    assert got is not None
-    assert (got.outputs, got.applied_spec, got.status, got.error) == ({"v": 2}, None, "failed", "e")
-    assert [s.name for s in backend.list_records("dev")] == ["web"]
-
-
-@ALL
-def test_list_is_sorted_by_name_and_contexts_are_those_with_records(make_backend: Factory) -> None:
-    backend = make_backend()
-    for name in ("b", "c", "a"):
-        backend.save(state(name))
-    backend.save(state("z", context="prod"))
-    backend.save(state("gone", context="test"))
-    backend.remove("test", "gone")
-    assert [s.name for s in backend.list_records("dev")] == ["a", "b", "c"]
-    assert [s.name for s in backend.list_records("prod")] == ["z"]
-    assert backend.list_records("none") == []
-    assert backend.contexts() == ["dev", "prod"]
-
-
-@ALL
-def test_remove_deletes_and_records_history(make_backend: Factory) -> None:
-    backend = make_backend()
-    backend.save(state(), entry("r1", at=1.0))
-    assert backend.remove("dev", "web", entry("r2", at=2.0, **{"spec_checksum": None}))
-    assert backend.get("dev", "web") is None
-    assert not backend.remove("dev", "web")
-    assert [h.run_id for h in backend.history("dev", "web")] == ["r2", "r1"]
-
-
-@ALL
-def test_history_is_newest_first_limited_and_per_task(make_backend: Factory) -> None:
-    backend = make_backend()
-    for i in range(7):
-        backend.save(state(), entry(f"r{i}", at=float(i), duration_s=0.5, error=f"e{i}"))
-    backend.save(state("other"), entry("rx", "other"))
-    backend.save(state(context="prod"), entry("ry", context="prod"))
-    backend.save(state())  # no entry: no history
-    history = backend.history("dev", "web")
-    assert [h.run_id for h in history] == [f"r{i}" for i in range(6, -1, -1)]
-    assert history[0] == entry("r6", at=6.0, duration_s=0.5, error="e6")
-    assert [h.run_id for h in backend.history("dev", "web", limit=3)] == ["r6", "r5", "r4"]
-    assert backend.history("dev", "web", limit=0) == []
-    assert [h.run_id for h in backend.history("prod", "web")] == ["ry"]
-    assert backend.history("dev", "missing") == []
-
-
-# -- runs ---------------------------------------------------------------------------------------
-
-
-@ALL
-def test_runs_start_finish_list_and_get(make_backend: Factory) -> None:
-    backend = make_backend()
-    backend.start_run(run("aaa111", started_at=1.0))
-    backend.start_run(run("aab222", started_at=2.0))
-    backend.start_run(run("bbb333", context="prod", started_at=3.0))
-    backend.finish_run("aaa111", "ok", 5.5, {"done": 2, "failed": 0})
-    first = backend.get_run("aaa111")
-    assert first is not None
-    assert (first.status, first.finished_at, dict(first.summary)) == (
-        "ok",
-        5.5,
-        {"done": 2, "failed": 0},
-    )
-    assert (first.pid, first.host, first.user, first.command) == (123, "h", "me", "apply")
-    running = backend.get_run("aab222")
-    assert running == run("aab222", started_at=2.0)
-    assert [r.run_id for r in backend.list_runs()] == ["bbb333", "aab222", "aaa111"]
-    assert [r.run_id for r in backend.list_runs("dev")] == ["aab222", "aaa111"]
-    assert [r.run_id for r in backend.list_runs(limit=1)] == ["bbb333"]
-    assert backend.list_runs("none") == []
-
-
-@ALL
-def test_get_run_by_unique_prefix(make_backend: Factory) -> None:
-    backend = make_backend()
-    backend.start_run(run("aaa111"))
-    backend.start_run(run("aab222"))
-    assert backend.get_run("aaa").run_id == "aaa111"  # type: ignore[union-attr]
-    assert backend.get_run("aab2").run_id == "aab222"  # type: ignore[union-attr]
-    assert backend.get_run("aa") is None  # ambiguous
-    assert backend.get_run("zzz") is None
-    assert backend.get_run("aaa1111") is None  # longer than the id
-
-
-@ALL
-def test_run_entries_in_order(make_backend: Factory) -> None:
-    backend = make_backend()
-    backend.start_run(run("r1"))
-    backend.save(state("b"), entry("r1", "b", at=1.0))
-    backend.save(state("a"), entry("r1", "a", at=2.0))
-    backend.save(state("a"), entry("r2", "a", at=3.0))
-    backend.remove("dev", "b", entry("r1", "b", at=4.0))
-    assert [(h.name, h.at) for h in backend.run_entries("r1")] == [
-        ("b", 1.0),
-        ("a", 2.0),
-        ("b", 4.0),
-    ]
-    assert backend.run_entries("nope") == []
-
-
-@ALL
-def test_prune_keeps_newest_runs_per_context_and_all_records(make_backend: Factory) -> None:
-    backend = make_backend()
-    for i in range(5):
-        backend.start_run(run(f"dev{i}", started_at=float(i)))
-        backend.save(state(f"t{i}"), entry(f"dev{i}", f"t{i}", at=float(i)))
-    for i in range(2):
-        backend.start_run(run(f"prod{i}", context="prod", started_at=float(10 + i)))
-        backend.save(state("p", context="prod"), entry(f"prod{i}", "p", "prod"))
-    assert backend.prune(keep_runs=2) == 3
-    assert [r.run_id for r in backend.list_runs("dev")] == ["dev4", "dev3"]
-    assert [r.run_id for r in backend.list_runs("prod")] == ["prod1", "prod0"]
-    assert backend.run_entries("dev0") == [] and backend.get_run("dev0") is None
-    assert [h.run_id for h in backend.history("dev", "t4")] == ["dev4"]
-    assert backend.history("dev", "t1") == []
-    assert len(backend.list_records("dev")) == 5  # records are never pruned
-    assert backend.prune(keep_runs=2) == 0
-    assert backend.prune(keep_runs=0) == 4
-    assert backend.list_runs() == []
-
-
-# -- locks --------------------------------------------------------------------------------------
-
-
-@ALL
-def test_lock_acquire_refuse_and_release(make_backend: Factory) -> None:
-    holder, other = make_backend(), make_backend()
-    assert holder.get_lock("dev") is None
-    assert holder.try_lock(lock("r1")) is None
-    assert holder.try_lock(lock("r1")) is None  # the same run may take it again
-    refused = other.try_lock(lock("r2"))
-    assert refused is not None and (refused.run_id, refused.host) == ("r1", HOST)
-    assert other.get_lock("dev") == lock("r1")
-    assert other.try_lock(lock("r2", context="prod")) is None  # locks are per context
-    assert not other.unlock("dev", "r2")  # not the holder
-    assert holder.get_lock("dev") == lock("r1")
-    assert holder.unlock("dev", "r1")
-    assert not holder.unlock("dev", "r1")
-    assert other.get_lock("dev") is None
-    assert other.try_lock(lock("r2")) is None
-    assert holder.get_lock("dev") == lock("r2")
-
-
-@ALL
-def test_acquire_lock_error_names_the_holder(make_backend: Factory) -> None:
-    holder, other = make_backend(), make_backend()
-    holder.acquire_lock(lock("r1"))
-    started = time.monotonic()
-    with pytest.raises(LockError, match=r"locked by run r1 \(pid \d+, host .+\) since 2023-"):
-        other.acquire_lock(lock("r2"), timeout=0.3)
-    assert time.monotonic() - started >= 0.3
-
-
-@ALL
-def test_acquire_lock_waits_for_release(make_backend: Factory) -> None:
-    holder, other = make_backend(), make_backend()
-    holder.acquire_lock(lock("r1"))
-    releaser = threading.Timer(0.3, holder.unlock, args=("dev", "r1"))
-    releaser.start()
-    other.acquire_lock(lock("r2"), timeout=10)
-    releaser.join()
-    assert other.get_lock("dev") == lock("r2")
-
-
-@ALL
-def test_force_unlock(make_backend: Factory) -> None:
-    holder, other = make_backend(), make_backend()
-    holder.acquire_lock(lock("r1"))
-    assert other.unlock("dev")  # whoever holds it
-    assert other.get_lock("dev") is None
-    other.acquire_lock(lock("r2"))
-    assert other.get_lock("dev") == lock("r2")
-
-
-@ALL
-def test_lock_of_a_dead_process_on_this_host_is_taken_over(
-    make_backend: Factory, dead_pid: int, caplog: pytest.LogCaptureFixture
-) -> None:
-    holder, other = make_backend(), make_backend()
-    assert holder.try_lock(lock("ghost", pid=dead_pid)) is None
-    other.acquire_lock(lock("r2"))
-    assert other.get_lock("dev") == lock("r2")
-    assert "no longer exists" in caplog.text
-
-
-@ALL
-def test_lock_of_a_process_on_another_host_is_not_taken_over(
-    make_backend: Factory, dead_pid: int
-) -> None:
-    holder, other = make_backend(), make_backend()
-    holder.try_lock(lock("far", pid=dead_pid, host="another-host.example"))
-    with pytest.raises(LockError, match="locked by run far"):
-        other.acquire_lock(lock("r2"))
-
-
-# -- concurrency ----------------------------------------------------------------------------------
-
-
-@ALL
-def test_reads_from_other_threads_while_writing(make_backend: Factory) -> None:
-    backend = make_backend()
-    errors: list[BaseException] = []
-    done = threading.Event()
-
-    def read() -> None:
-        try:
-            seen = 0
-            while not done.is_set():
-                now = len(backend.list_records("dev"))
-                assert now >= seen
-                seen = now
-                backend.history("dev", "t0")
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    readers = [threading.Thread(target=read) for _ in range(3)]
-    for t in readers:
-        t.start()
-    for i in range(100):
-        backend.save(state(f"t{i}"), entry("r1", f"t{i}"))
-    done.set()
-    for t in readers:
-        t.join()
-    assert errors == []
-    assert len(backend.list_records("dev")) == 100
-
-
-# -- durable backends: real processes -------------------------------------------------------------
-
-CHILD_SAVER = """
-    import sys, time
-    from opus.model import TaskState, HistoryEntry
-    from opus.state.sqlite import SQLiteStateBackend
-    url = sys.argv[1]
-    if url.startswith("sqlite"):
-        backend = SQLiteStateBackend(url)
-    else:
+    @pytest.fixture
+    def make_backend(self, backend_url: str) -> Iterator[Callable[[], StateBackend]]:
         from opus.state.postgres import PostgresStateBackend
-        backend = PostgresStateBackend(url)
-    for i in range(10_000):
-        backend.save(TaskState("dev", f"t{i}", outputs={"i": i}),
-                     HistoryEntry("r1", "dev", f"t{i}", "create", "done", time.time()))
-        print(i, flush=True)
-"""
 
+        made: list[StateBackend] = []
 
-@DURABLE
-def test_nothing_committed_is_lost_when_the_writer_is_killed(
-    make_backend: Factory, children
-) -> None:
-    child = children(CHILD_SAVER, make_backend.url)  # type: ignore[attr-defined]
-    last = -1
-    while last < 25:
-        last = int(child.readline())
-    child.kill()  # SIGKILL right after a save returned (and perhaps in the middle of the next)
-    assert child.proc.stdout is not None
-    printed = [int(line) for line in child.proc.stdout.read().split()]  # said after `last`
-    last = max([last, *printed])
-    backend = make_backend()
-    names = {s.name for s in backend.list_records("dev")}
-    assert {f"t{i}" for i in range(last + 1)} <= names  # every save that returned is there
-    assert len(names) <= last + 2  # plus at most the one in flight
-    for s in backend.list_records("dev"):  # no half-written record: each has its history entry
-        assert s.outputs == {"i": int(s.name[1:])}
-        assert [h.name for h in backend.history("dev", s.name)] == [s.name]
+        def make() -> StateBackend:
+            made.append(PostgresStateBackend(backend_url))
+            return made[-1]
 
-
-CHILD_LOCKER = """
-    import os, socket, sys, time
-    from opus.model import LockInfo, TaskState
-    from opus.state.sqlite import SQLiteStateBackend
-    url = sys.argv[1]
-    if url.startswith("sqlite"):
-        backend = SQLiteStateBackend(url)
-    else:
-        from opus.state.postgres import PostgresStateBackend
-        backend = PostgresStateBackend(url)
-    me = LockInfo("dev", "child-run", os.getpid(), socket.gethostname(), time.time())
-    backend.acquire_lock(me)
-    print("locked", flush=True)
-    for line in sys.stdin:
-        try:
-            backend.save(TaskState("dev", line.strip()))
-            print("saved", flush=True)
-        except Exception as exc:
-            print(type(exc).__name__, exc, flush=True)
-"""
-
-
-@DURABLE
-def test_lock_is_refused_across_processes_and_freed_when_the_holder_dies(
-    make_backend: Factory, children
-) -> None:
-    child = children(CHILD_LOCKER, make_backend.url)  # type: ignore[attr-defined]
-    assert child.readline() == "locked"
-    backend = make_backend()
-    with pytest.raises(LockError, match=rf"locked by run child-run \(pid {child.pid}, host "):
-        backend.acquire_lock(lock("parent"))
-    child.kill()
-    backend.acquire_lock(lock("parent"), timeout=5)
-    assert backend.get_lock("dev") == lock("parent")
-
-
-@DURABLE
-def test_force_unlock_of_a_live_holder_in_another_process(make_backend: Factory, children) -> None:
-    child = children(CHILD_LOCKER, make_backend.url)  # type: ignore[attr-defined]
-    assert child.readline() == "locked"
-    child.send("before")
-    assert child.readline() == "saved"
-    backend = make_backend()
-    assert backend.unlock("dev")
-    backend.acquire_lock(lock("parent"))
-    child.send("after")
-    reply = child.readline()
-    if make_backend.kind == "postgres":  # type: ignore[attr-defined]
-        # the holder's session was terminated: it notices before writing again
-        assert reply.startswith("LockError lost the lock of context 'dev'")
-        assert backend.get("dev", "after") is None
-    else:  # SQLite's lock is advisory: a forced unlock only clears the record
-        assert reply == "saved"
-    assert backend.get_lock("dev") == lock("parent")
-
-
-@DURABLE
-def test_reader_in_another_process_while_writing(make_backend: Factory, children) -> None:
-    backend = make_backend()
-    backend.save(state("seed"))
-    reader = children(
-        """
-        import sys
-        from opus.state.sqlite import SQLiteStateBackend
-        url = sys.argv[1]
-        if url.startswith("sqlite"):
-            backend = SQLiteStateBackend(url)
-        else:
-            from opus.state.postgres import PostgresStateBackend
-            backend = PostgresStateBackend(url)
-        seen = 0
-        print("ready", flush=True)
-        while seen < 201:
-            now = len(backend.list_records("dev"))
-            assert now >= seen, (now, seen)
-            seen = now
-        print("saw", seen, flush=True)
-        """,
-        make_backend.url,  # type: ignore[attr-defined]
-    )
-    assert reader.readline() == "ready"
-    for i in range(200):
-        backend.save(state(f"t{i}"), entry("r1", f"t{i}"))
-    assert reader.readline() == "saw 201"
+        yield make
+        for backend in made:
+            backend.close()

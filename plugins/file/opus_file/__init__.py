@@ -6,10 +6,17 @@ from opus import hookimpl
 
 from .backup import BackupStore
 from .processor import FileProcessor
-from .spec import FileSpec, FileSpecError
+from .spec import SPEC_SCHEMA, FileSpec
 from .template import TemplateError, render
 
-__all__ = ["BackupStore", "FileProcessor", "FileSpec", "FileSpecError", "TemplateError", "render"]
+__all__ = [
+    "SPEC_SCHEMA",
+    "BackupStore",
+    "FileProcessor",
+    "FileSpec",
+    "TemplateError",
+    "render",
+]
 
 
 @hookimpl

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from opus import OpusError
 from opus.fsutil import copy_private, make_private_dirs, write_private
 
 from .fsutil import atomic_write, inspect
@@ -52,7 +53,21 @@ class BackupStore:
         return self._root if self._root is not None else default_root()
 
     def location(self, context: str, task: str, run_id: str) -> Path:
-        return self.root / quote(context, safe="") / quote(task, safe="") / quote(run_id, safe="")
+        """``<root>/<context>/<task>/<run id>``, each name one plain path component.
+
+        opus refuses names like ``..`` before anything runs; this checks again (defence in
+        depth): whatever the names, the location is three levels below the root, or
+        :class:`OpusError`.
+        """
+        root = self.root
+        where = root / _component(context) / _component(task) / _component(run_id)
+        resolved, real_root = where.resolve(), root.resolve()
+        if resolved.parent.parent.parent != real_root:
+            raise OpusError(
+                f"backup location for context {context!r}, task {task!r} would be outside "
+                f"the backup root {root}"
+            )
+        return where
 
     def take(
         self,
@@ -195,6 +210,14 @@ class BackupStore:
                 break
             if parent == root:
                 break
+
+
+def _component(name: str) -> str:
+    """``name`` as one path component: ``/`` and ``%`` quoted, and never empty, ``.`` or
+    ``..`` (leading dots are quoted too)."""
+    text = quote(str(name), safe="")
+    stripped = text.lstrip(".")
+    return "%2E" * (len(text) - len(stripped)) + stripped if text.startswith(".") else text or "%"
 
 
 def _clear(path: Path, *, keep_directory: bool) -> None:

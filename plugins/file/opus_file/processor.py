@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from opus import Result, Task, TaskContext, TaskProcessor
+from opus import Result, SpecError, Task, TaskContext, TaskProcessor
 
 from .backup import BackupStore
 from .fsutil import (
@@ -20,7 +20,7 @@ from .fsutil import (
     missing_parents,
     sha256_bytes,
 )
-from .spec import FileSpec, FileSpecError
+from .spec import SPEC_SCHEMA, FileSpec
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class FileProcessor(TaskProcessor):
     """
 
     api_version = "file/v1"
+    spec_schema = SPEC_SCHEMA
     #: a new path is a new file: apply deletes the old one (recorded spec) and creates it
     replace_on = ("path",)
 
@@ -64,8 +65,10 @@ class FileProcessor(TaskProcessor):
         if not info.exists:
             return Result(message=f"{path} already absent")
         if info.type == "directory" and any(path.iterdir()) and not spec.force:
-            raise FileSpecError(
-                task.name, "force", f"directory {path} is not empty; set 'force: true' to remove it"
+            raise SpecError(
+                f"directory {path} is not empty; set 'force: true' to remove it",
+                task=task.name,
+                path="spec.force",
             )
         self.backups.take(ctx.context, task.name, ctx.run_id, [path], deep=info.type == "directory")
         _remove(path, force=True)
@@ -111,8 +114,10 @@ class FileProcessor(TaskProcessor):
         old_path = _applied_path(ctx)
         moved = old_path is not None and old_path != spec.path and inspect(old_path).exists
         if not spec.make_dirs and not spec.path.parent.is_dir():
-            raise FileSpecError(
-                task.name, "makeDirs", f"parent directory {spec.path.parent} does not exist"
+            raise SpecError(
+                f"parent directory {spec.path.parent} does not exist",
+                task=task.name,
+                path="spec.makeDirs",
             )
         touched = [spec.path, old_path] if moved else [spec.path]
         deep = moved and spec.force
@@ -188,8 +193,8 @@ def _applied_path(ctx: TaskContext) -> Path | None:
 def _ensure_directory(task: str, spec: FileSpec) -> None:
     info = inspect(spec.path)
     if info.exists and info.type != "directory":
-        raise FileSpecError(
-            task, "path", f"{spec.path} exists and is a {info.type}, not a directory"
+        raise SpecError(
+            f"{spec.path} exists and is a {info.type}, not a directory", task=task, path="spec.path"
         )
     spec.path.mkdir(exist_ok=True)
     if spec.mode is not None and info.mode != spec.mode:
@@ -199,7 +204,7 @@ def _ensure_directory(task: str, spec: FileSpec) -> None:
 def _ensure_file(task: str, spec: FileSpec) -> None:
     info = inspect(spec.path)
     if info.type == "directory":
-        raise FileSpecError(task, "path", f"{spec.path} is a directory, not a file")
+        raise SpecError(f"{spec.path} is a directory, not a file", task=task, path="spec.path")
     data = spec.content or b""
     mode = spec.mode
     if mode is None:

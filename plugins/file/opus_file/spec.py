@@ -1,4 +1,4 @@
-"""The ``file/v1`` spec: parsing and validation."""
+"""The ``file/v1`` spec: its JSON Schema and a typed view of a validated spec."""
 
 from __future__ import annotations
 
@@ -7,32 +7,46 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opus import OpusError
+from opus import SpecError, validate_spec
 
-from .fsutil import ModeError, parse_mode
+from .fsutil import parse_mode
 from .template import TemplateError, render
 
 TYPES = ("file", "directory")
-KNOWN_KEYS = {
-    "path",
-    "type",
-    "content",
-    "mode",
-    "template",
-    "vars",
-    "encoding",
-    "makeDirs",
-    "force",
+
+#: The ``file/v1`` spec (JSON Schema 2020-12), checked by opus before anything runs.
+SPEC_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "file/v1 spec",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["path"],
+    "properties": {
+        "path": {"type": "string", "minLength": 1, "description": "The file or directory."},
+        "type": {"enum": list(TYPES), "description": "Default: from the kind (Directory)."},
+        "content": {"type": ["string", "null"], "description": "The file's text."},
+        "mode": {
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "maximum": 0o7777,
+            "pattern": r"^\s*(0[oO])?0*[0-7]{1,4}\s*$",
+            "x-opus-message": "must be an octal mode like '0644' (0000-7777)",
+            "description": "Permissions, an octal string like '0644'.",
+        },
+        "template": {"type": "boolean", "description": "Render content as a template."},
+        "vars": {"type": "object", "description": "Template variables."},
+        "encoding": {"type": "string", "minLength": 1, "description": "Default utf-8."},
+        "makeDirs": {"type": "boolean", "description": "Create missing parents (default)."},
+        "force": {"type": "boolean", "description": "Remove non-empty directories."},
+    },
+    "dependentSchemas": {
+        "vars": {
+            "required": ["template"],
+            "properties": {"template": {"const": True}},
+            "x-opus-message": "'vars' given but 'template: true' is not set",
+        }
+    },
 }
-
-
-class FileSpecError(OpusError):
-    """A ``file/v1`` spec is invalid; the message names the task and the field."""
-
-    def __init__(self, task: str, field: str, message: str) -> None:
-        self.task = task
-        self.field = field
-        super().__init__(f"task {task!r}, field 'spec.{field}': {message}")
 
 
 @dataclass(frozen=True)
@@ -48,55 +62,34 @@ class FileSpec:
 
     @classmethod
     def parse(cls, task: str, spec: Mapping[str, Any], kind: str = "File") -> FileSpec:
-        unknown = sorted(set(spec) - KNOWN_KEYS)
-        if unknown:
-            raise FileSpecError(
-                task, unknown[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})"
-            )
-        path = spec.get("path")
-        if not isinstance(path, str) or not path:
-            raise FileSpecError(task, "path", "required: the file or directory to manage")
-        kind_type = "directory" if kind.lower() == "directory" else "file"
-        type_ = spec.get("type", kind_type)
-        if type_ not in TYPES:
-            raise FileSpecError(task, "type", f"must be one of {', '.join(TYPES)}, not {type_!r}")
-        try:
-            mode = parse_mode(spec.get("mode"))
-        except ModeError as exc:
-            raise FileSpecError(task, "mode", str(exc)) from None
+        """The typed view of a resolved spec (checked against :data:`SPEC_SCHEMA` again,
+        since a reference may have resolved to a value of the wrong type)."""
+        validate_spec(SPEC_SCHEMA, spec, task=task)
+        type_ = spec.get("type") or ("directory" if kind.lower() == "directory" else "file")
         content = None
         if type_ == "file":
             content = _content(task, spec)
         elif "content" in spec:
-            raise FileSpecError(task, "content", "a directory has no content")
+            raise SpecError("a directory has no content", task=task, path="spec.content")
         return cls(
-            path=Path(path).expanduser().absolute(),
+            path=Path(spec["path"]).expanduser().absolute(),
             type=type_,
             content=content,
-            mode=mode,
-            make_dirs=bool(spec.get("makeDirs", True)),
-            force=bool(spec.get("force", False)),
+            mode=parse_mode(spec.get("mode")),
+            make_dirs=spec.get("makeDirs", True),
+            force=spec.get("force", False),
         )
 
 
 def _content(task: str, spec: Mapping[str, Any]) -> bytes:
-    text = spec.get("content", "")
-    if text is None:
-        text = ""
-    if not isinstance(text, str):
-        raise FileSpecError(task, "content", f"must be a string, not {type(text).__name__}")
-    variables = spec.get("vars") or {}
-    if not isinstance(variables, Mapping):
-        raise FileSpecError(task, "vars", "must be a mapping of template variables")
+    text = spec.get("content") or ""
     if spec.get("template", False):
         try:
-            text = render(text, variables)
+            text = render(text, spec.get("vars") or {})
         except TemplateError as exc:
-            raise FileSpecError(task, "content", str(exc)) from None
-    elif variables:
-        raise FileSpecError(task, "vars", "given but 'template: true' is not set")
+            raise SpecError(str(exc), task=task, path="spec.content") from None
     encoding = spec.get("encoding", "utf-8")
     try:
         return text.encode(encoding)
     except (LookupError, UnicodeEncodeError) as exc:
-        raise FileSpecError(task, "encoding", str(exc)) from None
+        raise SpecError(str(exc), task=task, path="spec.encoding") from None

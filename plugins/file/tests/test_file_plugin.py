@@ -10,10 +10,10 @@ from pathlib import Path
 import opus_file
 import pluggy
 import pytest
-from opus_file import FileProcessor, FileSpecError, render
+from opus_file import FileProcessor, render
 from opus_file.template import TemplateError
 
-from opus import Result, Task, TaskContext, TaskState
+from opus import OpusError, Result, Task, TaskContext, TaskState
 from opus.testing import task_context
 
 
@@ -82,7 +82,7 @@ def test_mode_forms(proc, tmp_path) -> None:
         assert mode_of(target) == [0o644, 0o600, 0o751][i]
     for bad in ["0999", "rw-r--r--", True, 0o17777]:
         task = make("bad", {"path": str(tmp_path / "bad"), "mode": bad})
-        with pytest.raises(FileSpecError, match="spec.mode"):
+        with pytest.raises(OpusError, match="spec.mode"):
             proc.create(task, ctx_for(task, "create"))
     assert not (tmp_path / "bad").exists()
 
@@ -142,7 +142,7 @@ def test_directory_lifecycle(proc, tmp_path) -> None:
     assert target.is_dir() and mode_of(target) == 0o750
     assert result.outputs["sha256"] is None and result.outputs["mode"] == "0750"
     (target / "index.html").write_text("<p>")
-    with pytest.raises(FileSpecError, match="not empty"):
+    with pytest.raises(OpusError, match="not empty"):
         proc.delete(task, ctx_for(task, "delete"))
     assert (target / "index.html").exists()
     forced = make("dir", {"path": str(target), "force": True}, kind="Directory")
@@ -162,7 +162,7 @@ def test_spec_errors_name_task_and_field(proc, tmp_path) -> None:
     ]
     for spec, field in cases:
         task = make("t1", spec)
-        with pytest.raises(FileSpecError) as info:
+        with pytest.raises(OpusError) as info:
             proc.create(task, ctx_for(task, "create"))
         assert "'t1'" in str(info.value) and field in str(info.value)
     assert list(tmp_path.iterdir()) == [], "nothing is written when the spec is invalid"
@@ -200,7 +200,7 @@ def test_template_unknown_variable_is_an_error(proc, tmp_path) -> None:
         "t",
         {"path": str(tmp_path / "x"), "template": True, "content": "{{ nope }}", "vars": {"a": 1}},
     )
-    with pytest.raises(FileSpecError, match="'nope' is not defined"):
+    with pytest.raises(OpusError, match="'nope' is not defined"):
         proc.create(task, ctx_for(task, "create"))
     with pytest.raises(TemplateError):
         render("{{ a.b }}", {"a": {"c": 1}})
@@ -341,7 +341,7 @@ def test_rollback_without_backup_touches_nothing(proc, tmp_path) -> None:
     target = tmp_path / "precious"
     target.write_text("keep me")
     task = make("p", {"path": str(target), "mode": "bogus"})
-    with pytest.raises(FileSpecError):
+    with pytest.raises(OpusError):
         proc.update(task, ctx_for(task, "update"))
     result = proc.rollback(task, ctx_for(task, "rollback", failed_action="update"))
     assert "nothing to roll back" in (result.message or "")
@@ -387,3 +387,65 @@ def test_entry_point_is_declared() -> None:
     eps = [ep for ep in dist.entry_points if ep.group == "opus"]
     assert [(ep.name, ep.value) for ep in eps] == [("file", "opus_file")]
     assert eps[0].load() is opus_file
+
+
+# -- backup paths never leave their root -------------------------------------------------
+
+
+def _tree(top: Path, skip: Path) -> dict[str, bytes | None]:
+    """Every path under ``top`` except those under ``skip``, with file contents."""
+    return {
+        str(p): p.read_bytes() if p.is_file() else None
+        for p in sorted(top.rglob("*"))
+        if not p.is_relative_to(skip)
+    }
+
+
+@pytest.mark.parametrize(
+    "context, task_name",
+    [
+        ("..", ".."),
+        (".", ".."),
+        ("", ""),
+        ("../..", "x"),
+        ("a/../../..", "../sibling"),
+        ("%2E%2E", ".."),
+    ],
+)
+def test_hostile_names_cannot_make_backups_escape_the_root(
+    tmp_path: Path, context: str, task_name: str
+) -> None:
+    """Names are checked by opus before anything runs; the backup store checks again."""
+    root = tmp_path / "a" / "b" / "backups"
+    sibling = tmp_path / "a" / "sibling"
+    sibling.mkdir(parents=True)
+    (sibling / "keep.txt").write_text("precious")
+    (tmp_path / "a" / "b" / "other").mkdir(parents=True)
+    target = tmp_path / "work" / "f.txt"
+    target.parent.mkdir()
+    target.write_text("old")
+    store = opus_file.BackupStore(root)
+    before = _tree(tmp_path, skip=root)
+
+    where = store.take(context, task_name, "run-1", [target])
+    assert where.resolve().is_relative_to(root.resolve())
+    assert where.resolve().parent.parent.parent == root.resolve()
+    target.write_text("new")
+    store.restore(context, task_name, "run-1")
+    store.take(context, task_name, "run-2", [target])
+    store.discard(context, task_name, "run-2")
+
+    assert _tree(tmp_path, skip=root) == before, "nothing outside the backup root changed"
+    assert target.read_text() == "old"
+
+
+def test_a_symlink_inside_the_root_cannot_lead_backups_outside(tmp_path: Path) -> None:
+    root = tmp_path / "backups"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root.mkdir()
+    (root / "dev").symlink_to(outside)
+    store = opus_file.BackupStore(root)
+    with pytest.raises(OpusError, match="outside the backup root"):
+        store.take("dev", "t", "run-1", [tmp_path / "f"])
+    assert list(outside.iterdir()) == []

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from opus import OpusError, Result, Task, TaskContext, TaskProcessor, hookimpl
+from opus import Result, Task, TaskContext, TaskProcessor, hookimpl, validate_spec
 
 __version__ = "0.1.0"
 
@@ -26,14 +26,26 @@ class HelloWorldProcessor(TaskProcessor):
 
     api_version = "hello-world/v1"
     replace_on = ("path",)
+    spec_schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "hello-world/v1 spec",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["path"],
+        "properties": {
+            "path": {"type": "string", "minLength": 1, "description": "The file to write."},
+            "content": {
+                "type": "string",
+                "description": f"What to write (default {DEFAULT_CONTENT!r}).",
+            },
+        },
+    }
 
     # -- helpers ----------------------------------------------------------------------------
-    @staticmethod
-    def _path(task: Task, ctx: TaskContext) -> Path:
-        path = ctx.spec.get("path")
-        if not isinstance(path, str) or not path:
-            raise OpusError(f"task {task.name!r}: spec.path is required (a file path)")
-        return Path(path)
+    @classmethod
+    def _path(cls, task: Task, ctx: TaskContext) -> Path:
+        validate_spec(cls.spec_schema, ctx.spec, task=task.name)  # resolved: check again
+        return Path(ctx.spec["path"])
 
     @staticmethod
     def _backup(path: Path, ctx: TaskContext) -> Path:

@@ -6,13 +6,13 @@ from opus import hookimpl
 
 from .client import HttpRequestError, Request, Response, send
 from .processor import HttpProcessor, HttpTaskError
-from .spec import HttpSpec, HttpSpecError, redact_spec
+from .spec import SPEC_SCHEMA, HttpSpec, redact_spec
 
 __all__ = [
     "HttpProcessor",
     "HttpRequestError",
     "HttpSpec",
-    "HttpSpecError",
+    "SPEC_SCHEMA",
     "HttpTaskError",
     "Request",
     "Response",

@@ -11,7 +11,7 @@ from opus import OpusError, Result, Task, TaskContext, TaskProcessor
 
 from .client import HttpRequestError, Response, send
 from .download import ChecksumMismatch, download, local_file
-from .spec import HttpSpec, redact_spec
+from .spec import SPEC_SCHEMA, HttpSpec, redact_spec
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class HttpProcessor(TaskProcessor):
     """
 
     api_version = "http/v1"
+    spec_schema = SPEC_SCHEMA
 
     def create(self, task: Task, ctx: TaskContext) -> Result:
         """Download, or send ``spec.create``."""

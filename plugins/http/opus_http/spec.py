@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from opus import OpusError
+from opus import validate_spec
 from opus.masking import Masker
 
 from .client import Request
@@ -31,15 +30,112 @@ COMMON_KEYS = (
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 DOWNLOAD_KEYS = ("path", "sha256", "mode")
 ALWAYS_SENSITIVE = ("authorization", "proxy-authorization", "cookie", "x-api-key")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class HttpSpecError(OpusError):
-    """An ``http/v1`` spec is invalid; the message names the task and the field."""
+_URL: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+",
+    "x-opus-message": "must be an http:// or https:// URL",
+}
+_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"type": ["string", "number", "boolean"]},
+}
+_STATUS: dict[str, Any] = {"type": "integer", "minimum": 100, "maximum": 599}
+_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "method": {"type": "string", "minLength": 1},
+        "url": {"$ref": "#/$defs/url"},
+        "json": {"description": "A JSON body (sets Content-Type)."},
+        "body": {"description": "A text body (other values are sent as JSON)."},
+        "headers": {"$ref": "#/$defs/headers"},
+        "expect_status": {
+            "type": ["integer", "array"],
+            "minimum": 100,
+            "maximum": 599,
+            "items": _STATUS,
+            "x-opus-message": "must be an HTTP status or a list of them",
+        },
+    },
+    "dependentSchemas": {
+        "json": {
+            "properties": {"body": {"not": {}, "x-opus-message": "give 'json' or 'body', not both"}}
+        }
+    },
+}
+_ENDPOINT_ONLY = {"not": {}, "x-opus-message": "not in download mode (spec.path is set)"}
 
-    def __init__(self, task: str, field: str, message: str) -> None:
-        self.task, self.field = task, field
-        super().__init__(f"task {task!r}, field 'spec.{field}': {message}")
+#: The ``http/v1`` spec (JSON Schema 2020-12), checked by opus before anything runs:
+#: download mode (``path`` given) or endpoint mode (a request per action).
+SPEC_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "http/v1 spec",
+    "$defs": {"url": _URL, "headers": _HEADERS, "request": _REQUEST},
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "url": {"$ref": "#/$defs/url"},
+        "headers": {"$ref": "#/$defs/headers"},
+        "retries": {"type": "integer", "minimum": 0},
+        "backoff": {"type": "number", "minimum": 0},
+        "timeout": {"type": "number", "exclusiveMinimum": 0},
+        "sensitiveHeaders": {"type": "array", "items": {"type": "string"}},
+        "maxBodyBytes": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Refuse a response body larger than this (endpoint default 16 MiB).",
+        },
+        "path": {"type": "string", "minLength": 1, "description": "Download to this file."},
+        "sha256": {
+            "type": "string",
+            "pattern": "^[0-9a-fA-F]{64}$",
+            "x-opus-message": "must be 64 hex digits",
+        },
+        "mode": {
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "maximum": 0o7777,
+            "pattern": "^(0o)?[0-7]{1,4}$",
+            "x-opus-message": "must be an octal string like '0644'",
+        },
+        **{key: {"$ref": "#/$defs/request"} for key in REQUEST_KEYS},
+    },
+    # Modes through dependentSchemas and alternatives ordered by the common case, so that
+    # the fast check of a valid spec never has to try and discard a branch.
+    "dependentSchemas": {
+        "path": {
+            "required": ["url"],
+            "properties": {key: _ENDPOINT_ONLY for key in REQUEST_KEYS},
+        },
+        "sha256": {
+            "required": ["path"],
+            "x-opus-message": "only in download mode (with spec.path)",
+        },
+        "mode": {"required": ["path"], "x-opus-message": "only in download mode (with spec.path)"},
+    },
+    "allOf": [
+        {
+            "anyOf": [{"required": [key]} for key in (*REQUEST_KEYS, "path")],
+            "x-opus-message": "give 'path' (download) or a request per action (create, ...)",
+        },
+        {
+            "anyOf": [
+                {"required": ["url"]},
+                {
+                    "properties": {
+                        key: {
+                            "required": ["url"],
+                            "x-opus-message": "needs a url (here or in spec.url)",
+                        }
+                        for key in REQUEST_KEYS
+                    }
+                },
+            ]
+        },
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -65,92 +161,55 @@ class HttpSpec:
 
     @classmethod
     def parse(cls, task: str, spec: Mapping[str, Any]) -> HttpSpec:
-        download = "path" in spec
-        allowed = set(COMMON_KEYS) | (set(DOWNLOAD_KEYS) if download else set(REQUEST_KEYS))
-        unknown = sorted(set(spec) - allowed)
-        if unknown:
-            hint = "download mode (spec.path is set)" if download else "endpoint mode"
-            raise HttpSpecError(
-                task, unknown[0], f"unknown key in {hint} (known: {', '.join(sorted(allowed))})"
-            )
+        """The typed view of a resolved spec (checked against :data:`SPEC_SCHEMA` again,
+        since a reference may have resolved to a value of the wrong type)."""
+        validate_spec(SPEC_SCHEMA, spec, task=task)
         url = spec.get("url")
-        if url is not None:
-            _check_url(task, "url", url)
-        headers = _headers(task, "headers", spec.get("headers"))
+        headers = _headers(spec.get("headers"))
         sensitive = sensitive_header_names(spec)
-        max_body = spec.get("maxBodyBytes", None if download else DEFAULT_MAX_BODY)
-        if max_body is not None:
-            max_body = _number(task, "maxBodyBytes", max_body, integer=True, positive=True)
-        common = dict(
+        common: dict[str, Any] = dict(
             url=url,
             headers=headers,
-            retries=_number(task, "retries", spec.get("retries", 3), integer=True),
-            backoff=_number(task, "backoff", spec.get("backoff", 0.5)),
-            timeout=_number(task, "timeout", spec.get("timeout", 30), positive=True),
+            retries=spec.get("retries", 3),
+            backoff=spec.get("backoff", 0.5),
+            timeout=spec.get("timeout", 30),
             secrets=tuple(sensitive_values(spec)),
             sensitive_headers=sensitive,
-            max_body=max_body,
+            max_body=spec.get("maxBodyBytes", None if "path" in spec else DEFAULT_MAX_BODY),
         )
-        if download:
-            return cls(**common, **_download(task, spec))  # type: ignore[arg-type]
+        if "path" in spec:
+            return cls(**common, **_download(spec))
         requests = {
-            k: _request(task, k, spec[k], url, headers, sensitive)
-            for k in REQUEST_KEYS
-            if k in spec
+            k: _request(spec[k], url, headers, sensitive) for k in REQUEST_KEYS if k in spec
         }
-        if not requests:
-            raise HttpSpecError(task, "create", "give 'path' (download) or a request per action")
-        return cls(**common, requests=requests)  # type: ignore[arg-type]
+        return cls(**common, requests=requests)
 
     def mask(self, text: str) -> str:
         """``text`` with every secret of this spec masked (see :mod:`opus.masking`)."""
         return Masker(self.secrets).text(text)
 
 
-def _download(task: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    if not spec.get("url"):
-        raise HttpSpecError(task, "url", "required to download to 'path'")
-    path = spec["path"]
-    if not isinstance(path, str) or not path:
-        raise HttpSpecError(task, "path", "must be a file path")
+def _download(spec: Mapping[str, Any]) -> dict[str, Any]:
     digest = spec.get("sha256")
-    if digest is not None and (not isinstance(digest, str) or not _SHA256.match(digest.lower())):
-        raise HttpSpecError(task, "sha256", "must be 64 hex digits")
     mode = spec.get("mode")
-    if mode is not None:
-        text = mode if isinstance(mode, str) else f"{mode:o}" if isinstance(mode, int) else "x"
-        if not re.fullmatch(r"(0o)?[0-7]{1,4}", text):
-            raise HttpSpecError(task, "mode", f"must be an octal string like '0644', not {mode!r}")
-        mode = int(text.removeprefix("0o"), 8) if isinstance(mode, str) else mode
+    if isinstance(mode, str):
+        mode = int(mode.removeprefix("0o"), 8)
     return {
-        "path": Path(path).expanduser().absolute(),
+        "path": Path(spec["path"]).expanduser().absolute(),
         "sha256": digest.lower() if digest else None,
         "mode": mode,
     }
 
 
 def _request(
-    task: str,
-    key: str,
-    value: Any,
+    value: Mapping[str, Any],
     url: str | None,
     headers: Mapping[str, str],
-    sensitive: frozenset[str],
+    sensitive: frozenset[str] = frozenset(),
 ) -> Request:
-    if not isinstance(value, Mapping):
-        raise HttpSpecError(
-            task, key, "must be a request: {method, url, json|body, headers, expect_status}"
-        )
-    unknown = sorted(set(value) - {"method", "url", "json", "body", "headers", "expect_status"})
-    if unknown:
-        raise HttpSpecError(task, f"{key}.{unknown[0]}", "unknown request key")
     target = value.get("url", url)
-    if not target:
-        raise HttpSpecError(task, f"{key}.url", "no url here and no spec.url")
-    _check_url(task, f"{key}.url", target)
-    merged = {**headers, **_headers(task, f"{key}.headers", value.get("headers"))}
-    if "json" in value and "body" in value:
-        raise HttpSpecError(task, key, "give 'json' or 'body', not both")
+    assert target, "the schema requires a url"
+    merged = {**headers, **_headers(value.get("headers"))}
     data = None
     if "json" in value:
         data = json.dumps(value["json"]).encode()
@@ -160,52 +219,15 @@ def _request(
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     method = str(value.get("method") or ("POST" if data is not None else "GET")).upper()
     target, merged = split_userinfo(target, merged)
-    return Request(
-        method,
-        target,
-        merged,
-        data,
-        _statuses(task, f"{key}.expect_status", value.get("expect_status")),
-        sensitive,
+    statuses = value.get("expect_status")
+    expected = (
+        () if statuses is None else tuple(statuses if isinstance(statuses, list) else [statuses])
     )
+    return Request(method, target, merged, data, expected, sensitive)
 
 
-def _statuses(task: str, field_: str, value: Any) -> tuple[int, ...]:
-    if value is None:
-        return ()
-    items = value if isinstance(value, list) else [value]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599 for v in items):
-        raise HttpSpecError(task, field_, "must be an HTTP status or a list of them")
-    return tuple(items)
-
-
-def _headers(task: str, field_: str, value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise HttpSpecError(task, field_, "must map header names to values")
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def _number(
-    task: str, field_: str, value: Any, *, integer: bool = False, positive: bool = False
-) -> Any:
-    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
-    if not ok or value < 0 or (positive and value == 0):
-        kind = "a whole number" if integer else "a number of seconds"
-        raise HttpSpecError(
-            task, field_, f"must be {kind} >= {'1' if positive else '0'}, not {value!r}"
-        )
-    return value
-
-
-def _check_url(task: str, field_: str, url: Any) -> None:
-    if (
-        not isinstance(url, str)
-        or urlsplit(url).scheme not in ("http", "https")
-        or not urlsplit(url).netloc
-    ):
-        raise HttpSpecError(task, field_, f"must be an http:// or https:// URL, not {url!r}")
+def _headers(value: Mapping[str, Any] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (value or {}).items()}
 
 
 # -- sensitive values ----------------------------------------------------------------------

@@ -6,15 +6,15 @@ from opus import hookimpl
 
 from .processor import ShellCommandError, ShellProcessor
 from .redaction import MASK, Redactor
-from .spec import ShellSpec, ShellSpecError, redact_spec
+from .spec import SPEC_SCHEMA, ShellSpec, redact_spec
 
 __all__ = [
     "MASK",
+    "SPEC_SCHEMA",
     "Redactor",
     "ShellCommandError",
     "ShellProcessor",
     "ShellSpec",
-    "ShellSpecError",
     "redact_spec",
 ]
 

@@ -7,13 +7,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from opus import OpusError, Result, Task, TaskContext, TaskProcessor
+from opus import OpusError, Result, SpecError, Task, TaskContext, TaskProcessor
 from opus.variables import Placement, render_text
 
 from . import runner
 from .outputs import parse_stdout
 from .quoting import UnsafeReference, context_at, quote_for
-from .spec import COMMAND_KEYS, ShellSpec, ShellSpecError, redact_spec
+from .spec import COMMAND_KEYS, SPEC_SCHEMA, ShellSpec, redact_spec
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class ShellProcessor(TaskProcessor):
     """
 
     api_version = "shell/v1"
+    spec_schema = SPEC_SCHEMA
 
     def create(self, task: Task, ctx: TaskContext) -> Result:
         """Run ``spec.create``."""
@@ -114,7 +115,9 @@ class ShellProcessor(TaskProcessor):
         spec = ShellSpec.parse(task.name, ctx.spec)
         if key not in spec.commands:
             if required:
-                raise ShellSpecError(task.name, key, f"a command is required for {ctx.action}")
+                raise SpecError(
+                    f"a command is required for {ctx.action}", task=task.name, path=f"spec.{key}"
+                )
             return Result(message=f"no {key} command; nothing to do")
         return Result(outputs=self._execute(spec, key, task, ctx))
 
@@ -125,7 +128,7 @@ class ShellProcessor(TaskProcessor):
         redactor = spec.redactor()
         cwd = spec.cwd
         if cwd is not None and not os.path.isdir(cwd):
-            raise ShellSpecError(task.name, "cwd", f"directory {cwd!r} does not exist")
+            raise SpecError(f"directory {cwd!r} does not exist", task=task.name, path="spec.cwd")
         env = spec.environment(_opus_env(ctx))
         stdout_parts: list[str] = []
         stderr_parts: list[str] = []

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opus import OpusError
+from opus import validate_spec
 
 from .redaction import MASK, Redactor
 
@@ -28,12 +28,52 @@ DEFAULT_SHELL = "/bin/sh"
 DEFAULT_KILL_GRACE = 2.0
 
 
-class ShellSpecError(OpusError):
-    """A ``shell/v1`` spec is invalid; the message names the task and the field."""
+# Keywords apply to their own type only (minLength to strings, items to lists), so one
+# schema with two types says "a string or a list of strings" without alternatives to try.
+_COMMAND: dict[str, Any] = {
+    "type": ["string", "array"],
+    "items": {"type": "string", "minLength": 1},
+}
+_SECONDS: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
 
-    def __init__(self, task: str, field: str, message: str) -> None:
-        self.task, self.field = task, field
-        super().__init__(f"task {task!r}, field 'spec.{field}': {message}")
+#: The ``shell/v1`` spec (JSON Schema 2020-12), checked by opus before anything runs.
+SPEC_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "shell/v1 spec",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["create"],
+    "properties": {
+        **{key: {**_COMMAND, "description": f"Command(s) for {key}."} for key in COMMAND_KEYS},
+        "create": {
+            "type": ["string", "array"],
+            "minLength": 1,
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
+            "description": "Command(s) for create (and update, without an update command).",
+        },
+        "cwd": {"type": "string", "description": "Working directory."},
+        "env": {
+            "type": "object",
+            "additionalProperties": {
+                "type": ["string", "number", "boolean", "null", "object"],
+                "required": ["value"],
+                "additionalProperties": False,
+                "properties": {"value": {}, "sensitive": {"type": "boolean"}},
+                "description": "A value, or {value: ..., sensitive: true}.",
+            },
+        },
+        "sensitiveEnv": {"type": "array", "items": {"type": "string"}},
+        "timeout": {**_SECONDS, "description": "Seconds before a command is killed."},
+        "shell": {"type": "string", "minLength": 1, "description": "Default /bin/sh."},
+        "inheritEnv": {"type": "boolean", "description": "Pass opus's environment (default)."},
+        "killGrace": {**_SECONDS, "description": "Seconds between SIGTERM and SIGKILL."},
+        "rawReferences": {
+            "type": "boolean",
+            "description": "Paste ${...} values into commands unquoted (default false: quoted).",
+        },
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -56,28 +96,18 @@ class ShellSpec:
 
     @classmethod
     def parse(cls, task: str, spec: Mapping[str, Any]) -> ShellSpec:
-        unknown = sorted(set(spec) - set(COMMAND_KEYS) - set(OPTION_KEYS))
-        if unknown:
-            known = ", ".join(COMMAND_KEYS + OPTION_KEYS)
-            raise ShellSpecError(task, unknown[0], f"unknown key (known: {known})")
-        commands = {key: _commands(task, key, spec[key]) for key in COMMAND_KEYS if spec.get(key)}
-        env = _env(task, spec.get("env") or {}, spec.get("sensitiveEnv") or [])
-        cwd = spec.get("cwd")
-        if cwd is not None and not isinstance(cwd, str):
-            raise ShellSpecError(task, "cwd", "must be a directory path")
-        if not isinstance(spec.get("rawReferences", False), bool):
-            raise ShellSpecError(task, "rawReferences", "must be true or false")
-        shell = spec.get("shell", DEFAULT_SHELL)
-        if not isinstance(shell, str) or not shell:
-            raise ShellSpecError(task, "shell", "must be the path of a shell, like /bin/bash")
+        """The typed view of a resolved spec (checked against :data:`SPEC_SCHEMA` again,
+        since a reference may have resolved to a value of the wrong type)."""
+        validate_spec(SPEC_SCHEMA, spec, task=task)
+        commands = {key: _commands(spec[key]) for key in COMMAND_KEYS if spec.get(key)}
         return cls(
             commands=commands,
-            env=env,
-            cwd=cwd,
-            timeout=_seconds(task, "timeout", spec.get("timeout")),
-            shell=shell,
-            inherit_env=bool(spec.get("inheritEnv", True)),
-            kill_grace=_seconds(task, "killGrace", spec.get("killGrace")) or DEFAULT_KILL_GRACE,
+            env=_env(spec.get("env") or {}, spec.get("sensitiveEnv") or []),
+            cwd=spec.get("cwd"),
+            timeout=spec.get("timeout"),
+            shell=spec.get("shell", DEFAULT_SHELL),
+            inherit_env=spec.get("inheritEnv", True),
+            kill_grace=spec.get("killGrace") or DEFAULT_KILL_GRACE,
         )
 
     def redactor(self) -> Redactor:
@@ -94,20 +124,8 @@ class ShellSpec:
         return base
 
 
-def _commands(task: str, key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
-        return tuple(value)
-    raise ShellSpecError(task, key, "must be a command string or a list of command strings")
-
-
-def _seconds(task: str, key: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ShellSpecError(task, key, f"must be a positive number of seconds, not {value!r}")
-    return float(value)
+def _commands(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _text(value: Any) -> str:
@@ -116,21 +134,10 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _env(task: str, env: Any, sensitive_names: Any) -> dict[str, EnvVar]:
-    if not isinstance(env, Mapping):
-        raise ShellSpecError(task, "env", "must map variable names to values")
-    if not isinstance(sensitive_names, list) or not all(
-        isinstance(n, str) for n in sensitive_names
-    ):
-        raise ShellSpecError(task, "sensitiveEnv", "must be a list of env variable names")
+def _env(env: Mapping[str, Any], sensitive_names: list[str]) -> dict[str, EnvVar]:
     result: dict[str, EnvVar] = {}
     for name, value in env.items():
         if isinstance(value, Mapping):
-            extra = set(value) - {"value", "sensitive"}
-            if "value" not in value or extra:
-                raise ShellSpecError(
-                    task, f"env.{name}", "must be a value or {value: ..., sensitive: true}"
-                )
             result[name] = EnvVar(_text(value["value"]), bool(value.get("sensitive", False)))
         else:
             result[name] = EnvVar(_text(value))

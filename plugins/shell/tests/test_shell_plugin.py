@@ -11,11 +11,11 @@ from pathlib import Path
 import opus_shell
 import pluggy
 import pytest
-from opus_shell import ShellCommandError, ShellProcessor, ShellSpecError, redact_spec
+from opus_shell import ShellCommandError, ShellProcessor, redact_spec
 from opus_shell.outputs import parse_stdout
 from opus_shell.runner import group_alive
 
-from opus import Engine, Task, TaskContext, TaskState
+from opus import Engine, OpusError, Task, TaskContext, TaskState
 from opus.testing import task_context
 
 SECRET = "s3cr3t-Value-42"
@@ -131,7 +131,7 @@ def test_shell_option_selects_the_interpreter(proc) -> None:
 
 def test_missing_cwd_and_bad_spec_are_clear_errors(proc, tmp_path) -> None:
     task = make("c", {"create": "true", "cwd": str(tmp_path / "nope")})
-    with pytest.raises(ShellSpecError, match="spec.cwd"):
+    with pytest.raises(OpusError, match="spec.cwd"):
         proc.create(task, ctx_for(task, "create"))
     for spec, field in [
         ({"create": "true", "colour": 1}, "spec.colour"),
@@ -141,7 +141,7 @@ def test_missing_cwd_and_bad_spec_are_clear_errors(proc, tmp_path) -> None:
         ({"update": "true"}, "spec.create"),
     ]:
         task = make("c", spec)
-        with pytest.raises(ShellSpecError, match=field.replace(".", r"\.")):
+        with pytest.raises(OpusError, match=field.replace(".", r"\.")):
             proc.create(task, ctx_for(task, "create"))
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .model import Task, TaskState
-from .processor import ReadOnlyVariables, TaskContext
+from ..model import Task, TaskState
+from ..processor import ReadOnlyVariables, TaskContext
 
 
 def task_context(
