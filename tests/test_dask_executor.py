@@ -40,7 +40,7 @@ class WorkerProcessor(TaskProcessor):
         if ctx.spec.get("fail"):
             raise RuntimeError(f"{task.name} failed on the worker")
         if ctx.spec.get("unpicklable_result"):
-            # in details: a lock in outputs is refused earlier as "not JSON" (opus.outputs)
+            # in details: a lock in outputs is refused earlier as "not JSON" (opus.output_check)
             return Result(details={"lock": threading.Lock()})
         return {
             "pid": os.getpid(),
