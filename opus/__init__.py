@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .actions import Action, Status
+    from .cancellation import Cancellation
     from .engine import Engine
     from .errors import (
         CommandError,
@@ -28,12 +29,14 @@ if TYPE_CHECKING:
         SpecError,
         StateConfigError,
         StateError,
+        TaskTimeoutError,
         ValidationErrors,
         VariableError,
     )
     from .facade import Tasks
     from .hooks import Hook, TaskProcessingHook
     from .hookspecs import hookimpl
+    from .masking import Masker
     from .model import (
         HistoryEntry,
         LockInfo,
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
         TaskOutcome,
         TaskState,
     )
+    from .output_check import OutputNotJSONError
     from .plugins import Plugins
     from .processor import TaskContext, TaskProcessor
     from .registry import LazyProcessor
@@ -69,12 +73,15 @@ _LAZY: dict[str, str] = {
     "StateBackend": ".state.base",
     "StatePersistence": ".state.base",
     "validate_spec": ".specschema",
+    "Cancellation": ".cancellation",
+    "Masker": ".masking",
+    "OutputNotJSONError": ".output_check",
     **dict.fromkeys(
         (
             "CommandError", "ConfigError", "CycleError", "ExecutorConfigError", "ExecutorError",
             "GraphError", "LockError", "ManifestError", "NotFoundError", "NotSupportedError",
             "OpusError", "PluginError", "SpecError", "StateConfigError", "StateError",
-            "ValidationErrors",
+            "TaskTimeoutError", "ValidationErrors",
             "VariableError",
         ),
         ".errors",
@@ -104,6 +111,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Action",
+    "Cancellation",
     "CommandError",
     "ConfigError",
     "CycleError",
@@ -117,9 +125,11 @@ __all__ = [
     "LockError",
     "LockInfo",
     "ManifestError",
+    "Masker",
     "NotFoundError",
     "NotSupportedError",
     "OpusError",
+    "OutputNotJSONError",
     "PluginError",
     "Plugins",
     "Result",
@@ -137,6 +147,7 @@ __all__ = [
     "TaskProcessingHook",
     "TaskProcessor",
     "TaskState",
+    "TaskTimeoutError",
     "Tasks",
     "ValidationErrors",
     "VariableError",

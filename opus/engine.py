@@ -11,7 +11,7 @@ from typing import Any
 
 from .actions import Action
 from .commands import action_for
-from .errors import CommandError
+from .errors import CommandError, ConfigError, describe_error
 from .executors import Executor, make_executor
 from .graph import TaskGraph
 from .model import LockInfo, RunRecord, RunResult, Task, TaskOutcome, TaskState
@@ -61,7 +61,9 @@ class Engine:
 
     ``state`` is a :class:`StateBackend` or a URL (default ``sqlite:///.opus/state.db``,
     opened on first use). ``parallelism`` bounds how many task actions run at once;
-    ``group_limits`` bounds tasks sharing a ``metadata.concurrencyGroup``.
+    ``group_limits`` bounds tasks sharing a ``metadata.concurrencyGroup``. ``task_timeout``
+    (seconds) limits every action of a task without its own ``metadata.timeout``: a task over
+    its time is cancelled (``ctx.cancelled``), fails with "timed out" and is rolled back.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class Engine:
         lock_timeout: float = 0.0,
         keep_going: bool = False,
         group_limits: Mapping[str, int] | None = None,
+        task_timeout: float | None = None,
     ) -> None:
         self.plugins = plugins or Plugins(entry_points=entry_points, disabled=disable_plugins)
         self._state_arg = state if state is not None else DEFAULT_STATE_URL
@@ -86,6 +89,9 @@ class Engine:
         self.keep_going = keep_going
         self.group_limits = dict(group_limits or {})
         self._validated: _Validated | None = None
+        if task_timeout is not None and task_timeout <= 0:
+            raise ConfigError(f"task_timeout must be a number of seconds > 0, not {task_timeout}")
+        self.task_timeout = task_timeout
 
     # -- set-up ------------------------------------------------------------------------------
     @property
@@ -358,6 +364,7 @@ class Engine:
                 prune=prune,
                 destroy=destroy,
                 saved=None if saved is None else saved.tasks,
+                task_timeout=self.task_timeout,
             )
             self.plugins.run_start(
                 run_id, command, action, context, [run.tasks[n] for n in run.order]
@@ -367,12 +374,21 @@ class Engine:
             finally:
                 self.executor.shutdown()
             status = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
-            state.finish_run(run_id, status, result.finished_at, result.summary())
+            try:
+                state.finish_run(run_id, status, result.finished_at, result.summary())
+            except Exception as exc:  # disk full: the result is still reported
+                problem = f"recording the end of run {run_id} failed: {describe_error(exc)}"
+                logger.error("%s", problem)
+                if result.state_error is None:
+                    result.state_error = problem
             _save_report(state, result, run.graph)
             self.plugins.run_finish(result)
             return result, run
         finally:
-            state.unlock(context, run_id)
+            try:
+                state.unlock(context, run_id)
+            except Exception as exc:  # the next run takes a dead run's lock over
+                logger.error("releasing the lock of context %s failed: %s", context, exc)
 
     def close(self) -> None:
         """Close the state backend and the executor."""

@@ -141,6 +141,10 @@ class NotSupportedError(OpusError):
     """A processor does not implement the requested action."""
 
 
+class TaskTimeoutError(OpusError):
+    """A task action ran over its time (``metadata.timeout`` or the engine's task timeout)."""
+
+
 class ConfigError(OpusError):
     """A configuration file or option is invalid."""
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .processor import TaskContext, TaskProcessor
     from .registry import LazyProcessor
     from .state.base import StateBackend
+    from .variables import Renderer
 
 hookspec = pluggy.HookspecMarker("opus")
 #: Marker for hook implementations; re-exported as ``opus.hookimpl``.
@@ -129,6 +130,7 @@ def opus_resolve_spec(
     command: str,
     context: str,
     sources: Mapping[str, Callable[[str], Any]],
+    render: Renderer | None,
 ) -> dict[str, Any] | None:
     """Return ``spec`` with every reference resolved, or ``None`` to let the next plugin try.
 
@@ -138,6 +140,11 @@ def opus_resolve_spec(
     the first non-None result; the builtin resolver (``trylast``) handles ``${VAR:...}``
     and every source and raises :class:`~opus.VariableError` for an unresolved reference.
     To add a ``${PREFIX:...}`` source, implement :func:`opus_variable_sources` instead.
+
+    ``render(placement, value) -> str | None`` comes from the task's processor
+    (``TaskProcessor.render_reference``): a resolver must write each referenced value into
+    its string as ``render`` returns it (``None``: as usual). It is how ``shell/v1`` quotes
+    values for the shell, so a resolver that ignores it makes commands injectable.
     """
 
 

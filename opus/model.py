@@ -109,6 +109,14 @@ class Task:
         return bool(self.metadata.get("autoRollback", True))
 
     @property
+    def timeout(self) -> float | None:
+        """``metadata.timeout``: seconds an action of this task may run (``None``: no limit)."""
+        value = self.metadata.get("timeout")
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value) if value > 0 else None
+
+    @property
     def concurrency_group(self) -> str | None:
         """``metadata.concurrencyGroup``: tasks sharing a group share its limit."""
         return self.metadata.get("concurrencyGroup")
@@ -341,12 +349,22 @@ class RunResult:
     interrupted: bool = False
     #: tasks recorded in the context but absent from the manifests (pruned or not)
     orphans: list[str] = field(default_factory=list)
+    #: Why state could not be written (disk full, database gone), if it could not.
+    state_error: str | None = None
+    #: Actions were given up on while still running (timeouts ignored, a second Ctrl-C):
+    #: their threads may still run; a CLI should exit without waiting for them.
+    abandoned: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when no task failed (or was rolled back) and the run was not interrupted."""
-        return not self.interrupted and not any(
-            t.status in (Status.FAILED, Status.ROLLED_BACK) for t in self.tasks.values()
+        """True when no task failed (or was rolled back), the run was not interrupted and
+        its state was saved."""
+        return (
+            not self.interrupted
+            and self.state_error is None
+            and not any(
+                t.status in (Status.FAILED, Status.ROLLED_BACK) for t in self.tasks.values()
+            )
         )
 
     @property
@@ -395,6 +413,7 @@ class RunResult:
             "duration_s": round(self.duration_s, 6),
             "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
             "orphans": list(self.orphans),
+            **({"state_error": self.state_error} if self.state_error else {}),
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .model import Result, RunResult, Task, TaskOutcome
     from .processor import TaskContext, TaskProcessor
     from .state.base import StateBackend
+    from .variables import Renderer
 
 logger = logging.getLogger(__name__)
 
@@ -366,12 +368,19 @@ class Plugins:
         command: str,
         context: str,
     ) -> dict[str, Any]:
+        """The spec with every reference resolved; the task's processor renders values into
+        strings (``TaskProcessor.render_reference``)."""
+        registry = self.processors()
+        render: Renderer | None = None
+        if task.api_version in registry:
+            render = functools.partial(registry.get(task.api_version).render_reference, spec)
         resolved: dict[str, Any] | None = self.pm.hook.opus_resolve_spec(
             task=task,
             spec=spec,
             variables=variables,
             command=command,
             context=context,
+            render=render,
             sources=self.variable_sources(),
         )
         if resolved is None:
@@ -379,10 +388,15 @@ class Plugins:
         return resolved
 
     def process_task(self, task: Task, ctx: TaskContext) -> Result:
+        """Run the action; outputs that are not JSON fail it (``OutputError``), so the
+        driver rolls it back like any failed action."""
         from .model import Result
+        from .output_check import check_outputs
 
         self.processors()
-        return Result.coerce(self.pm.hook.opus_process_task(task=task, ctx=ctx))
+        result = Result.coerce(self.pm.hook.opus_process_task(task=task, ctx=ctx))
+        check_outputs(task.name, ctx.action, result.outputs)
+        return result
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
         caller = getattr(self.pm.hook, hook)
@@ -392,8 +406,14 @@ class Plugins:
             caller(**kwargs)
         except OpusError:
             raise
-        except Exception:
-            logger.exception("a plugin's %s hook failed; the run goes on", hook)
+        except Exception as exc:  # one line; the traceback only with -v
+            logger.error(
+                "a plugin's %s hook failed; the run goes on: %s: %s",
+                hook,
+                type(exc).__name__,
+                exc,
+                exc_info=logger.isEnabledFor(logging.INFO),
+            )
 
     def run_start(
         self, run_id: str, command: str, action: str, context: str, tasks: list[Task]

@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .actions import Action
+from .cancellation import Cancellation
 from .errors import NotSupportedError
 from .model import Result, Task, TaskState
+
+if TYPE_CHECKING:
+    from .variables import Placement
 
 #: The actions a processor can implement.
 PROCESSOR_ACTIONS: tuple[str, ...] = tuple(
@@ -74,12 +78,19 @@ class TaskContext:
     failed_action: str | None = None
     error: str | None = None
     desired_spec: Mapping[str, Any] | None = None
+    #: Set when the core gives up on this action (timeout, second Ctrl-C): poll it, or
+    #: register a callback that stops the work (see :mod:`opus.cancellation`).
+    cancelled: Cancellation = field(default_factory=Cancellation, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # plain strings for plugins (an Action compares equal, but reprs differently)
         object.__setattr__(self, "action", str(self.action))
         if self.failed_action is not None:
             object.__setattr__(self, "failed_action", str(self.failed_action))
+
+    def is_cancelled(self) -> bool:
+        """Whether the core cancelled this action (it timed out, or opus is exiting)."""
+        return self.cancelled.is_set()
 
     @property
     def logger(self) -> logging.Logger:
@@ -90,6 +101,7 @@ class TaskContext:
         """A copy of this context for another action (used for rollback)."""
         from dataclasses import replace
 
+        changes.setdefault("cancelled", Cancellation())  # a rollback starts uncancelled
         return replace(self, action=action, **changes)
 
 
@@ -156,6 +168,21 @@ class TaskProcessor:
         The default keeps the spec as it is. Processors that accept secrets override it.
         """
         return spec
+
+    def render_reference(
+        self, spec: Mapping[str, Any], placement: Placement, value: Any
+    ) -> str | None:
+        """How a ``${...}`` reference's ``value`` is written into the resolved spec.
+
+        Called by the core while it resolves the spec, for every reference inside a string;
+        ``spec`` is the raw spec and ``placement`` says where the reference is (spec path,
+        raw string, span). Return the text to put in place of the reference, or ``None`` for
+        the default (the value itself for a string that is exactly one reference, its text
+        otherwise). A processor that hands strings to an interpreter quotes values here so
+        that what a variable or an upstream output holds reaches it as data (``shell/v1``
+        quotes command references for the shell). The default returns ``None``.
+        """
+        return None
 
     def run_action(self, action: str, task: Task, ctx: TaskContext) -> Result:
         """Call ``action`` and coerce what it returns into a :class:`Result`."""

@@ -23,9 +23,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .actions import Action, Status
+from .cancellation import Cancellation
 from .commands import REVERSE_ACTIONS
 from .diff import spec_diff
-from .errors import CommandError, VariableError, describe_error
+from .errors import CommandError, TaskTimeoutError, VariableError, describe_error
 from .interrupts import deliver_interrupts
 from .model import Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .planner import (
@@ -44,6 +45,7 @@ from .run_records import (
     _ACTION,
     _REFRESH,
     _REPLACE,
+    _ROLLBACK,
     Completions,
     _Effect,
     _OnError,
@@ -65,6 +67,9 @@ logger = logging.getLogger("opus")
 _INTERRUPT = "interrupt"
 #: The phase of a completed batch of refreshes started ahead (see :mod:`opus.prefetch`).
 _REFRESH_BATCH = "refresh-batch"
+
+#: Seconds a cancelled (timed-out) action gets to stop before the run gives up on it.
+CANCEL_GRACE = 5.0
 
 #: Commands that decide per task from state (and refresh, and report orphans).
 _CONVERGING = frozenset({Action.APPLY, Action.PLAN})
@@ -99,6 +104,7 @@ class Run(Completions):
         prune: bool = False,
         destroy: bool = False,
         saved: Mapping[str, PlannedTask] | None = None,
+        task_timeout: float | None = None,
     ) -> None:
         self.command, self.action, self.context = command, Action(action), context
         self.graph = graph
@@ -129,6 +135,13 @@ class Run(Completions):
         self._pending_error: dict[str, str] = {}  # task -> error, while rolling back
         self._stop_reason: str | None = None
         self._interrupts = 0
+        self.task_timeout = task_timeout
+        # timeouts: name -> (phase, monotonic deadline, seconds); cancelled ones -> grace end
+        self._deadlines: dict[str, tuple[str, float, float]] = {}
+        self._cancelled: dict[str, tuple[str, float, float]] = {}
+        self._stale: set[tuple[str, str]] = set()  # (name, phase) completions to ignore
+        self._abandoned_work = False
+        self._cancellations: dict[str, Cancellation] = {}  # of each running action/rollback
 
         converging = self.action in _CONVERGING and not self.destroy
         orphans: list[TaskState] = []
@@ -214,6 +227,9 @@ class Run(Completions):
                     continue
                 if self._handle(batch):
                     break
+        if self._abandoned_work:  # threads still run actions given up on: do not wait
+            self.executor.abandon()
+            self.result.abandoned = True
         for name in self.scheduler.not_started():
             self._skip(name, self._stop_reason or "not started")
         self.result.finished_at = time.time()
@@ -223,7 +239,11 @@ class Run(Completions):
     def _next_completions(self) -> list[tuple[str, str, Any, Any]]:
         """Wait for one completion, then take every other one already there (fewer
         wake-ups between the driver and the executor's threads)."""
-        batch = [self._completions.get()]
+        try:
+            batch = [self._completions.get(timeout=self._next_wait())]
+        except queue.Empty:  # a deadline passed
+            self._check_deadlines()
+            return []
         while True:
             try:
                 batch.append(self._completions.get_nowait())
@@ -245,7 +265,12 @@ class Run(Completions):
                 if phase == _REFRESH_BATCH:
                     self._refreshed_batch(value, error)
                     continue
+                if (name, phase) in self._stale:  # given up on after its timeout
+                    self._stale.discard((name, phase))
+                    continue
+                value, error = self._timed_out(name, phase, value, error)
                 self._complete(name, phase, value, error)
+            self._check_deadlines()  # a busy queue never times out: look at the clock too
             return False
         finally:
             self._end_batch()
@@ -262,8 +287,12 @@ class Run(Completions):
         if self._interrupts > 1:
             logger.warning("second interrupt: not waiting for running tasks")
             for name in sorted(self.scheduler.running):
+                cancellation = self._cancellations.get(name)
+                if cancellation is not None:  # processors stop their work (shell: its group)
+                    cancellation.cancel("interrupted", force=True)
                 self._abandon(name)
             self.executor.abandon()
+            self.result.abandoned = True
             return True
         if self.scheduler.running:
             logger.warning(
@@ -604,6 +633,10 @@ class Run(Completions):
     def _send(self, task: Task, ctx: TaskContext, phase: str) -> None:
         future = self.executor.submit(task, ctx)
         name = task.name
+        self._cancellations[name] = ctx.cancelled
+        limit = task.timeout or self.task_timeout
+        if limit:
+            self._deadlines[name] = (phase, time.monotonic() + limit, limit)
 
         def done(fut: Any) -> None:
             try:
@@ -613,3 +646,61 @@ class Run(Completions):
             self._completions.put((name, phase, value, error))
 
         future.add_done_callback(done)
+
+    # -- timeouts ---------------------------------------------------------------------------
+    def _next_wait(self) -> float | None:
+        """Seconds until the next deadline (``None``: no deadline, wait for a message)."""
+        ends = [end for _, end, _ in self._deadlines.values()]
+        ends += [end for _, end, _ in self._cancelled.values()]
+        return max(0.0, min(ends) - time.monotonic()) if ends else None
+
+    def _what(self, name: str, phase: str) -> str:
+        flight = self._in_flight.get(name)
+        if phase == _ROLLBACK or flight is None:
+            return str(phase)
+        return str(flight[0].action)
+
+    def _check_deadlines(self) -> None:
+        """Cancel actions over their time; give up on those that ignore it after a grace."""
+        now = time.monotonic()
+        for name, (phase, end, limit) in list(self._deadlines.items()):
+            if end > now:
+                continue
+            del self._deadlines[name]
+            what = self._what(name, phase)
+            logger.warning("task %s: %s timed out after %gs; cancelling it", name, what, limit)
+            cancellation = self._cancellations.get(name)
+            if cancellation is not None:
+                cancellation.cancel(f"timed out after {limit:g}s")
+            self._cancelled[name] = (phase, now + CANCEL_GRACE, limit)
+        for name, (phase, end, limit) in list(self._cancelled.items()):
+            if end > now:
+                continue
+            del self._cancelled[name]
+            what = self._what(name, phase)
+            logger.warning(
+                "task %s: %s still running %gs after it was cancelled; giving up on it",
+                name,
+                what,
+                CANCEL_GRACE,
+            )
+            self._stale.add((name, phase))
+            self._abandoned_work = True
+            error = TaskTimeoutError(
+                f"{what} timed out after {limit:g}s and did not stop within "
+                f"{CANCEL_GRACE:g}s of being cancelled"
+            )
+            self._complete(name, phase, None, error)
+
+    def _timed_out(
+        self, name: str, phase: str, value: Any, error: BaseException | None
+    ) -> tuple[Any, BaseException | None]:
+        """A completion of an action that was cancelled for its timeout is a timeout error,
+        whatever it returned."""
+        self._deadlines.pop(name, None)
+        cancelled = self._cancelled.pop(name, None)
+        if cancelled is None:
+            return value, error
+        detail = f" ({describe_error(error)})" if error is not None else ""
+        what = self._what(name, phase)
+        return None, TaskTimeoutError(f"{what} timed out after {cancelled[2]:g}s{detail}")

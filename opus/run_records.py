@@ -231,6 +231,7 @@ class Completions:
             self._finish(task, ctx, outcome, started)
 
         def not_saved(exc: BaseException) -> None:
+            self._state_failed(exc)
             self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
 
         self._defer(change, saved, not_saved)
@@ -337,11 +338,20 @@ class Completions:
             report(message)
 
         def not_saved(exc: BaseException) -> None:  # state is gone: say so, still report
+            self._state_failed(exc)
             report(f"{message}; saving state failed: {describe_error(exc)}")
 
         if stop_run and not self.keep_going:  # at once: no new task starts meanwhile
             self._stop(f"not started: the run stopped after task {name!r} failed")
         self._defer(change, saved, not_saved)
+
+    def _state_failed(self, exc: BaseException) -> None:
+        """State cannot be written (disk full?): start nothing more, whatever keep_going
+        says, since what runs now could not be recorded."""
+        if self.result.state_error is None:
+            self.result.state_error = f"saving state failed: {describe_error(exc)}"
+            logger.error("%s; starting no more tasks", self.result.state_error)
+        self._stop("not started: saving state failed")
 
     def _skip(self, name: str, reason: str) -> None:
         if name in self.result.tasks:

@@ -178,6 +178,16 @@ def check_tasks(
                     task=name,
                 )
             )
+        timeout = task.metadata.get("timeout")
+        if timeout is not None and task.timeout is None:
+            problems.append(
+                ManifestError(
+                    f"must be a number of seconds > 0, not {timeout!r}",
+                    file=task.source,
+                    task=name,
+                    field="metadata.timeout",
+                )
+            )
         try:
             references = task.references(prefixes)
         except VariableError as exc:

@@ -11,7 +11,9 @@ plugin adds a ``HOME`` source. ``VAR`` is part of the resolver; every other pref
 *source*, a callable that gets the text after the prefix and returns the value.
 
 A string that is exactly one reference keeps the referenced value's type; references inside
-a longer string are rendered as text (JSON for lists and dicts).
+a longer string are rendered as text (JSON for lists and dicts). A *renderer* (see
+:data:`Renderer`) lets a processor decide how a value is written into a string, for instance
+quoted for a shell (``TaskProcessor.render_reference``).
 """
 
 from __future__ import annotations
@@ -128,6 +130,33 @@ class _Unknown:
 UNKNOWN = _Unknown()
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a reference's value goes: the spec ``path`` (``spec.create[0]``), the raw
+    ``text`` of that string, and the reference's span ``text[start:end]``."""
+
+    path: str
+    text: str
+    start: int
+    end: int
+
+
+#: ``render(placement, value) -> text | None``: how a referenced value is written into its
+#: string. ``None`` keeps the default (the value's type for a string that is exactly one
+#: reference, text otherwise). Called for every reference in a string, including one that is
+#: the whole string; never for values not known yet (:data:`UNKNOWN`).
+Renderer = Callable[[Placement, Any], "str | None"]
+
+
+def render_text(value: Any) -> str:
+    """The text of a value inside a longer string: strings as they are, lists/dicts as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
 def resolve_spec(
     spec: Mapping[str, Any],
     variables: Mapping[str, Any],
@@ -135,13 +164,15 @@ def resolve_spec(
     task_name: str,
     environ: Mapping[str, str] | None = None,
     sources: Mapping[str, VariableSource] | None = None,
+    render: Renderer | None = None,
 ) -> dict[str, Any]:
     """Return a copy of ``spec`` with every reference replaced by its value.
 
     ``sources`` maps prefixes to :data:`VariableSource` callables (default: the ``ENV``
-    source reading ``environ``, or ``os.environ``). Raises :class:`VariableError` naming
-    the task, the spec path and the reference for anything that cannot be resolved,
-    including a source that fails.
+    source reading ``environ``, or ``os.environ``). ``render`` (optional) writes values into
+    strings (see :data:`Renderer`). Raises :class:`VariableError` naming the task, the spec
+    path and the reference for anything that cannot be resolved, including a source that
+    fails.
     """
     sources = {"ENV": env_source(environ)} if sources is None else sources
     pattern = reference_pattern(sources)
@@ -176,12 +207,10 @@ def resolve_spec(
             argument=None if ref.task else "variables",
         )
 
-    def render(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (dict, list)):
-            return json.dumps(value, default=str)
-        return str(value)
+    def custom(m: re.Match[str], path: str, value: Any) -> str | None:
+        if render is None or value is UNKNOWN:
+            return None
+        return render(Placement(path, m.string, m.start(), m.end()), value)
 
     def resolve_text(text: str, path: str) -> Any:
         matches = list(pattern.finditer(text))
@@ -189,7 +218,9 @@ def resolve_spec(
             return text
         if len(matches) == 1 and matches[0].span() == (0, len(text)) and not matches[0].group(1):
             m = matches[0]
-            return lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
+            value = lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
+            rendered = custom(m, path, value)
+            return value if rendered is None else rendered
 
         unknown = False
 
@@ -199,7 +230,8 @@ def resolve_spec(
                 return m.group(0)[1:]
             value = lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
             unknown = unknown or value is UNKNOWN
-            return render(value)
+            rendered = custom(m, path, value)
+            return render_text(value) if rendered is None else rendered
 
         text = pattern.sub(substitute, text)
         return UNKNOWN if unknown else text  # a text with an unknown part is unknown

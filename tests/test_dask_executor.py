@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from opus import Engine, ExecutorError, Plugins, TaskProcessor
+from opus import Engine, ExecutorError, Plugins, Result, TaskProcessor
 from opus.executors import make_executor
 
 try:
@@ -40,7 +40,8 @@ class WorkerProcessor(TaskProcessor):
         if ctx.spec.get("fail"):
             raise RuntimeError(f"{task.name} failed on the worker")
         if ctx.spec.get("unpicklable_result"):
-            return {"lock": threading.Lock()}
+            # in details: a lock in outputs is refused earlier as "not JSON" (opus.output_check)
+            return Result(details={"lock": threading.Lock()})
         return {
             "pid": os.getpid(),
             "started": started,
@@ -397,3 +398,22 @@ def test_dask_urls(url: str, expected: dict[str, Any]) -> None:
 def test_bad_dask_urls_are_refused(url: str, message: str) -> None:
     with pytest.raises(ExecutorError, match=message):
         make_executor(url)
+
+
+def test_a_timed_out_action_on_a_worker_fails_and_the_run_goes_on(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancellation cannot reach another process: the driver gives up after the grace."""
+    from opus import run as run_module
+
+    monkeypatch.setattr(run_module, "CANCEL_GRACE", 0.3)
+    marker = tmp_path / "rolled-back"
+    slow = step("slow", sleep=3, rollback_marker=str(marker))
+    slow["metadata"]["timeout"] = 0.5
+    started = time.monotonic()
+    result = engine.run("apply", [slow, step("other", value=1)], keep_going=True)
+    assert time.monotonic() - started < 3
+    assert result.tasks["slow"].status == "rolled_back"
+    assert "timed out after 0.5s" in result.tasks["slow"].error
+    assert result.tasks["other"].status == "done"
+    assert marker.exists()

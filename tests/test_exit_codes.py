@@ -165,9 +165,18 @@ def test_a_malformed_state_url_or_executor_exits_2(
 
 
 def test_an_unknown_task_in_state_exits_2(tmp_path: Path) -> None:
+    with SQLiteStateBackend(f"sqlite:///{tmp_path}/s.db") as backend:  # state exists, empty
+        backend.list_records("default")
     proc = run_opus(tmp_path, "state", "show", "ghost", "--state", f"sqlite:///{tmp_path}/s.db")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: no task 'ghost' in the state of context 'default'"
+
+
+def test_no_state_at_all_exits_2_and_creates_none(tmp_path: Path) -> None:
+    proc = run_opus(tmp_path, "state", "show", "ghost", "--state", f"sqlite:///{tmp_path}/s.db")
+    assert proc.returncode == 2
+    assert "no state found at sqlite:///" in proc.stderr
+    assert not (tmp_path / "s.db").exists()
 
 
 # -- flags in the CLI, arguments in the library ---------------------------------------------

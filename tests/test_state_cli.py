@@ -117,7 +117,12 @@ def test_state_show_unknown_task_is_a_clear_error(recorded: History) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: no task 'nope' in the state of context 'dev'"
     proc = recorded.opus("state", "show", "alpha", "-c", "staging", "-o", "json")
-    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == {  # -o json: stdout holds an error object
+        "ok": False,
+        "error": "no task 'alpha' in the state of context 'staging'",
+        "exit_code": 2,
+    }
     assert "no task 'alpha' in the state of context 'staging'" in proc.stderr
 
 

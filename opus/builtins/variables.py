@@ -10,6 +10,7 @@ from ..variables import env_source, resolve_spec
 
 if TYPE_CHECKING:
     from ..model import Task
+    from ..variables import Renderer
 
 
 @hookimpl(trylast=True)
@@ -23,5 +24,6 @@ def opus_resolve_spec(
     spec: Mapping[str, Any],
     variables: Mapping[str, Any],
     sources: Mapping[str, Callable[[str], Any]],
+    render: Renderer | None,
 ) -> dict[str, Any]:
-    return resolve_spec(spec, variables, task_name=task.name, sources=sources)
+    return resolve_spec(spec, variables, task_name=task.name, sources=sources, render=render)

@@ -24,6 +24,12 @@ def _positive_int(value: Any) -> int:
     raise ValueError("expected an integer >= 1")
 
 
+def _positive_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError("expected a number of seconds > 0")
+    return float(value)
+
+
 def _non_negative_number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError("expected a number >= 0")
@@ -88,6 +94,7 @@ SETTINGS: dict[str, Setting] = {
     "values": Setting(_strings, "values_files"),
     "group_limits": Setting(_limits, "group_limits"),
     "lock_timeout": Setting(_non_negative_number, "lock_timeout"),
+    "task_timeout": Setting(_positive_number, "task_timeout"),
     "keep_going": Setting(_boolean, "keep_going"),
     "progress": Setting(_boolean, "progress"),
     "refresh": Setting(_boolean, "refresh"),

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
+import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from enum import IntEnum
@@ -117,10 +120,20 @@ def error_boundary() -> Iterator[None]:
     try:
         yield
     except OpusError as exc:
+        code = exit_code_for(exc)
+        _json_error(cli_message(exc), code)
         click.echo(f"error: {cli_message(exc)}", err=True)
-        sys.exit(exit_code_for(exc))
+        sys.exit(code)
+    except click.UsageError as exc:
+        _json_error(exc.format_message(), exc.exit_code, exc.ctx)
+        raise
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
+        if any(t.name.startswith("opus-task") for t in threading.enumerate()):
+            # task threads may never end (a hung processor): do not join them at exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(ExitCode.INTERRUPTED)
         sys.exit(ExitCode.INTERRUPTED)
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
         raise
@@ -133,6 +146,18 @@ def error_boundary() -> Iterator[None]:
                 "(a bug or an environment problem; rerun with -v for the traceback)", err=True
             )
         sys.exit(ExitCode.FAILED)
+
+
+def _json_error(message: str, code: int, ctx: click.Context | None = None) -> None:
+    """With ``--output json``, stdout gets ``{"ok": false, "error": ..., "exit_code": N}``
+    too, so a script reading stdout always gets one JSON object (a usage error found
+    before ``--output`` was read cannot know, and prints only the usage message)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    while ctx is not None and "output" not in ctx.params:
+        ctx = ctx.parent
+    if ctx is None or ctx.params.get("output") != "json":
+        return
+    click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
 
 
 def handle_errors(func: F) -> F:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import click
+
 from ..errors import ConfigError, OpusError, ValidationErrors
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ def read_inputs(
     except OpusError as exc:
         problems.append(exc)
     tasks, bad = collect_tasks(files)
+    if not tasks and not bad:
+        click.echo(f"warning: no tasks found in {', '.join(files)}", err=True)
     return Inputs(tasks, variables, problems + bad)
 
 

@@ -115,7 +115,8 @@ state_option = click.option(
     help="State backend URL (sqlite:///path, memory://, postgresql://...).",
 )
 
-#: --parallelism, --executor, --keep-going, --lock-timeout, --group-limit, --progress
+#: --parallelism, --executor, --keep-going, --lock-timeout, --task-timeout, --group-limit,
+#: --progress
 run_options = _compose(
     click.option(
         "--parallelism",
@@ -150,6 +151,16 @@ run_options = _compose(
         envvar="OPUS_LOCK_TIMEOUT",
         show_envvar=True,
         help="Wait this long for another run's lock on the context.",
+    ),
+    click.option(
+        "--task-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="SECONDS",
+        envvar="OPUS_TASK_TIMEOUT",
+        show_envvar=True,
+        help="Fail (and roll back) a task action running longer than this; a task's "
+        "metadata.timeout wins.",
     ),
     click.option(
         "--group-limit",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class RunOptions:
     executor: str
     keep_going: bool
     lock_timeout: float
+    task_timeout: float | None
     group_limits: tuple[str, ...]
     progress: bool
     output: str
@@ -128,6 +130,7 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         lock_timeout=opts.lock_timeout,
         keep_going=opts.keep_going,
         group_limits=parse_limits(opts.group_limits),
+        task_timeout=opts.task_timeout,
     )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     gap = capability_gaps(plugins)
@@ -209,8 +212,17 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         print_plan(result, gaps, verbosity=session.verbosity, left_out=left_out)
     elif opts.output == "text" and session.verbosity >= -1:
         print_summary(result, gaps, table=session.verbosity >= 0)
+    if result.state_error and opts.output != "json":
+        click.echo(f"error: {result.state_error}", err=True)
     if events is not None:
         events.exit(code)
+    if result.abandoned:
+        # Threads still run actions opus gave up on (a second Ctrl-C, a timed-out action
+        # that ignored its cancellation): state is recorded and the result printed, so end
+        # now instead of letting the interpreter join those threads.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 

@@ -26,9 +26,16 @@ def when(timestamp: float | None) -> str:
 
 
 @contextmanager
-def open_state(session: Session, url: str) -> Iterator[StateBackend]:
+def open_state(session: Session, url: str, *, create: bool = False) -> Iterator[StateBackend]:
+    """The backend at ``url``; unless ``create``, one that does not exist yet is an error
+    (reading must not leave an empty state file behind)."""
     backend = session.plugins().state_backend(url)
     try:
+        if not create and not backend.exists():
+            raise NotFoundError(
+                f"no state found at {url}: nothing has been recorded there yet "
+                "(run a command first, or point --state at an existing state)"
+            )
         yield backend
     finally:
         backend.close()
@@ -348,7 +355,10 @@ def state_migrate(
     """Copy every record, run and history entry to another backend (source is kept)."""
     from ..state.migrate import migrate_state
 
-    with open_state(session, source_url) as source, open_state(session, target_url) as target:
+    with (
+        open_state(session, source_url) as source,
+        open_state(session, target_url, create=True) as target,
+    ):
         report = migrate_state(source, target, lock_timeout)
     if output == "json":
         _json(

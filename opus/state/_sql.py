@@ -167,7 +167,11 @@ LOCK_COLUMNS = "context, run_id, pid, host, since"
 
 def dump_json(value: Any) -> str | None:
     """JSON text for a JSON column (values JSON cannot hold are stored as strings)."""
-    return None if value is None else json.dumps(value, default=str, ensure_ascii=False)
+    if value is None:
+        return None
+    # allow_nan=False: never write NaN/Infinity, which are not JSON (outputs are checked
+    # before; a spec holding one fails the save with a clear ValueError)
+    return json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
 
 
 def task_row(s: TaskState) -> tuple[Any, ...]:

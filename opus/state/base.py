@@ -205,6 +205,15 @@ class StateBackend(ABC):
                 raise LockError.held(info.context, holder.describe())
             time.sleep(min(0.2, max(0.01, deadline - time.monotonic())))
 
+    def exists(self) -> bool:
+        """Whether there is a state store at this URL already (nothing is created to check).
+
+        Commands that only read state (``opus state list``, ``runs list``, ``state migrate
+        --from``) refuse a backend where this is ``False`` rather than create an empty one.
+        The default says ``True``: a backend that cannot tell is assumed to exist.
+        """
+        return True
+
     def close(self) -> None:  # noqa: B027 - optional for backends without connections
         """Release connections; the backend is not used afterwards."""
 

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import StateConfigError, StateError
+from ..fsutil import create_private_file
 from ..model import LockInfo
 from . import _sql
 from ._sql import (
@@ -94,16 +95,20 @@ class SQLiteStateBackend(SQLStateBackend):
         self._conn: sqlite3.Connection | None = None
         self.schema_version: int | None = None
 
+    def exists(self) -> bool:
+        """Whether the database file is there (an in-memory database always is)."""
+        return self.path == ":memory:" or self._conn is not None or os.path.exists(self.path)
+
     # -- connection ------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         """The shared connection; opens (creating and migrating) the database on first use."""
         if self._conn is not None:
             return self._conn
         if self.path != ":memory:":
-            try:
-                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            try:  # state holds outputs and specs: a new file is 0600 (so are -wal and -shm)
+                create_private_file(self.path)
             except OSError as exc:
-                raise StateError(f"cannot create the directory of {self.path}: {exc}") from exc
+                raise StateError(f"cannot create {self.path}: {exc}") from exc
         conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(

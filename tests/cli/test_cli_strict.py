@@ -151,6 +151,8 @@ def test_a_run_with_references_of_other_types_passes(tmp_path: Path) -> None:
                     "create": "${VAR:commands}",
                     "timeout": "${VAR:seconds}",
                     "inheritEnv": "${VAR:inherit}",
+                    # whole commands from a variable: without this they are quoted as data
+                    "rawReferences": True,
                 },
             )
         ],

@@ -4,6 +4,11 @@ A backup lives in ``<root>/<context>/<task>/<run id>/``: ``manifest.json`` says,
 path the action may touch, whether it existed, its type and mode, and where its saved
 content is; it also lists the parent directories the action created. Backups are on disk
 (not in memory) because rollback may run in another process than the failed action.
+
+Backups hold old file content (maybe secrets): directories are created 0700 and files
+0600. A backup left by a run that was killed (``kill -9``) is removed by the next run in
+that context (:meth:`BackupStore.sweep`): a context is locked by one run at a time, so a
+backup of another run id is stale.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from opus import OpusError
+from opus.fsutil import copy_private, make_private_dirs, write_private
 
 from .fsutil import atomic_write, inspect
 
@@ -38,6 +45,8 @@ class BackupStore:
 
     def __init__(self, root: Path | str | None = None) -> None:
         self._root = Path(root).absolute() if root is not None else None
+        self._swept: set[tuple[Path, str, str]] = set()
+        self._sweep_lock = threading.Lock()
 
     @property
     def root(self) -> Path:
@@ -80,12 +89,12 @@ class BackupStore:
             shutil.rmtree(where)
         for stale in where.parent.glob("*") if where.parent.exists() else ():
             shutil.rmtree(stale, ignore_errors=True)  # an older run's leftover for this task
-        where.mkdir(parents=True)
+        make_private_dirs(where)
         entries = []
         for index, path in enumerate(paths):
             entries.append(self._save(where, index, path, deep))
         manifest = {"entries": entries, "created_dirs": [str(p) for p in created_dirs]}
-        (where / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        write_private(where / "manifest.json", json.dumps(manifest, indent=2))
         logger.debug(
             "backup of %s for task %s taken in %s", [e["path"] for e in entries], task, where
         )
@@ -97,7 +106,7 @@ class BackupStore:
         entry["mode"] = info.mode
         if info.type == "file":
             blob = f"{index}.bin"
-            shutil.copyfile(path, where / blob)
+            copy_private(path, where / blob)
             entry["blob"] = blob
         elif info.type == "symlink":
             entry["target"] = os.readlink(path)
@@ -106,6 +115,36 @@ class BackupStore:
             shutil.copytree(path, where / tree, symlinks=True)
             entry["blob"] = tree
         return entry
+
+    def sweep(self, context: str, run_id: str) -> list[Path]:
+        """Remove backups in ``context`` left by other runs (killed before they cleaned up).
+
+        Done once per context and run; returns what was removed.
+        """
+        key = (self.root, context, run_id)
+        with self._sweep_lock:
+            if key in self._swept:
+                return []
+            self._swept.add(key)
+        context_dir = self.root / quote(context, safe="")
+        current = quote(run_id, safe="")
+        removed = []
+        for leftover in sorted(context_dir.glob("*/*")) if context_dir.is_dir() else ():
+            if leftover.name != current and leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover)
+                try:
+                    leftover.parent.rmdir()
+                except OSError:
+                    pass
+        if removed:
+            logger.warning(
+                "removed %d stale file/v1 backup(s) of interrupted runs in context %s: %s",
+                len(removed),
+                context,
+                ", ".join(str(p) for p in removed),
+            )
+        return removed
 
     def exists(self, context: str, task: str, run_id: str) -> bool:
         return (self.location(context, task, run_id) / "manifest.json").is_file()

@@ -45,10 +45,12 @@ class FileProcessor(TaskProcessor):
 
     def create(self, task: Task, ctx: TaskContext) -> Result:
         """Write the file (or make the directory) as the spec says."""
+        self.backups.sweep(ctx.context, ctx.run_id)
         return self._apply(task, ctx)
 
     def update(self, task: Task, ctx: TaskContext) -> Result:
         """Bring the path in line with the spec; a moved path removes the old one."""
+        self.backups.sweep(ctx.context, ctx.run_id)
         return self._apply(task, ctx)
 
     def delete(self, task: Task, ctx: TaskContext) -> Result:
@@ -56,6 +58,7 @@ class FileProcessor(TaskProcessor):
 
         ``ctx.spec`` is the recorded spec: what was applied is what is removed.
         """
+        self.backups.sweep(ctx.context, ctx.run_id)
         spec = FileSpec.parse(task.name, ctx.spec, task.kind)
         path = _applied_path(ctx) or spec.path
         info = inspect(path)
@@ -131,12 +134,16 @@ class FileProcessor(TaskProcessor):
                 task=task.name,
                 path="spec.makeDirs",
             )
-        created = missing_parents(spec.path)
         touched = [spec.path, old_path] if moved else [spec.path]
         deep = moved and spec.force
-        self.backups.take(ctx.context, task.name, ctx.run_id, touched, created, deep=deep)  # type: ignore[arg-type]
-        for directory in created:
-            directory.mkdir()
+        # Parents first (other tasks may create the same ones at the same time: only those
+        # this action made are recorded, so only those are removed on rollback).
+        created = _make_parents(spec.path)
+        try:
+            self.backups.take(ctx.context, task.name, ctx.run_id, touched, created, deep=deep)  # type: ignore[arg-type]
+        except BaseException:
+            _remove_created(created)
+            raise
         if spec.type == "directory":
             _ensure_directory(task.name, spec)
         else:
@@ -167,6 +174,28 @@ class FileProcessor(TaskProcessor):
             return FileInfo(spec.path, True, "directory", mode, None, 0)
         data = spec.content or b""
         return FileInfo(spec.path, True, "file", mode, sha256_bytes(data), len(data))
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """Create the missing parent directories of ``path``; returns those made here."""
+    made = []
+    for directory in missing_parents(path):
+        try:
+            directory.mkdir()
+        except FileExistsError:  # another task (or process) made it meanwhile
+            if not directory.is_dir():
+                raise
+            continue
+        made.append(directory)
+    return made
+
+
+def _remove_created(directories: list[Path]) -> None:
+    for directory in reversed(directories):
+        try:
+            directory.rmdir()
+        except OSError:
+            break
 
 
 def _applied_path(ctx: TaskContext) -> Path | None:

@@ -1,15 +1,24 @@
-"""HTTP requests with retries and backoff, on ``urllib.request`` only."""
+"""HTTP requests with retries and backoff, on ``urllib.request`` only.
+
+Safety rules (see docs/security.md): credentials (sensitive headers) are never sent to another
+origin than the one they were written for — a redirect to another scheme, host or port drops
+them; bodies kept in memory are bounded (``max_body``); only transient failures are retried
+(connection errors, timeouts and :data:`RETRY_STATUSES`); error bodies are quoted short.
+"""
 
 from __future__ import annotations
 
+import html
 import http.client
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO, BinaryIO
+from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +26,14 @@ logger = logging.getLogger(__name__)
 KEPT_HEADERS = ("content-type", "etag", "content-length", "last-modified")
 MAX_BACKOFF = 30.0
 CHUNK = 64 * 1024
+#: Statuses worth another attempt; any other unexpected status fails at once.
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Header names whose values are credentials (compared lower-case), dropped across origins.
+ALWAYS_SENSITIVE = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+#: Bytes of an error response read to quote in the message.
+ERROR_BODY_LIMIT = 64 * 1024
+#: Characters of an error body quoted in a message.
+SNIPPET = 200
 
 
 class HttpRequestError(Exception):
@@ -52,6 +69,8 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)
     data: bytes | None = None
     expect_status: tuple[int, ...] = ()  # empty: any 2xx
+    #: Extra header names (lower-case) holding credentials, besides :data:`ALWAYS_SENSITIVE`.
+    sensitive: frozenset[str] = frozenset()
 
     def accepts(self, status: int) -> bool:
         return status in self.expect_status if self.expect_status else 200 <= status < 300
@@ -65,16 +84,18 @@ def send(
     timeout: float = 30.0,
     sink: Callable[[], BinaryIO] | None = None,
     describe: Callable[[str], str] = lambda text: text,
+    max_body: int | None = None,
 ) -> Response:
-    """Send ``request``; retry connection errors, timeouts, 5xx and 429 with backoff.
+    """Send ``request``; retry connection errors, timeouts and :data:`RETRY_STATUSES`.
 
     With ``sink`` the body is streamed into the file it returns (called once per attempt)
-    instead of being kept in memory. ``describe`` masks secrets in messages.
+    instead of being kept in memory. A body over ``max_body`` bytes fails the request (no
+    retry). ``describe`` masks secrets in messages.
     """
     attempts = retries + 1
     for attempt in range(1, attempts + 1):
         try:
-            response = _attempt(request, timeout, sink)
+            response = _attempt(request, timeout, sink, max_body)
             return Response(
                 response.status, response.headers, response.body, response.size, attempt
             )
@@ -99,34 +120,39 @@ def send(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _attempt(request: Request, timeout: float, sink: Callable[[], BinaryIO] | None) -> Response:
+def _attempt(
+    request: Request, timeout: float, sink: Callable[[], BinaryIO] | None, max_body: int | None
+) -> Response:
     req = urllib.request.Request(
         request.url, data=request.data, headers=dict(request.headers), method=request.method
     )
+    opener = urllib.request.build_opener(_SafeRedirects(ALWAYS_SENSITIVE | request.sensitive))
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             status, headers = resp.status, {k.lower(): v for k, v in resp.headers.items()}
             if not request.accepts(status):
-                body = resp.read()
+                body = resp.read(ERROR_BODY_LIMIT)
                 raise HttpRequestError(
-                    f"{request.method} {request.url}: unexpected status {status}{_snippet(body)}",
+                    f"{request.method} {request.url}: unexpected status {status}"
+                    f"{snippet(body, headers)}",
                     status=status,
                     body=body,
                 )
-            body, size = _read(resp, headers, sink)
+            body, size = _read(resp, headers, sink, max_body)
             return Response(status, headers, body, size)
     except urllib.error.HTTPError as exc:
         status = exc.code
-        body = exc.read() if exc.fp is not None else b""
         headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
         if request.accepts(status):
-            return Response(status, headers, body, len(body))
-        if status >= 500 or status == 429:
+            body, size = _read(exc, headers, None, max_body)
+            return Response(status, headers, body, size)
+        body = exc.read(ERROR_BODY_LIMIT) if exc.fp is not None else b""
+        if status in RETRY_STATUSES:
             error = _Retryable(f"HTTP {status} {exc.reason}")
             error.status = status  # type: ignore[attr-defined]
             raise error from None
         raise HttpRequestError(
-            f"{request.method} {request.url}: HTTP {status} {exc.reason}{_snippet(body)}",
+            f"{request.method} {request.url}: HTTP {status} {exc.reason}{snippet(body, headers)}",
             status=status,
             body=body,
         ) from None
@@ -136,25 +162,96 @@ def _attempt(request: Request, timeout: float, sink: Callable[[], BinaryIO] | No
         raise _Retryable(f"{type(exc).__name__}: {exc}") from None
 
 
-def _read(resp: http.client.HTTPResponse, headers: Mapping[str, str], sink) -> tuple[bytes, int]:
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib does, but never carries credentials to another origin."""
+
+    def __init__(self, sensitive: frozenset[str]) -> None:
+        self.sensitive = sensitive
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None or origin(req.full_url) == origin(new.full_url):
+            return new
+        dropped = sorted(name for name in new.headers if name.lower() in self.sensitive)
+        for name in dropped:
+            del new.headers[name]
+        if dropped:
+            logger.info(
+                "redirect to another origin (%s://%s): not sending %s",
+                *origin(new.full_url)[:2],
+                ", ".join(dropped),
+            )
+        return new
+
+
+class BodyTooLarge(HttpRequestError):
+    """A response body is larger than the configured maximum."""
+
+
+def _read(
+    resp: IO[bytes],
+    headers: Mapping[str, str],
+    sink: Callable[[], BinaryIO] | None,
+    max_body: int | None,
+) -> tuple[bytes, int]:
     expected = headers.get("content-length")
+    if max_body is not None and expected is not None and expected.isdigit():
+        if int(expected) > max_body:
+            raise _too_large(max_body, f"{expected} bytes announced")
     size = 0
-    if sink is None:
-        body = resp.read()
-        size = len(body)
-    else:
-        body = b""
-        out = sink()
-        while chunk := resp.read(CHUNK):
+    parts: list[bytes] = []
+    out = sink() if sink is not None else None
+    while chunk := resp.read(CHUNK):
+        size += len(chunk)
+        if max_body is not None and size > max_body:
+            raise _too_large(max_body, "more was sent")
+        if out is not None:
             out.write(chunk)
-            size += len(chunk)
+        else:
+            parts.append(chunk)
     if expected is not None and expected.isdigit() and int(expected) != size:
         raise _Retryable(f"truncated body: got {size} of {expected} bytes")
-    return body, size
+    return b"".join(parts), size
 
 
-def _snippet(body: bytes, limit: int = 300) -> str:
-    text = body.decode(errors="replace").strip()
+def _too_large(limit: int, what: str) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"response body is larger than the limit of {limit} bytes ({what}); "
+        "raise spec.maxBodyBytes if this is expected"
+    )
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+_HIDDEN = re.compile(r"<(script|style)[^>]*>.*?</\1>", re.IGNORECASE | re.DOTALL)
+
+
+def snippet(body: bytes, headers: Mapping[str, str] | None = None, limit: int = SNIPPET) -> str:
+    """``": <first words of body>"`` for an error message: one line, at most ``limit``
+    characters; an HTML page is reduced to its title (or its text)."""
+    text = body[: limit * 8].decode(errors="replace")
+    content_type = (headers or {}).get("content-type", "").lower()
+    if "html" in content_type or text.lstrip()[:1] == "<":
+        title = _TITLE.search(text)
+        text = title.group(1) if title else _TAG.sub(" ", _HIDDEN.sub(" ", text))
+        text = html.unescape(text)
+    text = " ".join(text.split())
     if not text:
         return ""
-    return ": " + (text if len(text) <= limit else text[:limit] + "...")
+    return ": " + (text if len(text) <= limit else text[: limit - 3] + "...")

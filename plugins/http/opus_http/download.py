@@ -112,12 +112,13 @@ def download(spec: HttpSpec) -> tuple[Response | None, LocalFile]:
     part = _HashingFile(spec.path)
     try:
         response = send(
-            Request("GET", url, headers),
+            Request("GET", url, headers, sensitive=spec.sensitive_headers),
             retries=spec.retries,
             backoff=spec.backoff,
             timeout=spec.timeout,
             sink=part.open,
             describe=spec.mask,
+            max_body=spec.max_body,
         )
         digest = part.digest.hexdigest()
         if spec.sha256 and digest != spec.sha256:

@@ -171,6 +171,7 @@ def _call(task: Task, ctx: TaskContext, spec: HttpSpec, key: str) -> Result:
             backoff=spec.backoff,
             timeout=spec.timeout,
             describe=spec.mask,
+            max_body=spec.max_body,
         )
     except HttpRequestError as exc:
         raise HttpTaskError(

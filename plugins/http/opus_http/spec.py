@@ -12,12 +12,22 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opus import validate_spec
+from opus.masking import Masker
 
 from .client import Request
 
-MASK = "***"
 REQUEST_KEYS = ("create", "update", "delete", "check", "describe", "rollback")
-COMMON_KEYS = ("url", "headers", "retries", "backoff", "timeout", "sensitiveHeaders")
+COMMON_KEYS = (
+    "url",
+    "headers",
+    "retries",
+    "backoff",
+    "timeout",
+    "sensitiveHeaders",
+    "maxBodyBytes",
+)
+#: Default ``maxBodyBytes`` of an endpoint response (kept in memory); downloads: no limit.
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
 DOWNLOAD_KEYS = ("path", "sha256", "mode")
 ALWAYS_SENSITIVE = ("authorization", "proxy-authorization", "cookie", "x-api-key")
 
@@ -72,6 +82,11 @@ SPEC_SCHEMA: dict[str, Any] = {
         "backoff": {"type": "number", "minimum": 0},
         "timeout": {"type": "number", "exclusiveMinimum": 0},
         "sensitiveHeaders": {"type": "array", "items": {"type": "string"}},
+        "maxBodyBytes": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Refuse a response body larger than this (endpoint default 16 MiB).",
+        },
         "path": {"type": "string", "minLength": 1, "description": "Download to this file."},
         "sha256": {
             "type": "string",
@@ -137,6 +152,8 @@ class HttpSpec:
     mode: int | None = None
     requests: Mapping[str, Request] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    sensitive_headers: frozenset[str] = frozenset()
+    max_body: int | None = None
 
     @property
     def download(self) -> bool:
@@ -149,6 +166,7 @@ class HttpSpec:
         validate_spec(SPEC_SCHEMA, spec, task=task)
         url = spec.get("url")
         headers = _headers(spec.get("headers"))
+        sensitive = sensitive_header_names(spec)
         common: dict[str, Any] = dict(
             url=url,
             headers=headers,
@@ -156,17 +174,19 @@ class HttpSpec:
             backoff=spec.get("backoff", 0.5),
             timeout=spec.get("timeout", 30),
             secrets=tuple(sensitive_values(spec)),
+            sensitive_headers=sensitive,
+            max_body=spec.get("maxBodyBytes", None if "path" in spec else DEFAULT_MAX_BODY),
         )
         if "path" in spec:
             return cls(**common, **_download(spec))
-        requests = {k: _request(spec[k], url, headers) for k in REQUEST_KEYS if k in spec}
+        requests = {
+            k: _request(spec[k], url, headers, sensitive) for k in REQUEST_KEYS if k in spec
+        }
         return cls(**common, requests=requests)
 
     def mask(self, text: str) -> str:
-        """``text`` with every secret of this spec masked."""
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        """``text`` with every secret of this spec masked (see :mod:`opus.masking`)."""
+        return Masker(self.secrets).text(text)
 
 
 def _download(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,7 +201,12 @@ def _download(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _request(value: Mapping[str, Any], url: str | None, headers: Mapping[str, str]) -> Request:
+def _request(
+    value: Mapping[str, Any],
+    url: str | None,
+    headers: Mapping[str, str],
+    sensitive: frozenset[str] = frozenset(),
+) -> Request:
     target = value.get("url", url)
     assert target, "the schema requires a url"
     merged = {**headers, **_headers(value.get("headers"))}
@@ -198,7 +223,7 @@ def _request(value: Mapping[str, Any], url: str | None, headers: Mapping[str, st
     expected = (
         () if statuses is None else tuple(statuses if isinstance(statuses, list) else [statuses])
     )
-    return Request(method, target, merged, data, expected)
+    return Request(method, target, merged, data, expected, sensitive)
 
 
 def _headers(value: Mapping[str, Any] | None) -> dict[str, str]:
@@ -208,11 +233,17 @@ def _headers(value: Mapping[str, Any] | None) -> dict[str, str]:
 # -- sensitive values ----------------------------------------------------------------------
 
 
-def sensitive_values(spec: Mapping[str, Any]) -> list[str]:
-    """Secrets in ``spec``: sensitive header values and passwords in URLs."""
+def sensitive_header_names(spec: Mapping[str, Any]) -> frozenset[str]:
+    """Lower-case names of the headers holding credentials: the usual ones and
+    ``sensitiveHeaders``."""
     names = spec.get("sensitiveHeaders") or []
     names = {n.lower() for n in names if isinstance(n, str)} if isinstance(names, list) else set()
-    names |= set(ALWAYS_SENSITIVE)
+    return frozenset(names | set(ALWAYS_SENSITIVE))
+
+
+def sensitive_values(spec: Mapping[str, Any]) -> list[str]:
+    """Secrets in ``spec``: sensitive header values and passwords in URLs."""
+    names = sensitive_header_names(spec)
     found: list[str] = []
     for headers in _all_headers(spec):
         found += [str(v) for k, v in headers.items() if str(k).lower() in names and str(v)]
@@ -225,20 +256,8 @@ def sensitive_values(spec: Mapping[str, Any]) -> list[str]:
 
 def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``spec`` with sensitive header values and URL passwords replaced by ``***``."""
-    secrets = sensitive_values(spec)
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, MASK)
-            return value
-        if isinstance(value, Mapping):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return walk(copy.deepcopy(dict(spec)))
+    masked: dict[str, Any] = Masker(sensitive_values(spec)).data(copy.deepcopy(dict(spec)))
+    return masked
 
 
 def _all_headers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:

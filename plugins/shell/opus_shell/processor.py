@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from opus import OpusError, Result, SpecError, Task, TaskContext, TaskProcessor
+from opus.variables import Placement, render_text
 
 from . import runner
 from .outputs import parse_stdout
-from .spec import SPEC_SCHEMA, ShellSpec, redact_spec
+from .quoting import UnsafeReference, context_at, quote_for
+from .spec import COMMAND_KEYS, SPEC_SCHEMA, ShellSpec, redact_spec
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,22 @@ class ShellProcessor(TaskProcessor):
         """A copy of ``spec`` with sensitive env values (and text containing them) as ``***``."""
         return redact_spec(spec)
 
+    def render_reference(
+        self, spec: Mapping[str, Any], placement: Placement, value: Any
+    ) -> str | None:
+        """Quote a value referenced in a command for the shell (see :mod:`opus_shell.quoting`).
+
+        References in ``env``, ``cwd`` and other non-command keys are left to the core, and so
+        is everything when the spec sets ``rawReferences: true``.
+        """
+        key = placement.path.removeprefix("spec.").split("[", 1)[0].split(".", 1)[0]
+        if key not in COMMAND_KEYS or spec.get("rawReferences") is True:
+            return None
+        try:
+            return quote_for(context_at(placement.text, placement.start), render_text(value))
+        except UnsafeReference as exc:
+            raise OpusError(f"{placement.path}: {exc}") from None
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _outputs_of(self, key: str, task: Task, ctx: TaskContext, *, required: bool) -> Result:
@@ -125,11 +143,21 @@ class ShellProcessor(TaskProcessor):
                 cwd=cwd,
                 timeout=spec.timeout,
                 kill_grace=spec.kill_grace,
+                cancel=ctx.cancelled,
             )
             stdout, stderr = redactor.text(done.stdout), redactor.text(done.stderr)
             stdout_parts.append(stdout)
             stderr_parts.append(stderr)
             exit_code = done.exit_code
+            if done.cancelled:
+                raise ShellCommandError(
+                    f"task {task.name!r}: {key} command stopped, its task was cancelled "
+                    f"({ctx.cancelled.reason or 'cancelled'}; process group killed): "
+                    f"{_summary(shown)}{_stderr_note(stderr)}",
+                    exit_code=exit_code,
+                    stderr=stderr,
+                    timed_out=True,
+                )
             if done.timed_out:
                 raise ShellCommandError(
                     f"task {task.name!r}: {key} command timed out after {spec.timeout:g}s "

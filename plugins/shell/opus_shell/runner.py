@@ -7,9 +7,13 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opus.cancellation import Cancellation
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,11 @@ class Completed:
     stderr: str
     timed_out: bool = False
     duration_s: float = 0.0
+    cancelled: bool = False
+
+
+#: How often a running command checks whether its task was cancelled, in seconds.
+POLL = 0.1
 
 
 def run(
@@ -37,11 +46,14 @@ def run(
     cwd: str | None = None,
     timeout: float | None = None,
     kill_grace: float = 2.0,
+    cancel: Cancellation | None = None,
 ) -> Completed:
-    """Run ``command`` with ``shell -c`` in a new session; kill the whole group on timeout.
+    """Run ``command`` with ``shell -c`` in a new session; kill the whole group on timeout
+    or when ``cancel`` is set.
 
-    On timeout the group gets SIGTERM, then SIGKILL if anything in it is still alive after
-    ``kill_grace`` seconds; the result has ``timed_out=True``.
+    On timeout or cancellation the group gets SIGTERM, then SIGKILL if anything in it is
+    still alive after ``kill_grace`` seconds (at once when opus is exiting); the result has
+    ``timed_out=True`` or ``cancelled=True``.
     """
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -53,29 +65,53 @@ def run(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    remove: Callable[[], None] = lambda: None  # noqa: E731
+    if cancel is not None:
+
+        def stop(force: bool) -> None:  # from the driver: signal now, the loop escalates
+            _signal_group(proc.pid, signal.SIGKILL if force else signal.SIGTERM)
+
+        remove = cancel.add_callback(stop)
+    deadline = started + timeout if timeout is not None else None
+    timed_out = cancelled = False
     try:
-        out, err = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        logger.warning("command timed out after %ss; killing process group %d", timeout, proc.pid)
-        kill_group(proc.pid, kill_grace)
-        try:
-            out, err = proc.communicate(timeout=_DRAIN_TIMEOUT)
-        except subprocess.TimeoutExpired:  # a process that left the group holds the pipes
-            proc.kill()
-            out, err = b"", b""
-        timed_out = True
+        while True:
+            wait = POLL if cancel is not None else None
+            if deadline is not None:
+                left = max(0.0, deadline - time.monotonic())
+                wait = left if wait is None else min(wait, left)
+            try:
+                out, err = proc.communicate(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                cancelled = cancel is not None and cancel.is_set()
+                timed_out = deadline is not None and time.monotonic() >= deadline
+                if not (cancelled or timed_out):
+                    continue
+            why = "its task was cancelled" if cancelled else f"it timed out after {timeout}s"
+            logger.warning("command stopped: %s; killing process group %d", why, proc.pid)
+            kill_group(proc.pid, kill_grace)
+            try:
+                out, err = proc.communicate(timeout=_DRAIN_TIMEOUT)
+            except subprocess.TimeoutExpired:  # a process that left the group holds the pipes
+                proc.kill()
+                out, err = b"", b""
+            break
     except BaseException:  # KeyboardInterrupt and friends: do not leave the group running
         kill_group(proc.pid, 0)
         proc.wait()
         raise
+    finally:
+        remove()
+    cancelled = cancelled or (cancel is not None and cancel.is_set())
     return Completed(
         command=command,
         exit_code=proc.returncode,
         stdout=out.decode(errors="replace"),
         stderr=err.decode(errors="replace"),
-        timed_out=timed_out,
+        timed_out=timed_out and not cancelled,
         duration_s=time.monotonic() - started,
+        cancelled=cancelled,
     )
 
 

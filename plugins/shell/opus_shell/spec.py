@@ -14,7 +14,16 @@ from .redaction import MASK, Redactor
 
 #: Spec keys that hold commands, by the action (or purpose) they serve.
 COMMAND_KEYS = ("create", "update", "delete", "check", "rollback", "describe")
-OPTION_KEYS = ("cwd", "env", "sensitiveEnv", "timeout", "shell", "inheritEnv", "killGrace")
+OPTION_KEYS = (
+    "cwd",
+    "env",
+    "sensitiveEnv",
+    "timeout",
+    "shell",
+    "inheritEnv",
+    "killGrace",
+    "rawReferences",
+)
 DEFAULT_SHELL = "/bin/sh"
 DEFAULT_KILL_GRACE = 2.0
 
@@ -59,6 +68,10 @@ SPEC_SCHEMA: dict[str, Any] = {
         "shell": {"type": "string", "minLength": 1, "description": "Default /bin/sh."},
         "inheritEnv": {"type": "boolean", "description": "Pass opus's environment (default)."},
         "killGrace": {**_SECONDS, "description": "Seconds between SIGTERM and SIGKILL."},
+        "rawReferences": {
+            "type": "boolean",
+            "description": "Paste ${...} values into commands unquoted (default false: quoted).",
+        },
     },
 }
 
