@@ -15,7 +15,7 @@ from opus import hookimpl
 from opus.state.sqlite import SQLiteStateBackend
 
 SCHEME = "fullsqlite"
-_WRITES = ("save", "remove", "start_run", "finish_run", "unlock", "try_lock")
+_WRITES = ("save", "save_many", "remove", "start_run", "finish_run", "unlock", "try_lock")
 
 
 class FullDiskState(SQLiteStateBackend):

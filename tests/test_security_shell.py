@@ -145,6 +145,7 @@ def test_the_stored_spec_holds_the_quoted_command(tmp_path: Path) -> None:
         "sqlite:///s.db",
         "--var",
         "who=$(touch PWNED)",
+        "--yes",
         "-o",
         "json",
     )

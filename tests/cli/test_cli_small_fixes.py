@@ -16,6 +16,8 @@ import pytest
 from helpers_cli import hello, invoke, state_url
 from helpers_cli import write_manifest as write_docs
 
+from opus import Plugins
+
 REPO = Path(__file__).resolve().parents[2]
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;[0-9;]+)m")
 
@@ -95,6 +97,10 @@ def test_runs_list_counts_drifted_and_in_sync(applied: Path) -> None:
 
 def test_empty_listings_say_so_in_one_line(tmp_path: Path) -> None:
     url = state_url(tmp_path)
+    # listings read existing state only (a missing state is its own error, exit 2)
+    backend = Plugins(entry_points=False).state_backend(url)
+    backend.list_runs()  # opens, so creates, the database
+    backend.close()
     listed = invoke(tmp_path, "state", "list", "--context", "nowhere", "--state", url)
     assert (listed.returncode, listed.stdout) == (0, "no tasks recorded in context nowhere\n")
     runs = invoke(tmp_path, "runs", "list", "--state", url)
