@@ -132,6 +132,11 @@ class Child:
         self.proc.kill()  # SIGKILL: no cleanup of any kind
         self.proc.wait(10)
 
+    def finish(self, timeout: float = 30) -> tuple[int, str, str]:
+        """Wait for the child to exit: its exit code, stdout and stderr."""
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
 
 #: How a child process opens the store: through the plugins, as opus itself does.
 _OPEN = """

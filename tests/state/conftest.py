@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+
+from opus.testing.state_contract import Child
 
 PG_URL = os.environ.get("OPUS_TEST_POSTGRES_URL", "")
 NO_PG = 'OPUS_TEST_POSTGRES_URL is not set (eval "$(bash scripts/postgres-for-tests.sh)")'
@@ -39,43 +40,6 @@ def pg_url() -> Iterator[str]:
         pg_admin_execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     except Exception as exc:  # the server may be mid-restart after a failed test
         print(f"could not drop schema {schema}: {exc}")
-
-
-class Child:
-    """A Python child process running ``code``; talks line by line on stdin/stdout."""
-
-    def __init__(self, code: str, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        self.pid = self.proc.pid
-
-    def readline(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait(10)
-            assert self.proc.stderr is not None
-            raise AssertionError(f"child exited {self.proc.returncode}: {self.proc.stderr.read()}")
-        return line.strip()
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def kill(self) -> None:
-        self.proc.kill()  # SIGKILL: no cleanup of any kind
-        self.proc.wait(10)
-
-    def finish(self, timeout: float = 30) -> tuple[int, str, str]:
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out, err
 
 
 @pytest.fixture
