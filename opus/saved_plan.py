@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .actions import Action
 from .errors import OpusError
+from .fsutil import write_private
 from .model import Task, TaskState, checksum
 from .planner import Decision
 from .variables import UNKNOWN
@@ -248,7 +248,7 @@ class Plan:
 
     def save(self, path: str | Path) -> None:
         """Write the plan to ``path`` with mode 0600 (it may hold secrets)."""
-        write_private(Path(path), self.to_json())
+        write_private(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
@@ -257,24 +257,6 @@ class Plan:
         except (OSError, UnicodeDecodeError) as exc:
             raise PlanFileError(f"cannot read plan file {path}: {exc}") from None
         return cls.from_json(text, source=str(path))
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (0600), replacing it atomically.
-
-    (The ``harden`` branch adds a shared ``opus.fsutil.write_private``; this one can go
-    once that is on main.)
-    """
-    tmp = path.with_name(f".{path.name}.opus-tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def build_plan(

@@ -17,7 +17,8 @@ from opus import Engine, TaskState
 from opus.fsutil import make_private_dirs, write_private
 from opus.state.sqlite import SQLiteStateBackend
 
-opus_file = pytest.importorskip("opus_file", reason="needs the opus-file plugin installed")
+# the package loads its modules lazily: ask for the backup module itself
+backup = pytest.importorskip("opus_file.backup", reason="needs the opus-file plugin installed")
 
 
 def mode(path: Path) -> int:
@@ -93,7 +94,7 @@ def test_file_backups_are_0600_in_0700_directories(tmp_path: Path) -> None:
     secret = tmp_path / "secret.env"
     secret.write_text("TOKEN=abc")
     secret.chmod(0o600)
-    store = opus_file.backup.BackupStore(tmp_path / ".opus" / "backups" / "file")
+    store = backup.BackupStore(tmp_path / ".opus" / "backups" / "file")
     where = store.take("dev", "env", "run-1", [secret])
     for directory in [tmp_path / ".opus", *[p for p in where.parents if tmp_path in p.parents]]:
         assert mode(directory) == 0o700, directory
@@ -106,7 +107,7 @@ def test_file_backups_are_0600_in_0700_directories(tmp_path: Path) -> None:
 def test_a_backup_left_by_a_killed_run_is_removed_by_the_next_run(tmp_path: Path) -> None:
     """What ``kill -9`` during a file action leaves: a backup of a run that never ended."""
     (tmp_path / "secret.env").write_text("TOKEN=abc")
-    store = opus_file.backup.BackupStore(tmp_path / ".opus" / "backups" / "file")
+    store = backup.BackupStore(tmp_path / ".opus" / "backups" / "file")
     left = store.take("dev", "env", "20260101T000000-dead00", [tmp_path / "secret.env"])
     other_context = store.take("prod", "env", "20260101T000000-dead01", [tmp_path / "secret.env"])
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(file_task("other", "other.txt")))
