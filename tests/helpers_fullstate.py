@@ -1,4 +1,5 @@
-"""A SQLite state backend on a disk that fills up: ``fullsqlite:///path?writes=N``.
+"""A SQLite state backend on a disk that fills up: ``fullsqlite:///path?writes=N``
+(or ``?fail=METHOD``: only that write fails).
 
 Load it with ``opus -p helpers_fullstate`` (PYTHONPATH=tests). The first N writes (run
 start, task saves, ...) succeed; every later write raises ``OSError(ENOSPC)``, as SQLite's
@@ -24,9 +25,14 @@ class FullDiskState(SQLiteStateBackend):
     scheme = SCHEME
 
     def __init__(self, url: str) -> None:
-        path, _, query = url.removeprefix(f"{SCHEME}://").partition("?writes=")
+        path, _, query = url.removeprefix(f"{SCHEME}://").partition("?")
         super().__init__("sqlite://" + path)
-        self.left = int(query or "0")
+        options = dict(pair.partition("=")[::2] for pair in query.split("&") if pair)
+        self.left = int(options.get("writes", "0") or "0")
+        #: with ``fail=METHOD``: only that write fails (always), the others always succeed
+        self.only = options.get("fail")
+        if self.only:
+            self.left = 1 << 30
 
     def __getattribute__(self, name: str) -> Any:
         attr = super().__getattribute__(name)
@@ -34,7 +40,7 @@ class FullDiskState(SQLiteStateBackend):
             return attr
 
         def write(*args: Any, **kwargs: Any) -> Any:
-            if self.left <= 0:
+            if self.left <= 0 or name == self.only:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
             self.left -= 1
             return attr(*args, **kwargs)
