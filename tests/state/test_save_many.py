@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from opus.errors import StateError
-from opus.model import HistoryEntry, LockInfo, RunRecord, TaskState
+from opus.model import HistoryEntry, LockInfo, RunRecord
 from opus.state.base import StateBackend, StateChange
 from opus.state.memory import MemoryStateBackend
 from opus.state.sqlite import SQLiteStateBackend
+from opus.testing.state_contract import HOST, entry, state  # the contract's records
 
 #: ``make_backend``: makes clients of one store of the parametrized kind.
 
@@ -48,45 +48,6 @@ Factory = Callable[[], StateBackend]
 
 ALL = pytest.mark.parametrize("make_backend", ["memory", "sqlite", "postgres"], indirect=True)
 DURABLE = pytest.mark.parametrize("make_backend", ["sqlite", "postgres"], indirect=True)
-
-HOST = socket.gethostname()
-
-SPEC = {
-    "image": "nginx:1.25",
-    "replicas": 3,
-    "ratio": 0.25,
-    "enabled": True,
-    "disabled": False,
-    "nothing": None,
-    "ports": [80, 443],
-    "nested": {"list": [{"a": 1}, [], {}], "big": 2**53 + 1, "neg": -7},
-    "unicode": "héllo ✓ 日本",
-    "empty": "",
-}
-
-
-def state(name: str = "web", context: str = "dev", **kw: object) -> TaskState:
-    values: dict[str, object] = {
-        "api_version": "hello-world/v1",
-        "kind": "Hello",
-        "applied_spec": SPEC,
-        "spec_checksum": "c" * 64,
-        "outputs": {"url": "http://x", "ids": [1, 2], "meta": {"ok": True}},
-        "resource_checksum": "r1",
-        "status": "done",
-        "created_at": 1700000000.125,
-        "updated_at": 1700000001.5,
-        "run_id": "run-1",
-        "error": None,
-        "dependencies": ("db", "net"),
-    }
-    values.update(kw)
-    return TaskState(context=context, name=name, **values)  # type: ignore[arg-type]
-
-
-def entry(run_id: str, name: str = "web", context: str = "dev", at: float = 1.0, **kw: object):
-    return HistoryEntry(run_id=run_id, context=context, name=name, action="create",
-                        status="done", at=at, **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
 def run(run_id: str, context: str = "dev", started_at: float = 1.0) -> RunRecord:
