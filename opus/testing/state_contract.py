@@ -138,6 +138,25 @@ class Child:
         return self.proc.returncode, out, err
 
 
+def child_processes() -> Iterator[Callable[..., Child]]:
+    """Body of a ``children`` fixture: yields ``start(code, *args) -> Child``; children still
+    running at teardown are killed and their pipes closed."""
+    started: list[Child] = []
+
+    def start(code: str, *args: str) -> Child:
+        child = Child(code, *args)
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        if child.proc.poll() is None:
+            child.kill()
+        for stream in (child.proc.stdin, child.proc.stdout, child.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
 #: How a child process opens the store: through the plugins, as opus itself does.
 _OPEN = """
     import sys
@@ -207,20 +226,7 @@ class StateBackendContract:
     @pytest.fixture
     def children(self) -> Iterator[Callable[..., Child]]:
         """Start :class:`Child` processes; any still running at teardown are killed."""
-        started: list[Child] = []
-
-        def start(code: str, *args: str) -> Child:
-            child = Child(code, *args)
-            started.append(child)
-            return child
-
-        yield start
-        for child in started:
-            if child.proc.poll() is None:
-                child.kill()
-            for stream in (child.proc.stdin, child.proc.stdout, child.proc.stderr):
-                if stream is not None:
-                    stream.close()
+        yield from child_processes()
 
     @pytest.fixture
     def dead_pid(self) -> int:

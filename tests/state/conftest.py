@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from opus.testing.state_contract import Child
+from opus.testing.state_contract import Child, child_processes
 
 PG_URL = os.environ.get("OPUS_TEST_POSTGRES_URL", "")
 NO_PG = 'OPUS_TEST_POSTGRES_URL is not set (eval "$(bash scripts/postgres-for-tests.sh)")'
@@ -45,20 +45,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def children() -> Iterator[Callable[..., Child]]:
     """Start :class:`Child` processes; any still running at teardown are killed."""
-    started: list[Child] = []
-
-    def start(code: str, *args: str) -> Child:
-        child = Child(code, *args)
-        started.append(child)
-        return child
-
-    yield start
-    for child in started:
-        if child.proc.poll() is None:
-            child.kill()
-        for stream in (child.proc.stdin, child.proc.stdout, child.proc.stderr):
-            if stream is not None:
-                stream.close()
+    yield from child_processes()
 
 
 @pytest.fixture
