@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -23,9 +24,13 @@ _TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
 STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
 
 
+#: Made once: ``json.dumps`` with options builds an encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def canonical_json(value: Any) -> str:
     """Serialise ``value`` deterministically (sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(value)
 
 
 def checksum(value: Any) -> str:
@@ -73,7 +78,7 @@ class Task:
                 "metadata.name must be a non-empty string", file=self.source, field="metadata.name"
             )
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """``metadata.name``, or a stable id derived from the task's content."""
         name = self.metadata.get("name")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .actions import Action
@@ -91,8 +90,8 @@ class RefreshAhead:
             assert ctx is not None
             prior = run.prior[name]
             self._desired[name] = ctx
-            self._refresh[name] = replace(
-                ctx, action=Action.DETECT_DRIFT, spec=dict(prior.applied_spec or {})
+            self._refresh[name] = ctx.evolve(
+                action=Action.DETECT_DRIFT, spec=dict(prior.applied_spec or {})
             )
             names.append(name)
         if not names:

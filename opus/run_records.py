@@ -139,7 +139,7 @@ class Completions:
             if phase == _REFRESH:
                 self._act(name, self._decide(name, result), started)
             elif phase == _REPLACE:  # the old resource is gone: create the new one
-                create = replace(self._desired[name], action=Action.CREATE)
+                create = self._desired[name].evolve(action=Action.CREATE)
                 self._in_flight[name] = (create, started)
                 self._send(task, create, _ACTION)
             else:
@@ -167,7 +167,7 @@ class Completions:
             prior = self.prior.get(name)
             if ctx.action == Action.UPDATE and prior is not None:
                 # undoing an update puts back what was applied
-                rollback_ctx = replace(rollback_ctx, spec=self._recorded_spec(prior, ctx.spec))
+                rollback_ctx = rollback_ctx.evolve(spec=self._recorded_spec(prior, ctx.spec))
             self._pending_error[name] = message
             try:
                 self._in_flight[name] = (ctx, started)

@@ -165,13 +165,19 @@ RUN_COLUMNS = (
 LOCK_COLUMNS = "context, run_id, pid, host, since"
 
 
+#: allow_nan=False: never write NaN/Infinity, which are not JSON (outputs are checked
+#: before; a spec holding one fails the save with a clear ValueError). Made once: json.dumps
+#: with options builds an encoder on every call.
+_JSON_COLUMN = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False)
+
+
 def dump_json(value: Any) -> str | None:
     """JSON text for a JSON column (values JSON cannot hold are stored as strings)."""
     if value is None:
         return None
-    # allow_nan=False: never write NaN/Infinity, which are not JSON (outputs are checked
-    # before; a spec holding one fails the save with a clear ValueError)
-    return json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
+    if not value and type(value) in (dict, list):
+        return "{}" if type(value) is dict else "[]"
+    return _JSON_COLUMN.encode(value)
 
 
 def task_row(s: TaskState) -> tuple[Any, ...]:
