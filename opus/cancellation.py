@@ -28,6 +28,8 @@ class Cancellation:
     executor) cannot be cancelled through it.
     """
 
+    __slots__ = ("_lock", "_event", "_set", "_callbacks", "reason")
+
     def __init__(self) -> None:
         # One per action, and most are never waited on: the Event (a Condition and two
         # locks) is made only by the first wait().

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .actions import Action, Status
+from .actions import Action, Status, plain
 from .errors import ManifestError
 
 if TYPE_CHECKING:
@@ -52,7 +51,14 @@ class Task:
     spec: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = field(default=None, compare=False)
 
+    #: caches, set as attributes (never through ``__dict__``, which would make each task's
+    #: attributes a dict of its own instead of the compact form instances share)
+    _name: ClassVar[str | None] = None
+    _references: ClassVar[tuple[frozenset[str] | None, tuple[Reference, ...]] | None] = None
+
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_name", None)
+        object.__setattr__(self, "_references", None)
         if not isinstance(self.metadata, Mapping):
             raise ManifestError("metadata must be a mapping", file=self.source, field="metadata")
         if not isinstance(self.spec, Mapping):
@@ -78,15 +84,19 @@ class Task:
                 "metadata.name must be a non-empty string", file=self.source, field="metadata.name"
             )
 
-    @functools.cached_property
+    @property
     def name(self) -> str:
         """``metadata.name``, or a stable id derived from the task's content."""
-        name = self.metadata.get("name")
-        if name:
-            return str(name)
-        return (
-            f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
-        )
+        name: str | None = self._name
+        if name is None:
+            given = self.metadata.get("name")
+            if given:
+                name = str(given)
+            else:
+                digest = checksum([self.api_version, self.kind, dict(self.spec)])[:12]
+                name = f"{self.kind.lower()}-{digest}"
+            object.__setattr__(self, "_name", name)
+        return name
 
     def references(self, prefixes: Collection[str] | None = None) -> tuple[Reference, ...]:
         """Every ``${...}`` reference in :attr:`spec` (``prefixes``: the known sources, as
@@ -97,12 +107,11 @@ class Task:
         from .variables import find_references
 
         key = None if prefixes is None else frozenset(prefixes)
-        cache: dict[frozenset[str] | None, tuple[Reference, ...]] = self.__dict__.setdefault(
-            "_references", {}
-        )
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = tuple(find_references(self.spec, prefixes=prefixes))
+        cached: tuple[frozenset[str] | None, tuple[Reference, ...]] | None = self._references
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        found = tuple(find_references(self.spec, prefixes=prefixes))
+        object.__setattr__(self, "_references", (key, found))  # the last prefixes asked
         return found
 
     @property
@@ -214,7 +223,7 @@ class Result:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskState:
     """The durable record of one task in one context."""
 
@@ -247,7 +256,7 @@ class TaskState:
         return cls(**values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One thing that happened to a task in a run (kept in the run history)."""
 
@@ -302,7 +311,7 @@ class LockInfo:
         return f"run {self.run_id} (pid {self.pid}, host {self.host}) since {when}"
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskOutcome:
     """How one task ended in a run."""
 
@@ -321,8 +330,8 @@ class TaskOutcome:
     finished_at: float | None = None
 
     def __post_init__(self) -> None:
-        self.status = str(self.status)
-        self.action = None if self.action is None else str(self.action)
+        self.status = plain(self.status)
+        self.action = None if self.action is None else plain(self.action)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

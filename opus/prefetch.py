@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from .actions import Action
 from .planner import MASK
-from .variables import find_references
 
 if TYPE_CHECKING:
     from .model import Task
@@ -72,7 +71,7 @@ class RefreshAhead:
             if not run.registry.get(task.api_version).supports(Action.DETECT_DRIFT):
                 continue
             try:
-                if any(ref.task for ref in find_references(task.spec)):
+                if any(ref.task for ref in task.references(run.plugins.variable_prefixes())):
                     continue
             except Exception:  # a malformed reference: the loop reports it
                 continue

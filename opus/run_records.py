@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .actions import Action, Status
+from .actions import Action, Status, plain
 from .errors import describe_error
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .planner import Decision, read_only_outcome
 from .state.base import StateChange
 
 if TYPE_CHECKING:
+    from .cancellation import Cancellation
     from .executors.base import Executor
     from .graph import TaskGraph
     from .plugins import Plugins
@@ -63,6 +64,7 @@ class Completions:
     _replacing: set[str]
     _decisions: dict[str, Decision]
     _pending_error: dict[str, str]
+    _cancellations: dict[str, Cancellation]
     _batching: bool
     _pending: list[tuple[StateChange | None, _Effect, _OnError | None]]
 
@@ -197,7 +199,7 @@ class Completions:
                 name=name,
                 api_version=task.api_version,
                 kind=task.kind,
-                applied_spec=dict(self.registry.get(task.api_version).redact(ctx.spec)),
+                applied_spec=_own_dict(self.registry.get(task.api_version).redact(ctx.spec)),
                 spec_checksum=checksum(ctx.spec),
                 outputs=outputs,
                 resource_checksum=result.resource_checksum,
@@ -262,8 +264,8 @@ class Completions:
             run_id=self.result.run_id,
             context=self.context,
             name=name,
-            action=str(action),
-            status=str(status),
+            action=plain(action),
+            status=plain(status),
             at=now,
             duration_s=now - started,
             spec_checksum=spec_checksum,
@@ -277,6 +279,7 @@ class Completions:
         outcome.started_at, outcome.finished_at = started, time.time()
         outcome.duration_s = outcome.finished_at - started
         self._in_flight.pop(task.name, None)
+        self._forget(task.name)
         self.result.tasks[task.name] = outcome
         self.scheduler.finish(task.name, succeeded=True)
         self.plugins.task_done(task, ctx, outcome)
@@ -326,6 +329,7 @@ class Completions:
             outcome.started_at, outcome.finished_at = started, now
             outcome.duration_s = now - started
             self._in_flight.pop(name, None)
+            self._forget(name)
             self.result.tasks[name] = outcome
             blocked = self.scheduler.finish(name, succeeded=False)
             self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
@@ -344,6 +348,12 @@ class Completions:
         if stop_run and not self.keep_going:  # at once: no new task starts meanwhile
             self._stop(f"not started: the run stopped after task {name!r} failed")
         self._defer(change, saved, not_saved)
+
+    def _forget(self, name: str) -> None:
+        """Drop what only a running task needed; a plan keeps the desired spec (saved plans)."""
+        if self.action != Action.PLAN:
+            self._desired.pop(name, None)
+        self._cancellations.pop(name, None)
 
     def _state_failed(self, exc: BaseException) -> None:
         """State cannot be written (disk full?): start nothing more, whatever keep_going
@@ -371,3 +381,8 @@ class Completions:
         )
         outcome.started_at, outcome.finished_at = started, time.time()
         self.result.tasks[name] = outcome
+
+
+def _own_dict(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved spec to record: resolving made a fresh dict for this run, kept as it is."""
+    return spec if type(spec) is dict else dict(spec)
