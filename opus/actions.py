@@ -36,4 +36,4 @@ class Status(StrEnum):
 def plain(value: str) -> str:
     """``value`` as a plain ``str``: an :class:`Action` or :class:`Status` gives its value
     (one shared string, where ``str()`` would make a new one each time)."""
-    return value.value if isinstance(value, (Action, Status)) else str(value)
+    return value._value_ if isinstance(value, (Action, Status)) else str(value)

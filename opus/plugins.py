@@ -376,7 +376,12 @@ class Plugins:
         registry = self.processors()
         render: Renderer | None = None
         if task.api_version in registry:
-            render = functools.partial(registry.get(task.api_version).render_reference, spec)
+            from .processor import TaskProcessor
+
+            processor = registry.get(task.api_version)
+            if type(processor).render_reference is not TaskProcessor.render_reference:
+                render = functools.partial(processor.render_reference, spec)
+            # else: the default renders nothing; no call per reference
         resolved: dict[str, Any] | None = self._first_result(
             "opus_resolve_spec",
             task=task,

@@ -34,6 +34,8 @@ logger = logging.getLogger("opus")
 #: Phases of a task: the refresh before deciding, the action, the delete half of a
 #: replacement, and the rollback of a failed action.
 _REFRESH, _ACTION, _REPLACE, _ROLLBACK = "refresh", "action", "replace", "rollback"
+#: Each action by its string (a lookup, where ``Action(...)`` is a call into enum).
+_ACTIONS: dict[str, Action] = {a.value: a for a in Action}
 #: Actions that write the task's record when they succeed.
 _WRITES_STATE = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
 #: What a batch does once its state changes are committed (or, on a failed write, instead).
@@ -182,7 +184,7 @@ class Completions:
         self._fail(name, ctx, message, started, rolled_back=False)
 
     def _succeed(self, task: Task, ctx: TaskContext, result: Result, started: float) -> None:
-        name, action = task.name, Action(ctx.action)
+        name, action = task.name, _ACTIONS[ctx.action]
         outputs = dict(result.outputs)
         if action in (Action.DESCRIBE, Action.DETECT_DRIFT):
             outcome = self._read_only_outcome(task, ctx, result)
