@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from ..errors import StateError
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 from .base import StateBackend, StateChange
+from .jsontext import dump_json, dump_large_json
 
 logger = logging.getLogger(__name__)
 
@@ -163,21 +164,6 @@ RUN_COLUMNS = (
     "user_name, summary"
 )
 LOCK_COLUMNS = "context, run_id, pid, host, since"
-
-
-#: allow_nan=False: never write NaN/Infinity, which are not JSON (outputs are checked
-#: before; a spec holding one fails the save with a clear ValueError). Made once: json.dumps
-#: with options builds an encoder on every call.
-_JSON_COLUMN = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False)
-
-
-def dump_json(value: Any) -> str | None:
-    """JSON text for a JSON column (values JSON cannot hold are stored as strings)."""
-    if value is None:
-        return None
-    if not value and type(value) in (dict, list):
-        return "{}" if type(value) is dict else "[]"
-    return _JSON_COLUMN.encode(value)
 
 
 def task_row(s: TaskState) -> tuple[Any, ...]:
@@ -431,7 +417,7 @@ class SQLStateBackend(StateBackend):
             "INSERT INTO run_reports (run_id, report) VALUES (?, ?) "
             "ON CONFLICT (run_id) DO UPDATE SET report = excluded.report"
         )
-        params = (run_id, dump_json(dict(report)))
+        params = (run_id, dump_large_json(dict(report)))
         self._execute(lambda cur: cur.execute(sql, params), write=True)
 
     def run_report(self, run_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 from .base import StateBackend, StateChange
+from .jsontext import dump_large_json
 
 
 class MemoryStateBackend(StateBackend):
@@ -97,7 +98,7 @@ class MemoryStateBackend(StateBackend):
     def save_run_report(self, run_id: str, report: Mapping[str, Any]) -> None:
         with self._mutex:
             # kept as text: a copy the caller cannot change, and a fraction of the objects
-            self._reports[run_id] = json.dumps(dict(report), default=str)
+            self._reports[run_id] = dump_large_json(dict(report))
 
     def run_report(self, run_id: str) -> dict[str, Any] | None:
         with self._mutex:
