@@ -252,11 +252,11 @@ class DaskExecutor(Executor):
                     ExecutorError(f"task {name!r}: cannot submit it to Dask: {describe_error(exc)}")
                 )
             return
-        # Results are gathered on the event loop, all at once: distributed's
-        # add_done_callback runs callbacks one by one on a single thread, where a blocking
-        # result() would fetch one task's result at a time.
-        for remote, (_key, _env, _payload, local, name) in zip(remotes, batch, strict=True):
-            client.loop.add_callback(_settle, client, remote, local, name)
+        # Results are gathered on the event loop: distributed's add_done_callback runs
+        # callbacks one by one on a single thread, where a blocking result() would fetch
+        # one task's result at a time.
+        items = [(r, local, name) for r, (*_, local, name) in zip(remotes, batch, strict=True)]
+        client.loop.add_callback(_settle_all, client, items)
 
     def shutdown(self) -> None:
         """Keep the cluster for the engine's next run; :meth:`close` ends it."""
@@ -290,6 +290,50 @@ def _check_reachable(address: str, timeout: float) -> None:
         raise ExecutorError(
             f"cannot connect to the Dask scheduler at {address}: {describe_error(exc)}"
         ) from None
+
+
+async def _settle_all(client: Any, items: list[tuple[Any, Future[Any], str]]) -> None:
+    """Settle the driver futures of one submitted batch: every remote future that has
+    finished since the last fetch is fetched in one ``gather`` (one request to the
+    scheduler for many results, not one per task)."""
+    import asyncio
+
+    waiting = {
+        asyncio.ensure_future(remote._state.wait()): (remote, local, name)
+        for remote, local, name in items
+    }
+    while waiting:
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        ready = [waiting.pop(waiter) for waiter in done]
+        finished = [item for item in ready if item[0].status == "finished"]
+        for remote, local, name in ready:
+            if remote.status != "finished":  # the worker died, the task was cancelled, ...
+                await _settle(client, remote, local, name)
+        if not finished:
+            continue
+        try:
+            values = await client.gather([r for r, _l, _n in finished], asynchronous=True)
+        except BaseException:  # noqa: BLE001 - one by one, so each task gets its own error
+            for remote, local, name in finished:
+                await _settle(client, remote, local, name)
+            continue
+        for (_remote, local, name), value in zip(finished, values, strict=True):
+            _deliver(local, name, value)
+
+
+def _deliver(local: Future[Any], name: str, value: tuple[bool, bytes]) -> None:
+    try:
+        ok, blob = value
+        result = pickle.loads(blob)
+    except BaseException as exc:  # noqa: BLE001 - e.g. a class the driver cannot import
+        local.set_exception(
+            ExecutorError(f"task {name!r}: cannot read its result: {describe_error(exc)}")
+        )
+        return
+    if ok:
+        local.set_result(result)
+    else:
+        local.set_exception(result)
 
 
 async def _settle(client: Any, remote: Any, local: Future[Any], name: str) -> None:
