@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: Bumped when what is stored changes shape.
 _FORMAT = "1"
+#: Files kept; past this, the least recently written half is removed.
+MAX_ENTRIES = 512
 
 
 def cache_dir() -> Path | None:
@@ -110,9 +112,22 @@ def _store(directory: Path, path: Path, code: Any) -> None:
         with os.fdopen(fd, "wb") as file:
             file.write(marshal.dumps(code))
         os.replace(tmp, path)  # readers see the whole file or none
+        _prune(directory)
     except OSError as exc:
         logger.debug("cannot write schema cache %s: %s", path, exc)
         try:
             tmp.unlink()
+        except OSError:
+            pass
+
+
+def _prune(directory: Path) -> None:
+    entries = [entry for entry in os.scandir(directory) if entry.name.endswith(".bin")]
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda entry: entry.stat().st_mtime)
+    for entry in entries[: len(entries) // 2]:
+        try:
+            os.unlink(entry.path)
         except OSError:
             pass
