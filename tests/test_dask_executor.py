@@ -481,3 +481,27 @@ def test_payloads_use_the_standard_pickler_and_cloudpickle_when_needed() -> None
     finally:
         del sys.modules["__main__"].InMain  # type: ignore[attr-defined]
     assert type(pickle.loads(blob)).__name__ == "InMain"  # cloudpickle shipped the class
+
+
+def test_results_still_arrive_when_batched_fetching_fails(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batched fetching relies on a private part of distributed: should it break, every
+    task is settled on its own instead of being left hanging."""
+    from opus.executors import dask as dask_executor
+
+    async def broken(client: Any, left: Any) -> None:
+        raise AttributeError("'Future' object has no attribute '_state'")
+
+    monkeypatch.setattr(dask_executor, "_settle_batches", broken)
+    result = engine.run(
+        "apply", [step(f"r{i}", value=i, fail=i == 2) for i in range(5)], keep_going=True
+    )
+    assert [result.tasks[f"r{i}"].status for i in range(5)] == [
+        "done",
+        "done",
+        "failed",
+        "done",
+        "done",
+    ]
+    assert result.tasks["r4"].outputs["value"] == 4

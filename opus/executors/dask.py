@@ -15,6 +15,11 @@ driver's interpreter). The private cluster runs without the worker's statistical
 and work stealing, which cost CPU per task and help nothing here. The driver
 keeps scheduling, variables and state; only ``opus_process_task`` runs on the workers.
 
+Submissions are sent in bursts: ``submit`` queues the task, and the first submission of a
+burst schedules a flush on the client's event loop that sends everything queued by then as
+one graph (``client.map``); the results of tasks that finish together are fetched with one
+``gather``. Tasks and results travel as standard pickles, cloudpickle only where needed.
+
 What a worker needs to find processors is shipped with every call as one pickled
 *environment* (disabled plugin names, hand-registered plugin modules and objects,
 hand-registered processors) and turned into a per-process cached
@@ -293,32 +298,60 @@ def _check_reachable(address: str, timeout: float) -> None:
 
 
 async def _settle_all(client: Any, items: list[tuple[Any, Future[Any], str]]) -> None:
-    """Settle the driver futures of one submitted batch: every remote future that has
-    finished since the last fetch is fetched in one ``gather`` (one request to the
-    scheduler for many results, not one per task)."""
+    """Settle the driver futures of one submitted batch: the remote futures that finished
+    together are fetched with one ``gather`` (one request for many results, not one per
+    task). Should that ever go wrong (it waits on ``Future._state``, a private part of
+    distributed), each task left is settled on its own, so no driver future is left hanging.
+    """
+    left = {remote.key: (remote, local, name) for remote, local, name in items}
+    items.clear()  # delivered results are dropped (and released on the workers) at once
+    try:
+        await _settle_batches(client, left)
+    finally:
+        for remote, local, name in list(left.values()):
+            if not local.done():
+                await _settle(client, remote, local, name)
+
+
+async def _settle_batches(client: Any, left: dict[str, tuple[Any, Future[Any], str]]) -> None:
     import asyncio
 
     waiting = {
-        asyncio.ensure_future(remote._state.wait()): (remote, local, name)
-        for remote, local, name in items
+        asyncio.ensure_future(remote._state.wait()): key for key, (remote, *_) in left.items()
     }
+    fetching: set[asyncio.Future[None]] = set()
     while waiting:
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        ready = [waiting.pop(waiter) for waiter in done]
-        finished = [item for item in ready if item[0].status == "finished"]
-        for remote, local, name in ready:
-            if remote.status != "finished":  # the worker died, the task was cancelled, ...
-                await _settle(client, remote, local, name)
-        if not finished:
-            continue
-        try:
-            values = await client.gather([r for r, _l, _n in finished], asynchronous=True)
-        except BaseException:  # noqa: BLE001 - one by one, so each task gets its own error
-            for remote, local, name in finished:
-                await _settle(client, remote, local, name)
-            continue
-        for (_remote, local, name), value in zip(finished, values, strict=True):
-            _deliver(local, name, value)
+        ready = [left[waiting.pop(waiter)] for waiter in done]
+        # Fetched concurrently with the next ones finishing: a group never waits for another.
+        fetching.add(asyncio.ensure_future(_fetch(client, ready, left)))
+    if fetching:
+        await asyncio.gather(*fetching)
+
+
+async def _fetch(
+    client: Any,
+    ready: list[tuple[Any, Future[Any], str]],
+    left: dict[str, tuple[Any, Future[Any], str]],
+) -> None:
+    """Settle tasks that finished together: the successful ones with one ``gather``."""
+    finished = [item for item in ready if item[0].status == "finished"]
+    for remote, local, name in ready:
+        if remote.status != "finished":  # the worker died, the task was cancelled, ...
+            await _settle(client, remote, local, name)
+            left.pop(remote.key, None)
+    if not finished:
+        return
+    try:
+        values = await client.gather([r for r, _l, _n in finished], asynchronous=True)
+    except BaseException:  # noqa: BLE001 - one by one, so each task gets its own error
+        values = None
+    for index, (remote, local, name) in enumerate(finished):
+        if values is None:
+            await _settle(client, remote, local, name)
+        else:
+            _deliver(local, name, values[index])
+        left.pop(remote.key, None)
 
 
 def _deliver(local: Future[Any], name: str, value: tuple[bool, bytes]) -> None:
