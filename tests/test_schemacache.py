@@ -96,3 +96,43 @@ def test_the_cache_keeps_at_most_max_entries(cache: Path, monkeypatch: pytest.Mo
     validate(5)
     with pytest.raises(fastjsonschema.JsonSchemaException):
         validate(6)
+
+
+def test_a_second_cli_run_loads_its_validators_instead_of_compiling(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "spy_compile.py").write_text(
+        "import fastjsonschema, os\n"
+        "real = fastjsonschema.compile_to_code\n"
+        "def spy(*args, **kwargs):\n"
+        "    with open(os.environ['SPY_LOG'], 'a') as log:\n"
+        "        log.write('compiled\\n')\n"
+        "    return real(*args, **kwargs)\n"
+        "fastjsonschema.compile_to_code = spy\n"
+    )
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: hi}\nspec: {path: x}\n"
+    )
+    log = tmp_path / "compiles.log"
+    env = {
+        **os.environ,
+        "OPUS_CACHE_DIR": str(tmp_path / "cache"),
+        "SPY_LOG": str(log),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path[1:]]),
+    }
+    pytest.importorskip("opus_hello_world", reason="the hello-world plugin is not installed")
+    counts = []
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-m", "opus", "-p", "spy_compile", "validate", "-f", "t.yaml"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr
+        counts.append(log.read_text().count("compiled") if log.exists() else 0)
+    assert counts[0] >= 2  # the metadata schema and hello-world/v1's spec schema, once
+    assert counts[1] == counts[0]  # the second run compiled nothing
