@@ -41,7 +41,10 @@ def cache_dir() -> Path | None:
         base = Path(configured)
     else:
         xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-        base = Path(xdg) / "opus" if xdg else Path.home() / ".cache" / "opus"
+        try:
+            base = Path(xdg) / "opus" if xdg else Path.home() / ".cache" / "opus"
+        except (RuntimeError, KeyError):  # no home directory to speak of: no cache
+            return None
     return base / "schemas"
 
 
