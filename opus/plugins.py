@@ -8,12 +8,11 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata  # the stdlib's: 3.11 selects groups
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from . import hookspecs
+from . import entrypoints, hookspecs
 from .commands import check_action
 from .errors import ExecutorConfigError, OpusError, PluginError, StateConfigError
 from .hooks import Hook, TaskProcessingHook
@@ -140,7 +139,7 @@ class Plugins:
 
     # -- loading ----------------------------------------------------------------------------
     def _load_entry_points(self) -> None:
-        for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entrypoints.entry_points(ENTRY_POINT_GROUP):
             # A distribution's name means parsing its metadata: only when it matters.
             if ep.name in self.disabled or (self.disabled and _dist_name(ep) in self.disabled):
                 logger.info("plugin %r (%s) is disabled", ep.name, _dist_name(ep))

@@ -32,6 +32,21 @@ def engine(plugins: Plugins, processor: RecordingProcessor) -> Iterator[Engine]:
     engine.close()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_schema_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compiled schemas (opus.schemacache) go to a directory of this test session, not to
+    the user's ~/.cache/opus (subprocesses inherit the setting)."""
+    import os
+
+    saved = os.environ.get("OPUS_CACHE_DIR")
+    os.environ["OPUS_CACHE_DIR"] = str(tmp_path_factory.mktemp("opus-cache"))
+    yield
+    if saved is None:
+        del os.environ["OPUS_CACHE_DIR"]
+    else:
+        os.environ["OPUS_CACHE_DIR"] = saved
+
+
 @pytest.fixture(autouse=True)
 def _restore_opus_logger() -> Iterator[None]:
     """In-process CLI runs configure the ``opus`` logger; put it back after each test."""
