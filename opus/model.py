@@ -104,12 +104,12 @@ class Task:
 
         Raises :class:`~opus.VariableError` for a malformed reference (not cached).
         """
-        from .variables import find_references
-
         key = None if prefixes is None else frozenset(prefixes)
         cached: tuple[frozenset[str] | None, tuple[Reference, ...]] | None = self._references
         if cached is not None and cached[0] == key:
             return cached[1]
+        from .variables import find_references
+
         found = tuple(find_references(self.spec, prefixes=prefixes))
         object.__setattr__(self, "_references", (key, found))  # the last prefixes asked
         return found
