@@ -20,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from ..errors import StateError
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 from .base import StateBackend, StateChange
-from .jsontext import dump_json, dump_large_json
+from .jsontext import dump_json, dump_large_json, dump_names
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def task_row(s: TaskState) -> tuple[Any, ...]:
     return (
         s.context, s.name, s.api_version, s.kind, dump_json(s.applied_spec), s.spec_checksum,
         dump_json(dict(s.outputs)), s.resource_checksum, s.status, s.created_at, s.updated_at,
-        s.run_id, s.error, dump_json(list(s.dependencies)),
+        s.run_id, s.error, dump_names(s.dependencies),
     )  # fmt: skip
 
 

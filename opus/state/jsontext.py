@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 #: allow_nan=False: never write NaN/Infinity, which are not JSON (outputs are checked
 #: before; a spec holding one fails the save with a clear ValueError). Made once: json.dumps
 #: with options builds an encoder on every call.
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False)
+#: How a string is written (the encoder's own function for ``ensure_ascii=False``).
+_string = json.encoder.encode_basestring
+
+#: Entries of a large mapping encoded in one go.
+SLICE = 256
 
 
 def dump_json(value: Any) -> str | None:
@@ -21,12 +26,27 @@ def dump_json(value: Any) -> str | None:
     return _ENCODER.encode(value)
 
 
-def dump_large_json(value: Any, depth: int = 2) -> str:
+def dump_large_json(value: Any) -> str:
     """The same text as :func:`dump_json`, for a document whose mappings hold an entry per
-    task (a run report): the top ``depth`` levels of mappings are encoded an entry at a time,
-    so encoding never holds a piece of text for every value of the whole document at once."""
-    if depth and isinstance(value, Mapping) and value:
+    task (a run report): a large mapping is encoded :data:`SLICE` entries at a time, so
+    encoding never holds a piece of text for every value of the whole document at once."""
+    if isinstance(value, Mapping) and len(value) > SLICE:
+        items = list(value.items())
+        parts = (
+            _ENCODER.encode(dict(items[start : start + SLICE]))[1:-1]
+            for start in range(0, len(items), SLICE)
+        )
+        return "{" + ", ".join(parts) + "}"
+    if isinstance(value, Mapping) and any(isinstance(v, Mapping) for v in value.values()):
         encode = _ENCODER.encode
-        items = (f"{encode(str(k))}: {dump_large_json(v, depth - 1)}" for k, v in value.items())
-        return "{" + ", ".join(items) + "}"
+        return (
+            "{"
+            + ", ".join(f"{encode(str(k))}: {dump_large_json(v)}" for k, v in value.items())
+            + "}"
+        )
     return _ENCODER.encode(value)
+
+
+def dump_names(names: Iterable[str]) -> str:
+    """``dump_json(list(names))`` for a list of strings, without the encoder's set-up."""
+    return "[" + ", ".join(map(_string, names)) + "]"
