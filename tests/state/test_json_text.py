@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from opus.state.jsontext import SLICE, dump_json, dump_large_json, dump_names
 
 names = st.lists(st.text(), max_size=5)
+scalars = st.none() | st.booleans() | st.integers() | st.text()
 values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    scalars | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )
