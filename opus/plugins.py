@@ -16,6 +16,7 @@ from . import entrypoints, hookspecs
 from .commands import check_action
 from .errors import ExecutorConfigError, OpusError, PluginError, StateConfigError
 from .hooks import Hook, TaskProcessingHook
+from .output_check import check_outputs
 from .registry import ProcessorRegistry
 from .variables import PREFIX_PATTERN, VariableSource
 
@@ -375,12 +376,9 @@ class Plugins:
         registry = self.processors()
         render: Renderer | None = None
         if task.api_version in registry:
-            from .processor import TaskProcessor
-
             processor = registry.get(task.api_version)
-            if type(processor).render_reference is not TaskProcessor.render_reference:
+            if _renders(processor):  # the default renders nothing: no call per reference
                 render = functools.partial(processor.render_reference, spec)
-            # else: the default renders nothing; no call per reference
         resolved: dict[str, Any] | None = self._first_result(
             "opus_resolve_spec",
             task=task,
@@ -401,7 +399,7 @@ class Plugins:
         if not self._processors_loaded:
             self.processors()
         result = _coerce(self._first_result("opus_process_task", task=task, ctx=ctx))
-        _check_outputs(task.name, ctx.action, result.outputs)
+        check_outputs(task.name, ctx.action, result.outputs)
         return result
 
     def _first_result(self, hook: str, **kwargs: Any) -> Any:
@@ -514,7 +512,14 @@ def _coerce(value: Any) -> Result:
     return value if type(value) is Result else Result.coerce(value)
 
 
-def _check_outputs(task_name: str, action: str, outputs: Mapping[str, Any]) -> None:
-    from .output_check import check_outputs
+_default_render: Any = None
 
-    check_outputs(task_name, action, outputs)
+
+def _renders(processor: TaskProcessor) -> bool:
+    """Whether ``processor`` overrides ``TaskProcessor.render_reference``."""
+    global _default_render
+    if _default_render is None:  # imported on first use: start-up does not need it
+        from .processor import TaskProcessor
+
+        _default_render = TaskProcessor.render_reference
+    return type(processor).render_reference is not _default_render

@@ -97,6 +97,29 @@ class TaskContext:
         """A logger named ``opus.task.<task name>``."""
         return logging.getLogger(f"opus.task.{self.task_name}")
 
+    @classmethod
+    def for_task(
+        cls,
+        task_name: str,
+        spec: Mapping[str, Any],
+        command: str,
+        context: str,
+        action: str,
+        run_id: str,
+        state: TaskState | None,
+        variables: Mapping[str, Any],
+    ) -> TaskContext:
+        """``TaskContext(...)`` with these fields, ``desired_spec=spec`` and the rest
+        defaults, made without the dataclass ``__init__`` (the driver makes one per task)."""
+        made = object.__new__(cls)
+        made.__dict__.update(
+            task_name=task_name, spec=spec, command=command, context=context,
+            action=plain(action), run_id=run_id, state=state,
+            variables=ReadOnlyVariables(variables), failed_action=None, error=None,
+            desired_spec=spec, cancelled=Cancellation(),
+        )  # fmt: skip
+        return made
+
     def evolve(self, **changes: Any) -> TaskContext:
         """A copy with ``changes`` (the same ``cancelled``): what ``dataclasses.replace``
         gives, at a fraction of its cost (the driver makes several per task)."""

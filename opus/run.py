@@ -39,7 +39,7 @@ from .planner import (
     unmask,
 )
 from .prefetch import RefreshAhead
-from .processor import ReadOnlyVariables, TaskContext
+from .processor import TaskContext
 from .run_records import (
     _ACTION,
     _REFRESH,
@@ -357,17 +357,10 @@ class Run(Completions):
                 if missing_ok:
                     return None
                 raise
-        return TaskContext(
-            task_name=name,
-            spec=spec,
-            command=self.command,
-            context=self.context,
-            action=self.action,
-            run_id=self.result.run_id,
-            state=self.prior.get(name),
-            variables=ReadOnlyVariables(visible),
-            desired_spec=spec,
-        )
+        return TaskContext.for_task(
+            name, spec, self.command, self.context, self.action, self.result.run_id,
+            self.prior.get(name), visible,
+        )  # fmt: skip
 
     def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
         """What was applied, with masked secrets taken from the desired spec where it has them."""

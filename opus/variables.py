@@ -223,6 +223,11 @@ def resolve_spec(
         return render(Placement(path, m.string, m.start(), m.end()), value)
 
     def resolve_text(text: str, path: str) -> Any:
+        whole = pattern.fullmatch(text)
+        if whole is not None and not whole.group(1):  # exactly one reference: its value
+            value = lookup(_parse(whole.group(2), whole.group(3), path, text))
+            rendered = custom(whole, path, value)
+            return value if rendered is None else rendered
         matches = list(pattern.finditer(text))
         if not matches:
             return text
