@@ -30,20 +30,18 @@ def dump_large_json(value: Any) -> str:
     """The same text as :func:`dump_json`, for a document whose mappings hold an entry per
     task (a run report): a large mapping is encoded :data:`SLICE` entries at a time, so
     encoding never holds a piece of text for every value of the whole document at once."""
-    if isinstance(value, Mapping) and len(value) > SLICE:
+    if not isinstance(value, Mapping) or not all(type(key) is str for key in value):
+        return _ENCODER.encode(value)
+    if len(value) > SLICE:
         items = list(value.items())
         parts = (
             _ENCODER.encode(dict(items[start : start + SLICE]))[1:-1]
             for start in range(0, len(items), SLICE)
         )
         return "{" + ", ".join(parts) + "}"
-    if isinstance(value, Mapping) and any(isinstance(v, Mapping) for v in value.values()):
-        encode = _ENCODER.encode
-        return (
-            "{"
-            + ", ".join(f"{encode(str(k))}: {dump_large_json(v)}" for k, v in value.items())
-            + "}"
-        )
+    if any(isinstance(item, Mapping) for item in value.values()):
+        entries = (f"{_string(key)}: {dump_large_json(item)}" for key, item in value.items())
+        return "{" + ", ".join(entries) + "}"
     return _ENCODER.encode(value)
 
 

@@ -23,7 +23,7 @@ def test_dump_names_is_the_json_of_the_list(items: list[str]) -> None:
     assert dump_names(items) == json.dumps(items, ensure_ascii=False)
 
 
-@given(st.dictionaries(st.text(), values, max_size=6))
+@given(st.dictionaries(st.text() | st.integers(), values, max_size=6))
 def test_dump_large_json_matches_dump_json_for_small_documents(doc: dict) -> None:
     assert dump_large_json(doc) == dump_json(doc)
 
