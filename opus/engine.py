@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .actions import Action
 from .commands import action_for
@@ -18,9 +18,11 @@ from .model import LockInfo, RunRecord, RunResult, Task, TaskOutcome, TaskState
 from .names import check_context
 from .plugins import Plugins
 from .run import Run
-from .saved_plan import Plan, PlanFileError, StalePlanError, build_plan
 from .state.base import DEFAULT_STATE_URL, StateBackend, pid_alive, this_host
 from .validation import validate
+
+if TYPE_CHECKING:
+    from .saved_plan import Plan
 
 logger = logging.getLogger("opus")
 
@@ -235,6 +237,8 @@ class Engine:
             command, task_list, context, variables, targets, excludes, None,
             refresh=refresh, prune=prune,
         )  # fmt: skip
+        from .saved_plan import build_plan  # only plans need it: not every run's start-up
+
         return build_plan(
             context=context,
             command=command,
@@ -433,6 +437,8 @@ def close_dead_runs(state: StateBackend, context: str, lock: LockInfo) -> None:
 
 def check_plan(plan: Plan, selected: Mapping[str, Task], records: Iterable[TaskState]) -> None:
     """Refuse a saved plan that does not cover the same tasks or whose basis changed."""
+    from .saved_plan import PlanFileError, StalePlanError
+
     missing = sorted(n for n in selected if n not in plan.tasks)
     if missing:
         raise PlanFileError(f"the saved plan has no decision for task(s): {', '.join(missing)}")
@@ -443,7 +449,7 @@ def check_plan(plan: Plan, selected: Mapping[str, Task], records: Iterable[TaskS
 
 def _save_report(state: StateBackend, result: RunResult, graph: TaskGraph) -> None:
     """Keep what ``opus runs show --html`` draws; the run's outcome does not depend on it."""
-    from .report.data import report_data
+    from .report.document import report_data
 
     try:
         state.save_run_report(result.run_id, report_data(result, graph))

@@ -97,6 +97,10 @@ def test_apply_imports_only_the_processors_its_tasks_use(tmp_path: Path) -> None
     assert "opus_http.processor" not in modules and "opus_shell.processor" not in modules
     for name in AVOIDED_AT_START:
         assert name not in modules, name
+    # the run keeps its report, but neither plans nor draws anything; no socket for the host
+    assert "opus.report.document" in modules
+    for name in ("opus.report.html", "opus.report.data", "opus.saved_plan", "socket"):
+        assert name not in modules, name
     assert (tmp_path / "hi.txt").exists() and (tmp_path / "f.txt").read_text() == "x"
 
 

@@ -1,9 +1,37 @@
-"""Run reports: a finished run as data (:mod:`.data`) and as one HTML page (:mod:`.html`)."""
+"""Run reports: a finished run as data (:mod:`.data`) and as one HTML page (:mod:`.html`).
+
+Names load on first use: a run that only keeps its report (:mod:`.document`) imports
+neither the report model nor the HTML writer.
+"""
 
 from __future__ import annotations
 
-from .data import RunReport, TaskSpan, assign_lanes, from_result, from_state, report_data
-from .html import render_html, write_html
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .data import RunReport, TaskSpan, assign_lanes, from_result, from_state
+    from .document import report_data
+    from .html import render_html, write_html
+
+_LAZY = {
+    "RunReport": ".data",
+    "TaskSpan": ".data",
+    "assign_lanes": ".data",
+    "from_result": ".data",
+    "from_state": ".data",
+    "report_data": ".document",
+    "render_html": ".html",
+    "write_html": ".html",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'opus.report' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "RunReport",

@@ -13,12 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from .document import DATA_VERSION, report_data
+
 if TYPE_CHECKING:
     from ..graph import TaskGraph
     from ..model import HistoryEntry, RunRecord, RunResult
-
-#: Version of the document :func:`report_data` returns (kept by the state backend).
-DATA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -95,37 +94,6 @@ def assign_lanes(tasks: Iterable[TaskSpan]) -> list[TaskSpan]:
         heapq.heappush(busy, (max(end, start), lane))
         out[i] = replace(spans[i], lane=lane)
     return out
-
-
-def report_data(result: RunResult, graph: TaskGraph) -> dict[str, Any]:
-    """The JSON document a state backend keeps for a run's report (see
-    :meth:`~opus.state.base.StateBackend.save_run_report`)."""
-    tasks: dict[str, Any] = {}
-    extra = [n for n in result.tasks if n not in graph.tasks]  # pruned orphans
-    for name in [*graph.order, *extra]:
-        outcome = result.tasks.get(name)
-        if outcome is None:
-            tasks[name] = {"status": "not_run"}
-            continue
-        entry: dict[str, Any] = {
-            "status": outcome.status,
-            "started_at": outcome.started_at,
-            "finished_at": outcome.finished_at,
-        }
-        for key in ("action", "error", "drifted"):  # absent when None (readers use .get)
-            value = getattr(outcome, key)
-            if value is not None:
-                entry[key] = value
-        tasks[name] = entry
-    return {
-        "version": DATA_VERSION,
-        "started_at": result.started_at,
-        "finished_at": result.finished_at,
-        "dependencies": {
-            n: sorted(deps) for n in graph.order if (deps := graph.dependencies.get(n))
-        },
-        "tasks": tasks,
-    }
 
 
 def from_result(result: RunResult, graph: TaskGraph) -> RunReport:
