@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +31,23 @@ def engine(plugins: Plugins, processor: RecordingProcessor) -> Iterator[Engine]:
     engine.register_processor(CreateOnlyProcessor)
     yield engine
     engine.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The manifest parse cache of every test (and of the CLI processes tests start) lives
+    in a directory of this test session, never in the user's home: ``XDG_CACHE_HOME`` is
+    passed on to subprocesses (which drop ``OPUS_*`` variables)."""
+    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "OPUS_CACHE_DIR", "OPUS_NO_CACHE")}
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
+    os.environ.pop("OPUS_CACHE_DIR", None)
+    os.environ.pop("OPUS_NO_CACHE", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(autouse=True)
