@@ -126,7 +126,7 @@ def _environment() -> bytes:
         from . import __version__, yamlsafe
 
         try:
-            libyaml = str(yaml._yaml.get_version_string())  # type: ignore[attr-defined]
+            libyaml = str(yaml._yaml.get_version_string())
         except AttributeError:
             libyaml = "none"
         try:
