@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 from helpers_cli import hello, invoke, json_out, run_opus, statuses, write_manifest
 
-from opus import ManifestError, ValidationErrors
+from opus import ManifestError, ValidationErrors, yamlsafe
 from opus import manifest as manifest_module
-from opus import yamlsafe
 from opus.manifest import collect_tasks, load_tasks
 from opus.parsecache import ParseCache, default_directory, from_settings
 
@@ -26,7 +25,8 @@ RICH = (
     "apiVersion: x/v1\r\nkind: K\r\nmetadata: {name: a, labels: {tier: web}}\r\n"
     "spec:\r\n  base: &base {image: nginx, ports: [80, 443], ratio: .5}\r\n"
     "  again: *base\r\n  blob: !!binary aGVsbG8=\r\n  tags: !!set {x, y}\r\n"
-    "  ordered: !!omap [{one: 1}, {two: 2}]\r\n  keys: {1: one, 2.5: two, true: yes, null: none}\r\n"
+    "  ordered: !!omap [{one: 1}, {two: 2}]\r\n"
+    "  keys: {1: one, 2.5: two, true: yes, null: none}\r\n"
     "  numbers: [0x1f, 0o17, 1_000, -.inf, .nan, 1e3, ~, 'quoted', \"dq\\u00e9\"]\r\n"
     "  text: |\r\n    two\r\n    lines\r\n"
     "---\r\n--- null\r\n---\rapiVersion: x/v1\rkind: K\rmetadata: {name: b}\r"
