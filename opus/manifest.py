@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,11 +144,26 @@ def collect_tasks(
         )
     tasks: list[Task] = []
     problems: list[OpusError] = []
-    for path in files:
-        found, bad = collect_file(path, cache=cache)
-        tasks.extend(found)
-        problems.extend(bad)
+    with _collector_paused():
+        for path in files:
+            found, bad = collect_file(path, cache=cache)
+            tasks.extend(found)
+            problems.extend(bad)
     return tasks, problems
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Loading makes many containers and no garbage cycles: the cyclic garbage collector,
+    which would walk every object loaded so far again and again, waits until it is done."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def load_tasks(

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 #: The keys a task manifest may have at the top level.
 _TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
 
+_TOP_LEVEL_SET = frozenset(_TOP_LEVEL_KEYS)
+
 #: Statuses a task can end a run with.
 STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
 
@@ -31,6 +33,19 @@ def canonical_json(value: Any) -> str:
 def checksum(value: Any) -> str:
     """A stable sha256 of ``value``'s canonical JSON form."""
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def _plain(task: Task) -> bool:
+    """Whether ``task``'s apiVersion and kind are non-empty strings and its name, if any, is
+    one: the checks of ``Task.__post_init__`` that can fail once both mappings are dicts."""
+    name = task.metadata.get("name")
+    return (
+        type(task.api_version) is str
+        and type(task.kind) is str
+        and task.api_version != ""
+        and task.kind != ""
+        and (name is None or (type(name) is str and name != ""))
+    )
 
 
 @dataclass(frozen=True, eq=True)
@@ -48,6 +63,8 @@ class Task:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if type(self.metadata) is dict and type(self.spec) is dict and _plain(self):
+            return  # what from_manifest builds (the usual case), checked without ABCs
         if not isinstance(self.metadata, Mapping):
             raise ManifestError("metadata must be a mapping", file=self.source, field="metadata")
         if not isinstance(self.spec, Mapping):
@@ -89,14 +106,16 @@ class Task:
 
         Raises :class:`~opus.VariableError` for a malformed reference (not cached).
         """
-        from .variables import find_references
-
-        key = None if prefixes is None else frozenset(prefixes)
-        cache: dict[frozenset[str] | None, tuple[Reference, ...]] = self.__dict__.setdefault(
-            "_references", {}
+        key = prefixes if prefixes is None or type(prefixes) is frozenset else frozenset(prefixes)
+        cache: dict[frozenset[str] | None, tuple[Reference, ...]] | None = self.__dict__.get(
+            "_references"
         )
+        if cache is None:
+            cache = self.__dict__["_references"] = {}
         found = cache.get(key)
         if found is None:
+            from .variables import find_references
+
             found = cache[key] = tuple(find_references(self.spec, prefixes=prefixes))
         return found
 
@@ -126,14 +145,14 @@ class Task:
         cls, doc: Any, *, source: str | None = None, require_name: bool = True
     ) -> Task:
         """Build a task from a manifest mapping (``apiVersion``, ``kind``, ...)."""
-        if not isinstance(doc, Mapping):
+        if type(doc) is not dict and not isinstance(doc, Mapping):
             raise ManifestError(
                 f"a task manifest must be a mapping, got {type(doc).__name__}", file=source
             )
         metadata = doc.get("metadata")
         if metadata is None:
             metadata = {}
-        if not isinstance(metadata, Mapping):
+        if type(metadata) is not dict and not isinstance(metadata, Mapping):
             raise ManifestError("metadata must be a mapping", file=source, field="metadata")
         name = metadata.get("name")
         for key in ("apiVersion", "kind"):
@@ -145,8 +164,8 @@ class Task:
                 file=source,
                 field="metadata.name",
             )
-        unknown = sorted(str(k) for k in set(doc) - set(_TOP_LEVEL_KEYS))
-        if unknown:
+        if not _TOP_LEVEL_SET.issuperset(doc):
+            unknown = sorted(str(k) for k in set(doc) - _TOP_LEVEL_SET)
             from .specschema import suggest
 
             hints = "".join(suggest(k, _TOP_LEVEL_KEYS) for k in unknown)

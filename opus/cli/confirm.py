@@ -148,17 +148,27 @@ def may_destroy(opts: RunOptions, engine: Engine, inputs: Inputs) -> bool:
 
     if opts.prune and not (opts.targets or opts.excludes):
         return True
-    records = {r.name: r for r in engine.state.list_records(opts.context)}
     processors = engine.plugins.processors()
+    replace_on: dict[str, tuple[str, ...]] = {}
+    candidates = []  # tasks whose processor replaces on some key: only those can replace
     for task in inputs.tasks:
+        keys = replace_on.get(task.api_version)
+        if keys is None:
+            try:
+                keys = tuple(processors.get(task.api_version).replace_on)
+            except OpusError:  # unknown apiVersion: validation has said so
+                keys = ()
+            replace_on[task.api_version] = keys
+        if keys:
+            candidates.append(task)
+    if not candidates:  # nothing to compare: the state need not be read
+        return False
+    records = {r.name: r for r in engine.state.list_records(opts.context)}
+    for task in candidates:
         record = records.get(task.name)
         if record is None or record.applied_spec is None:
             continue
-        try:
-            processor = processors.get(task.api_version)
-        except OpusError:  # unknown apiVersion: validation has said so
-            continue
-        if replace_paths(record.applied_spec, task.spec, processor.replace_on):
+        if replace_paths(record.applied_spec, task.spec, replace_on[task.api_version]):
             return True
     return False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -140,6 +141,9 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         excludes = saved.excludes if saved else opts.excludes
         graph = check(engine, opts.command, inputs, opts.context, targets, excludes,
                       destroy=opts.destroy)  # fmt: skip
+        # The tasks and their graph live as long as the command: moved out of the cyclic
+        # collector's sight, its full collections during the run do not walk them again.
+        gc.freeze()
         if not opts.destroy:
             confirm_run(session, opts, engine, graph, inputs, saved)
         if opts.prune and (opts.targets or opts.excludes):
@@ -174,6 +178,7 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
                 destroy=opts.destroy,
             )  # fmt: skip
     finally:
+        gc.unfreeze()
         if reporter is not None:
             reporter.close()
         signal.signal(signal.SIGTERM, previous)
