@@ -285,3 +285,13 @@ def test_problems_from_a_cached_file_are_reported_together(tmp_path) -> None:
         text = str(err.value)
         assert "b.yaml:1" in text and "missing 'apiVersion'" in text and "b.yaml:5" in text
     assert len(entries(cache.directory)) == 1  # a.yaml only
+
+
+def test_a_relative_cache_dir_is_relative_to_the_config_file(tmp_path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "opus.yaml").write_text("cache_dir: c\n")
+    shown = invoke(tmp_path, "--config", "conf/opus.yaml", "config", "--output", "json")
+    assert shown.returncode == 0, shown.stderr
+    found = json.loads(shown.stdout)["settings"]["cache_dir"]
+    assert found["value"] == str(tmp_path / "conf" / "c")
+    assert found["source"] == "config file"

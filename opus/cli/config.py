@@ -230,6 +230,6 @@ def load_config(path: str | Path | None = None, cwd: Path | None = None) -> Conf
         if key == "values":  # relative to the config file, like a path written in it
             value = [str(path.parent / v) if not Path(v).is_absolute() else v for v in value]
         if key == "cache_dir":
-            value = str(path.parent / Path(value).expanduser())
+            value = str((path.parent / Path(value).expanduser()).absolute())
         values[key] = value
     return Config(path, values, plugin_config)
