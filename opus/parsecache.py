@@ -73,12 +73,16 @@ def settings(
     else:
         enabled, source = True, "default"
     out["cache"] = {"value": enabled, "source": source, "envvar": ENV_OFF}
-    if env.get(ENV_DIR):
-        directory, source = str(default_directory(env)), "environment"
-    elif values.get("cache_dir"):
-        directory, source = str(Path(values["cache_dir"]).expanduser()), "config file"
-    else:
-        directory, source = str(default_directory(env)), "default"
+    directory: str | None
+    try:
+        if env.get(ENV_DIR):
+            directory, source = str(default_directory(env)), "environment"
+        elif values.get("cache_dir"):
+            directory, source = str(Path(values["cache_dir"]).expanduser()), "config file"
+        else:
+            directory, source = str(default_directory(env)), "default"
+    except RuntimeError:  # no home directory to find ~ in: no cache
+        directory, source = None, "default"
     out["cache_dir"] = {"value": directory, "source": source, "envvar": ENV_DIR}
     return out
 
@@ -88,7 +92,7 @@ def from_settings(
 ) -> ParseCache | None:
     """The cache the settings ask for, or ``None`` when it is turned off."""
     found = settings(config, environ)
-    if not found["cache"]["value"]:
+    if not found["cache"]["value"] or found["cache_dir"]["value"] is None:
         return None
     return ParseCache(Path(found["cache_dir"]["value"]) / "manifests")
 
@@ -180,9 +184,8 @@ class ParseCache:
             except OSError:
                 self._usable = False
                 return False
-            getuid = getattr(os, "getuid", None)
-            mine = getuid is None or info.st_uid == getuid()
-            self._usable = mine and not info.st_mode & 0o022
+            getuid = getattr(os, "getuid", None)  # POSIX owners and modes; else trusted
+            self._usable = getuid is None or (info.st_uid == getuid() and not info.st_mode & 0o022)
             if not self._usable:
                 logger.warning(
                     "not using the manifest cache %s: another user owns it or can write to it",

@@ -295,3 +295,12 @@ def test_a_relative_cache_dir_is_relative_to_the_config_file(tmp_path) -> None:
     found = json.loads(shown.stdout)["settings"]["cache_dir"]
     assert found["value"] == str(tmp_path / "conf" / "c")
     assert found["source"] == "config file"
+
+
+def test_without_a_home_directory_there_is_no_cache(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    assert from_settings(environ={}) is None
+    path = write_manifests(tmp_path, [hello("a")])
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert [t.name for t in load_tasks([path])] == ["a"]
