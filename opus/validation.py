@@ -112,6 +112,10 @@ def check_metadata(
             problem = name_problem(task.name)
             if problem:
                 found.append(("metadata.name", f"derived name {task.name!r} {problem}"))
+        elif all(path != "metadata.name" for path, _ in found):
+            problem = name_problem(task.metadata["name"])  # the schema's `$` lets "a\n" by
+            if problem:
+                found.append(("metadata.name", problem))
         bad_keys: set[str] = set()
         for path, message in found:
             if path == "metadata.name" and "name" in task.metadata:

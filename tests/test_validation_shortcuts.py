@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 
 import pytest
+from helpers_cli import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opus import Task
 from opus.graph import build_graph
 from opus.manifest_schema import metadata_schema
+from opus.names import name_problem
 from opus.specschema import CompiledSchema, compile_schema
 from opus.validation import _valid_name, check_metadata
 
@@ -32,11 +34,12 @@ def test_a_name_the_shortcut_accepts_passes_the_metadata_schema(name: str) -> No
 
 
 @settings(max_examples=150, deadline=None)
-@given(NAMEISH.filter(bool))
-def test_check_metadata_says_what_the_schema_says_of_a_name(name: str) -> None:
-    schema = _schema()
+@given(NAMEISH.filter(bool) | st.sampled_from(["a\n", "ok\n", "a" * 254, "a" * 253]))
+def test_check_metadata_refuses_exactly_the_names_the_rule_refuses(name: str) -> None:
     _, problems = check_metadata([Task("x/v1", "K", {"name": name})])
-    assert bool(problems) == bool(schema.problems({"name": name}, "metadata"))
+    assert bool(problems) == (name_problem(name) is not None)
+    if _schema().problems({"name": name}, "metadata"):
+        assert problems
     for problem in problems:
         assert f"invalid task name {name!r}" in str(problem)
 
@@ -67,3 +70,14 @@ def test_graph_problems_name_the_reference_that_made_them() -> None:
 def test_no_dependencies_in_any_spelling_means_none(entries) -> None:
     tasks = [Task("x/v1", "K", {"name": "a", "dependencies": entries})]
     assert build_graph(tasks, "apply", "dev").dependencies == {"a": set()}
+
+
+def test_a_name_with_a_final_newline_is_refused(tmp_path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        'apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata:\n  name: "ok\\n"\n'
+        "spec: {path: out/a.txt, content: hi}\n"
+    )
+    done = invoke(tmp_path, "validate", "-f", "t.yaml")
+    assert done.returncode == 2
+    assert "t.yaml:4" in done.stderr
+    assert "invalid task name 'ok\\n': contains '\\n'" in done.stderr

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..graph import TaskGraph
     from ..model import Task
+    from ..parsecache import ParseCache
 
 
 @dataclass
@@ -52,7 +53,7 @@ def read_inputs(
     return Inputs(tasks, variables, problems + bad)
 
 
-def manifest_cache() -> Any:
+def manifest_cache() -> ParseCache | None:
     """The parse cache the environment and the config file ask for (``None``: off)."""
     from ..parsecache import from_settings
     from .session import Session
