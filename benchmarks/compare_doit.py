@@ -151,6 +151,7 @@ def opus_runs(
         "--parallelism", str(parallelism), "--output", "json",
     ]  # fmt: skip
     env = environment(PYTHONPATH=os.pathsep.join([*(prefix or []), str(root)]))
+    env["OPUS_CACHE_DIR"] = str(state / "cache")  # the first run parses, the second reads it
     return timed(command, env, root), timed(command, env, root)
 
 
