@@ -10,7 +10,8 @@ beyond :data:`MAX_BYTES`.
 
 * Where: ``$OPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/opus``, else ``~/.cache/opus``
   (the config key ``cache_dir`` sets it for a project), in a ``manifests`` directory.
-* Off: ``OPUS_NO_CACHE=1`` in the environment or ``cache: false`` in the config file.
+* Off: ``OPUS_NO_CACHE=1`` in the environment or ``cache: false`` in the config file;
+  ``OPUS_CACHE_DIR=off`` turns off every cache opus keeps, this one included.
 * Safe: entries are :mod:`marshal` data (never pickle; a file whose data marshal cannot
   hold, such as YAML timestamps, is simply not cached), written atomically with mode 0600
   in a 0700 directory, each with a checksum: an entry that is corrupt, truncated or
@@ -45,13 +46,14 @@ ENV_OFF = "OPUS_NO_CACHE"
 
 _DIGEST = 16  # bytes of the blake2b checksum of each entry's payload
 _FALSE = ("", "0", "false", "no", "off")
+_DIR_OFF = ("off", "0", "none")  # OPUS_CACHE_DIR values that turn every cache off
 
 
 def default_directory(environ: Mapping[str, str] | None = None) -> Path:
     """``$OPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/opus``, else ``~/.cache/opus``."""
     env = os.environ if environ is None else environ
-    if env.get(ENV_DIR):
-        return Path(env[ENV_DIR]).expanduser()
+    if env.get(ENV_DIR, "").strip():
+        return Path(env[ENV_DIR].strip()).expanduser()
     xdg = env.get("XDG_CACHE_HOME")
     if xdg and Path(xdg).is_absolute():  # the XDG spec: a relative value is ignored
         return Path(xdg) / "opus"
@@ -66,7 +68,9 @@ def settings(
     env = os.environ if environ is None else environ
     values = config or {}
     out: dict[str, dict[str, Any]] = {}
-    if ENV_OFF in env:
+    if env.get(ENV_DIR, "").strip().lower() in _DIR_OFF:  # as for the schema cache
+        enabled, source = False, "environment"
+    elif ENV_OFF in env:
         enabled, source = env[ENV_OFF].strip().lower() in _FALSE, "environment"
     elif "cache" in values:
         enabled, source = bool(values["cache"]), "config file"
@@ -75,7 +79,9 @@ def settings(
     out["cache"] = {"value": enabled, "source": source, "envvar": ENV_OFF}
     directory: str | None
     try:
-        if env.get(ENV_DIR):
+        if env.get(ENV_DIR, "").strip().lower() in _DIR_OFF:
+            directory, source = None, "environment"
+        elif env.get(ENV_DIR, "").strip():
             directory, source = str(default_directory(env)), "environment"
         elif values.get("cache_dir"):
             directory, source = str(Path(values["cache_dir"]).expanduser()), "config file"

@@ -35,12 +35,13 @@ def engine(plugins: Plugins, processor: RecordingProcessor) -> Iterator[Engine]:
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The manifest parse cache of every test (and of the CLI processes tests start) lives
-    in a directory of this test session, never in the user's home: ``XDG_CACHE_HOME`` is
-    passed on to subprocesses (which drop ``OPUS_*`` variables)."""
+    """opus's caches (manifests, schemas) of every test, and of the CLI processes tests
+    start, live in a directory of this test session, never in the user's home:
+    ``XDG_CACHE_HOME`` reaches subprocesses, which drop ``OPUS_*`` variables."""
     saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "OPUS_CACHE_DIR", "OPUS_NO_CACHE")}
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
-    os.environ.pop("OPUS_CACHE_DIR", None)
+    home = tmp_path_factory.mktemp("cache-home")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    os.environ["OPUS_CACHE_DIR"] = str(home / "opus")
     os.environ.pop("OPUS_NO_CACHE", None)
     yield
     for key, value in saved.items():

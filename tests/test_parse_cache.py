@@ -213,6 +213,7 @@ def test_where_the_cache_lives(tmp_path) -> None:
     home = default_directory({"XDG_CACHE_HOME": "relative"})  # ignored, as XDG says
     assert home == Path("~/.cache/opus").expanduser()
     assert from_settings(environ={"OPUS_NO_CACHE": "1"}) is None
+    assert from_settings(environ={"OPUS_CACHE_DIR": "off"}) is None  # every cache off
     assert from_settings({"cache": False}, environ={}) is None
     cache = from_settings({"cache": False}, environ={"OPUS_NO_CACHE": "0", "XDG_CACHE_HOME": "/c"})
     assert cache is not None and cache.directory == Path("/c/opus/manifests")
