@@ -31,3 +31,9 @@ class Status(StrEnum):
     ROLLED_BACK = "rolled_back"
     SKIPPED = "skipped"
     PLANNED = "planned"
+
+
+def plain(value: str) -> str:
+    """``value`` as a plain ``str``: an :class:`Action` or :class:`Status` gives its value
+    (one shared string, where ``str()`` would make a new one each time)."""
+    return value._value_ if isinstance(value, (Action, Status)) else str(value)

@@ -28,19 +28,30 @@ class Cancellation:
     executor) cannot be cancelled through it.
     """
 
+    __slots__ = ("_lock", "_event", "_set", "_callbacks", "reason")
+
     def __init__(self) -> None:
-        self._event = threading.Event()
+        # One per action, and most are never waited on: the Event (a Condition and two
+        # locks) is made only by the first wait().
         self._lock = threading.Lock()
+        self._event: threading.Event | None = None
+        self._set = False
         self._callbacks: list[Callback] = []
         self.reason: str | None = None
 
     def is_set(self) -> bool:
         """Whether the action was cancelled."""
-        return self._event.is_set()
+        return self._set
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until cancelled or ``timeout`` seconds passed; returns :meth:`is_set`."""
-        return self._event.wait(timeout)
+        with self._lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._set:
+                    self._event.set()
+            event = self._event
+        return event.wait(timeout)
 
     def add_callback(self, callback: Callback) -> Callable[[], None]:
         """Call ``callback(force)`` on cancellation (at once if already cancelled).
@@ -48,7 +59,7 @@ class Cancellation:
         Returns a function that removes the callback (call it when the work is done).
         """
         with self._lock:
-            if not self._event.is_set():
+            if not self._set:
                 self._callbacks.append(callback)
                 return lambda: self._remove(callback)
         self._call(callback, force=False)
@@ -59,7 +70,9 @@ class Cancellation:
         with self._lock:
             if self.reason is None:
                 self.reason = reason
-            self._event.set()
+            self._set = True
+            if self._event is not None:
+                self._event.set()
             callbacks = list(self._callbacks)
         for callback in callbacks:
             self._call(callback, force=force)

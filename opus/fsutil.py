@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 #: Mode of files opus creates that may hold secrets.
@@ -78,6 +77,8 @@ def write_private(path: str | os.PathLike[str], data: bytes | str, *, fsync: boo
     target = Path(path).absolute()
     make_private_dirs(target.parent)
     payload = data.encode() if isinstance(data, str) else data
+    import tempfile  # (and shutil, random, ...) only when a file is written
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600

@@ -97,7 +97,7 @@ class TaskGraph:
                         f"{argument}=: no task named {name!r} in this run", argument=argument
                     )
         if not targets and not excludes:
-            return self  # everything: no copy
+            return self  # everything: the graph as it is (no copy per task)
         keep = set(self.tasks)
         if targets:
             keep = self.closure(targets, self.dependencies)

@@ -6,9 +6,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .actions import Action, Status
+from .actions import Action, Status, plain
 from .errors import ManifestError
 
 if TYPE_CHECKING:
@@ -25,9 +25,13 @@ _TOP_LEVEL_SET = frozenset(_TOP_LEVEL_KEYS)
 STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
 
 
+#: Made once: ``json.dumps`` with options builds an encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def canonical_json(value: Any) -> str:
     """Serialise ``value`` deterministically (sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(value)
 
 
 def checksum(value: Any) -> str:
@@ -62,7 +66,14 @@ class Task:
     spec: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = field(default=None, compare=False)
 
+    #: caches, set as attributes (never through ``__dict__``, which would make each task's
+    #: attributes a dict of its own instead of the compact form instances share)
+    _name: ClassVar[str | None] = None
+    _references: ClassVar[tuple[frozenset[str] | None, tuple[Reference, ...]] | None] = None
+
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_name", None)
+        object.__setattr__(self, "_references", None)
         if type(self.metadata) is dict and type(self.spec) is dict and _plain(self):
             return  # what from_manifest builds (the usual case), checked without ABCs
         if not isinstance(self.metadata, Mapping):
@@ -93,12 +104,16 @@ class Task:
     @property
     def name(self) -> str:
         """``metadata.name``, or a stable id derived from the task's content."""
-        name = self.metadata.get("name")
-        if name:
-            return str(name)
-        return (
-            f"{self.kind.lower()}-{checksum([self.api_version, self.kind, dict(self.spec)])[:12]}"
-        )
+        name: str | None = self._name
+        if name is None:
+            given = self.metadata.get("name")
+            if given:
+                name = str(given)
+            else:
+                digest = checksum([self.api_version, self.kind, dict(self.spec)])[:12]
+                name = f"{self.kind.lower()}-{digest}"
+            object.__setattr__(self, "_name", name)
+        return name
 
     def references(self, prefixes: Collection[str] | None = None) -> tuple[Reference, ...]:
         """Every ``${...}`` reference in :attr:`spec` (``prefixes``: the known sources, as
@@ -107,16 +122,13 @@ class Task:
         Raises :class:`~opus.VariableError` for a malformed reference (not cached).
         """
         key = prefixes if prefixes is None or type(prefixes) is frozenset else frozenset(prefixes)
-        cache: dict[frozenset[str] | None, tuple[Reference, ...]] | None = self.__dict__.get(
-            "_references"
-        )
-        if cache is None:
-            cache = self.__dict__["_references"] = {}
-        found = cache.get(key)
-        if found is None:
-            from .variables import find_references
+        cached: tuple[frozenset[str] | None, tuple[Reference, ...]] | None = self._references
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        from .variables import find_references
 
-            found = cache[key] = tuple(find_references(self.spec, prefixes=prefixes))
+        found = tuple(find_references(self.spec, prefixes=prefixes))
+        object.__setattr__(self, "_references", (key, found))  # the last prefixes asked
         return found
 
     @property
@@ -228,7 +240,7 @@ class Result:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskState:
     """The durable record of one task in one context."""
 
@@ -261,7 +273,7 @@ class TaskState:
         return cls(**values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One thing that happened to a task in a run (kept in the run history)."""
 
@@ -316,7 +328,7 @@ class LockInfo:
         return f"run {self.run_id} (pid {self.pid}, host {self.host}) since {when}"
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskOutcome:
     """How one task ended in a run."""
 
@@ -335,8 +347,8 @@ class TaskOutcome:
     finished_at: float | None = None
 
     def __post_init__(self) -> None:
-        self.status = str(self.status)
-        self.action = None if self.action is None else str(self.action)
+        self.status = plain(self.status)
+        self.action = None if self.action is None else plain(self.action)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -15,6 +15,10 @@ _HELP = (
 )
 
 
+#: Output types that are always JSON (not float: NaN and Infinity are not).
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 class OutputNotJSONError(OpusError):
     """A processor returned an output that is not a JSON value."""
 
@@ -22,6 +26,8 @@ class OutputNotJSONError(OpusError):
 def check_outputs(task_name: str, action: str, outputs: Mapping[Any, Any]) -> None:
     """Raise :class:`OutputNotJSONError` naming the first output (and path inside it) that is not
     JSON: a datetime, bytes, a set, an object, a non-string key, NaN or Infinity."""
+    if all(type(key) is str and type(value) in _PLAIN for key, value in outputs.items()):
+        return  # the common case: flat text, whole numbers, booleans, nulls
     problem = _problem(dict(outputs), "outputs")
     if problem:
         raise OutputNotJSONError(

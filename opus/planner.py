@@ -18,7 +18,7 @@ from .variables import UNKNOWN
 MASK = "***"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What apply (or plan) does to one task, and why."""
 
@@ -43,6 +43,8 @@ class Decision:
 
 
 UNCHANGED = Decision(None)
+#: A task never applied in this context (shared: decisions are immutable).
+_NEW = Decision(Action.CREATE, "not in state")
 
 
 def contains_unknown(value: Any) -> bool:
@@ -91,7 +93,7 @@ def decide(
     spec to find replacements; defaults to ``desired``).
     """
     if prior is None or prior.spec_checksum is None:
-        return Decision(Action.CREATE, "not in state")
+        return _NEW
     if refresh is not None and refresh.exists is False:
         return Decision(
             Action.CREATE, f"gone: {refresh.message or 'the resource no longer exists'}"

@@ -8,12 +8,11 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata  # the stdlib's: 3.11 selects groups
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from . import hookspecs
+from . import entrypoints, hookspecs
 from .commands import check_action
 from .errors import ExecutorConfigError, OpusError, PluginError, StateConfigError
 from .hooks import Hook, TaskProcessingHook
@@ -97,7 +96,10 @@ class Plugins:
     ) -> None:
         self.pm = pluggy.PluginManager("opus")
         self.pm.add_hookspecs(hookspecs)
-        if os.environ.get("OPUS_TRACE_PLUGINS") == "1":
+        #: pluggy's own call function, to see whether someone traces hook calls
+        self._plain_hookexec = getattr(self.pm, "_inner_hookexec", None)
+        self._tracing = os.environ.get("OPUS_TRACE_PLUGINS") == "1"
+        if self._tracing:
             self.pm.trace.root.setwriter(lambda msg: logger.debug("pluggy: %s", msg.rstrip()))
             self.pm.enable_tracing()
         self.disabled = set(disabled) | disabled_from_env()
@@ -137,7 +139,7 @@ class Plugins:
 
     # -- loading ----------------------------------------------------------------------------
     def _load_entry_points(self) -> None:
-        for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entrypoints.entry_points(ENTRY_POINT_GROUP):
             # A distribution's name means parsing its metadata: only when it matters.
             if ep.name in self.disabled or (self.disabled and _dist_name(ep) in self.disabled):
                 logger.info("plugin %r (%s) is disabled", ep.name, _dist_name(ep))
@@ -373,8 +375,14 @@ class Plugins:
         registry = self.processors()
         render: Renderer | None = None
         if task.api_version in registry:
-            render = functools.partial(registry.get(task.api_version).render_reference, spec)
-        resolved: dict[str, Any] | None = self.pm.hook.opus_resolve_spec(
+            from .processor import TaskProcessor
+
+            processor = registry.get(task.api_version)
+            if type(processor).render_reference is not TaskProcessor.render_reference:
+                render = functools.partial(processor.render_reference, spec)
+            # else: the default renders nothing; no call per reference
+        resolved: dict[str, Any] | None = self._first_result(
+            "opus_resolve_spec",
             task=task,
             spec=spec,
             variables=variables,
@@ -390,13 +398,34 @@ class Plugins:
     def process_task(self, task: Task, ctx: TaskContext) -> Result:
         """Run the action; outputs that are not JSON fail it (``OutputError``), so the
         driver rolls it back like any failed action."""
-        from .model import Result
-        from .output_check import check_outputs
-
-        self.processors()
-        result = Result.coerce(self.pm.hook.opus_process_task(task=task, ctx=ctx))
-        check_outputs(task.name, ctx.action, result.outputs)
+        if not self._processors_loaded:
+            self.processors()
+        result = _coerce(self._first_result("opus_process_task", task=task, ctx=ctx))
+        _check_outputs(task.name, ctx.action, result.outputs)
         return result
+
+    def _first_result(self, hook: str, **kwargs: Any) -> Any:
+        """Call a ``firstresult`` hook that runs for every task.
+
+        With exactly one implementation that is not a wrapper (the builtin, as a rule) it
+        is called directly: what pluggy would return, without its per-call work.
+        """
+        caller = getattr(self.pm.hook, hook)
+        impls = caller.get_hookimpls()
+        if len(impls) == 1 and self._unobserved():
+            impl = impls[0]
+            if not (impl.hookwrapper or impl.wrapper):
+                return impl.function(*[kwargs[name] for name in impl.argnames])
+        return caller(**kwargs)
+
+    def _unobserved(self) -> bool:
+        """Whether no one watches hook calls (``OPUS_TRACE_PLUGINS``, pluggy's
+        ``add_hookcall_monitoring``): pluggy swaps its inner call function when they do."""
+        return (
+            not self._tracing
+            and self._plain_hookexec is not None
+            and getattr(self.pm, "_inner_hookexec", None) is self._plain_hookexec
+        )
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
         caller = getattr(self.pm.hook, hook)
@@ -477,3 +506,15 @@ def _version() -> str:
 
 def _dist_name(ep: Any) -> str | None:
     return ep.dist.name if ep.dist else None
+
+
+def _coerce(value: Any) -> Result:
+    from .model import Result
+
+    return value if type(value) is Result else Result.coerce(value)
+
+
+def _check_outputs(task_name: str, action: str, outputs: Mapping[str, Any]) -> None:
+    from .output_check import check_outputs
+
+    check_outputs(task_name, action, outputs)

@@ -14,12 +14,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .actions import Action
 from .planner import MASK
-from .variables import find_references
 
 if TYPE_CHECKING:
     from .model import Task
@@ -58,22 +56,23 @@ class RefreshAhead:
             return
         if run.saved is not None:
             return
+        refreshes: dict[str, bool] = {}  # apiVersion -> whether its processor refreshes
+        prefixes = run.plugins.variable_prefixes()
         for name in run.order:
             prior = run.prior.get(name)
+            if prior is None or prior.spec_checksum is None or name in run.orphans:
+                continue
+            api = run.tasks[name].api_version
+            refreshed = refreshes.get(api)
+            if refreshed is None:
+                refreshed = refreshes[api] = api in run.registry and run.registry.get(api).supports(
+                    Action.DETECT_DRIFT
+                )
+            if not refreshed or run._limits_of(name) or _masked(prior.applied_spec or {}):
+                continue
             task = run.tasks[name]
-            if (
-                name in run.orphans
-                or prior is None
-                or prior.spec_checksum is None
-                or task.api_version not in run.registry
-                or run._limits_of(name)
-                or _masked(prior.applied_spec or {})
-            ):
-                continue
-            if not run.registry.get(task.api_version).supports(Action.DETECT_DRIFT):
-                continue
             try:
-                if any(ref.task for ref in find_references(task.spec)):
+                if any(ref.task for ref in task.references(prefixes)):
                     continue
             except Exception:  # a malformed reference: the loop reports it
                 continue
@@ -91,8 +90,8 @@ class RefreshAhead:
             assert ctx is not None
             prior = run.prior[name]
             self._desired[name] = ctx
-            self._refresh[name] = replace(
-                ctx, action=Action.DETECT_DRIFT, spec=dict(prior.applied_spec or {})
+            self._refresh[name] = ctx.evolve(
+                action=Action.DETECT_DRIFT, spec=dict(prior.applied_spec or {})
             )
             names.append(name)
         if not names:

@@ -19,7 +19,6 @@ import logging
 import queue
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .actions import Action, Status
@@ -430,9 +429,9 @@ class Run(Completions):
             self._finish(task, self._bare_context(name), outcome, time.time())
             return
         if ctx is None:  # recorded, but its references are gone: the record is enough
-            ctx = replace(self._bare_context(name), desired_spec=None)
+            ctx = self._bare_context(name).evolve(desired_spec=None)
         if prior is not None and prior.applied_spec is not None:
-            ctx = replace(ctx, spec=self._recorded_spec(prior, ctx.desired_spec))
+            ctx = ctx.evolve(spec=self._recorded_spec(prior, ctx.desired_spec))
         self._submit(task, ctx, _ACTION)
 
     def _start_orphan(self, name: str) -> None:
@@ -487,8 +486,8 @@ class Run(Completions):
             and prior.spec_checksum is not None
             and processor.supports(Action.DETECT_DRIFT)
         ):
-            refresh_ctx = replace(
-                ctx, action=Action.DETECT_DRIFT, spec=self._recorded_spec(prior, ctx.spec)
+            refresh_ctx = ctx.evolve(
+                action=Action.DETECT_DRIFT, spec=self._recorded_spec(prior, ctx.spec)
             )
             self._in_flight[name] = (refresh_ctx, time.time())
             self._send(task, refresh_ctx, _REFRESH)
@@ -594,14 +593,14 @@ class Run(Completions):
         if decision.action == Action.REPLACE:
             assert prior is not None
             self._replacing.add(name)
-            old = replace(ctx, action=Action.DELETE, spec=self._recorded_spec(prior, ctx.spec))
+            old = ctx.evolve(action=Action.DELETE, spec=self._recorded_spec(prior, ctx.spec))
             self._submit(task, old, _REPLACE, started=started)
             return
-        self._submit(task, replace(ctx, action=decision.action), _ACTION, started=started)
+        self._submit(task, ctx.evolve(action=decision.action), _ACTION, started=started)
 
     def _plan_destroy(self, name: str) -> None:
         task = self.tasks[name]
-        ctx = replace(self._bare_context(name), action=Action.DELETE)
+        ctx = self._bare_context(name).evolve(action=Action.DELETE)
         if name in self.prior:
             outcome = TaskOutcome(name, Status.PLANNED, Action.DELETE)
         else:
@@ -631,21 +630,16 @@ class Run(Completions):
         self._send(task, ctx, phase)
 
     def _send(self, task: Task, ctx: TaskContext, phase: str) -> None:
-        future = self.executor.submit(task, ctx)
-        name = task.name
+        name, put = task.name, self._completions.put
+
+        def done(value: Any, error: BaseException | None) -> None:
+            put((name, phase, value, error))
+
+        self.executor.start_action(task, ctx, done)
         self._cancellations[name] = ctx.cancelled
         limit = task.timeout or self.task_timeout
         if limit:
             self._deadlines[name] = (phase, time.monotonic() + limit, limit)
-
-        def done(fut: Any) -> None:
-            try:
-                value, error = fut.result(), None
-            except BaseException as exc:  # noqa: BLE001 - reported as the task's error
-                value, error = None, exc
-            self._completions.put((name, phase, value, error))
-
-        future.add_done_callback(done)
 
     # -- timeouts ---------------------------------------------------------------------------
     def _next_wait(self) -> float | None:

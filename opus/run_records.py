@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .actions import Action, Status
+from .actions import Action, Status, plain
 from .errors import describe_error
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
 from .planner import Decision, read_only_outcome
 from .state.base import StateChange
 
 if TYPE_CHECKING:
+    from .cancellation import Cancellation
     from .executors.base import Executor
     from .graph import TaskGraph
     from .plugins import Plugins
@@ -33,6 +34,8 @@ logger = logging.getLogger("opus")
 #: Phases of a task: the refresh before deciding, the action, the delete half of a
 #: replacement, and the rollback of a failed action.
 _REFRESH, _ACTION, _REPLACE, _ROLLBACK = "refresh", "action", "replace", "rollback"
+#: Each action by its string (a lookup, where ``Action(...)`` is a call into enum).
+_ACTIONS: dict[str, Action] = {a.value: a for a in Action}
 #: Actions that write the task's record when they succeed.
 _WRITES_STATE = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
 #: What a batch does once its state changes are committed (or, on a failed write, instead).
@@ -63,6 +66,7 @@ class Completions:
     _replacing: set[str]
     _decisions: dict[str, Decision]
     _pending_error: dict[str, str]
+    _cancellations: dict[str, Cancellation]
     _batching: bool
     _pending: list[tuple[StateChange | None, _Effect, _OnError | None]]
 
@@ -139,7 +143,7 @@ class Completions:
             if phase == _REFRESH:
                 self._act(name, self._decide(name, result), started)
             elif phase == _REPLACE:  # the old resource is gone: create the new one
-                create = replace(self._desired[name], action=Action.CREATE)
+                create = self._desired[name].evolve(action=Action.CREATE)
                 self._in_flight[name] = (create, started)
                 self._send(task, create, _ACTION)
             else:
@@ -167,7 +171,7 @@ class Completions:
             prior = self.prior.get(name)
             if ctx.action == Action.UPDATE and prior is not None:
                 # undoing an update puts back what was applied
-                rollback_ctx = replace(rollback_ctx, spec=self._recorded_spec(prior, ctx.spec))
+                rollback_ctx = rollback_ctx.evolve(spec=self._recorded_spec(prior, ctx.spec))
             self._pending_error[name] = message
             try:
                 self._in_flight[name] = (ctx, started)
@@ -180,7 +184,7 @@ class Completions:
         self._fail(name, ctx, message, started, rolled_back=False)
 
     def _succeed(self, task: Task, ctx: TaskContext, result: Result, started: float) -> None:
-        name, action = task.name, Action(ctx.action)
+        name, action = task.name, _ACTIONS[ctx.action]
         outputs = dict(result.outputs)
         if action in (Action.DESCRIBE, Action.DETECT_DRIFT):
             outcome = self._read_only_outcome(task, ctx, result)
@@ -197,7 +201,7 @@ class Completions:
                 name=name,
                 api_version=task.api_version,
                 kind=task.kind,
-                applied_spec=dict(self.registry.get(task.api_version).redact(ctx.spec)),
+                applied_spec=_own_dict(self.registry.get(task.api_version).redact(ctx.spec)),
                 spec_checksum=checksum(ctx.spec),
                 outputs=outputs,
                 resource_checksum=result.resource_checksum,
@@ -262,8 +266,8 @@ class Completions:
             run_id=self.result.run_id,
             context=self.context,
             name=name,
-            action=str(action),
-            status=str(status),
+            action=plain(action),
+            status=plain(status),
             at=now,
             duration_s=now - started,
             spec_checksum=spec_checksum,
@@ -277,6 +281,7 @@ class Completions:
         outcome.started_at, outcome.finished_at = started, time.time()
         outcome.duration_s = outcome.finished_at - started
         self._in_flight.pop(task.name, None)
+        self._forget(task.name)
         self.result.tasks[task.name] = outcome
         self.scheduler.finish(task.name, succeeded=True)
         self.plugins.task_done(task, ctx, outcome)
@@ -326,6 +331,7 @@ class Completions:
             outcome.started_at, outcome.finished_at = started, now
             outcome.duration_s = now - started
             self._in_flight.pop(name, None)
+            self._forget(name)
             self.result.tasks[name] = outcome
             blocked = self.scheduler.finish(name, succeeded=False)
             self.plugins.task_failed(task, ctx, outcome)  # the failure first, then its effects
@@ -344,6 +350,12 @@ class Completions:
         if stop_run and not self.keep_going:  # at once: no new task starts meanwhile
             self._stop(f"not started: the run stopped after task {name!r} failed")
         self._defer(change, saved, not_saved)
+
+    def _forget(self, name: str) -> None:
+        """Drop what only a running task needed; a plan keeps the desired spec (saved plans)."""
+        if self.action != Action.PLAN:
+            self._desired.pop(name, None)
+        self._cancellations.pop(name, None)
 
     def _state_failed(self, exc: BaseException) -> None:
         """State cannot be written (disk full?): start nothing more, whatever keep_going
@@ -371,3 +383,8 @@ class Completions:
         )
         outcome.started_at, outcome.finished_at = started, time.time()
         self.result.tasks[name] = outcome
+
+
+def _own_dict(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved spec to record: resolving made a fresh dict for this run, kept as it is."""
+    return spec if type(spec) is dict else dict(spec)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import PluginError, SpecError, ValidationErrors
+from .schemacache import compile_validator
 
 if TYPE_CHECKING:  # jsonschema is imported on first use: `import opus` stays fast
     from jsonschema.exceptions import ValidationError as _JsError
@@ -167,7 +168,7 @@ class _FastChecker:
         self._schema = schema
         self._plain = check
         self._tolerant: Callable[[Any], Any] | None = None
-        self._compile = fastjsonschema.compile
+        self._compile = compile_validator
         self._error = fastjsonschema.JsonSchemaException
 
     def _passes(self, check: Callable[[Any], Any], instance: Any) -> bool:
@@ -241,14 +242,14 @@ def _refs(schema: Any) -> Iterator[str]:
 
 def _fast_checker(schema: Mapping[str, Any]) -> _FastChecker | None:
     try:
-        import fastjsonschema
+        import fastjsonschema  # noqa: F401 - is it installed?
     except ImportError:
         return None
     try:
         draft7 = _draft7(schema)
         if any(not ref.startswith("#/") for ref in _refs(draft7)):
             return None  # a reference to another document: jsonschema resolves those
-        check = fastjsonschema.compile(draft7)
+        check = compile_validator(draft7)
     except LookupError:
         return None
     except Exception as exc:  # fastjsonschema cannot compile it: jsonschema alone will do

@@ -157,6 +157,16 @@ def render_text(value: Any) -> str:
     return str(value)
 
 
+#: Types copied as they are (their values hold no reference).
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` certainly holds no reference (a scalar, or text without ``${``)."""
+    kind = type(value)
+    return kind in _SCALARS or (kind is str and "${" not in value)
+
+
 def resolve_spec(
     spec: Mapping[str, Any],
     variables: Mapping[str, Any],
@@ -237,12 +247,18 @@ def resolve_spec(
         return UNKNOWN if unknown else text  # a text with an unknown part is unknown
 
     def walk(value: Any, path: str) -> Any:
+        # a child's path is built only when it is a container or a reference
         if isinstance(value, str):
             return resolve_text(value, path) if "${" in value else value
-        if isinstance(value, Mapping):
-            return {key: walk(item, f"{path}.{key}") for key, item in value.items()}
+        if isinstance(value, (dict, Mapping)):
+            return {
+                key: item if _plain(item) else walk(item, f"{path}.{key}")
+                for key, item in value.items()
+            }
         if isinstance(value, (list, tuple)):
-            return [walk(item, f"{path}[{i}]") for i, item in enumerate(value)]
+            return [
+                item if _plain(item) else walk(item, f"{path}[{i}]") for i, item in enumerate(value)
+            ]
         return value
 
     resolved: dict[str, Any] = walk(spec, "spec")

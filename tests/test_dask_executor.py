@@ -104,7 +104,9 @@ def test_actions_run_in_worker_processes_in_dependency_order(engine: Engine) -> 
 
 
 def test_the_cluster_is_reused_across_runs(engine: Engine) -> None:
+    assert engine.run("apply", [step("w")]).ok  # started here if no test before did
     client = engine.executor.client
+    assert client is not None
     assert engine.run("apply", [step("x")]).ok
     assert engine.run("apply", [step("y")]).ok
     assert engine.executor.client is client
@@ -417,3 +419,91 @@ def test_a_timed_out_action_on_a_worker_fails_and_the_run_goes_on(
     assert "timed out after 0.5s" in result.tasks["slow"].error
     assert result.tasks["other"].status == "done"
     assert marker.exists()
+
+
+class DyingProcessor(TaskProcessor):
+    """Ends its worker process in the middle of the action (a crash, an OOM kill)."""
+
+    api_version = "dask-dying/v1"
+
+    def create(self, task, ctx):  # noqa: ANN001
+        if ctx.spec.get("die"):
+            os._exit(13)
+        time.sleep(ctx.spec.get("sleep", 0))
+        return {"pid": os.getpid()}
+
+
+def test_a_worker_dying_mid_action_fails_that_task_clearly() -> None:
+    import dask
+
+    engine = Engine(
+        state="memory://", plugins=Plugins(entry_points=False), parallelism=3, executor="dask"
+    )
+    engine.register_processor(DyingProcessor)
+    tasks = [
+        {"apiVersion": DyingProcessor.api_version, "kind": "D", "metadata": {"name": name},
+         "spec": spec}
+        for name, spec in (("dies", {"die": True, "sleep": 0}), ("lives", {"sleep": 0}))
+    ]  # fmt: skip
+    # No second chance on another worker: the first death is the task's failure.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), engine:
+        result = engine.run("apply", tasks[:1], context="d")
+        again = engine.run("apply", tasks[1:], context="d")  # the nanny restarted the worker
+    assert result.tasks["dies"].status == "failed"
+    assert "the Dask cluster failed to run it" in (result.tasks["dies"].error or "")
+    assert again.ok and again.tasks["lives"].status == "done"
+
+
+def test_one_burst_of_results_reaches_each_its_own_task(engine: Engine) -> None:
+    """Forty tasks submitted together, every third failing: the results are gathered in
+    batches and each task gets its own outcome."""
+    tasks = [step(f"t{i}", value=i, sleep=0.05, fail=i % 3 == 0) for i in range(40)]
+    result = engine.run("apply", tasks, keep_going=True)
+    for i in range(40):
+        outcome = result.tasks[f"t{i}"]
+        if i % 3 == 0:
+            assert outcome.status == "failed" and f"t{i} failed on the worker" in outcome.error
+        else:
+            assert outcome.status == "done" and outcome.outputs["value"] == i
+
+
+def test_payloads_use_the_standard_pickler_and_cloudpickle_when_needed() -> None:
+    import pickle
+
+    from opus.executors.dask import dumps
+
+    plain = {"spec": [1, "two", None]}
+    assert dumps(plain) == pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
+    local_function = pickle.loads(dumps(lambda: 42))  # by value: pickle cannot
+    assert local_function() == 42
+    main_class = type("InMain", (), {"__module__": "__main__"})
+    sys.modules["__main__"].InMain = main_class  # type: ignore[attr-defined]
+    try:
+        blob = dumps(main_class())  # pickle could, by a reference no worker can follow
+    finally:
+        del sys.modules["__main__"].InMain  # type: ignore[attr-defined]
+    assert type(pickle.loads(blob)).__name__ == "InMain"  # cloudpickle shipped the class
+
+
+def test_results_still_arrive_when_batched_fetching_fails(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batched fetching relies on a private part of distributed: should it break, every
+    task is settled on its own instead of being left hanging."""
+    from opus.executors import dask as dask_executor
+
+    async def broken(client: Any, left: Any) -> None:
+        raise AttributeError("'Future' object has no attribute '_state'")
+
+    monkeypatch.setattr(dask_executor, "_settle_batches", broken)
+    result = engine.run(
+        "apply", [step(f"r{i}", value=i, fail=i == 2) for i in range(5)], keep_going=True
+    )
+    assert [result.tasks[f"r{i}"].status for i in range(5)] == [
+        "done",
+        "done",
+        "failed",
+        "done",
+        "done",
+    ]
+    assert result.tasks["r4"].outputs["value"] == 4

@@ -153,3 +153,35 @@ def test_scheduler_global_bound() -> None:
     s.finish("t0", succeeded=True)
     assert s.next_task() == "t2"
     assert s.not_started() == ["t3", "t4"]
+
+
+def test_local_threads_are_bounded_reused_and_gone_after_the_run() -> None:
+    used: set[str] = set()
+
+    class Where(TimelineProcessor):
+        def create(self, task, ctx):  # noqa: ANN001, ANN201
+            used.add(threading.current_thread().name)
+            return super().create(task, ctx)
+
+    before = {t.ident for t in threading.enumerate()}
+    with make_engine(Where(), parallelism=4) as engine:
+        result = engine.run("apply", [step(f"t{i}", sleep=0.001) for i in range(200)])
+        assert result.ok and len(result.tasks) == 200
+        assert 1 < len(used) <= 4, used  # parallel, never more threads than parallelism
+        assert all(name.startswith("opus-task-") for name in used)
+        left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert not left, f"threads left running after the run: {left}"
+
+
+def test_an_executor_that_overrides_submit_sees_every_action(proc: TimelineProcessor) -> None:
+    seen: list[str] = []
+
+    class Watching(ThreadExecutor):
+        def submit(self, task, ctx):  # noqa: ANN001, ANN201
+            seen.append(f"{task.name}:{ctx.action}")
+            return super().submit(task, ctx)
+
+    with make_engine(proc, parallelism=3, executor=Watching()) as engine:
+        assert engine.run("apply", [step("a"), step("b", "a")]).ok
+        assert engine.run("delete", [step("a"), step("b", "a")]).ok
+    assert seen == ["a:create", "b:create", "b:delete", "a:delete"]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..graph import TaskGraph
     from ..model import RunResult, TaskOutcome
+    from ..registry import ProcessorRegistry
     from ..saved_plan import Plan
     from ..state.base import StateBackend
     from .inputs import Inputs
@@ -149,28 +150,28 @@ def may_destroy(opts: RunOptions, engine: Engine, inputs: Inputs) -> bool:
     if opts.prune and not (opts.targets or opts.excludes):
         return True
     processors = engine.plugins.processors()
-    replace_on: dict[str, tuple[str, ...]] = {}
-    candidates = []  # tasks whose processor replaces on some key: only those can replace
-    for task in inputs.tasks:
-        keys = replace_on.get(task.api_version)
-        if keys is None:
-            try:
-                keys = tuple(processors.get(task.api_version).replace_on)
-            except OpusError:  # unknown apiVersion: validation has said so
-                keys = ()
-            replace_on[task.api_version] = keys
-        if keys:
-            candidates.append(task)
-    if not candidates:  # nothing to compare: the state need not be read
-        return False
+    used = {t.api_version for t in inputs.tasks if t.api_version in processors}
+    if not any(_replace_on(processors, api) for api in used):
+        return False  # nothing can be replaced: no need to read the records
     records = {r.name: r for r in engine.state.list_records(opts.context)}
-    for task in candidates:
+    for task in inputs.tasks:
         record = records.get(task.name)
         if record is None or record.applied_spec is None:
             continue
-        if replace_paths(record.applied_spec, task.spec, replace_on[task.api_version]):
+        try:
+            processor = processors.get(task.api_version)
+        except OpusError:  # unknown apiVersion: validation has said so
+            continue
+        if replace_paths(record.applied_spec, task.spec, processor.replace_on):
             return True
     return False
+
+
+def _replace_on(processors: ProcessorRegistry, api_version: str) -> tuple[str, ...]:
+    try:
+        return tuple(processors.get(api_version).replace_on)
+    except OpusError:  # a conflicting apiVersion: validation has said so
+        return ()
 
 
 def _command_for(action: str, command_map: Mapping[str, str]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from ..model import Result, Task
     from ..plugins import Plugins
     from ..processor import TaskContext
+
+
+#: Called with ``(result, None)`` or ``(None, exception)`` when an action ends.
+Done = Callable[[Any, "BaseException | None"], None]
 
 
 class TaskFuture(Protocol):
@@ -44,6 +48,24 @@ class Executor(ABC):
     @abstractmethod
     def shutdown(self) -> None:
         """End of a run: running actions are allowed to finish."""
+
+    def start_action(self, task: Task, ctx: TaskContext, done: Done) -> None:
+        """Start ``ctx.action`` on ``task`` and call ``done(result, error)`` once it ends,
+        from any thread; what the driver calls for every action.
+
+        The default wraps :meth:`submit`; an executor that can hand work over without a
+        future (the local thread pool) overrides it.
+        """
+        future = self.submit(task, ctx)
+
+        def finished(fut: Any) -> None:
+            try:
+                value, error = fut.result(), None
+            except BaseException as exc:  # noqa: BLE001 - reported as the task's error
+                value, error = None, exc
+            done(value, error)
+
+        future.add_done_callback(finished)
 
     def submit_batch(self, items: Sequence[tuple[Task, TaskContext]]) -> TaskFuture:
         """Run the actions of ``items`` as one unit of work (used for the refresh before

@@ -15,6 +15,11 @@ driver's interpreter). The private cluster runs without the worker's statistical
 and work stealing, which cost CPU per task and help nothing here. The driver
 keeps scheduling, variables and state; only ``opus_process_task`` runs on the workers.
 
+Submissions are sent in bursts: ``submit`` queues the task, and the first submission of a
+burst schedules a flush on the client's event loop that sends everything queued by then as
+one graph (``client.map``); the results of tasks that finish together are fetched with one
+``gather``. Tasks and results travel as standard pickles, cloudpickle only where needed.
+
 What a worker needs to find processors is shipped with every call as one pickled
 *environment* (disabled plugin names, hand-registered plugin modules and objects,
 hand-registered processors) and turned into a per-process cached
@@ -28,6 +33,7 @@ import hashlib
 import itertools
 import logging
 import math
+import pickle
 import socket
 import sys
 import threading
@@ -140,6 +146,9 @@ class DaskExecutor(Executor):
         self._client: Any = None
         self._slots = 0
         self._env: tuple[str, bytes] | None = None
+        #: Submissions not yet sent: ``(key, environment, payload, driver future, task name)``.
+        self._pending: list[tuple[str, tuple[str, bytes], bytes, Future[Any], str]] = []
+        self._pending_lock = threading.Lock()
         #: Task keys: unique per executor (a random prefix) and per call (a counter).
         self._key_prefix = uuid.uuid4().hex[:8]
         self._key_counter = itertools.count()
@@ -205,23 +214,54 @@ class DaskExecutor(Executor):
     def submit(self, task: Task, ctx: TaskContext) -> Future[Result]:
         assert self._client is not None and self._env is not None, "start() first"
         try:
-            payload = _cloudpickle().dumps((task, ctx))
+            payload = dumps((task, ctx))
         except Exception as exc:
             raise ExecutorError(
                 f"task {task.name!r}: cannot send {ctx.action!r} to the Dask cluster: its "
                 f"spec or context cannot be pickled ({describe_error(exc)})"
             ) from None
         key = f"opus-{ctx.action}-{task.name}-{self._key_prefix}-{next(self._key_counter)}"
-        remote = self._client.submit(
-            run_on_worker, self._env[0], self._env[1], payload, key=key, pure=False, retries=0
-        )
         local: Future[Result] = Future()
         local.set_running_or_notify_cancel()
-        # Results are gathered on the client's event loop, all at once: distributed's
-        # add_done_callback runs callbacks one by one on a single thread, where a blocking
-        # result() would fetch one task's result at a time.
-        self._client.loop.add_callback(_settle, self._client, remote, local, task.name)
+        with self._pending_lock:
+            first = not self._pending
+            self._pending.append((key, self._env, payload, local, task.name))
+        if first:  # one flush per burst: it takes every submission made until it runs
+            self._client.loop.add_callback(self._flush)
         return local
+
+    def _flush(self) -> None:
+        """Send every pending submission to the scheduler as one graph (on the client's event
+        loop): one ``update-graph`` message for a burst instead of one per task, and the
+        driver thread does not serialise graphs."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        client = self._client
+        try:
+            if client is None:
+                raise ExecutorError("the Dask executor was closed")
+            remotes = client.map(
+                run_on_worker,
+                [env[0] for _key, env, _payload, _local, _name in batch],
+                [env[1] for _key, env, _payload, _local, _name in batch],
+                [payload for _key, _env, payload, _local, _name in batch],
+                key=[key for key, _env, _payload, _local, _name in batch],
+                pure=False,
+                retries=0,
+            )
+        except BaseException as exc:  # noqa: BLE001 - every task of the batch fails with it
+            for _key, _env, _payload, local, name in batch:
+                local.set_exception(
+                    ExecutorError(f"task {name!r}: cannot submit it to Dask: {describe_error(exc)}")
+                )
+            return
+        # Results are gathered on the event loop: distributed's add_done_callback runs
+        # callbacks one by one on a single thread, where a blocking result() would fetch
+        # one task's result at a time.
+        items = [(r, local, name) for r, (*_, local, name) in zip(remotes, batch, strict=True)]
+        client.loop.add_callback(_settle_all, client, items)
 
     def shutdown(self) -> None:
         """Keep the cluster for the engine's next run; :meth:`close` ends it."""
@@ -257,6 +297,78 @@ def _check_reachable(address: str, timeout: float) -> None:
         ) from None
 
 
+async def _settle_all(client: Any, items: list[tuple[Any, Future[Any], str]]) -> None:
+    """Settle the driver futures of one submitted batch: the remote futures that finished
+    together are fetched with one ``gather`` (one request for many results, not one per
+    task). Should that ever go wrong (it waits on ``Future._state``, a private part of
+    distributed), each task left is settled on its own, so no driver future is left hanging.
+    """
+    left = {remote.key: (remote, local, name) for remote, local, name in items}
+    items.clear()  # delivered results are dropped (and released on the workers) at once
+    try:
+        await _settle_batches(client, left)
+    finally:
+        for remote, local, name in list(left.values()):
+            if not local.done():
+                await _settle(client, remote, local, name)
+
+
+async def _settle_batches(client: Any, left: dict[str, tuple[Any, Future[Any], str]]) -> None:
+    import asyncio
+
+    waiting = {
+        asyncio.ensure_future(remote._state.wait()): key for key, (remote, *_) in left.items()
+    }
+    fetching: set[asyncio.Future[None]] = set()
+    while waiting:
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        ready = [left[waiting.pop(waiter)] for waiter in done]
+        # Fetched concurrently with the next ones finishing: a group never waits for another.
+        fetching.add(asyncio.ensure_future(_fetch(client, ready, left)))
+    if fetching:
+        await asyncio.gather(*fetching)
+
+
+async def _fetch(
+    client: Any,
+    ready: list[tuple[Any, Future[Any], str]],
+    left: dict[str, tuple[Any, Future[Any], str]],
+) -> None:
+    """Settle tasks that finished together: the successful ones with one ``gather``."""
+    finished = [item for item in ready if item[0].status == "finished"]
+    for remote, local, name in ready:
+        if remote.status != "finished":  # the worker died, the task was cancelled, ...
+            await _settle(client, remote, local, name)
+            left.pop(remote.key, None)
+    if not finished:
+        return
+    try:
+        values = await client.gather([r for r, _l, _n in finished], asynchronous=True)
+    except BaseException:  # noqa: BLE001 - one by one, so each task gets its own error
+        values = None
+    for index, (remote, local, name) in enumerate(finished):
+        if values is None:
+            await _settle(client, remote, local, name)
+        else:
+            _deliver(local, name, values[index])
+        left.pop(remote.key, None)
+
+
+def _deliver(local: Future[Any], name: str, value: tuple[bool, bytes]) -> None:
+    try:
+        ok, blob = value
+        result = pickle.loads(blob)
+    except BaseException as exc:  # noqa: BLE001 - e.g. a class the driver cannot import
+        local.set_exception(
+            ExecutorError(f"task {name!r}: cannot read its result: {describe_error(exc)}")
+        )
+        return
+    if ok:
+        local.set_result(result)
+    else:
+        local.set_exception(result)
+
+
 async def _settle(client: Any, remote: Any, local: Future[Any], name: str) -> None:
     """Turn a finished distributed future into the driver's ``concurrent`` future.
 
@@ -265,7 +377,7 @@ async def _settle(client: Any, remote: Any, local: Future[Any], name: str) -> No
     """
     try:
         ok, blob = await client.gather(remote, asynchronous=True)
-        value = _cloudpickle().loads(blob)
+        value = pickle.loads(blob)
     except BaseException as exc:  # the worker died, the task was cancelled, ...
         local.set_exception(
             ExecutorError(
@@ -367,22 +479,37 @@ def run_on_worker(key: str, env: bytes, payload: bytes) -> tuple[bool, bytes]:
     Errors travel as values so the driver sees the processor's own exception (not a Dask
     wrapper), and so an unpicklable result or exception becomes a clear message.
     """
-    cloudpickle = _cloudpickle()
     name, action = "?", "?"
     try:
-        task, ctx = cloudpickle.loads(payload)
+        task, ctx = pickle.loads(payload)
         name, action = task.name, ctx.action
         result = plugins_for(key, env).process_task(task, ctx)
     except BaseException as exc:  # noqa: BLE001 - sent back as the task's error
         try:
-            return False, cloudpickle.dumps(exc)
+            return False, dumps(exc)
         except Exception:
-            return False, cloudpickle.dumps(ExecutorError(describe_error(exc)))
+            return False, dumps(ExecutorError(describe_error(exc)))
     try:
-        return True, cloudpickle.dumps(result)
+        return True, dumps(result)
     except Exception as exc:
         error = ExecutorError(
             f"task {name!r}: the result of {action!r} cannot be pickled to send it back from "
             f"the Dask worker ({describe_error(exc)})"
         )
-        return False, cloudpickle.dumps(error)
+        return False, dumps(error)
+
+
+def dumps(value: object) -> bytes:
+    """``value`` pickled: by the standard pickler (fast: classes by reference), or by
+    cloudpickle when that fails or would refer to ``__main__`` (a lambda, a class defined
+    in a function or a script, ...).
+
+    Either way ``pickle.loads`` reads it back (cloudpickle writes standard pickles)."""
+    try:
+        blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        if b"__main__" not in blob:  # __main__ differs between driver and worker
+            return blob
+    except Exception:  # noqa: BLE001 - cloudpickle tries harder (or names the problem)
+        pass
+    by_value: bytes = _cloudpickle().dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return by_value

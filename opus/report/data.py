@@ -107,19 +107,23 @@ def report_data(result: RunResult, graph: TaskGraph) -> dict[str, Any]:
         if outcome is None:
             tasks[name] = {"status": "not_run"}
             continue
-        tasks[name] = {
+        entry: dict[str, Any] = {
             "status": outcome.status,
-            "action": outcome.action,
-            "error": outcome.error,
-            "drifted": outcome.drifted,
             "started_at": outcome.started_at,
             "finished_at": outcome.finished_at,
         }
+        for key in ("action", "error", "drifted"):  # absent when None (readers use .get)
+            value = getattr(outcome, key)
+            if value is not None:
+                entry[key] = value
+        tasks[name] = entry
     return {
         "version": DATA_VERSION,
         "started_at": result.started_at,
         "finished_at": result.finished_at,
-        "dependencies": {n: sorted(graph.dependencies.get(n, ())) for n in graph.order},
+        "dependencies": {
+            n: sorted(deps) for n in graph.order if (deps := graph.dependencies.get(n))
+        },
         "tasks": tasks,
     }
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from ..errors import StateError
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 from .base import StateBackend, StateChange
+from .jsontext import dump_json, dump_large_json
 
 logger = logging.getLogger(__name__)
 
@@ -165,15 +166,6 @@ RUN_COLUMNS = (
 LOCK_COLUMNS = "context, run_id, pid, host, since"
 
 
-def dump_json(value: Any) -> str | None:
-    """JSON text for a JSON column (values JSON cannot hold are stored as strings)."""
-    if value is None:
-        return None
-    # allow_nan=False: never write NaN/Infinity, which are not JSON (outputs are checked
-    # before; a spec holding one fails the save with a clear ValueError)
-    return json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
-
-
 def task_row(s: TaskState) -> tuple[Any, ...]:
     return (
         s.context, s.name, s.api_version, s.kind, dump_json(s.applied_spec), s.spec_checksum,
@@ -235,7 +227,11 @@ class SQLStateBackend(StateBackend):
 
     def _load_json(self, value: Any) -> Any:
         """A JSON column's value as Python data (drivers that parse JSON override this)."""
-        return None if value is None else json.loads(value)
+        if value is None:
+            return None
+        if value == "{}" or value == "[]":  # most outputs and dependencies: no parser
+            return {} if value == "{}" else []
+        return json.loads(value)
 
     @abstractmethod
     def _execute(self, work: Callable[[Cursor], T], *, write: bool) -> T:
@@ -421,7 +417,7 @@ class SQLStateBackend(StateBackend):
             "INSERT INTO run_reports (run_id, report) VALUES (?, ?) "
             "ON CONFLICT (run_id) DO UPDATE SET report = excluded.report"
         )
-        params = (run_id, dump_json(dict(report)))
+        params = (run_id, dump_large_json(dict(report)))
         self._execute(lambda cur: cur.execute(sql, params), write=True)
 
     def run_report(self, run_id: str) -> dict[str, Any] | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +34,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def this_host() -> str:
+    import socket  # only when a lock is taken: `opus --help` does not pay for it
+
     return socket.gethostname()
 
 

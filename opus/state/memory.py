@@ -10,6 +10,7 @@ from typing import Any
 
 from ..model import HistoryEntry, LockInfo, RunRecord, TaskState
 from .base import StateBackend, StateChange
+from .jsontext import dump_large_json
 
 
 class MemoryStateBackend(StateBackend):
@@ -24,7 +25,7 @@ class MemoryStateBackend(StateBackend):
         self._history: list[HistoryEntry] = []
         self._runs: dict[str, RunRecord] = {}
         self._locks: dict[str, LockInfo] = {}
-        self._reports: dict[str, dict[str, Any]] = {}
+        self._reports: dict[str, str] = {}
 
     def get(self, context: str, name: str) -> TaskState | None:
         with self._mutex:
@@ -96,11 +97,13 @@ class MemoryStateBackend(StateBackend):
 
     def save_run_report(self, run_id: str, report: Mapping[str, Any]) -> None:
         with self._mutex:
-            self._reports[run_id] = json.loads(json.dumps(dict(report), default=str))
+            # kept as text: a copy the caller cannot change, and a fraction of the objects
+            self._reports[run_id] = dump_large_json(dict(report))
 
     def run_report(self, run_id: str) -> dict[str, Any] | None:
         with self._mutex:
-            return self._reports.get(run_id)
+            text = self._reports.get(run_id)
+        return None if text is None else dict(json.loads(text))
 
     def prune(self, keep_runs: int) -> int:
         with self._mutex:
