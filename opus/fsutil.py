@@ -66,12 +66,13 @@ def create_private_file(path: str | os.PathLike[str]) -> bool:
     return True
 
 
-def write_private(path: str | os.PathLike[str], data: bytes | str) -> Path:
+def write_private(path: str | os.PathLike[str], data: bytes | str, *, fsync: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically with mode 0600 (an existing file is replaced).
 
     Missing parent directories are created with mode 0700. The content goes to a private
-    temp file in the same directory, is fsynced, and renamed over ``path``: readers see the
-    old file or the new one, never a part.
+    temp file in the same directory, is fsynced (unless ``fsync=False``: a cache that checks
+    its entries can skip it), and renamed over ``path``: readers see the old file or the new
+    one, never a part.
     """
     target = Path(path).absolute()
     make_private_dirs(target.parent)
@@ -83,7 +84,8 @@ def write_private(path: str | os.PathLike[str], data: bytes | str) -> Path:
         with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.chmod(tmp, PRIVATE_FILE)
         os.replace(tmp, target)
     except BaseException:

@@ -191,16 +191,24 @@ def build_graph(
     dependencies: dict[str, set[str]] = {name: set() for name in selected}
     for name, task in selected.items():
         try:
-            named = list(_explicit_dependencies(task, command, context, by_label))
-            named += [(r.task, f"{r.path} ({r.text})") for r in task.references(prefixes) if r.task]
+            named: list[tuple[str, Any]] = (
+                list(_explicit_dependencies(task, command, context, by_label))
+                if task.metadata.get("dependencies")
+                else []
+            )
+            named += [(r.task, r) for r in task.references(prefixes) if r.task]
         except OpusError as exc:
             problems.append(exc)
             continue
+        needs = dependencies[name]
         for dep, where in named:
+            if dep in selected and dep != name:
+                needs.add(dep)
+                continue
+            if not isinstance(where, str):  # a reference: said only when there is a problem
+                where = f"{where.path} ({where.text})"
             if dep == name:
                 problems.append(CycleError([name, name]))
-            elif dep in selected:
-                dependencies[name].add(dep)
             elif dep in all_names:
                 problems.append(
                     GraphError(

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import yamlsafe
 from .errors import ManifestError, OpusError, ValidationErrors
 from .model import Task
 from .yamlsafe import YamlProblem, documents
+
+if TYPE_CHECKING:
+    from .parsecache import ParseCache
+
+#: ``cache`` argument meaning "the cache the environment asks for" (see :mod:`opus.parsecache`).
+DEFAULT_CACHE: Any = object()
 
 #: File endings read when a directory is given.
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -35,28 +44,68 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _documents(path: Path, loader: type[Any] | None = None) -> Iterator[tuple[int, object]]:
-    """``(line, data)`` for each non-empty document of a YAML file."""
+def _resolve_cache(cache: ParseCache | None) -> ParseCache | None:
+    if cache is DEFAULT_CACHE:
+        from .parsecache import from_settings
+
+        return from_settings()
+    return cache
+
+
+def _documents(
+    path: Path, loader: type[Any] | None = None, cache: ParseCache | None = None
+) -> Iterator[tuple[int, object]]:
+    """``(line, data)`` for each non-empty document of a YAML file (from ``cache`` when
+    the file's bytes were parsed before)."""
+    data: bytes | None
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ManifestError(f"cannot read file: {exc}", file=str(path)) from None
     try:
-        yield from documents(text, loader)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # read as text for the error's own wording (its position)
+        data = None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"cannot read file: {exc}", file=str(path)) from None
+    if "\r" in text:  # universal newlines, as a file read as text has them
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    key = None
+    if cache is not None and data is not None:
+        loader = loader or yamlsafe.SafeLoader
+        key = cache.key(data, loader, yamlsafe.MAX_ALIAS_NODES)
+        cached = cache.get(key)
+        if cached is not None:
+            yield from cached
+            return
+    found: list[tuple[int, object]] = []
+    problem: YamlProblem | None = None
+    try:  # parsed whole before anything is yielded: stored as the parser made it
+        found.extend(documents(text, loader))
     except YamlProblem as exc:
-        raise ManifestError(f"invalid YAML: {exc.problem}", file=str(path), line=exc.line) from None
+        problem = exc
+    if cache is not None and key is not None and problem is None:
+        cache.put(key, found)
+    yield from found
+    if problem is not None:
+        raise ManifestError(
+            f"invalid YAML: {problem.problem}", file=str(path), line=problem.line
+        ) from None
 
 
 def collect_file(
-    path: str | Path, loader: type[Any] | None = None
+    path: str | Path, loader: type[Any] | None = None, *, cache: ParseCache | None = DEFAULT_CACHE
 ) -> tuple[list[Task], list[OpusError]]:
     """The valid tasks of one file and the problems of the others (a document may be a
-    list of tasks)."""
+    list of tasks). ``cache``: a :class:`~opus.parsecache.ParseCache`, ``None`` for none,
+    by default the one the environment asks for."""
     path = Path(path)
     tasks: list[Task] = []
     problems: list[OpusError] = []
     try:
-        for line, data in _documents(path, loader):
+        for line, data in _documents(path, loader, _resolve_cache(cache)):
             items = data if isinstance(data, list) else [data]
             for item in items:
                 if item is None:
@@ -70,18 +119,24 @@ def collect_file(
     return tasks, problems
 
 
-def load_file(path: str | Path) -> list[Task]:
+def load_file(path: str | Path, *, cache: ParseCache | None = DEFAULT_CACHE) -> list[Task]:
     """Tasks of one file; a document may be one task or a list of tasks."""
-    tasks, problems = collect_file(path)
+    tasks, problems = collect_file(path, cache=cache)
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationErrors(problems)
     return tasks
 
 
-def collect_tasks(paths: Iterable[str | Path]) -> tuple[list[Task], list[OpusError]]:
+def collect_tasks(
+    paths: Iterable[str | Path], *, cache: ParseCache | None = DEFAULT_CACHE
+) -> tuple[list[Task], list[OpusError]]:
     """The valid tasks of every file and every problem found, so that callers can report
-    manifest problems together with the graph and variable problems of the other tasks."""
+    manifest problems together with the graph and variable problems of the other tasks.
+
+    Parsed files are kept in ``cache`` (by default the one the environment asks for, see
+    :mod:`opus.parsecache`; ``None``: no cache)."""
     paths = list(paths)
+    cache = _resolve_cache(cache)
     files = manifest_files(paths)
     if not files:
         raise ManifestError(
@@ -89,16 +144,33 @@ def collect_tasks(paths: Iterable[str | Path]) -> tuple[list[Task], list[OpusErr
         )
     tasks: list[Task] = []
     problems: list[OpusError] = []
-    for path in files:
-        found, bad = collect_file(path)
-        tasks.extend(found)
-        problems.extend(bad)
+    with _collector_paused():
+        for path in files:
+            found, bad = collect_file(path, cache=cache)
+            tasks.extend(found)
+            problems.extend(bad)
     return tasks, problems
 
 
-def load_tasks(paths: Iterable[str | Path]) -> list[Task]:
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Loading makes many containers and no garbage cycles: the cyclic garbage collector,
+    which would walk every object loaded so far again and again, waits until it is done."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def load_tasks(
+    paths: Iterable[str | Path], *, cache: ParseCache | None = DEFAULT_CACHE
+) -> list[Task]:
     """Tasks from files and directories, in file order; every problem is reported at once."""
-    tasks, problems = collect_tasks(paths)
+    tasks, problems = collect_tasks(paths, cache=cache)
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationErrors(problems)
     return tasks

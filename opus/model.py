@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 #: The keys a task manifest may have at the top level.
 _TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
 
+_TOP_LEVEL_SET = frozenset(_TOP_LEVEL_KEYS)
+
 #: Statuses a task can end a run with.
 STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
 
@@ -35,6 +37,19 @@ def canonical_json(value: Any) -> str:
 def checksum(value: Any) -> str:
     """A stable sha256 of ``value``'s canonical JSON form."""
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def _plain(task: Task) -> bool:
+    """Whether ``task``'s apiVersion and kind are non-empty strings and its name, if any, is
+    one: the checks of ``Task.__post_init__`` that can fail once both mappings are dicts."""
+    name = task.metadata.get("name")
+    return (
+        type(task.api_version) is str
+        and type(task.kind) is str
+        and task.api_version != ""
+        and task.kind != ""
+        and (name is None or (type(name) is str and name != ""))
+    )
 
 
 @dataclass(frozen=True, eq=True)
@@ -59,6 +74,8 @@ class Task:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_name", None)
         object.__setattr__(self, "_references", None)
+        if type(self.metadata) is dict and type(self.spec) is dict and _plain(self):
+            return  # what from_manifest builds (the usual case), checked without ABCs
         if not isinstance(self.metadata, Mapping):
             raise ManifestError("metadata must be a mapping", file=self.source, field="metadata")
         if not isinstance(self.spec, Mapping):
@@ -104,7 +121,7 @@ class Task:
 
         Raises :class:`~opus.VariableError` for a malformed reference (not cached).
         """
-        key = None if prefixes is None else frozenset(prefixes)
+        key = prefixes if prefixes is None or type(prefixes) is frozenset else frozenset(prefixes)
         cached: tuple[frozenset[str] | None, tuple[Reference, ...]] | None = self._references
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -140,14 +157,14 @@ class Task:
         cls, doc: Any, *, source: str | None = None, require_name: bool = True
     ) -> Task:
         """Build a task from a manifest mapping (``apiVersion``, ``kind``, ...)."""
-        if not isinstance(doc, Mapping):
+        if type(doc) is not dict and not isinstance(doc, Mapping):
             raise ManifestError(
                 f"a task manifest must be a mapping, got {type(doc).__name__}", file=source
             )
         metadata = doc.get("metadata")
         if metadata is None:
             metadata = {}
-        if not isinstance(metadata, Mapping):
+        if type(metadata) is not dict and not isinstance(metadata, Mapping):
             raise ManifestError("metadata must be a mapping", file=source, field="metadata")
         name = metadata.get("name")
         for key in ("apiVersion", "kind"):
@@ -159,8 +176,8 @@ class Task:
                 file=source,
                 field="metadata.name",
             )
-        unknown = sorted(str(k) for k in set(doc) - set(_TOP_LEVEL_KEYS))
-        if unknown:
+        if not _TOP_LEVEL_SET.issuperset(doc):
+            unknown = sorted(str(k) for k in set(doc) - _TOP_LEVEL_SET)
             from .specschema import suggest
 
             hints = "".join(suggest(k, _TOP_LEVEL_KEYS) for k in unknown)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -33,18 +34,21 @@ def engine(plugins: Plugins, processor: RecordingProcessor) -> Iterator[Engine]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_schema_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Compiled schemas (opus.schemacache) go to a directory of this test session, not to
-    the user's ~/.cache/opus (subprocesses inherit the setting)."""
-    import os
-
-    saved = os.environ.get("OPUS_CACHE_DIR")
-    os.environ["OPUS_CACHE_DIR"] = str(tmp_path_factory.mktemp("opus-cache"))
+def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """opus's caches (manifests, schemas) of every test, and of the CLI processes tests
+    start, live in a directory of this test session, never in the user's home:
+    ``XDG_CACHE_HOME`` reaches subprocesses, which drop ``OPUS_*`` variables."""
+    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "OPUS_CACHE_DIR", "OPUS_NO_CACHE")}
+    home = tmp_path_factory.mktemp("cache-home")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    os.environ["OPUS_CACHE_DIR"] = str(home / "opus")
+    os.environ.pop("OPUS_NO_CACHE", None)
     yield
-    if saved is None:
-        del os.environ["OPUS_CACHE_DIR"]
-    else:
-        os.environ["OPUS_CACHE_DIR"] = saved
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(autouse=True)

@@ -100,6 +100,9 @@ SETTINGS: dict[str, Setting] = {
     "refresh": Setting(_boolean, "refresh"),
     "assume_yes": Setting(_boolean, "assume_yes"),
     "protected": Setting(_strings, "protected"),  # no option: only the config file sets it
+    # no option: the config file or the environment (OPUS_NO_CACHE, OPUS_CACHE_DIR)
+    "cache": Setting(_boolean, "cache"),
+    "cache_dir": Setting(_string, "cache_dir"),
     "disable_plugins": Setting(_strings, "disabled", group_level=True),
     "plugins": Setting(_strings, "plugin_modules", group_level=True),
 }
@@ -226,5 +229,7 @@ def load_config(path: str | Path | None = None, cwd: Path | None = None) -> Conf
             raise ConfigError(f"{where}: key {raw_key!r}: {exc}, got {raw!r}") from None
         if key == "values":  # relative to the config file, like a path written in it
             value = [str(path.parent / v) if not Path(v).is_absolute() else v for v in value]
+        if key == "cache_dir":
+            value = str((path.parent / Path(value).expanduser()).absolute())
         values[key] = value
     return Config(path, values, plugin_config)

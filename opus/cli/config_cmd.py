@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .. import parsecache
 from .errors import handle_errors
 from .options import output_option
 from .session import Session
@@ -31,9 +32,14 @@ def effective_settings(ctx: click.Context, command: str) -> dict[str, dict[str, 
     cmd = make_run_command(command, action)
     sub = cmd.make_context(command, [], parent=group, resilient_parsing=True)
     out: dict[str, dict[str, Any]] = {}
+    session = group.ensure_object(Session)
+    cache = parsecache.settings(session.config.values if session.config is not None else None)
     for key, setting in SETTINGS.items():
         if setting.group_level:
             out[key] = _group_setting(group, key, setting.param)
+            continue
+        if key in cache:  # the manifest parse cache: config file or environment
+            out[key] = cache[key]
             continue
         param = next((p for p in cmd.params if p.name == setting.param), None)
         if param is None:  # a setting only the config file gives (``protected``)

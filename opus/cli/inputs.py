@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..graph import TaskGraph
     from ..model import Task
+    from ..parsecache import ParseCache
 
 
 @dataclass
@@ -46,10 +47,21 @@ def read_inputs(
         variables.update(parse_assignments(tuple(var_pairs)))
     except OpusError as exc:
         problems.append(exc)
-    tasks, bad = collect_tasks(files)
+    tasks, bad = collect_tasks(files, cache=manifest_cache())
     if not tasks and not bad:
         click.echo(f"warning: no tasks found in {', '.join(files)}", err=True)
     return Inputs(tasks, variables, problems + bad)
+
+
+def manifest_cache() -> ParseCache | None:
+    """The parse cache the environment and the config file ask for (``None``: off)."""
+    from ..parsecache import from_settings
+    from .session import Session
+
+    ctx = click.get_current_context(silent=True)
+    session = ctx.find_object(Session) if ctx is not None else None
+    config = session.config if session is not None else None
+    return from_settings(config.values if config is not None else None)
 
 
 def combine(problems: Sequence[OpusError]) -> OpusError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -102,7 +103,26 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def execute(session: Session, opts: RunOptions, events: EventStream | None) -> int:
-    """Run one command and print its result; return the exit code."""
+    """Run one command and print its result; return the exit code.
+
+    Reading and checking the inputs make many objects and no cyclic garbage, so the cyclic
+    garbage collector waits until they are done (it would walk every object made so far
+    again and again); then the tasks and their graph, which live as long as the command,
+    are frozen out of its sight for the run.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _execute(session, opts, events, collecting)
+    finally:
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+
+
+def _execute(
+    session: Session, opts: RunOptions, events: EventStream | None, collecting: bool
+) -> int:
     from ..engine import Engine
     from .inputs import Inputs, check, read_inputs
     from .output import print_json, print_summary
@@ -140,6 +160,9 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
         excludes = saved.excludes if saved else opts.excludes
         graph = check(engine, opts.command, inputs, opts.context, targets, excludes,
                       destroy=opts.destroy)  # fmt: skip
+        gc.freeze()  # see execute
+        if collecting:
+            gc.enable()
         if not opts.destroy:
             confirm_run(session, opts, engine, graph, inputs, saved)
         if opts.prune and (opts.targets or opts.excludes):

@@ -1,0 +1,289 @@
+"""A cache of parsed manifest files, so that an unchanged file is not parsed again.
+
+Parsing YAML is most of what loading manifests costs. Each file that parses without a
+problem is stored, as the ``(line, data)`` of its documents, under a key that hashes the
+file's exact bytes together with everything else the result depends on (the loader and its
+constructors and resolvers, the PyYAML, libyaml, opus and Python versions, the source of
+:mod:`opus.yamlsafe` and the alias bound). A changed file, loader or version gives another
+key, so an entry can never be stale; old entries are pruned by age when the cache grows
+beyond :data:`MAX_BYTES`.
+
+* Where: ``$OPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/opus``, else ``~/.cache/opus``
+  (the config key ``cache_dir`` sets it for a project), in a ``manifests`` directory.
+* Off: ``OPUS_NO_CACHE=1`` in the environment or ``cache: false`` in the config file;
+  ``OPUS_CACHE_DIR=off`` turns off every cache opus keeps, this one included.
+* Safe: entries are :mod:`marshal` data (never pickle; a file whose data marshal cannot
+  hold, such as YAML timestamps, is simply not cached), written atomically with mode 0600
+  in a 0700 directory, each with a checksum: an entry that is corrupt, truncated or
+  unreadable is ignored and the file read again. A cache directory that another user owns
+  or can write to is not used.
+
+Only files that parsed are cached, so every error message and line is the parser's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import marshal
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Bumped when the layout of an entry changes.
+FORMAT = b"opus-parse-cache 1\n"
+
+#: The size the cache may grow to before its oldest entries are removed.
+MAX_BYTES = 64 * 1024 * 1024
+
+#: Environment variables: the cache directory, and turning the cache off.
+ENV_DIR = "OPUS_CACHE_DIR"
+ENV_OFF = "OPUS_NO_CACHE"
+
+_DIGEST = 16  # bytes of the blake2b checksum of each entry's payload
+_FALSE = ("", "0", "false", "no", "off")
+_DIR_OFF = ("off", "0", "none")  # OPUS_CACHE_DIR values that turn every cache off
+
+
+def default_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """``$OPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/opus``, else ``~/.cache/opus``."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_DIR, "").strip():
+        return Path(env[ENV_DIR].strip()).expanduser()
+    xdg = env.get("XDG_CACHE_HOME")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec: a relative value is ignored
+        return Path(xdg) / "opus"
+    return Path("~/.cache/opus").expanduser()
+
+
+def settings(
+    config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The effective ``cache`` and ``cache_dir`` settings with their sources (environment >
+    config file > default), as ``opus config`` shows them."""
+    env = os.environ if environ is None else environ
+    values = config or {}
+    out: dict[str, dict[str, Any]] = {}
+    if env.get(ENV_DIR, "").strip().lower() in _DIR_OFF:  # as for the schema cache
+        enabled, source = False, "environment"
+    elif ENV_OFF in env:
+        enabled, source = env[ENV_OFF].strip().lower() in _FALSE, "environment"
+    elif "cache" in values:
+        enabled, source = bool(values["cache"]), "config file"
+    else:
+        enabled, source = True, "default"
+    out["cache"] = {"value": enabled, "source": source, "envvar": ENV_OFF}
+    directory: str | None
+    try:
+        if env.get(ENV_DIR, "").strip().lower() in _DIR_OFF:
+            directory, source = None, "environment"
+        elif env.get(ENV_DIR, "").strip():
+            directory, source = str(default_directory(env)), "environment"
+        elif values.get("cache_dir"):
+            directory, source = str(Path(values["cache_dir"]).expanduser()), "config file"
+        else:
+            directory, source = str(default_directory(env)), "default"
+    except RuntimeError:  # no home directory to find ~ in: no cache
+        directory, source = None, "default"
+    out["cache_dir"] = {"value": directory, "source": source, "envvar": ENV_DIR}
+    return out
+
+
+def from_settings(
+    config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> ParseCache | None:
+    """The cache the settings ask for, or ``None`` when it is turned off."""
+    found = settings(config, environ)
+    if not found["cache"]["value"] or found["cache_dir"]["value"] is None:
+        return None
+    return ParseCache(Path(found["cache_dir"]["value"]) / "manifests")
+
+
+def _loader_fingerprint(loader: type[Any]) -> bytes:
+    """What a loader's output depends on besides the text (constructors, resolvers)."""
+    constructors = getattr(loader, "yaml_constructors", {})
+    resolvers = getattr(loader, "yaml_implicit_resolvers", {})
+    parts = [
+        f"{loader.__module__}.{loader.__qualname__}",
+        repr(
+            sorted(
+                (str(tag), f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}")
+                for tag, fn in constructors.items()
+            )
+        ),
+        repr(
+            sorted(
+                (str(first), [(tag, getattr(rx, "pattern", rx)) for tag, rx in items])
+                for first, items in resolvers.items()
+            )
+        ),
+    ]
+    return "\n".join(parts).encode()
+
+
+_ENVIRONMENT: list[bytes] = []
+
+
+def _environment() -> bytes:
+    """The versions and sources every entry depends on (computed once per process)."""
+    if not _ENVIRONMENT:
+        import yaml
+
+        from . import __version__, yamlsafe
+
+        try:
+            libyaml = str(yaml._yaml.get_version_string())
+        except AttributeError:
+            libyaml = "none"
+        try:
+            source = hashlib.sha256(Path(yamlsafe.__file__).read_bytes()).hexdigest()
+        except (OSError, TypeError):
+            source = "unknown"
+        _ENVIRONMENT.append(
+            "\n".join(
+                [
+                    f"opus {__version__}",
+                    f"yamlsafe {source}",
+                    f"pyyaml {yaml.__version__}",
+                    f"libyaml {libyaml}",
+                    f"python {sys.implementation.cache_tag} marshal {marshal.version}",
+                ]
+            ).encode()
+        )
+    return _ENVIRONMENT[0]
+
+
+class ParseCache:
+    """Parsed files by key, in ``directory`` (created 0700 on first write), at most
+    ``max_bytes`` in all."""
+
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._usable: bool | None = None
+        self._total: int | None = None  # bytes in the directory, once counted
+
+    def key(self, data: bytes, loader: type[Any], alias_limit: int) -> str:
+        """The key of a file whose bytes are ``data``, read by ``loader``."""
+        digest = hashlib.sha256(FORMAT)
+        digest.update(_environment())
+        digest.update(_loader_fingerprint(loader))
+        digest.update(f"\naliases {alias_limit}\n".encode())
+        digest.update(data)
+        return digest.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.bin"
+
+    def _directory_is_private(self) -> bool:
+        """Whether the directory is ours alone (not another user's, nobody else can write);
+        a missing directory is fine (it is created private)."""
+        if self._usable is None:
+            try:
+                info = os.stat(self.directory)
+            except FileNotFoundError:
+                return True
+            except OSError:
+                self._usable = False
+                return False
+            getuid = getattr(os, "getuid", None)  # POSIX owners and modes; else trusted
+            self._usable = getuid is None or (info.st_uid == getuid() and not info.st_mode & 0o022)
+            if not self._usable:
+                logger.warning(
+                    "not using the manifest cache %s: another user owns it or can write to it",
+                    self.directory,
+                )
+        return self._usable
+
+    def get(self, key: str) -> list[tuple[int, Any]] | None:
+        """The documents stored under ``key``; ``None`` if there is no usable entry."""
+        if not self._directory_is_private():
+            return None
+        path = self._path(key)
+        try:
+            with open(path, "rb") as handle:
+                blob = handle.read()
+        except OSError:
+            return None
+        head = len(FORMAT) + _DIGEST
+        payload = blob[head:]
+        if (
+            blob[: len(FORMAT)] != FORMAT
+            or hashlib.blake2b(payload, digest_size=_DIGEST).digest() != blob[len(FORMAT) : head]
+        ):
+            logger.debug("ignoring a corrupt manifest cache entry %s", path)
+            return None
+        try:
+            found = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
+        if not isinstance(found, list) or not all(
+            type(item) is tuple and len(item) == 2 and type(item[0]) is int for item in found
+        ):
+            return None
+        try:
+            os.utime(path)  # recently used: kept longest when pruning
+        except OSError:
+            pass
+        return found
+
+    def put(self, key: str, documents: list[tuple[int, Any]]) -> None:
+        """Store ``documents`` under ``key``, unless marshal cannot hold them or the cache
+        cannot be written (a cache never fails a run)."""
+        if not self._directory_is_private():
+            return
+        try:
+            payload = marshal.dumps(documents)
+        except ValueError:  # a timestamp, say: not cached
+            return
+        blob = FORMAT + hashlib.blake2b(payload, digest_size=_DIGEST).digest() + payload
+        from .fsutil import write_private
+
+        try:
+            write_private(self._path(key), blob, fsync=False)
+        except OSError as exc:
+            logger.debug("cannot write the manifest cache entry: %s", exc)
+            return
+        if self._total is None:
+            self._total = sum(size for _, size, _ in self._entries())
+        else:
+            self._total += len(blob)
+        if self._total > self.max_bytes:
+            self.prune()
+
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        found: list[tuple[float, int, Path]] = []
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".bin"):
+                        try:
+                            info = entry.stat()
+                        except OSError:
+                            continue
+                        found.append((info.st_mtime, info.st_size, Path(entry.path)))
+        except OSError:
+            pass
+        return found
+
+    def prune(self) -> None:
+        """Remove the least recently used entries until the cache holds at most three
+        quarters of :attr:`max_bytes`."""
+        entries = sorted(self._entries(), key=lambda item: item[0])
+        total = sum(size for _, size, _ in entries)
+        goal = self.max_bytes * 3 // 4
+        for _, size, path in entries:
+            if total <= goal:
+                break
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
+            total -= size
+        self._total = total
