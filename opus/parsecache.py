@@ -93,14 +93,34 @@ def settings(
     return out
 
 
+#: The config file's values as the CLI found them (:func:`configure`); ``None`` in library use.
+_config: Mapping[str, Any] | None = None
+
+
+def configure(config: Mapping[str, Any] | None) -> None:
+    """Make the config file's ``cache``/``cache_dir`` count for every cache of this process
+    (the CLI calls it once it has read ``opus.yaml``)."""
+    global _config
+    _config = config
+
+
+def cache_root(
+    config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """The directory every cache of opus lives under (``manifests/``, ``schemas/``), or
+    ``None`` when caching is off; ``config`` defaults to what :func:`configure` was given."""
+    found = settings(_config if config is None else config, environ)
+    if not found["cache"]["value"] or found["cache_dir"]["value"] is None:
+        return None
+    return Path(found["cache_dir"]["value"])
+
+
 def from_settings(
     config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> ParseCache | None:
     """The cache the settings ask for, or ``None`` when it is turned off."""
-    found = settings(config, environ)
-    if not found["cache"]["value"] or found["cache_dir"]["value"] is None:
-        return None
-    return ParseCache(Path(found["cache_dir"]["value"]) / "manifests")
+    root = cache_root(config, environ)
+    return None if root is None else ParseCache(root / "manifests")
 
 
 def _loader_fingerprint(loader: type[Any]) -> bytes:

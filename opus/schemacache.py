@@ -8,9 +8,10 @@ and the Python version, so a later run loads it in well under a millisecond. Any
 unusual (no cache directory, a schema that is not JSON, a damaged file) falls back to
 compiling in memory; the cache never changes what a schema accepts.
 
-Location: ``$OPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/opus``, else ``~/.cache/opus``; the
-``schemas`` directory under it is created private (0700) and used only when it belongs to
-this user and nobody else can write to it. ``OPUS_CACHE_DIR=off`` turns the cache off.
+Location: ``schemas`` under the cache directory (``$OPUS_CACHE_DIR``, else
+``$XDG_CACHE_HOME/opus``, else ``~/.cache/opus``, or ``cache_dir`` in ``opus.yaml``), created
+private (0700) and used only when it belongs to this user and nobody else can write to it.
+The settings that turn the manifest parse cache off turn this one off too.
 """
 
 from __future__ import annotations
@@ -33,19 +34,13 @@ MAX_ENTRIES = 512
 
 
 def cache_dir() -> Path | None:
-    """The directory compiled validators live in (``None``: caching is off)."""
-    configured = os.environ.get("OPUS_CACHE_DIR", "").strip()
-    if configured.lower() in ("off", "0", "none"):
-        return None
-    if configured:
-        base = Path(configured)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-        try:
-            base = Path(xdg) / "opus" if xdg else Path.home() / ".cache" / "opus"
-        except (RuntimeError, KeyError):  # no home directory to speak of: no cache
-            return None
-    return base / "schemas"
+    """The directory compiled validators live in (``None``: caching is off): ``schemas``
+    under the cache directory of :func:`opus.parsecache.cache_root`, which the same
+    settings turn off (``OPUS_NO_CACHE=1``, ``OPUS_CACHE_DIR=off``, ``cache: false``)."""
+    from .parsecache import cache_root
+
+    root = cache_root()
+    return None if root is None else root / "schemas"
 
 
 def _private(info: os.stat_result) -> bool:

@@ -249,7 +249,7 @@ def test_turned_off_the_cli_writes_no_cache(tmp_path, env, config) -> None:
     env = {**env, "OPUS_CACHE_DIR": str(cache_dir)}
     done = run_opus(tmp_path, "validate", "-f", "tasks.yaml", env=env)
     assert done.returncode == 0, done.stderr
-    assert not (cache_dir / "manifests").exists()  # (the schema cache has its own switch)
+    assert not cache_dir.exists()  # neither manifests nor compiled schemas: one switch
 
 
 def test_opus_config_shows_the_cache_settings(tmp_path, monkeypatch) -> None:
@@ -272,6 +272,7 @@ def test_a_config_cache_dir_is_used(tmp_path) -> None:
     done = run_opus(tmp_path, "validate", "-f", "tasks.yaml")
     assert done.returncode == 0, done.stderr
     assert len(entries(tmp_path / "my-cache" / "manifests")) == 1
+    assert list((tmp_path / "my-cache" / "schemas").iterdir())  # the same place for both
 
 
 @loaders

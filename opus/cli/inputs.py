@@ -55,13 +55,14 @@ def read_inputs(
 
 def manifest_cache() -> ParseCache | None:
     """The parse cache the environment and the config file ask for (``None``: off)."""
-    from ..parsecache import from_settings
+    from ..parsecache import configure, from_settings
     from .session import Session
 
     ctx = click.get_current_context(silent=True)
     session = ctx.find_object(Session) if ctx is not None else None
     config = session.config if session is not None else None
-    return from_settings(config.values if config is not None else None)
+    configure(config.values if config is not None else None)  # the schema cache follows it
+    return from_settings()
 
 
 def combine(problems: Sequence[OpusError]) -> OpusError:
