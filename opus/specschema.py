@@ -19,7 +19,6 @@ checked with jsonschema alone, as is every schema when fastjsonschema is not ins
 
 from __future__ import annotations
 
-import difflib
 import functools
 import logging
 import re
@@ -334,6 +333,8 @@ def _type_name(value: Any) -> str:
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when ``word`` looks like a misspelling of one of ``choices``."""
+    import difflib  # only when there is a problem to explain
+
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

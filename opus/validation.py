@@ -98,7 +98,7 @@ def check_metadata(
     Returns the tasks with the keys that failed removed from their metadata (so the graph
     can still be built to report its own problems) and one error per problem.
     """
-    schema = _compiled_metadata_schema([*commands, *ACTIONS] if commands else ())
+    schema: CompiledSchema | None = None  # compiled for the first task that needs it
     lines = _Lines()
     checked: list[Task] = []
     problems: list[OpusError] = []
@@ -107,6 +107,8 @@ def check_metadata(
         if type(metadata) is dict and len(metadata) == 1 and _valid_name(metadata.get("name")):
             checked.append(task)  # just a good name: what the schema would say, cheaper
             continue
+        if schema is None:
+            schema = _compiled_metadata_schema([*commands, *ACTIONS] if commands else ())
         found = schema.problems(metadata if type(metadata) is dict else dict(metadata), "metadata")
         if "name" not in task.metadata:  # a derived name (Python API): check it too
             problem = name_problem(task.name)

@@ -104,6 +104,44 @@ def test_apply_imports_only_the_processors_its_tasks_use(tmp_path: Path) -> None
     assert (tmp_path / "hi.txt").exists() and (tmp_path / "f.txt").read_text() == "x"
 
 
+def test_no_schema_library_when_no_task_needs_a_schema(tmp_path: Path) -> None:
+    (tmp_path / "plain_plugin.py").write_text(
+        textwrap.dedent("""
+            import opus
+
+            class Plain(opus.TaskProcessor):
+                api_version = "plain/v1"  # no spec_schema
+
+                def create(self, task, ctx):
+                    return {"v": 1}
+
+            @opus.hookimpl
+            def opus_register_processors():
+                return [Plain]
+        """)
+    )
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: plain/v1\nkind: Plain\nmetadata: {name: a}\n---\n"
+        "apiVersion: plain/v1\nkind: Plain\nmetadata: {name: b}\nspec: {x: '${VAR:a:v}'}\n"
+    )
+    result = loaded_after(
+        f"""
+        from opus.cli import main
+        try:
+            main(["-q", "-p", "plain_plugin", "apply", "-f", "t.yaml",
+                  "--state", "sqlite:///{tmp_path}/s.db"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        """,
+        cwd=tmp_path,
+    )
+    modules = result["modules"]
+    assert isinstance(modules, set)
+    assert "plain_plugin" in modules
+    # names alone need no metadata schema, and no processor has a spec schema
+    assert "fastjsonschema" not in modules and "jsonschema" not in modules
+
+
 def test_plugins_listing_loads_every_processor() -> None:
     plugins = Plugins()
     described = plugins.describe()["processors"]
