@@ -60,7 +60,7 @@ def _restore_opus_logger() -> Iterator[None]:
     logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
-YAML_LOADERS = [pytest.param("python", id="pyyaml")]
+YAML_LOADERS = [pytest.param("python", id="pyyaml"), pytest.param("fast", id="opus-fast")]
 YAML_LOADERS.append(
     pytest.param("libyaml", id="libyaml")
     if hasattr(yaml, "CSafeLoader")
@@ -72,9 +72,14 @@ YAML_LOADERS.append(
 
 @pytest.fixture(params=YAML_LOADERS)
 def yaml_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
-    """Run the test once with each YAML loader opus may use by default (in this process)."""
+    """Run the test once with each YAML loader opus may use (in this process): PyYAML's
+    pure-Python loader, libyaml's, and opus' own (libyaml's with shortcuts, the default)."""
     from opus import yamlsafe
 
-    loader = yaml.SafeLoader if request.param == "python" else yaml.CSafeLoader
+    loader = {
+        "python": yaml.SafeLoader,
+        "fast": yamlsafe.FastLoader,
+        "libyaml": getattr(yaml, "CSafeLoader", None),
+    }[request.param]
     monkeypatch.setattr(yamlsafe, "SafeLoader", loader)
     return loader

@@ -12,9 +12,9 @@ import yaml
 from opus import ConfigError, ManifestError
 from opus.manifest import collect_file
 from opus.variables import load_values, parse_assignments
-from opus.yamlsafe import MAX_ALIAS_NODES, YamlProblem, documents, load
+from opus.yamlsafe import MAX_ALIAS_NODES, FastLoader, YamlProblem, documents, load
 
-LOADERS = [pytest.param(yaml.SafeLoader, id="python")]
+LOADERS = [pytest.param(yaml.SafeLoader, id="python"), pytest.param(FastLoader, id="opus-fast")]
 if hasattr(yaml, "CSafeLoader"):
     LOADERS.append(pytest.param(yaml.CSafeLoader, id="libyaml"))
 else:  # pragma: no cover
