@@ -112,7 +112,8 @@ def test_a_second_cli_run_loads_its_validators_instead_of_compiling(tmp_path: Pa
         "fastjsonschema.compile_to_code = spy\n"
     )
     (tmp_path / "t.yaml").write_text(
-        "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: hi}\nspec: {path: x}\n"
+        "apiVersion: hello-world/v1\nkind: HelloWorld\n"
+        "metadata: {name: hi, labels: {team: a}}\nspec: {path: x}\n"  # more than a name
     )
     log = tmp_path / "compiles.log"
     env = {
