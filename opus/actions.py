@@ -22,6 +22,29 @@ class Action(StrEnum):
     READ = "read"
 
 
+#: The actions a processor can implement (as plain strings).
+PROCESSOR_ACTIONS: tuple[str, ...] = tuple(
+    a.value
+    for a in (
+        Action.CREATE,
+        Action.UPDATE,
+        Action.DELETE,
+        Action.DESCRIBE,
+        Action.DETECT_DRIFT,
+        Action.ROLLBACK,
+        Action.READ,
+    )
+)
+
+#: Actions a command may map to: the processor actions a run drives (all but ``read``,
+#: which only ``opus import`` uses) plus the state-driven ``apply`` and ``plan``.
+COMMAND_ACTIONS: tuple[str, ...] = (
+    *(a for a in PROCESSOR_ACTIONS if a != Action.READ),
+    Action.APPLY.value,
+    Action.PLAN.value,
+)
+
+
 class Status(StrEnum):
     """How a task ended in a run."""
 

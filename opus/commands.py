@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from .actions import Action
+from .actions import COMMAND_ACTIONS, Action
 from .errors import CommandError
 
-#: Actions a command may map to: processor actions plus the state-driven ``apply`` and ``plan``.
-ACTIONS: tuple[str, ...] = tuple(
-    str(a)
-    for a in (
-        Action.CREATE,
-        Action.UPDATE,
-        Action.DELETE,
-        Action.DESCRIBE,
-        Action.DETECT_DRIFT,
-        Action.ROLLBACK,
-        Action.APPLY,
-        Action.PLAN,
-    )
-)
+#: Actions a command may map to (see :data:`opus.actions.COMMAND_ACTIONS`).
+ACTIONS: tuple[str, ...] = COMMAND_ACTIONS
 
 #: The default command map; plugins add or remap commands through ``opus_command_map``.
 DEFAULT_COMMAND_MAP: dict[str, str] = {

@@ -7,27 +7,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .actions import Action, plain
+from .actions import PROCESSOR_ACTIONS, plain
 from .cancellation import Cancellation
 from .errors import NotSupportedError
 from .model import Result, Task, TaskState
 
 if TYPE_CHECKING:
     from .variables import Placement
-
-#: The actions a processor can implement.
-PROCESSOR_ACTIONS: tuple[str, ...] = tuple(
-    str(a)
-    for a in (
-        Action.CREATE,
-        Action.UPDATE,
-        Action.DELETE,
-        Action.DESCRIBE,
-        Action.DETECT_DRIFT,
-        Action.ROLLBACK,
-        Action.READ,
-    )
-)
 
 
 class ReadOnlyVariables(Mapping[str, Any]):
