@@ -109,6 +109,20 @@ def test_import_round_trip_through_the_cli(tmp_path) -> None:
     assert existing.read_text() == "made by hand"
 
 
+def test_import_reads_variables_like_the_run_commands(tmp_path) -> None:
+    # the same -f/--context/--var/--values options as apply, OPUS_VALUES included
+    (tmp_path / "a.txt").write_text("from values")
+    manifest = write_manifest(
+        tmp_path / "t.yaml", [hello("a", tmp_path / "a.txt", "${VAR:greeting}")]
+    )
+    (tmp_path / "values.yaml").write_text("greeting: from values\n")
+    env = {"OPUS_VALUES": str(tmp_path / "values.yaml")}
+    imported = run_opus(tmp_path, "import", "a", "-f", str(manifest), plugins=(), env=env)
+    assert imported.returncode == 0, imported.stderr
+    applied = run_opus(tmp_path, "apply", "-f", str(manifest), "-o", "json", plugins=(), env=env)
+    assert json.loads(applied.stdout)["tasks"]["a"]["status"] == "unchanged"
+
+
 def test_import_refuses_what_is_missing_or_differs(tmp_path) -> None:
     manifest = write_manifest(tmp_path / "t.yaml", [hello("a", tmp_path / "a.txt", "A")])
     missing = run_opus(tmp_path, "import", "a", "-f", str(manifest), plugins=())

@@ -7,32 +7,13 @@ import json
 import click
 
 from .errors import handle_errors
-from .options import context_option, output_option, state_option
+from .options import input_options, output_option, state_option
 from .session import Session
 
 
 @click.command("import")
 @click.argument("name")
-@click.option(
-    "-f",
-    "--file",
-    "files",
-    multiple=True,
-    required=True,
-    metavar="PATH",
-    type=click.Path(),
-    help="Task manifest file or directory of *.yaml (repeatable).",
-)
-@context_option
-@click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE", help="A user variable.")
-@click.option(
-    "--values",
-    "values_files",
-    multiple=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="A YAML values file (repeatable).",
-)
+@input_options
 @state_option
 @output_option("text", "json")
 @click.pass_obj

@@ -47,8 +47,8 @@ context_option = click.option(
     help="Context (environment) to work in.",
 )
 
-#: -f/--file, --context, --var, --values, --target, --exclude, --disable-plugin
-manifest_options = _compose(
+#: -f/--file, --context, --var, --values: what a command reads its tasks and variables from
+input_options = _compose(
     click.option(
         "-f",
         "--file",
@@ -78,6 +78,11 @@ manifest_options = _compose(
         help="A YAML values file; its contexts: section overrides per context "
         "(repeatable; the env var separates files with the path separator).",
     ),
+)
+
+#: -f/--file, --context, --var, --values, --target, --exclude, --disable-plugin
+manifest_options = _compose(
+    input_options,
     click.option(
         "--target",
         "targets",
