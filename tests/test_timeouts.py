@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers_cli import run_opus, start_opus
 
 from opus import Engine, Plugins, Result, TaskProcessor
 from opus import run as run_module
@@ -75,15 +75,11 @@ def shell_task(name: str, create: str, **metadata) -> dict:  # noqa: ANN003
 
 def start(workdir: Path, *args: str) -> subprocess.Popen[str]:
     (workdir / "hang_plugin.py").write_text(HANG_PLUGIN)
-    env = {**os.environ, "PYTHONPATH": str(workdir)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "opus", "-p", "hang_plugin", *args],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_opus(workdir, *args, plugins=("hang_plugin",))
+
+
+#: ``opus apply`` of ``t.yaml`` with memory state and a JSON result.
+APPLY_JSON = ("apply", "-f", "t.yaml", "--state", "memory://", "-o", "json")
 
 
 def finish(child: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
@@ -191,13 +187,7 @@ def test_an_action_ignoring_cancellation_is_given_up_after_a_grace(monkeypatch) 
 
 def test_a_bad_metadata_timeout_is_refused(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(shell_task("x", "true", timeout="soon")))
-    done = subprocess.run(
-        [sys.executable, "-m", "opus", "apply", "-f", "t.yaml", "--state", "memory://"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_opus(tmp_path, "apply", "-f", "t.yaml", "--state", "memory://", plugins=())
     assert done.returncode == 2
     assert "metadata.timeout" in done.stderr and "'soon'" in done.stderr
 
@@ -217,24 +207,7 @@ def test_cli_shell_task_over_its_timeout_is_killed_and_rolled_back(tmp_path: Pat
     ]
     (tmp_path / "t.yaml").write_text(yaml.safe_dump_all(docs))
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "opus",
-            "apply",
-            "-f",
-            "t.yaml",
-            "--state",
-            "memory://",
-            "-o",
-            "json",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_opus(tmp_path, *APPLY_JSON, plugins=())
     assert time.monotonic() - started < 20
     assert done.returncode == 1, done.stderr
     tasks = json.loads(done.stdout)["tasks"]
@@ -290,21 +263,9 @@ def test_a_second_interrupt_exits_130_at_once_and_kills_shell_groups(
     for name in ("sh.pid", "child.pid"):
         pid = int((tmp_path / name).read_text())
         wait_for(lambda pid=pid: not pid_alive(pid), timeout=5)
-    runs = subprocess.run(
-        [sys.executable, "-m", "opus", "runs", "list", "--state", "sqlite:///s.db", "-o", "json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    runs = run_opus(tmp_path, "runs", "list", "--state", "sqlite:///s.db", "-o", "json", plugins=())
     assert [r["status"] for r in json.loads(runs.stdout)] == ["interrupted"]
-    lock = subprocess.run(
-        [sys.executable, "-m", "opus", "state", "unlock", "--state", "sqlite:///s.db"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    lock = run_opus(tmp_path, "state", "unlock", "--state", "sqlite:///s.db", plugins=())
     assert "is not locked" in lock.stdout
 
 
@@ -314,26 +275,7 @@ def test_cli_task_timeout_flag_and_env(tmp_path: Path, how: str) -> None:
     pytest.importorskip("opus_shell", reason="needs the opus-shell plugin installed")
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(shell_task("s", "sleep 3600")))
     extra = ["--task-timeout", "0.5"] if how == "flag" else []
-    env = {**os.environ, **({"OPUS_TASK_TIMEOUT": "0.5"} if how == "env" else {})}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "opus",
-            "apply",
-            "-f",
-            "t.yaml",
-            "--state",
-            "memory://",
-            "-o",
-            "json",
-            *extra,
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = {"OPUS_TASK_TIMEOUT": "0.5"} if how == "env" else {}
+    done = run_opus(tmp_path, *APPLY_JSON, *extra, plugins=(), env=env)
     assert done.returncode == 1, done.stderr
     assert "timed out after 0.5s" in json.loads(done.stdout)["tasks"]["s"]["error"]
