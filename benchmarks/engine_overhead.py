@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import tracemalloc
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -118,35 +117,15 @@ def peak_memory(tasks: list[dict[str, Any]], parallelism: int) -> int:
         tracemalloc.stop()
 
 
-PLUGIN = textwrap.dedent("""
-    import opus
-
-    class NoOp(opus.TaskProcessor):
-        api_version = "bench/v1"
-
-        def create(self, task, ctx):
-            return {"v": 1}
-
-    @opus.hookimpl
-    def opus_register_processors():
-        return [NoOp]
-""")
-
-
 def cli_tree(n: int, parallelism: int) -> tuple[float, int]:
-    """Seconds for ``python -m opus apply`` of an ``n``-task tree with SQLite state."""
-    import yaml
+    """Seconds for ``python -m opus apply`` of an ``n``-task tree with SQLite state (the
+    workspace of ``compare_doit.py``: the same tree, no-op plugin and files)."""
+    from compare_doit import write_workspace
 
     with tempfile.TemporaryDirectory(prefix="opus-bench-") as tmp:
         root = Path(tmp)
-        (root / "bench_noop.py").write_text(PLUGIN)
+        write_workspace(root, n)
         manifests = root / "tasks"
-        manifests.mkdir()
-        docs = tree(n)
-        per_file = 1000
-        for start in range(0, n, per_file):
-            with open(manifests / f"tasks-{start // per_file:03d}.yaml", "w") as handle:
-                yaml.safe_dump_all(docs[start : start + per_file], handle, sort_keys=False)
         env = {**os.environ, "PYTHONPATH": str(root)}
         command = [
             sys.executable,
