@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers_cli import run_opus
 
 pytest.importorskip("opus_shell", reason="needs the opus-shell plugin installed")
 
@@ -24,13 +24,7 @@ ATTACK = "$(touch PWNED); touch PWNED2 `touch PWNED3` \"'$(touch PWNED4)'\""
 
 
 def opus(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "opus", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_opus(workdir, *args, plugins=())
 
 
 def write(workdir: Path, *docs: dict) -> Path:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from support_processors import RecordingProcessor
 
-from opus import Engine, Hook, Task, VariableError, hookimpl
+from opus import Action, Engine, Hook, Task, VariableError, hookimpl
 from opus import variables as variables_module
 
 
@@ -92,3 +93,21 @@ def test_hooks_nobody_implements_are_not_called() -> None:
         engine.register(Listener())
         engine.run("apply", tree(3), context="other")
     assert called.count("opus_task_done") == 3 and "opus_task_start" not in called
+
+
+def test_the_driver_s_context_shortcuts_make_what_the_constructor_makes() -> None:
+    # TaskContext.for_task and evolve skip the dataclass __init__: they must not drift from it
+    from dataclasses import fields
+
+    from opus.processor import TaskContext
+
+    made = TaskContext.for_task("t", {"a": 1}, "apply", "dev", Action.APPLY, "r1", None, {"x": 1})
+    built = TaskContext(
+        task_name="t", spec={"a": 1}, command="apply", context="dev", action="apply",
+        run_id="r1", state=None, variables=made.variables, desired_spec={"a": 1},
+    )  # fmt: skip
+    assert made == built and set(vars(made)) == {f.name for f in fields(TaskContext)}
+    assert type(made.action) is str and not made.cancelled.is_set()
+    changed = made.evolve(action=Action.DELETE, spec={"b": 2})
+    assert changed == replace(built, action="delete", spec={"b": 2})
+    assert type(changed.action) is str and changed.cancelled is made.cancelled
