@@ -57,7 +57,6 @@ class RefreshAhead:
         if run.saved is not None:
             return
         refreshes: dict[str, bool] = {}  # apiVersion -> whether its processor refreshes
-        prefixes = run.plugins.variable_prefixes()
         for name in run.order:
             prior = run.prior.get(name)
             if prior is None or prior.spec_checksum is None or name in run.orphans:
@@ -72,7 +71,7 @@ class RefreshAhead:
                 continue
             task = run.tasks[name]
             try:
-                if any(ref.task for ref in task.references(prefixes)):
+                if any(ref.task for ref in task.references(run.prefixes)):
                     continue
             except Exception:  # a malformed reference: the loop reports it
                 continue

@@ -110,6 +110,7 @@ class Run(Completions):
         self.user_variables = dict(variables)
         self.plugins = plugins
         self.registry = plugins.processors()
+        self.prefixes = plugins.variable_prefixes()  # asked once, not per task
         self.state = state
         self.executor = executor
         self.keep_going = keep_going
@@ -343,7 +344,7 @@ class Run(Completions):
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
         refs = (
-            list(task.references(self.plugins.variable_prefixes()))
+            list(task.references(self.prefixes))
             if self.action == Action.PLAN
             else []
         )
