@@ -343,11 +343,7 @@ class Run(Completions):
         task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
-        refs = (
-            list(task.references(self.prefixes))
-            if self.action == Action.PLAN
-            else []
-        )
+        refs = list(task.references(self.prefixes)) if self.action == Action.PLAN else []
         visible = self._visible_variables(task, refs)
         if spec is None:
             try:
