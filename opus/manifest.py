@@ -74,8 +74,7 @@ def _documents(
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     key = None
     if cache is not None and data is not None:
-        loader = loader or yamlsafe.SafeLoader
-        key = cache.key(data, loader, yamlsafe.MAX_ALIAS_NODES)
+        key = cache.key(data, loader, yamlsafe.MAX_ALIAS_NODES)  # a hit imports no parser
         cached = cache.get(key)
         if cached is not None:
             yield from cached

@@ -3,8 +3,9 @@
 Parsing YAML is most of what loading manifests costs. Each file that parses without a
 problem is stored, as the ``(line, data)`` of its documents, under a key that hashes the
 file's exact bytes together with everything else the result depends on (the loader and its
-constructors and resolvers, the PyYAML, libyaml, opus and Python versions, the source of
-:mod:`opus.yamlsafe` and the alias bound). A changed file, loader or version gives another
+constructors and resolvers, PyYAML's installed files -- found without importing PyYAML, so
+a hit never imports it --, the opus and Python versions, the source of :mod:`opus.yamlsafe`
+and :mod:`opus.yamlloader`, and the alias bound). A changed file, loader or version gives another
 key, so an entry can never be stale; old entries are pruned by age when the cache grows
 beyond :data:`MAX_BYTES`.
 
@@ -123,53 +124,59 @@ def from_settings(
     return None if root is None else ParseCache(root / "manifests")
 
 
-def _loader_fingerprint(loader: type[Any]) -> bytes:
-    """What a loader's output depends on besides the text (constructors, resolvers)."""
-    constructors = getattr(loader, "yaml_constructors", {})
-    resolvers = getattr(loader, "yaml_implicit_resolvers", {})
-    parts = [
-        f"{loader.__module__}.{loader.__qualname__}",
-        repr(
-            sorted(
-                (str(tag), f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}")
-                for tag, fn in constructors.items()
-            )
-        ),
-        repr(
-            sorted(
-                (str(first), [(tag, getattr(rx, "pattern", rx)) for tag, rx in items])
-                for first, items in resolvers.items()
-            )
-        ),
-    ]
-    return "\n".join(parts).encode()
-
-
 _ENVIRONMENT: list[bytes] = []
 
 
-def _environment() -> bytes:
-    """The versions and sources every entry depends on (computed once per process)."""
-    if not _ENVIRONMENT:
-        import yaml
+def _files_of(directory: str) -> list[str]:
+    """Name, size and modification time of each file in ``directory`` (not below it)."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_file():
+                info = entry.stat()
+                found.append(f"{entry.name} {info.st_size} {info.st_mtime_ns}")
+    return sorted(found)
 
+
+def _pyyaml_files() -> list[str]:
+    """Where PyYAML is installed and what its files are, found without importing it: a new
+    version, a rebuilt libyaml binding or an edited file gives other lines."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("yaml")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return ["pyyaml none"]
+    lines = [f"pyyaml {spec.origin}"]
+    for directory in spec.submodule_search_locations or ():
+        try:
+            lines += _files_of(directory)
+        except OSError:
+            lines.append(f"unreadable {directory}")
+    return lines
+
+
+def _environment() -> bytes:
+    """The versions and sources every entry depends on (computed once per process, without
+    importing PyYAML: a hit needs no parser)."""
+    if not _ENVIRONMENT:
         from . import __version__, yamlsafe
 
-        try:
-            libyaml = str(yaml._yaml.get_version_string())
-        except AttributeError:
-            libyaml = "none"
-        try:
-            source = hashlib.sha256(Path(yamlsafe.__file__).read_bytes()).hexdigest()
-        except (OSError, TypeError):
-            source = "unknown"
+        sources = []
+        for name in ("yamlsafe.py", "yamlloader.py"):  # the loader's source, not imported
+            try:
+                path = Path(str(yamlsafe.__file__)).with_name(name)
+                sources.append(hashlib.sha256(path.read_bytes()).hexdigest())
+            except (OSError, TypeError):
+                sources.append("unknown")
         _ENVIRONMENT.append(
             "\n".join(
                 [
                     f"opus {__version__}",
-                    f"yamlsafe {source}",
-                    f"pyyaml {yaml.__version__}",
-                    f"libyaml {libyaml}",
+                    f"yamlsafe {' '.join(sources)}",
+                    *_pyyaml_files(),
                     f"python {sys.implementation.cache_tag} marshal {marshal.version}",
                 ]
             ).encode()
@@ -187,11 +194,14 @@ class ParseCache:
         self._usable: bool | None = None
         self._total: int | None = None  # bytes in the directory, once counted
 
-    def key(self, data: bytes, loader: type[Any], alias_limit: int) -> str:
-        """The key of a file whose bytes are ``data``, read by ``loader``."""
+    def key(self, data: bytes, loader: type[Any] | None, alias_limit: int) -> str:
+        """The key of a file whose bytes are ``data``, read by ``loader`` (``None``: the
+        default one; see :func:`opus.yamlsafe.loader_identity`)."""
+        from .yamlsafe import loader_identity
+
         digest = hashlib.sha256(FORMAT)
         digest.update(_environment())
-        digest.update(_loader_fingerprint(loader))
+        digest.update(loader_identity(loader))
         digest.update(f"\naliases {alias_limit}\n".encode())
         digest.update(data)
         return digest.hexdigest()

@@ -5,100 +5,104 @@ bytes can stand for billions of nodes (a "billion laughs" bomb). Each document i
 first (aliases stay shared, so this is cheap), its expanded size counted over the node graph,
 and only then constructed: a document whose aliases would add more than
 :data:`MAX_ALIAS_NODES` nodes, or that refers to itself, is refused.
+
+PyYAML is imported on first use (parsing, or looking up a loader), not with this module:
+manifests read from the parse cache (:mod:`opus.parsecache`) never need it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 logger = logging.getLogger(__name__)
 
-#: PyYAML's pure-Python safe loader: the reference for every error message and line.
-PythonLoader: type[Any] = yaml.SafeLoader
+#: The loader used when none is given, looked up at each call (tests switch it); by default
+#: :class:`~opus.yamlloader.FastLoader`. Bound on first use, which imports PyYAML.
+SafeLoader: type[Any]
+#: opus's loader and PyYAML's pure-Python one (the reference for every message and line),
+#: from :mod:`opus.yamlloader`; bound on first use.
+FastLoader: type[Any]
+PythonLoader: type[Any]
 
-_STR, _INT, _FLOAT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
-_BOOL, _NULL = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
-_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
-_MERGE, _VALUE = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
+_LAZY = ("FastLoader", "PythonLoader", "SafeLoader")
+
+#: The fingerprint of :class:`FastLoader` as PyYAML defined it, when opus imported PyYAML
+#: first in this process (so that nothing could have changed the loader before).
+_PRISTINE: list[bytes] = []
 
 
-class _Slow(Exception):
-    """A node the shortcut does not build: the document is built the standard way."""
+def __getattr__(name: str) -> Any:
+    """The loaders, bound on first use (PEP 562): importing them imports PyYAML."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    fresh = "yaml" not in sys.modules
+    from . import yamlloader
+
+    names = globals()
+    names.setdefault("FastLoader", yamlloader.FastLoader)
+    names.setdefault("PythonLoader", yamlloader.PythonLoader)
+    names.setdefault("SafeLoader", yamlloader.FastLoader)
+    if fresh and not _PRISTINE:
+        _PRISTINE.append(loader_fingerprint(yamlloader.FastLoader))
+    return names[name]
 
 
-class FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's safe loader (PyYAML's where it lacks libyaml) with two shortcuts that
-    change nothing it returns (the tests read every document with both and compare):
+def _loader(name: str) -> type[Any]:
+    found = globals().get(name)
+    return found if found is not None else __getattr__(name)  # type: ignore[no-any-return]
 
-    * a plain scalar's tag is resolved once per distinct text and style (PyYAML runs the
-      implicit resolvers' regular expressions for every scalar);
-    * a document of plain maps, lists, strings, numbers, booleans and nulls is built by
-      one recursive function; anything else (a merge key, another tag, a node reached
-      twice through an alias, an unhashable key) makes the standard constructor build
-      the whole document, errors and all.
+
+def loader_fingerprint(loader: type[Any]) -> bytes:
+    """What a loader's output depends on besides the text (constructors, resolvers)."""
+    constructors = getattr(loader, "yaml_constructors", {})
+    resolvers = getattr(loader, "yaml_implicit_resolvers", {})
+    parts = [
+        f"{loader.__module__}.{loader.__qualname__}",
+        repr(
+            sorted(
+                (str(tag), f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}")
+                for tag, fn in constructors.items()
+            )
+        ),
+        repr(
+            sorted(
+                (str(first), [(tag, getattr(rx, "pattern", rx)) for tag, rx in items])
+                for first, items in resolvers.items()
+            )
+        ),
+    ]
+    return "\n".join(parts).encode()
+
+
+#: :func:`loader_identity` of the default loader as shipped.
+DEFAULT_LOADER_IDENTITY = b"opus default loader, unchanged"
+
+
+def loader_identity(loader: type[Any] | None = None) -> bytes:
+    """What a parse-cache key says about the loader that reads a file (``None``: the default).
+
+    The default loader unchanged -- PyYAML not imported yet in this process, so nothing can
+    have changed it, or its constructors and resolvers still as PyYAML defined them when
+    opus imported it -- is :data:`DEFAULT_LOADER_IDENTITY` without importing PyYAML; its
+    behaviour then depends only on the installed PyYAML and opus files, which the cache key
+    covers. Any other loader is its :func:`loader_fingerprint`.
     """
+    if loader is None:
+        if globals().get("SafeLoader") is None and "yaml" not in sys.modules:
+            return DEFAULT_LOADER_IDENTITY
+        loader = _loader("SafeLoader")
+    found = loader_fingerprint(loader)
+    if _PRISTINE and found == _PRISTINE[0]:
+        return DEFAULT_LOADER_IDENTITY
+    return found
 
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self._tags: dict[tuple[str, Any], str] = {}
-        self._scalars = {
-            _INT: self.construct_yaml_int,
-            _FLOAT: self.construct_yaml_float,
-            _BOOL: self.construct_yaml_bool,
-            _NULL: self.construct_yaml_null,
-        }
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = self._tags.get(key)
-        if tag is None:
-            if len(self._tags) > 50_000:  # a huge file of distinct values: stay bounded
-                self._tags.clear()
-            tag = self._tags[key] = super().resolve(kind, value, implicit)
-        return tag
-
-    def construct_document(self, node: Any) -> Any:
-        try:
-            return self._build(node, set())
-        except _Slow:
-            return super().construct_document(node)
-
-    def _build(self, node: Any, seen: set[int]) -> Any:
-        kind, tag = type(node), node.tag
-        if kind is yaml.ScalarNode:
-            if tag == _STR:
-                return node.value
-            make = self._scalars.get(tag)
-            if make is None:
-                raise _Slow
-            return make(node)
-        if id(node) in seen:  # shared through an alias: the standard way keeps it shared
-            raise _Slow
-        seen.add(id(node))
-        if kind is yaml.MappingNode and tag == _MAP:
-            data: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag in (_MERGE, _VALUE):
-                    raise _Slow
-                key = self._build(key_node, seen)
-                if type(key) in (dict, list):  # unhashable: the standard error says where
-                    raise _Slow
-                data[key] = self._build(value_node, seen)
-            return data
-        if kind is yaml.SequenceNode and tag == _SEQ:
-            return [self._build(item, seen) for item in node.value]
-        raise _Slow
-
-
-#: The loader used when none is given, looked up at each call (tests switch it).
-SafeLoader: type[Any] = FastLoader
 
 #: How many nodes aliases may add to one document beyond those written out.
 MAX_ALIAS_NODES = 100_000
@@ -118,6 +122,8 @@ class YamlProblem(Exception):
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
+    import yaml
+
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     if isinstance(node, yaml.MappingNode):
@@ -159,6 +165,8 @@ def check_aliases(root: yaml.Node, limit: int = MAX_ALIAS_NODES) -> None:
 
 
 def _problem(exc: yaml.YAMLError, text: str) -> YamlProblem:
+    import yaml
+
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         return YamlProblem(str(exc.problem or exc.context), mark.line + 1 if mark else None)
@@ -169,6 +177,8 @@ def _problem(exc: yaml.YAMLError, text: str) -> YamlProblem:
 
 
 def _read(text: str, loader: type[Any]) -> Iterator[tuple[int, Any]]:
+    import yaml
+
     anchors = "&" in text  # no anchor, no alias: nothing to count
     try:
         reader = loader(text)
@@ -196,22 +206,25 @@ def documents(text: str, loader: type[Any] | None = None) -> Iterator[tuple[int,
     when it fails the text is read again by the pure-Python loader, whose outcome counts:
     the same messages and lines whichever loader is installed, at no cost for valid YAML.
     """
-    loader = loader or SafeLoader
+    loader = loader or _loader("SafeLoader")
+    python_loader = _loader("PythonLoader")
     done = 0
     try:
         for found in _read(text, loader):
             done += 1
             yield found
     except YamlProblem as problem:
-        if loader is PythonLoader or problem.problem.startswith(_OWN_PROBLEMS):
+        if loader is python_loader or problem.problem.startswith(_OWN_PROBLEMS):
             raise
         logger.debug("libyaml failed, reading again with PyYAML: %s", problem)
-        for index, found in enumerate(_read(text, PythonLoader)):
+        for index, found in enumerate(_read(text, python_loader)):
             if index >= done:
                 yield found
 
 
 def _load_one(text: str, loader: type[Any]) -> Any:
+    import yaml
+
     try:
         reader = loader(text)
     except yaml.YAMLError as exc:
@@ -232,14 +245,15 @@ def _load_one(text: str, loader: type[Any]) -> Any:
 def load(text: str, loader: type[Any] | None = None) -> Any:
     """The one document of ``text`` (``None`` if empty), like ``yaml.safe_load``; read
     again by the pure-Python loader if libyaml fails, as :func:`documents` is."""
-    loader = loader or SafeLoader
+    loader = loader or _loader("SafeLoader")
+    python_loader = _loader("PythonLoader")
     try:
         return _load_one(text, loader)
     except YamlProblem as problem:
-        if loader is PythonLoader or problem.problem.startswith(_OWN_PROBLEMS):
+        if loader is python_loader or problem.problem.startswith(_OWN_PROBLEMS):
             raise
         logger.debug("libyaml failed, reading again with PyYAML: %s", problem)
-        return _load_one(text, PythonLoader)
+        return _load_one(text, python_loader)
 
 
 def _path_parts(path: str) -> list[str | int]:
@@ -253,6 +267,8 @@ def node_line(root: yaml.Node, path: str) -> int:
     """The line (1-based) of what ``path`` (``spec.env.A``, ``metadata.labels[0]``) names
     under ``root``: the key of a mapping entry, an item of a list, or the deepest node that
     exists on the way (a missing key is reported where its mapping is)."""
+    import yaml
+
     node, line = root, int(root.start_mark.line) + 1
     for part in _path_parts(path):
         if isinstance(node, yaml.MappingNode) and isinstance(part, str):
@@ -276,9 +292,11 @@ def node_line(root: yaml.Node, path: str) -> int:
 def document_nodes(text: str, loader: type[Any] | None = None) -> dict[int, yaml.Node]:
     """Each document's composed node by the line it starts on (nothing constructed, so
     aliases stay shared); empty if the YAML is invalid."""
+    import yaml
+
     found: dict[int, yaml.Node] = {}
     try:
-        reader = (loader or SafeLoader)(text)
+        reader = (loader or _loader("SafeLoader"))(text)
     except yaml.YAMLError:
         return {}
     try:
@@ -296,6 +314,8 @@ def document_nodes(text: str, loader: type[Any] | None = None) -> dict[int, yaml
 def task_node(document: yaml.Node, name: str | None) -> yaml.Node | None:
     """The task mapping in a document: the document, or the item of a list of tasks whose
     ``metadata.name`` is ``name``."""
+    import yaml
+
     if not isinstance(document, yaml.SequenceNode):
         return document
     for item in document.value:

@@ -201,3 +201,28 @@ def test_lazy_processor_with_another_api_version_is_refused() -> None:
         plugins.processors().get("other/v1")
     with pytest.raises(PluginError, match="no processor for apiVersion 'nope/v1'"):
         plugins.processors().get("nope/v1")
+
+
+def test_a_parse_cache_hit_imports_no_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "m").mkdir()
+    for name in ("a", "b"):  # two files: every file's key is the same on each run
+        (tmp_path / "m" / f"{name}.yaml").write_text(
+            f"apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {{name: {name}}}\n"
+            f"spec: {{path: {name}.txt}}\n"
+        )
+    monkeypatch.setenv("OPUS_CACHE_DIR", str(tmp_path / "cache"))
+    code = f"""
+        from opus.cli import main
+        try:
+            main(["-q", "apply", "-f", "m", "--state", "sqlite:///{tmp_path}/s.db"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        """
+    first = loaded_after(code, cwd=tmp_path)["modules"]
+    assert isinstance(first, set) and "yaml" in first  # parsed, and cached
+    cached = sorted((tmp_path / "cache" / "manifests").iterdir())
+    assert len(cached) == 2
+    second = loaded_after(code, cwd=tmp_path)["modules"]
+    assert isinstance(second, set)
+    assert "yaml" not in second and "opus.yamlloader" not in second
+    assert sorted((tmp_path / "cache" / "manifests").iterdir()) == cached  # hits, no new entry

@@ -7,6 +7,8 @@ import json
 import math
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +308,36 @@ def test_without_a_home_directory_there_is_no_cache(tmp_path, monkeypatch) -> No
     path = write_manifests(tmp_path, [hello("a")])
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert [t.name for t in load_tasks([path])] == ["a"]
+
+
+def test_keys_hold_whether_or_not_pyyaml_was_imported_and_a_changed_loader_misses(
+    tmp_path,
+) -> None:
+    """A hit imports no PyYAML, so a key must not need it: the default loader unchanged has
+    one key whether PyYAML is loaded yet or not; a loader changed in-process has another."""
+    path = write_manifests(tmp_path / "m", [hello("a"), hello("b")])
+    read = f"""
+from opus.manifest import load_tasks
+from opus.parsecache import ParseCache
+tasks = load_tasks([{str(path)!r}], cache=ParseCache({str(tmp_path / "cache")!r}))
+print([t.name for t in tasks], "yaml" in sys.modules)
+"""
+    first = "import sys\n" + read
+    through_opus = "import sys\nfrom opus import yamlsafe\nyamlsafe.load('x: 1')\n" + read
+    changed = (
+        "import sys\nfrom opus import yamlsafe\nyamlsafe.load('x: 1')\nimport yaml\n"
+        "yaml.add_constructor('!x', lambda loader, node: 1, Loader=yamlsafe.FastLoader)\n" + read
+    )
+    outputs, counts = [], []
+    for code in (first, first, through_opus, changed):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.strip())
+        counts.append(len(entries(tmp_path / "cache")))
+    assert outputs == [
+        "['a', 'b'] True",  # parsed: PyYAML imported
+        "['a', 'b'] False",  # a hit, without PyYAML
+        "['a', 'b'] True",  # PyYAML loaded earlier through opus, loader unchanged: a hit
+        "['a', 'b'] True",
+    ]
+    assert counts == [1, 1, 1, 2]  # the changed loader has an entry of its own
