@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -213,3 +214,17 @@ def test_subprocess_streams_and_usage_errors(workdir: Path) -> None:
         timeout=60,
     )
     assert unknown.returncode == 2 and "No such command 'launch'" in unknown.stderr
+
+
+@pytest.mark.skipif(
+    not hasattr(click.exceptions, "NoSuchCommand"), reason="click < 8.4 suggests no command"
+)
+@pytest.mark.parametrize(("typed", "meant"), [("validat", "validate"), ("aply", "apply")])
+def test_a_mistyped_command_suggests_the_close_one(tmp_path: Path, typed: str, meant: str) -> None:
+    """Subcommands are imported on first use: the suggestion still knows every one of them,
+    the run commands of the command map included."""
+    done = subprocess.run(
+        [sys.executable, "-m", "opus", typed], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert f"No such command {typed!r}. Did you mean {meant!r}?" in done.stderr

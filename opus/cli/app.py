@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -11,18 +12,20 @@ import click
 from .errors import error_boundary
 from .session import Session
 
-#: Subcommands that are not commands of the command map.
-_FIXED = (
-    "plugins",
-    "validate",
-    "graph",
-    "config",
-    "state",
-    "runs",
-    "init-plugin",
-    "output",
-    "import",
-)
+#: Subcommands that are not commands of the command map, as ``name: (module, attribute)``:
+#: each module is imported when its command is used (or listed, by ``--help``), not at start.
+_FIXED: dict[str, tuple[str, str]] = {
+    "plugins": ("plugins_cmd", "plugins"),
+    "validate": ("inspect_cmd", "validate"),
+    "graph": ("inspect_cmd", "graph"),
+    "config": ("config_cmd", "config"),
+    "state": ("state_cmd", "state"),
+    "runs": ("state_cmd", "runs"),
+    "init-plugin": ("init_plugin_cmd", "init_plugin"),
+    "schema": ("schema_cmd", "schema"),
+    "output": ("output_cmd", "output"),
+    "import": ("import_cmd", "import_"),
+}
 #: Fixed subcommands that are groups themselves (their commands share config defaults).
 _NESTED = frozenset({"state", "runs"})
 
@@ -76,7 +79,7 @@ class OpusGroup(click.Group):
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         from .plugin_commands import plugin_commands
 
-        reserved = set(super().list_commands(ctx)) | set(self._command_map(ctx))
+        reserved = {*super().list_commands(ctx), *_FIXED, *self._command_map(ctx)}
         if ctx.resilient_parsing:
             try:
                 return plugin_commands(configure_session(ctx), reserved)
@@ -85,7 +88,7 @@ class OpusGroup(click.Group):
         return plugin_commands(configure_session(ctx), reserved)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        fixed = super().list_commands(ctx)
+        fixed = sorted({*super().list_commands(ctx), *_FIXED})
         mapped = sorted(c for c in self._command_map(ctx) if c not in fixed)
         return fixed + mapped + sorted(self._plugin_commands(ctx))
 
@@ -93,12 +96,37 @@ class OpusGroup(click.Group):
         command = super().get_command(ctx, name)
         if command is not None:
             return command
+        if name in _FIXED:
+            return self._fixed(name)
         commands = self._command_map(ctx)
         if name in commands:
             from .run_cmd import make_run_command
 
             return make_run_command(name, commands[name])
         return self._plugin_commands(ctx).get(name)
+
+    def _fixed(self, name: str) -> click.Command:
+        """The fixed subcommand ``name``, imported and added on first use."""
+        from .options import add_verbosity
+
+        module, attribute = _FIXED[name]
+        command = getattr(importlib.import_module(f".{module}", __package__), attribute)
+        self.add_command(add_verbosity(command), name)
+        return command  # type: ignore[no-any-return]
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            # click >= 8.4 suggests close names, from the commands added so far: offer all
+            unknown = getattr(click.exceptions, "NoSuchCommand", None)
+            if unknown is None or not isinstance(exc, unknown):
+                raise
+            raise unknown(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
 
     def make_context(
         self,
@@ -169,37 +197,6 @@ def cli(
     Shell completion: eval "$(_OPUS_COMPLETE=bash_source opus)" (or zsh_source, fish_source).
     """
     configure_session(ctx)
-
-
-def _register_fixed() -> None:
-    from . import (
-        config_cmd,
-        import_cmd,
-        init_plugin_cmd,
-        inspect_cmd,
-        output_cmd,
-        plugins_cmd,
-        schema_cmd,
-        state_cmd,
-    )
-    from .options import add_verbosity
-
-    for command in (
-        plugins_cmd.plugins,
-        inspect_cmd.validate,
-        inspect_cmd.graph,
-        config_cmd.config,
-        state_cmd.state,
-        state_cmd.runs,
-        init_plugin_cmd.init_plugin,
-        schema_cmd.schema,
-        output_cmd.output,
-        import_cmd.import_,
-    ):
-        cli.add_command(add_verbosity(command))
-
-
-_register_fixed()
 
 
 def main(argv: list[str] | None = None) -> Any:
