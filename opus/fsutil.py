@@ -77,11 +77,9 @@ def write_private(path: str | os.PathLike[str], data: bytes | str, *, fsync: boo
     target = Path(path).absolute()
     make_private_dirs(target.parent)
     payload = data.encode() if isinstance(data, str) else data
-    import tempfile  # (and shutil, random, ...) only when a file is written
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _new_temp_file(target)
     try:
-        with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
+        with os.fdopen(fd, "wb") as handle:  # created 0600
             handle.write(payload)
             handle.flush()
             if fsync:
@@ -93,6 +91,32 @@ def write_private(path: str | os.PathLike[str], data: bytes | str, *, fsync: boo
             os.unlink(tmp)
         raise
     return target
+
+
+#: How a temp file is opened: created here and now (never an existing file or a symlink).
+_TEMP_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def _new_temp_file(target: Path) -> tuple[int, Path]:
+    """A new file ``.NAME.RANDOM.tmp`` beside ``target``, mode 0600, open for writing.
+
+    What ``tempfile.mkstemp`` does, without importing :mod:`tempfile` (and the
+    :mod:`shutil`, :mod:`random`, compression modules it imports: milliseconds of a start).
+    """
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, PRIVATE_FILE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(target.parent))
 
 
 def copy_private(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

@@ -90,6 +90,20 @@ def test_write_private(tmp_path: Path) -> None:
     assert make_private_dirs(tmp_path / "plans") == tmp_path / "plans"
 
 
+def test_write_private_never_takes_over_an_existing_temp_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = iter([b"\0" * 6, b"\0" * 6, b"\1" * 6])  # the first name twice, then another
+    monkeypatch.setattr(os, "urandom", lambda n: next(names))
+    (tmp_path / "elsewhere").write_text("someone else's")
+    taken = tmp_path / f".p.json.{'00' * 6}.tmp"
+    taken.symlink_to(tmp_path / "elsewhere")  # planted where the temp file would go
+    write_private(tmp_path / "p.json", "mine")
+    assert taken.is_symlink() and (tmp_path / "elsewhere").read_text() == "someone else's"
+    assert (tmp_path / "p.json").read_text() == "mine" and mode(tmp_path / "p.json") == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == [taken.name, "elsewhere", "p.json"]
+
+
 def test_file_backups_are_0600_in_0700_directories(tmp_path: Path) -> None:
     secret = tmp_path / "secret.env"
     secret.write_text("TOKEN=abc")
