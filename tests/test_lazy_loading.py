@@ -230,3 +230,36 @@ def test_a_parse_cache_hit_imports_no_yaml(tmp_path: Path, monkeypatch: pytest.M
     assert isinstance(second, set)
     assert "yaml" not in second and "opus.yamlloader" not in second
     assert sorted((tmp_path / "cache" / "manifests").iterdir()) == cached  # hits, no new entry
+
+
+def test_the_console_entry_keeps_its_modules_frozen_an_in_process_run_does_not(
+    tmp_path: Path,
+) -> None:
+    """``main()`` freezes what start-up loaded out of the garbage collector's sight, and a
+    run leaves it so (the process ends: its last collection need not walk it all); a run
+    through the click group in a host process (a test, an embedding tool) gives back to the
+    collector everything it froze."""
+    import gc
+
+    from helpers_cli import invoke
+
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: hi}\nspec: {path: hi.txt}\n"
+    )
+    result = loaded_after(
+        f"""
+        import gc
+        from opus.cli import main
+        try:
+            main(["-q", "apply", "-f", "t.yaml", "--state", "sqlite:///{tmp_path}/s.db"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        print("frozen", gc.get_freeze_count() > 1000, gc.isenabled())
+        """,
+        cwd=tmp_path,
+    )
+    assert "frozen True True" in str(result["out"])
+    assert gc.get_freeze_count() == 0
+    done = invoke(tmp_path, "-q", "apply", "-f", "t.yaml", "--state", f"sqlite:///{tmp_path}/b.db")
+    assert done.returncode == 0, done.stderr
+    assert gc.get_freeze_count() == 0 and gc.isenabled()

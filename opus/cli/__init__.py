@@ -16,8 +16,10 @@ def main(argv: list[str] | None = None) -> Any:
 
     The command line's modules load with the cyclic garbage collector paused, and what they
     made (modules, classes, functions: tens of thousands of objects that live as long as the
-    process, and no garbage) is then frozen out of its sight: otherwise the collector walks
-    them again and again, while they load and after (a few milliseconds of every start).
+    process, and no garbage) is then frozen out of its sight for good: otherwise the
+    collector walks them again and again, while they load, during the command and once more
+    when the interpreter exits (milliseconds of every command). A process calling ``main``
+    ends with it (it raises :class:`SystemExit`).
     """
     collecting = gc.isenabled()
     gc.disable()
