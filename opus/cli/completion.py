@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from click.shell_completion import CompletionItem
 
 
 def complete_task_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Task names from the ``-f`` files given so far (nothing when they cannot be read)."""
+    from click.shell_completion import CompletionItem  # only when completing (not at start)
+
     files = ctx.params.get("files") or ()
     if not files:
         return []
