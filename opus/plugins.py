@@ -6,6 +6,7 @@ import functools
 import importlib
 import logging
 import os
+import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,24 @@ class PluginInfo:
         }
 
 
+#: What pluggy can take a hook implementation from (a module's other values never are).
+_HOOKABLE = (types.FunctionType, staticmethod, classmethod, types.MethodType)
+
+
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, quicker to look through module plugins: every start registers about
+    ten modules, and pluggy inspects each of their names with ``inspect.getattr_static``
+    (~2 ms). A module's value that is no function is skipped at once -- pluggy would find
+    no hook implementation there either -- and every other name is left to pluggy."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if type(plugin) is types.ModuleType:
+            value = plugin.__dict__.get(name, _HOOKABLE)
+            if value is not _HOOKABLE and not isinstance(value, _HOOKABLE):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 def disabled_from_env() -> set[str]:
     """Plugin names listed (comma-separated) in ``OPUS_DISABLE_PLUGINS``."""
     raw = os.environ.get("OPUS_DISABLE_PLUGINS", "")
@@ -95,7 +114,7 @@ class Plugins:
         plugins: Iterable[object] = (),
         plugin_config: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        self.pm = pluggy.PluginManager("opus")
+        self.pm: pluggy.PluginManager = _PluginManager("opus")
         self.pm.add_hookspecs(hookspecs)
         #: pluggy's own call function, to see whether someone traces hook calls
         self._plain_hookexec = getattr(self.pm, "_inner_hookexec", None)

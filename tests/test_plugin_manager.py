@@ -247,3 +247,29 @@ def test_tracing_env_logs_hook_calls(monkeypatch, caplog) -> None:
         plugins.command_map()
         plugins.state_backend("memory://")
     assert "pluggy:" in caplog.text and "opus_state_backend" in caplog.text
+
+
+def test_module_plugins_yield_the_same_hooks_as_with_plain_pluggy() -> None:
+    """opus looks through a module plugin's names faster than pluggy does (values that are
+    no function are skipped at once): the hook implementations found are the same."""
+    import pluggy
+
+    module = types.ModuleType("many_names")
+    module.opus_command_map = hookimpl(lambda: {"ship": "apply"})  # type: ignore[attr-defined]
+    module.helper = lambda: None  # type: ignore[attr-defined]  # a function, not a hook
+    module.opus_state_schemes = staticmethod(hookimpl(lambda: {}))  # type: ignore[attr-defined]
+    module.CONSTANT, module.Klass, module.data = 3, type("K", (), {}), {"a": 1}  # type: ignore[attr-defined]
+    module.opus_cli_commands = "not a function"  # type: ignore[attr-defined]
+    plain = pluggy.PluginManager("opus")
+    plain.add_hookspecs(hookspecs)
+    plain.register(module)
+    plugins = Plugins(entry_points=False, plugins=[module])
+    assert plugins.info["many_names"].hooks == sorted(
+        caller.name for caller in plain.get_hookcallers(module) or []
+    )
+    assert plugins.info["many_names"].hooks == ["opus_command_map", "opus_state_schemes"]
+    assert plugins.command_map()["ship"] == "apply"
+    typo = types.ModuleType("typo")
+    typo.opus_comand_map = hookimpl(lambda: {})  # type: ignore[attr-defined]
+    with pytest.raises(PluginError, match="opus_comand_map"):
+        Plugins(entry_points=False, plugins=[typo])  # still refused, as pluggy refuses it
