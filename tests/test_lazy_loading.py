@@ -105,6 +105,7 @@ def test_apply_imports_only_the_processors_its_tasks_use(tmp_path: Path) -> None
     for name in ("config_cmd", "state_cmd", "inspect_cmd", "import_cmd", "plugins_cmd"):
         assert f"opus.cli.{name}" not in modules, name
     assert "click.shell_completion" not in modules  # only when completing
+    assert "opus.cli.plan_view" not in modules  # only to print a plan
     assert (tmp_path / "hi.txt").exists() and (tmp_path / "f.txt").read_text() == "x"
 
 

@@ -131,7 +131,6 @@ def _execute(
     from ..engine import Engine
     from .inputs import Inputs, check, read_inputs
     from .output import print_json, print_summary
-    from .plan_view import print_plan
     from .progress import make_progress
     from .report_out import check_report_path, write_report
     from .words import capability_gaps
@@ -236,6 +235,8 @@ def _execute(
         left_out = [n for n in tasks if n not in result.tasks and n not in graph.out_of_scope]
         click.echo(render_markdown(result, gaps, left_out), nl=False)
     elif opts.output == "text" and result.action == "plan":
+        from .plan_view import print_plan
+
         left_out = [n for n in tasks if n not in result.tasks and n not in graph.out_of_scope]
         print_plan(result, gaps, verbosity=session.verbosity, left_out=left_out)
     elif opts.output == "text" and session.verbosity >= -1:
