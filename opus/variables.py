@@ -307,9 +307,7 @@ class _Resolver:
             what = f"{ref.source} source failed: {exc}"
         except Exception as exc:  # a plugin's source is broken: say which one and where
             what = f"{ref.source} source failed: {type(exc).__name__}: {exc}"
-        raise VariableError(
-            f"task {self.task_name!r}, {ref.path}: {what} (reference {ref.text})"
-        )
+        raise VariableError(f"task {self.task_name!r}, {ref.path}: {what} (reference {ref.text})")
 
 
 def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
