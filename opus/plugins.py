@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -25,9 +25,12 @@ if TYPE_CHECKING:
     from .model import Result, RunResult, Task, TaskOutcome
     from .processor import TaskContext, TaskProcessor
     from .state.base import StateBackend
-    from .variables import Renderer
 
 logger = logging.getLogger(__name__)
+
+#: ``resolve(task, spec, variables)``: a task's spec with its references resolved (see
+#: :meth:`Plugins.spec_resolver`).
+SpecResolver = Callable[["Task", Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 #: The entry-point group plugin packages publish under.
 ENTRY_POINT_GROUP = "opus"
@@ -373,25 +376,49 @@ class Plugins:
     ) -> dict[str, Any]:
         """The spec with every reference resolved; the task's processor renders values into
         strings (``TaskProcessor.render_reference``)."""
+        return self.spec_resolver(command, context)(task, spec, variables)
+
+    def spec_resolver(self, command: str, context: str) -> SpecResolver:
+        """:meth:`resolve_spec` for the tasks of one run of ``command`` in ``context``: the
+        variable sources and whether each apiVersion's processor renders are looked up
+        once, not per task."""
         registry = self.processors()
-        render: Renderer | None = None
-        if task.api_version in registry:
-            processor = registry.get(task.api_version)
-            if _renders(processor):  # the default renders nothing: no call per reference
-                render = functools.partial(processor.render_reference, spec)
-        resolved: dict[str, Any] | None = self._first_result(
-            "opus_resolve_spec",
-            task=task,
-            spec=spec,
-            variables=variables,
-            command=command,
-            context=context,
-            render=render,
-            sources=self.variable_sources(),
-        )
-        if resolved is None:
-            raise PluginError("no plugin resolved the task spec (is builtin-variables disabled?)")
-        return resolved
+        sources = self.variable_sources()
+        renderers: dict[str, TaskProcessor | None] = {}
+
+        def renderer(api_version: str) -> TaskProcessor | None:
+            if api_version not in registry:
+                return None
+            processor = registry.get(api_version)
+            # the default renders nothing: no call per reference
+            return processor if _renders(processor) else None
+
+        def resolve(
+            task: Task, spec: Mapping[str, Any], variables: Mapping[str, Any]
+        ) -> dict[str, Any]:
+            api_version = task.api_version
+            if api_version in renderers:
+                processor = renderers[api_version]
+            else:
+                processor = renderers[api_version] = renderer(api_version)
+            render = None if processor is None else partial(processor.render_reference, spec)
+            resolved: dict[str, Any] | None = self._first_result(
+                "opus_resolve_spec",
+                task=task,
+                spec=spec,
+                variables=variables,
+                command=command,
+                context=context,
+                render=render,
+                sources=sources,
+            )
+            if resolved is None:
+                raise PluginError(
+                    "no plugin resolved the task spec (is builtin-variables disabled?)"
+                )
+            return resolved
+
+        return resolve
 
     def process_task(self, task: Task, ctx: TaskContext) -> Result:
         """Run the action; outputs that are not JSON fail it (``OutputError``), so the

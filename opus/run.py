@@ -111,6 +111,7 @@ class Run(Completions):
         self.plugins = plugins
         self.registry = plugins.processors()
         self.prefixes = plugins.variable_prefixes()  # asked once, not per task
+        self._resolve = plugins.spec_resolver(command, context)
         self.state = state
         self.executor = executor
         self.keep_going = keep_going
@@ -335,7 +336,9 @@ class Run(Completions):
     # -- starting a task ----------------------------------------------------------------------
     def _visible_variables(self, task: Task, refs: list[Any]) -> dict[str, Any]:
         visible = dict(self.user_variables)
-        upstream = {r.task for r in refs if r.task} | self.graph.dependencies[task.name]
+        upstream: Collection[str] = self.graph.dependencies[task.name]
+        if refs:
+            upstream = {r.task for r in refs if r.task} | set(upstream)
         for dep in upstream:
             outputs = self.outputs.get(dep)
             if outputs is None:
@@ -362,9 +365,7 @@ class Run(Completions):
         visible = self._visible_variables(task, refs)
         if spec is None:
             try:
-                spec = self.plugins.resolve_spec(
-                    task, task.spec, visible, self.command, self.context
-                )
+                spec = self._resolve(task, task.spec, visible)
             except VariableError:
                 if missing_ok:
                     return None
