@@ -123,7 +123,7 @@ class Task:
         """
         key = prefixes if prefixes is None or type(prefixes) is frozenset else frozenset(prefixes)
         cached: tuple[frozenset[str] | None, tuple[Reference, ...]] | None = self._references
-        if cached is not None and cached[0] == key:
+        if cached is not None and (cached[0] is key or cached[0] == key):
             return cached[1]
         from .variables import find_references
 

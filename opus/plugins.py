@@ -533,10 +533,17 @@ def _dist_name(ep: Any) -> str | None:
     return ep.dist.name if ep.dist else None
 
 
-def _coerce(value: Any) -> Result:
-    from .model import Result
+_Result: Any = None  # opus.model.Result, imported on first use (`opus --help` needs no model)
 
-    return value if type(value) is Result else Result.coerce(value)
+
+def _coerce(value: Any) -> Result:
+    global _Result
+    if _Result is None:
+        from .model import Result
+
+        _Result = Result
+    coerced: Result = value if type(value) is _Result else _Result.coerce(value)
+    return coerced
 
 
 _default_render: Any = None
