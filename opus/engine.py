@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,7 @@ class _Validated:
     variables: dict[str, Any]
     tasks: list[Task]
     graph: TaskGraph
-    names: set[str]
+    names: Collection[str]
 
 
 class Engine:
@@ -143,7 +143,7 @@ class Engine:
         targets: Sequence[str],
         excludes: Sequence[str],
         destroy: bool,
-    ) -> tuple[TaskGraph, set[str]]:
+    ) -> tuple[TaskGraph, Collection[str]]:
         """The selected graph, and the names of every manifest task (to find orphans).
 
         Validated once: :meth:`run` right after :meth:`validate` of the same task objects
@@ -176,7 +176,11 @@ class Engine:
         graph = validate(
             task_list, command, action, context, registry, variables, prefixes, commands
         )
-        selected, names = graph.select(targets, excludes), {t.name for t in task_list}
+        selected = graph.select(targets, excludes)
+        # every manifest task is in the graph unless a scope left some out: no set per task
+        names: Collection[str] = (
+            graph.tasks.keys() if not graph.out_of_scope else {t.name for t in task_list}
+        )
         self._validated = _Validated(
             key, registry.api_versions(), dict(commands), dict(variables), task_list, selected,
             names,
@@ -449,10 +453,10 @@ def check_plan(plan: Plan, selected: Mapping[str, Task], records: Iterable[TaskS
 
 def _save_report(state: StateBackend, result: RunResult, graph: TaskGraph) -> None:
     """Keep what ``opus runs show --html`` draws; the run's outcome does not depend on it."""
-    from .report.document import report_data
+    from .report.document import report_json
 
     try:
-        state.save_run_report(result.run_id, report_data(result, graph))
+        state.save_run_report_text(result.run_id, report_json(result, graph))
     except Exception as exc:  # the run is recorded; only its report is lost
         logger.warning("run %s: could not keep its report: %s", result.run_id, exc)
 

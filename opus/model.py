@@ -123,13 +123,18 @@ class Task:
         """
         key = prefixes if prefixes is None or type(prefixes) is frozenset else frozenset(prefixes)
         cached: tuple[frozenset[str] | None, tuple[Reference, ...]] | None = self._references
-        if cached is not None and cached[0] == key:
+        if cached is not None and (cached[0] is key or cached[0] == key):
             return cached[1]
         from .variables import find_references
 
         found = tuple(find_references(self.spec, prefixes=prefixes))
         object.__setattr__(self, "_references", (key, found))  # the last prefixes asked
         return found
+
+    def _forget_references(self) -> None:
+        """Drop the references kept by :meth:`references` (a run does when the task is
+        done: they are found again, once, if asked)."""
+        object.__setattr__(self, "_references", None)
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -192,7 +197,7 @@ class Task:
         return cls(
             api_version=doc["apiVersion"],
             kind=doc["kind"],
-            metadata=dict(metadata),
+            metadata=metadata if type(metadata) is dict else dict(metadata),
             spec={} if spec is None else spec,
             source=source,
         )
@@ -224,6 +229,12 @@ class Result:
     details: Mapping[str, Any] = field(default_factory=dict)
     exists: bool | None = None
 
+    def __post_init__(self) -> None:
+        # The outputs are the result's own copy, taken now: the run records and reports
+        # this dict, and what the processor does with its mapping later changes nothing.
+        if self.outputs or type(self.outputs) is not dict:
+            object.__setattr__(self, "outputs", dict(self.outputs))
+
     @classmethod
     def coerce(cls, value: Any) -> Result:
         """Accept what a processor may return: ``Result``, ``dict``, ``bool`` or ``None``."""
@@ -234,7 +245,7 @@ class Result:
         if isinstance(value, bool):
             return cls(drifted=value)
         if isinstance(value, Mapping):
-            return cls(outputs=dict(value))
+            return cls(outputs=value)  # copied by __post_init__
         raise TypeError(
             f"a processor must return Result, dict, bool or None, not {type(value).__name__}"
         )

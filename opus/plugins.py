@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import os
 import types
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -26,9 +26,12 @@ if TYPE_CHECKING:
     from .model import Result, RunResult, Task, TaskOutcome
     from .processor import TaskContext, TaskProcessor
     from .state.base import StateBackend
-    from .variables import Renderer
 
 logger = logging.getLogger(__name__)
+
+#: ``resolve(task, spec, variables)``: a task's spec with its references resolved (see
+#: :meth:`Plugins.spec_resolver`).
+SpecResolver = Callable[["Task", Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 #: The entry-point group plugin packages publish under.
 ENTRY_POINT_GROUP = "opus"
@@ -392,25 +395,49 @@ class Plugins:
     ) -> dict[str, Any]:
         """The spec with every reference resolved; the task's processor renders values into
         strings (``TaskProcessor.render_reference``)."""
+        return self.spec_resolver(command, context)(task, spec, variables)
+
+    def spec_resolver(self, command: str, context: str) -> SpecResolver:
+        """:meth:`resolve_spec` for the tasks of one run of ``command`` in ``context``: the
+        variable sources and whether each apiVersion's processor renders are looked up
+        once, not per task."""
         registry = self.processors()
-        render: Renderer | None = None
-        if task.api_version in registry:
-            processor = registry.get(task.api_version)
-            if _renders(processor):  # the default renders nothing: no call per reference
-                render = functools.partial(processor.render_reference, spec)
-        resolved: dict[str, Any] | None = self._first_result(
-            "opus_resolve_spec",
-            task=task,
-            spec=spec,
-            variables=variables,
-            command=command,
-            context=context,
-            render=render,
-            sources=self.variable_sources(),
-        )
-        if resolved is None:
-            raise PluginError("no plugin resolved the task spec (is builtin-variables disabled?)")
-        return resolved
+        sources = self.variable_sources()
+        renderers: dict[str, TaskProcessor | None] = {}
+
+        def renderer(api_version: str) -> TaskProcessor | None:
+            if api_version not in registry:
+                return None
+            processor = registry.get(api_version)
+            # the default renders nothing: no call per reference
+            return processor if _renders(processor) else None
+
+        def resolve(
+            task: Task, spec: Mapping[str, Any], variables: Mapping[str, Any]
+        ) -> dict[str, Any]:
+            api_version = task.api_version
+            if api_version in renderers:
+                processor = renderers[api_version]
+            else:
+                processor = renderers[api_version] = renderer(api_version)
+            render = None if processor is None else partial(processor.render_reference, spec)
+            resolved: dict[str, Any] | None = self._first_result(
+                "opus_resolve_spec",
+                task=task,
+                spec=spec,
+                variables=variables,
+                command=command,
+                context=context,
+                render=render,
+                sources=sources,
+            )
+            if resolved is None:
+                raise PluginError(
+                    "no plugin resolved the task spec (is builtin-variables disabled?)"
+                )
+            return resolved
+
+        return resolve
 
     def process_task(self, task: Task, ctx: TaskContext) -> Result:
         """Run the action; outputs that are not JSON fail it (``OutputError``), so the
@@ -525,10 +552,17 @@ def _dist_name(ep: Any) -> str | None:
     return ep.dist.name if ep.dist else None
 
 
-def _coerce(value: Any) -> Result:
-    from .model import Result
+_Result: Any = None  # opus.model.Result, imported on first use (`opus --help` needs no model)
 
-    return value if type(value) is Result else Result.coerce(value)
+
+def _coerce(value: Any) -> Result:
+    global _Result
+    if _Result is None:
+        from .model import Result
+
+        _Result = Result
+    coerced: Result = value if type(value) is _Result else _Result.coerce(value)
+    return coerced
 
 
 _default_render: Any = None

@@ -39,6 +39,13 @@ class ReadOnlyVariables(Mapping[str, Any]):
     def __reduce__(self) -> tuple[Any, ...]:
         return (ReadOnlyVariables, (self._data,))
 
+    @classmethod
+    def owning(cls, data: dict[str, Any]) -> ReadOnlyVariables:
+        """A view of ``data`` itself, not a copy: for a dict made for this view alone."""
+        view = object.__new__(cls)
+        view._data = data
+        return view
+
 
 @dataclass(frozen=True)
 class TaskContext:
@@ -93,15 +100,16 @@ class TaskContext:
         action: str,
         run_id: str,
         state: TaskState | None,
-        variables: Mapping[str, Any],
+        variables: dict[str, Any],
     ) -> TaskContext:
         """``TaskContext(...)`` with these fields, ``desired_spec=spec`` and the rest
-        defaults, made without the dataclass ``__init__`` (the driver makes one per task)."""
+        defaults, made without the dataclass ``__init__`` (the driver makes one per task).
+        ``variables`` is a dict made for this context: it is kept, not copied."""
         made = object.__new__(cls)
         made.__dict__.update(
             task_name=task_name, spec=spec, command=command, context=context,
             action=plain(action), run_id=run_id, state=state,
-            variables=ReadOnlyVariables(variables), failed_action=None, error=None,
+            variables=ReadOnlyVariables.owning(variables), failed_action=None, error=None,
             desired_spec=spec, cancelled=Cancellation(),
         )  # fmt: skip
         return made

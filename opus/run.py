@@ -111,6 +111,7 @@ class Run(Completions):
         self.plugins = plugins
         self.registry = plugins.processors()
         self.prefixes = plugins.variable_prefixes()  # asked once, not per task
+        self._resolve = plugins.spec_resolver(command, context)
         self.state = state
         self.executor = executor
         self.keep_going = keep_going
@@ -121,7 +122,7 @@ class Run(Completions):
         self.prior: dict[str, TaskState] = {s.name: s for s in state.list_records(context)}
         self.outputs: dict[str, Mapping[str, Any]] = {}
         self.planned_changes: set[str] = set()
-        self.tasks: dict[str, Task] = dict(graph.tasks)
+        self.tasks: dict[str, Task] = graph.tasks  # copied below if orphans are added
         self._completions: queue.SimpleQueue[tuple[str, str, Any, Any]] = queue.SimpleQueue()
         #: While a batch is handled: its state changes and what to do once they are saved.
         self._batching = False
@@ -155,6 +156,8 @@ class Run(Completions):
                     if saved is None or (n in saved and saved[n].orphan)
                 ]
         self.orphans = {o.name: o for o in orphans}
+        if orphans:
+            self.tasks = dict(graph.tasks)
         for record in orphans:
             self.tasks[record.name] = Task(
                 api_version=record.api_version or "unknown",
@@ -175,25 +178,27 @@ class Run(Completions):
                 edges[name] = set(edges.get(name, ())) | {o.name for o in prunable}
             order = prune_order(orphans) + order
 
-        known_limits: dict[str, list[tuple[str, int]]] = {}
+        # Limits depend only on a task's processor and group: kept per (apiVersion, group),
+        # not per task (asked ~3 times a task).
+        known_limits: dict[tuple[str, str | None], tuple[tuple[str, int], ...]] = {}
 
-        def limits_of(name: str) -> list[tuple[str, int]]:  # asked ~3 times a task: kept
-            limits = known_limits.get(name)
+        def limits_of(name: str) -> tuple[tuple[str, int], ...]:
+            task = self.tasks[name]
+            kind = (task.api_version, task.concurrency_group if group_limits else None)
+            limits = known_limits.get(kind)
             if limits is None:
-                limits = known_limits[name] = task_limits(name)
+                limits = known_limits[kind] = kind_limits(*kind)
             return limits
 
-        def task_limits(name: str) -> list[tuple[str, int]]:
-            task = self.tasks[name]
+        def kind_limits(api_version: str, group: str | None) -> tuple[tuple[str, int], ...]:
             limits = []
-            if task.api_version in self.registry:
-                processor = self.registry.get(task.api_version)
+            if api_version in self.registry:
+                processor = self.registry.get(api_version)
                 if processor.max_concurrency:
-                    limits.append((f"processor:{task.api_version}", processor.max_concurrency))
-            group = task.concurrency_group
+                    limits.append((f"processor:{api_version}", processor.max_concurrency))
             if group and group in group_limits:
                 limits.append((f"group:{group}", group_limits[group]))
-            return limits
+            return tuple(limits)
 
         self.scheduler = Scheduler(order, edges, parallelism, limits_of)
         self.parallelism = parallelism
@@ -234,7 +239,18 @@ class Run(Completions):
             self._skip(name, self._stop_reason or "not started")
         self.result.finished_at = time.time()
         self.result.tasks = {n: self.result.tasks[n] for n in self.order if n in self.result.tasks}
+        self._release()
         return self.result
+
+    def _release(self) -> None:
+        """Drop what only the loop needed (a record, outputs and a scheduler entry per task)
+        before the engine writes the run's report. What a caller reads after the run stays:
+        the result, the graph, the decisions, the desired specs (plan) and the records the
+        run started from."""
+        self.scheduler = Scheduler([], {}, self.parallelism)
+        self.prior = {}
+        self.outputs = {}
+        self.prefetch = RefreshAhead(self)
 
     def _next_completions(self) -> list[tuple[str, str, Any, Any]]:
         """Wait for one completion, then take every other one already there (fewer
@@ -320,7 +336,9 @@ class Run(Completions):
     # -- starting a task ----------------------------------------------------------------------
     def _visible_variables(self, task: Task, refs: list[Any]) -> dict[str, Any]:
         visible = dict(self.user_variables)
-        upstream = {r.task for r in refs if r.task} | self.graph.dependencies[task.name]
+        upstream: Collection[str] = self.graph.dependencies[task.name]
+        if refs:
+            upstream = {r.task for r in refs if r.task} | set(upstream)
         for dep in upstream:
             outputs = self.outputs.get(dep)
             if outputs is None:
@@ -347,9 +365,7 @@ class Run(Completions):
         visible = self._visible_variables(task, refs)
         if spec is None:
             try:
-                spec = self.plugins.resolve_spec(
-                    task, task.spec, visible, self.command, self.context
-                )
+                spec = self._resolve(task, task.spec, visible)
             except VariableError:
                 if missing_ok:
                     return None
@@ -539,7 +555,8 @@ class Run(Completions):
 
     @property
     def decisions(self) -> Mapping[str, Decision]:
-        """What was decided for each task of apply/plan (orphans to prune included)."""
+        """What was decided for each task of plan (orphans to prune included); apply keeps
+        a decision only while its task runs."""
         return self._decisions
 
     def desired_spec(self, name: str) -> Mapping[str, Any] | None:

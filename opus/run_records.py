@@ -185,7 +185,8 @@ class Completions:
 
     def _succeed(self, task: Task, ctx: TaskContext, result: Result, started: float) -> None:
         name, action = task.name, _ACTIONS[ctx.action]
-        outputs = dict(result.outputs)
+        # the result's own dict (Result copies the processor's mapping when made)
+        outputs = result.outputs if isinstance(result.outputs, dict) else dict(result.outputs)
         if action in (Action.DESCRIBE, Action.DETECT_DRIFT):
             outcome = self._read_only_outcome(task, ctx, result)
             self._finish(task, ctx, outcome, started)
@@ -232,7 +233,7 @@ class Completions:
             elif action == Action.DELETE:
                 self.prior.pop(name, None)
             self.outputs[name] = outputs
-            self._finish(task, ctx, outcome, started)
+            self._finish(task, ctx, outcome, started, now)  # the time its history entry has
 
         def not_saved(exc: BaseException) -> None:
             self._state_failed(exc)
@@ -274,11 +275,22 @@ class Completions:
             error=error,
         )
 
-    def _finish(self, task: Task, ctx: TaskContext, outcome: TaskOutcome, started: float) -> None:
+    def _finish(
+        self,
+        task: Task,
+        ctx: TaskContext,
+        outcome: TaskOutcome,
+        started: float,
+        finished: float | None = None,
+    ) -> None:
+        """Report ``outcome``; ``finished`` is when the task ended (default: now)."""
         if self._batching:  # reported in order with the batch, after its commit
-            self._defer(None, lambda: self._finish(task, ctx, outcome, started), lambda e: None)
+            self._defer(
+                None, lambda: self._finish(task, ctx, outcome, started, finished), lambda e: None
+            )
             return
-        outcome.started_at, outcome.finished_at = started, time.time()
+        outcome.started_at = started
+        outcome.finished_at = time.time() if finished is None else finished
         outcome.duration_s = outcome.finished_at - started
         self._in_flight.pop(task.name, None)
         self._forget(task.name)
@@ -352,10 +364,13 @@ class Completions:
         self._defer(change, saved, not_saved)
 
     def _forget(self, name: str) -> None:
-        """Drop what only a running task needed; a plan keeps the desired spec (saved plans)."""
+        """Drop what only a running task needed (its context, decision, cancellation and
+        references); a plan keeps the desired spec and the decision (saved plans)."""
         if self.action != Action.PLAN:
             self._desired.pop(name, None)
+            self._decisions.pop(name, None)
         self._cancellations.pop(name, None)
+        self.tasks[name]._forget_references()
 
     def _state_failed(self, exc: BaseException) -> None:
         """State cannot be written (disk full?): start nothing more, whatever keep_going

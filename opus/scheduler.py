@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+#: What ``limits_of`` gives: (limit key, limit) pairs.
+Limits = Sequence[tuple[str, int]]
 
 
 class Scheduler:
@@ -21,7 +24,7 @@ class Scheduler:
         order: list[str],
         dependencies: Mapping[str, Iterable[str]],
         parallelism: int,
-        limits_of: Callable[[str], list[tuple[str, int]]] = lambda name: [],
+        limits_of: Callable[[str], Limits] = lambda name: (),
     ) -> None:
         self.parallelism = max(1, parallelism)
         self._limits_of = limits_of

@@ -167,6 +167,32 @@ def _plain(value: Any) -> bool:
     return kind in _SCALARS or (kind is str and "${" not in value)
 
 
+#: The pattern of the last set of source prefixes asked (a run asks with one set per task).
+_last_pattern: tuple[frozenset[str], re.Pattern[str]] | None = None
+
+
+def _source_pattern(sources: Mapping[str, VariableSource]) -> re.Pattern[str]:
+    global _last_pattern
+    last = _last_pattern
+    if last is not None and last[0] == sources.keys():
+        return last[1]
+    prefixes = frozenset(sources)
+    pattern = reference_pattern(prefixes)
+    _last_pattern = (prefixes, pattern)
+    return pattern
+
+
+def _variable(body: str) -> str | None:
+    """The variable ``${VAR:body}`` looks up, or ``None`` when ``body`` is not in the plain
+    form ``name`` / ``task:key`` (spaces around the parts, an empty part)."""
+    task, colon, key = body.partition(":")
+    if not task or (colon and not key):
+        return None
+    if body.strip() != body or (colon and (task.strip() != task or key.strip() != key)):
+        return None
+    return body
+
+
 def resolve_spec(
     spec: Mapping[str, Any],
     variables: Mapping[str, Any],
@@ -185,24 +211,77 @@ def resolve_spec(
     fails.
     """
     sources = {"ENV": env_source(environ)} if sources is None else sources
-    pattern = reference_pattern(sources)
+    resolver = _Resolver(variables, task_name, sources, _source_pattern(sources), render)
+    resolved: dict[str, Any] = resolver.walk(spec, "spec")
+    return resolved
 
-    def from_source(ref: Reference) -> Any:
-        body = ref.name  # the text after "${PREFIX:", stripped
-        try:
-            return sources[ref.source](body)
-        except (VariableError, LookupError) as exc:
-            message = exc.args[0] if exc.args and isinstance(exc, VariableError) else None
-            what = message or f"{ref.source} source has no value for {body!r}"
-        except OpusError as exc:
-            what = f"{ref.source} source failed: {exc}"
-        except Exception as exc:  # a plugin's source is broken: say which one and where
-            what = f"{ref.source} source failed: {type(exc).__name__}: {exc}"
-        raise VariableError(f"task {task_name!r}, {ref.path}: {what} (reference {ref.text})")
 
-    def lookup(ref: Reference) -> Any:
+class _Resolver:
+    """One :func:`resolve_spec` call: the spec walk and each reference's value."""
+
+    __slots__ = ("variables", "task_name", "sources", "pattern", "render")
+
+    def __init__(
+        self,
+        variables: Mapping[str, Any],
+        task_name: str,
+        sources: Mapping[str, VariableSource],
+        pattern: re.Pattern[str],
+        render: Renderer | None,
+    ) -> None:
+        self.variables, self.task_name, self.sources = variables, task_name, sources
+        self.pattern, self.render = pattern, render
+
+    def walk(self, value: Any, path: str) -> Any:
+        # a child's path is built only when it is a container or a reference
+        if isinstance(value, str):
+            return self.text(value, path) if "${" in value else value
+        if isinstance(value, (dict, Mapping)):
+            return {
+                key: item if _plain(item) else self.walk(item, f"{path}.{key}")
+                for key, item in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [
+                item if _plain(item) else self.walk(item, f"{path}[{i}]")
+                for i, item in enumerate(value)
+            ]
+        return value
+
+    def text(self, text: str, path: str) -> Any:
+        whole = self.pattern.fullmatch(text)
+        if whole is not None and not whole.group(1):  # exactly one reference: its value
+            source, body = whole.group(2, 3)
+            if source == "VAR" and self.render is None:  # the usual case: one lookup
+                variable = _variable(body)
+                if variable is not None and variable in self.variables:
+                    return self.variables[variable]
+            value = self.lookup(_parse(source, body, path, text))
+            rendered = self.custom(whole, path, value)
+            return value if rendered is None else rendered
+        unknown = False
+
+        def substitute(m: re.Match[str]) -> str:
+            nonlocal unknown
+            if m.group(1):
+                return m.group(0)[1:]
+            value = self.lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
+            unknown = unknown or value is UNKNOWN
+            rendered = self.custom(m, path, value)
+            return render_text(value) if rendered is None else rendered
+
+        text = self.pattern.sub(substitute, text)
+        return UNKNOWN if unknown else text  # a text with an unknown part is unknown
+
+    def custom(self, m: re.Match[str], path: str, value: Any) -> str | None:
+        if self.render is None or value is UNKNOWN:
+            return None
+        return self.render(Placement(path, m.string, m.start(), m.end()), value)
+
+    def lookup(self, ref: Reference) -> Any:
+        variables = self.variables
         if ref.source != "VAR":
-            return from_source(ref)
+            return self.from_source(ref)
         if ref.variable in variables:
             return variables[ref.variable]
         if ref.task:
@@ -213,61 +292,22 @@ def resolve_spec(
         else:
             what = f"variable {ref.name!r} is not defined (set it with variables=)"
         raise VariableError(
-            f"task {task_name!r}, {ref.path}: {what} (reference {ref.text})",
+            f"task {self.task_name!r}, {ref.path}: {what} (reference {ref.text})",
             argument=None if ref.task else "variables",
         )
 
-    def custom(m: re.Match[str], path: str, value: Any) -> str | None:
-        if render is None or value is UNKNOWN:
-            return None
-        return render(Placement(path, m.string, m.start(), m.end()), value)
-
-    def resolve_text(text: str, path: str) -> Any:
-        whole = pattern.fullmatch(text)
-        if whole is not None and not whole.group(1):  # exactly one reference: its value
-            value = lookup(_parse(whole.group(2), whole.group(3), path, text))
-            rendered = custom(whole, path, value)
-            return value if rendered is None else rendered
-        matches = list(pattern.finditer(text))
-        if not matches:
-            return text
-        if len(matches) == 1 and matches[0].span() == (0, len(text)) and not matches[0].group(1):
-            m = matches[0]
-            value = lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
-            rendered = custom(m, path, value)
-            return value if rendered is None else rendered
-
-        unknown = False
-
-        def substitute(m: re.Match[str]) -> str:
-            nonlocal unknown
-            if m.group(1):
-                return m.group(0)[1:]
-            value = lookup(_parse(m.group(2), m.group(3), path, m.group(0)))
-            unknown = unknown or value is UNKNOWN
-            rendered = custom(m, path, value)
-            return render_text(value) if rendered is None else rendered
-
-        text = pattern.sub(substitute, text)
-        return UNKNOWN if unknown else text  # a text with an unknown part is unknown
-
-    def walk(value: Any, path: str) -> Any:
-        # a child's path is built only when it is a container or a reference
-        if isinstance(value, str):
-            return resolve_text(value, path) if "${" in value else value
-        if isinstance(value, (dict, Mapping)):
-            return {
-                key: item if _plain(item) else walk(item, f"{path}.{key}")
-                for key, item in value.items()
-            }
-        if isinstance(value, (list, tuple)):
-            return [
-                item if _plain(item) else walk(item, f"{path}[{i}]") for i, item in enumerate(value)
-            ]
-        return value
-
-    resolved: dict[str, Any] = walk(spec, "spec")
-    return resolved
+    def from_source(self, ref: Reference) -> Any:
+        body = ref.name  # the text after "${PREFIX:", stripped
+        try:
+            return self.sources[ref.source](body)
+        except (VariableError, LookupError) as exc:
+            message = exc.args[0] if exc.args and isinstance(exc, VariableError) else None
+            what = message or f"{ref.source} source has no value for {body!r}"
+        except OpusError as exc:
+            what = f"{ref.source} source failed: {exc}"
+        except Exception as exc:  # a plugin's source is broken: say which one and where
+            what = f"{ref.source} source failed: {type(exc).__name__}: {exc}"
+        raise VariableError(f"task {self.task_name!r}, {ref.path}: {what} (reference {ref.text})")
 
 
 def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:

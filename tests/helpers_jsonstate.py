@@ -78,14 +78,16 @@ class JsonFileStateBackend(MemoryStateBackend):
     def _load(self) -> None:
         data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
         records = [TaskState.from_dict(r) for r in data.get("records", [])]
-        self._records = {(r.context, r.name): r for r in records}
+        self._records = {}
+        for record in records:
+            self._records.setdefault(record.context, {})[record.name] = record
         self._history = [HistoryEntry(**h) for h in data.get("history", [])]
         self._runs = {r["run_id"]: RunRecord(**r) for r in data.get("runs", [])}
         self._locks = {lock["context"]: LockInfo(**lock) for lock in data.get("locks", [])}
 
     def _dump(self) -> None:
         data = {
-            "records": [r.to_dict() for r in self._records.values()],
+            "records": [r.to_dict() for c in self._records.values() for r in c.values()],
             "history": [h.to_dict() for h in self._history],
             "runs": [r.to_dict() for r in self._runs.values()],
             "locks": [asdict(lock) for lock in self._locks.values()],

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opus import VariableError
 from opus.variables import find_references, load_values, parse_assignments, resolve_spec
@@ -93,3 +95,24 @@ def test_var_assignments_parse_scalars() -> None:
     }
     with pytest.raises(VariableError, match="expected NAME=VALUE"):
         parse_assignments(["novalue"])
+
+
+# A whole-string ${VAR:...} is read with one lookup when its body is in the plain form; any
+# other body (spaces around its parts, an empty part, more colons) takes the general path.
+# Both must look up the same variable: the one the reference names (Reference.variable).
+BODY_PART = st.text(alphabet=st.sampled_from("ab: \t-"), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=BODY_PART, value=st.integers())
+def test_whole_reference_looks_up_the_variable_its_reference_names(body: str, value: int) -> None:
+    text = "${VAR:" + body + "}"
+    try:
+        [ref] = find_references({"x": text})
+    except (ValueError, VariableError):
+        return  # not one well-formed reference: nothing to look up
+    decoy = {body: "decoy"} if body != ref.variable else {}  # the body read as a name
+    resolved = resolve_spec({"x": text}, {**decoy, ref.variable: value}, task_name="t")
+    assert resolved == {"x": value}
+    with pytest.raises(VariableError, match=r"spec\.x"):
+        resolve_spec({"x": text}, {ref.variable + "-other": value}, task_name="t")

@@ -413,11 +413,14 @@ class SQLStateBackend(StateBackend):
         return [history_from_row(r) for r in rows]
 
     def save_run_report(self, run_id: str, report: Mapping[str, Any]) -> None:
+        self.save_run_report_text(run_id, dump_large_json(dict(report)))
+
+    def save_run_report_text(self, run_id: str, text: str) -> None:
         sql = self._q(
             "INSERT INTO run_reports (run_id, report) VALUES (?, ?) "
             "ON CONFLICT (run_id) DO UPDATE SET report = excluded.report"
         )
-        params = (run_id, dump_large_json(dict(report)))
+        params = (run_id, text)
         self._execute(lambda cur: cur.execute(sql, params), write=True)
 
     def run_report(self, run_id: str) -> dict[str, Any] | None:

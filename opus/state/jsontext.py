@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any
 
 #: allow_nan=False: never write NaN/Infinity, which are not JSON (outputs are checked
@@ -28,21 +29,36 @@ def dump_json(value: Any) -> str | None:
 
 def dump_large_json(value: Any) -> str:
     """The same text as :func:`dump_json`, for a document whose mappings hold an entry per
-    task (a run report): a large mapping is encoded :data:`SLICE` entries at a time, so
-    encoding never holds a piece of text for every value of the whole document at once."""
+    task (a run report; any mapping, not only dicts: one that makes its values when read
+    is read a slice at a time): a large mapping is encoded :data:`SLICE` entries at a time and the
+    pieces are joined once, so encoding never holds a piece of text for every value of the
+    whole document, nor more than one copy of its text besides the result."""
+    pieces: list[str] = []
+    _encode_pieces(value, pieces)
+    return "".join(pieces)
+
+
+def _encode_pieces(value: Any, out: list[str]) -> None:
+    if isinstance(value, Mapping) and type(value) is not dict and len(value) <= SLICE:
+        value = dict(value)  # a mapping that makes its values when read: read them once
     if not isinstance(value, Mapping) or not all(type(key) is str for key in value):
-        return _ENCODER.encode(value)
-    if len(value) > SLICE:
-        items = list(value.items())
-        parts = (
-            _ENCODER.encode(dict(items[start : start + SLICE]))[1:-1]
-            for start in range(0, len(items), SLICE)
-        )
-        return "{" + ", ".join(parts) + "}"
-    if any(isinstance(item, Mapping) for item in value.values()):
-        entries = (f"{_string(key)}: {dump_large_json(item)}" for key, item in value.items())
-        return "{" + ", ".join(entries) + "}"
-    return _ENCODER.encode(value)
+        out.append(_ENCODER.encode(dict(value) if isinstance(value, Mapping) else value))
+    elif len(value) > SLICE:
+        items = iter(value.items())
+        separator = "{"
+        while chunk := dict(islice(items, SLICE)):
+            out.append(separator)
+            out.append(_ENCODER.encode(chunk)[1:-1])
+            separator = ", "
+        out.append("}")
+    elif any(isinstance(item, Mapping) for item in value.values()):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            out.append(f"{', ' if index else ''}{_string(key)}: ")
+            _encode_pieces(item, out)
+        out.append("}")
+    else:
+        out.append(_ENCODER.encode(value))
 
 
 def dump_names(names: Iterable[str]) -> str:

@@ -21,7 +21,8 @@ class MemoryStateBackend(StateBackend):
     def __init__(self, url: str = "memory://") -> None:
         super().__init__(url)
         self._mutex = threading.RLock()
-        self._records: dict[tuple[str, str], TaskState] = {}
+        #: context -> task name -> record (no key tuple per record)
+        self._records: dict[str, dict[str, TaskState]] = {}
         self._history: list[HistoryEntry] = []
         self._runs: dict[str, RunRecord] = {}
         self._locks: dict[str, LockInfo] = {}
@@ -29,27 +30,25 @@ class MemoryStateBackend(StateBackend):
 
     def get(self, context: str, name: str) -> TaskState | None:
         with self._mutex:
-            return self._records.get((context, name))
+            return self._records.get(context, {}).get(name)
 
     def list_records(self, context: str) -> list[TaskState]:
         with self._mutex:
-            return sorted(
-                (s for (c, _), s in self._records.items() if c == context), key=lambda s: s.name
-            )
+            return sorted(self._records.get(context, {}).values(), key=lambda s: s.name)
 
     def contexts(self) -> list[str]:
         with self._mutex:
-            return sorted({c for c, _ in self._records})
+            return sorted(c for c, records in self._records.items() if records)
 
     def save(self, state: TaskState, entry: HistoryEntry | None = None) -> None:
         with self._mutex:
-            self._records[(state.context, state.name)] = state
+            self._records.setdefault(state.context, {})[state.name] = state
             if entry is not None:
                 self._history.append(entry)
 
     def remove(self, context: str, name: str, entry: HistoryEntry | None = None) -> bool:
         with self._mutex:
-            existed = self._records.pop((context, name), None) is not None
+            existed = self._records.get(context, {}).pop(name, None) is not None
             if entry is not None:
                 self._history.append(entry)
             return existed
@@ -96,9 +95,12 @@ class MemoryStateBackend(StateBackend):
             return [h for h in self._history if h.run_id == run_id]
 
     def save_run_report(self, run_id: str, report: Mapping[str, Any]) -> None:
+        # kept as text: a copy the caller cannot change, and a fraction of the objects
+        self.save_run_report_text(run_id, dump_large_json(dict(report)))
+
+    def save_run_report_text(self, run_id: str, text: str) -> None:
         with self._mutex:
-            # kept as text: a copy the caller cannot change, and a fraction of the objects
-            self._reports[run_id] = dump_large_json(dict(report))
+            self._reports[run_id] = text
 
     def run_report(self, run_id: str) -> dict[str, Any] | None:
         with self._mutex:
@@ -125,7 +127,8 @@ class MemoryStateBackend(StateBackend):
     ) -> None:
         records, runs, entries = list(records), list(runs), list(entries)
         with self._mutex:
-            self._records.update({(r.context, r.name): r for r in records})
+            for record in records:
+                self._records.setdefault(record.context, {})[record.name] = record
             self._runs.update({r.run_id: r for r in runs})
             self._history.extend(entries)
 

@@ -11,6 +11,7 @@ checks with real child processes, which open the store with
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -407,6 +408,22 @@ class StateBackendContract:
         backend.save_run_report("r2", report)
         assert backend.prune(keep_runs=1) == 1
         assert reader.run_report("r1") is None and reader.run_report("r2") == report
+
+    def test_run_report_given_as_text_reads_back_as_its_document(
+        self, make_backend: Factory
+    ) -> None:
+        backend, reader = make_backend(), make_backend()
+        if type(backend).save_run_report is StateBackend.save_run_report:
+            pytest.skip("this backend does not keep run reports (optional)")
+        backend.start_run(run("r1", started_at=1.0))
+        report = {
+            "version": 1,
+            "tasks": {"db": {"status": "done", "started_at": 1.5}, "web": {"status": "not_run"}},
+        }
+        backend.save_run_report_text("r1", json.dumps(report))
+        assert reader.run_report("r1") == report
+        backend.save_run_report_text("r1", json.dumps({**report, "version": 2}))
+        assert reader.run_report("r1") == {**report, "version": 2}
 
     # -- locks
 
