@@ -140,7 +140,9 @@ def _files_of(directory: str) -> list[str]:
 
 def _pyyaml_files() -> list[str]:
     """Where PyYAML is installed and what its files are, found without importing it: a new
-    version, a rebuilt libyaml binding or an edited file gives other lines."""
+    version, a rebuilt libyaml binding or an edited file gives other lines. (A system libyaml
+    that the binding links to dynamically, upgraded in place, is not seen; PyYAML's wheels
+    carry their own.)"""
     import importlib.util
 
     try:
