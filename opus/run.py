@@ -167,9 +167,10 @@ class Run(Completions):
             )
 
         reverse = self.action in REVERSE_ACTIONS or self.destroy
-        edges: dict[str, set[str]] = dict(graph.dependents if reverse else graph.dependencies)
-        order = list(reversed(graph.order)) if reverse else list(graph.order)
+        edges: dict[str, set[str]] = graph.dependents if reverse else graph.dependencies
+        order = list(reversed(graph.order)) if reverse else graph.order  # neither changed
         if orphans:
+            edges = dict(edges)
             # Orphans go first (dependents before what they used), and manifest tasks wait
             # for them: a renamed task may take over what its old name held.
             prunable = [o for o in orphans if o.api_version in self.registry]
@@ -238,8 +239,8 @@ class Run(Completions):
         for name in self.scheduler.not_started():
             self._skip(name, self._stop_reason or "not started")
         self.result.finished_at = time.time()
-        self.result.tasks = {n: self.result.tasks[n] for n in self.order if n in self.result.tasks}
         self._release()
+        self.result.tasks = {n: self.result.tasks[n] for n in self.order if n in self.result.tasks}
         return self.result
 
     def _release(self) -> None:

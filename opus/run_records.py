@@ -220,6 +220,8 @@ class Completions:
                 self.context, name, self._entry(name, action, Status.DONE, started, now)
             )
         outcome = TaskOutcome(name, Status.DONE, shown, outputs)
+        if change is not None and change.entry is not None:
+            outcome.duration_s = change.entry.duration_s  # one float for both
         decision = self._decisions.get(name)
         if name in self.orphans:
             outcome.details = {"reason": "no longer in manifests"}
@@ -290,8 +292,11 @@ class Completions:
             )
             return
         outcome.started_at = started
-        outcome.finished_at = time.time() if finished is None else finished
-        outcome.duration_s = outcome.finished_at - started
+        if finished is None or outcome.duration_s is None:
+            outcome.finished_at = time.time() if finished is None else finished
+            outcome.duration_s = outcome.finished_at - started
+        else:  # set with its history entry
+            outcome.finished_at = finished
         self._in_flight.pop(task.name, None)
         self._forget(task.name)
         self.result.tasks[task.name] = outcome

@@ -30,14 +30,17 @@ class Scheduler:
         self._limits_of = limits_of
         self._index = {name: i for i, name in enumerate(order)}
         self._order = order
+        #: tasks still waiting for dependencies -> how many (a task absent waits for none)
         self._waiting: dict[str, int] = {}
-        self._dependents: dict[str, list[str]] = {name: [] for name in order}
+        #: task -> the tasks that depend on it (absent: none)
+        self._dependents: dict[str, list[str]] = {}
         for name in order:
             deps = [d for d in dependencies.get(name, ()) if d in self._index]
-            self._waiting[name] = len(deps)
+            if deps:
+                self._waiting[name] = len(deps)
             for dep in deps:
-                self._dependents[dep].append(name)
-        self._ready = [self._index[n] for n in order if self._waiting[n] == 0]
+                self._dependents.setdefault(dep, []).append(name)
+        self._ready = [self._index[n] for n in order if n not in self._waiting]
         heapq.heapify(self._ready)
         self._in_use: dict[str, int] = {}
         self.running: set[str] = set()
@@ -75,20 +78,24 @@ class Scheduler:
         for key, _ in self._limits_of(name):
             self._in_use[key] -= 1
         if succeeded:
-            for dependent in self._dependents[name]:
-                self._waiting[dependent] -= 1
-                if self._waiting[dependent] == 0 and dependent not in self.blocked:
+            for dependent in self._dependents.get(name, ()):
+                left = self._waiting[dependent] - 1
+                if left:
+                    self._waiting[dependent] = left
+                    continue
+                del self._waiting[dependent]
+                if dependent not in self.blocked:
                     heapq.heappush(self._ready, self._index[dependent])
             return []
         newly: list[str] = []
-        stack = list(self._dependents[name])
+        stack = list(self._dependents.get(name, ()))
         while stack:
             dependent = stack.pop()
             if dependent in self.blocked or dependent in self.finished:
                 continue
             self.blocked[dependent] = name
             newly.append(dependent)
-            stack.extend(self._dependents[dependent])
+            stack.extend(self._dependents.get(dependent, ()))
         return sorted(newly, key=self._index.__getitem__)
 
     def abandon(self, name: str) -> None:

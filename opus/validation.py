@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,57 @@ def _valid_name(name: object) -> bool:
     return type(name) is str and name_problem(name) is None
 
 
+def _strings(value: object) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _string_map(value: object) -> bool:
+    return type(value) is dict and all(
+        type(key) is str and type(item) is str for key, item in value.items()
+    )
+
+
+def _plain_dependency(entry: object) -> bool:
+    if type(entry) is str:
+        return True
+    if type(entry) is not dict or not entry.keys() <= {"tasks", "labels", "contexts"}:
+        return False  # ("commands" lists are checked against the command map by the schema)
+    if "tasks" not in entry and "labels" not in entry:
+        return False
+    return (
+        ("tasks" not in entry or _strings(entry["tasks"]))
+        and ("labels" not in entry or (_string_map(entry["labels"]) and bool(entry["labels"])))
+        and ("contexts" not in entry or _strings(entry["contexts"]))
+    )
+
+
+#: What the shortcut checks for each metadata key it knows: the metadata schema's rule.
+_PLAIN_METADATA: dict[str, Callable[[Any], bool]] = {
+    "name": _valid_name,
+    "labels": _string_map,
+    "annotations": _string_map,
+    "description": lambda value: type(value) is str,
+    "dependencies": lambda value: (
+        type(value) is list and all(_plain_dependency(entry) for entry in value)
+    ),
+    "autoRollback": lambda value: type(value) is bool,
+    "concurrencyGroup": lambda value: type(value) is str and value != "",
+    "timeout": lambda value: type(value) in (int, float) and value > 0,
+}
+
+
+def _plain_metadata(metadata: Mapping[str, Any]) -> bool:
+    """Whether ``metadata`` certainly passes the metadata schema: its usual keys, each of
+    a plain valid form. ``False`` says nothing (the schema decides): it is only a shortcut."""
+    if type(metadata) is not dict or "name" not in metadata:
+        return False
+    for key, value in metadata.items():
+        check = _PLAIN_METADATA.get(key)
+        if check is None or not check(value):
+            return False
+    return True
+
+
 def check_metadata(
     tasks: Sequence[Task], commands: Iterable[str] = ()
 ) -> tuple[list[Task], list[OpusError]]:
@@ -104,8 +155,8 @@ def check_metadata(
     problems: list[OpusError] = []
     for task in tasks:
         metadata = task.metadata
-        if type(metadata) is dict and len(metadata) == 1 and _valid_name(metadata.get("name")):
-            checked.append(task)  # just a good name: what the schema would say, cheaper
+        if _plain_metadata(metadata):
+            checked.append(task)  # what the schema would say, cheaper
             continue
         if schema is None:
             schema = _compiled_metadata_schema([*commands, *ACTIONS] if commands else ())

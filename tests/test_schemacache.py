@@ -113,7 +113,8 @@ def test_a_second_cli_run_loads_its_validators_instead_of_compiling(tmp_path: Pa
     )
     (tmp_path / "t.yaml").write_text(
         "apiVersion: hello-world/v1\nkind: HelloWorld\n"
-        "metadata: {name: hi, labels: {team: a}}\nspec: {path: x}\n"  # more than a name
+        # scopes: metadata the validation shortcut leaves to the schema
+        "metadata: {name: hi, processingScopes: [{contexts: [default]}]}\nspec: {path: x}\n"
     )
     log = tmp_path / "compiles.log"
     env = {
