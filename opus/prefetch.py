@@ -67,7 +67,8 @@ class RefreshAhead:
                 refreshed = refreshes[api] = api in run.registry and run.registry.get(api).supports(
                     Action.DETECT_DRIFT
                 )
-            if not refreshed or run._limits_of(name) or _masked(prior.applied_spec or {}):
+            limited = run._limits_of is not None and run._limits_of(name)
+            if not refreshed or limited or _masked(prior.applied_spec or {}):
                 continue
             task = run.tasks[name]
             try:

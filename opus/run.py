@@ -201,9 +201,14 @@ class Run(Completions):
                 limits.append((f"group:{group}", group_limits[group]))
             return tuple(limits)
 
-        self.scheduler = Scheduler(order, edges, parallelism, limits_of)
+        # No limit anywhere (the usual run): the scheduler asks nothing per task.
+        api_versions = {task.api_version for task in self.tasks.values()}
+        limited = bool(group_limits) or any(kind_limits(api, None) for api in api_versions)
+        self._limits_of: Callable[[str], tuple[tuple[str, int], ...]] | None = (
+            limits_of if limited else None
+        )
+        self.scheduler = Scheduler(order, edges, parallelism, self._limits_of)
         self.parallelism = parallelism
-        self._limits_of = limits_of
         self.prefetch = RefreshAhead(self)
         self.order = order
         self._starters: dict[Action, Callable[[str], None]] = {

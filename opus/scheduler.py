@@ -15,8 +15,8 @@ class Scheduler:
     ``dependencies[name]`` are the tasks ``name`` waits for (already reversed for
     ``delete``). A task becomes ready when all of them succeeded; when one fails, every
     task downstream of it is *blocked* and will be skipped. ``limits_of(name)`` gives the
-    limit keys a task counts against (processor, group), each with its limit; the global
-    ``parallelism`` caps everything.
+    limit keys a task counts against (processor, group), each with its limit (``None``: no
+    task has one); the global ``parallelism`` caps everything.
     """
 
     def __init__(
@@ -24,7 +24,7 @@ class Scheduler:
         order: list[str],
         dependencies: Mapping[str, Iterable[str]],
         parallelism: int,
-        limits_of: Callable[[str], Limits] = lambda name: (),
+        limits_of: Callable[[str], Limits] | None = None,
     ) -> None:
         self.parallelism = max(1, parallelism)
         self._limits_of = limits_of
@@ -48,6 +48,8 @@ class Scheduler:
         self.blocked: dict[str, str] = {}  # name -> the failed task that blocked it
 
     def _fits(self, name: str) -> bool:
+        if self._limits_of is None:
+            return True
         return all(self._in_use.get(key, 0) < limit for key, limit in self._limits_of(name))
 
     def next_task(self) -> str | None:
@@ -67,7 +69,7 @@ class Scheduler:
             heapq.heappush(self._ready, index)
         if chosen is not None:
             self.running.add(chosen)
-            for key, _ in self._limits_of(chosen):
+            for key, _ in self._limits_of(chosen) if self._limits_of else ():
                 self._in_use[key] = self._in_use.get(key, 0) + 1
         return chosen
 
@@ -75,7 +77,7 @@ class Scheduler:
         """Record that ``name`` finished; returns the tasks newly blocked by its failure."""
         self.running.discard(name)
         self.finished.add(name)
-        for key, _ in self._limits_of(name):
+        for key, _ in self._limits_of(name) if self._limits_of else ():
             self._in_use[key] -= 1
         if succeeded:
             for dependent in self._dependents.get(name, ()):

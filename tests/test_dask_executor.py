@@ -151,6 +151,8 @@ def test_unpicklable_result_is_a_clear_error(engine: Engine, tmp_path: Path) -> 
 def test_connecting_to_a_running_scheduler(executor) -> None:
     from opus.executors.dask import DaskExecutor
 
+    if executor.client is None:  # run alone: no earlier test has started the cluster
+        executor.start(Plugins(entry_points=False), 2)
     address = executor.client.scheduler.address
     remote = make_executor("dask://" + address.split("://", 1)[1])
     assert isinstance(remote, DaskExecutor)
