@@ -2,7 +2,7 @@
 
     python benchmarks/engine_overhead.py [--tasks 1000 10000 100000] [--shapes chain fanout tree]
                                          [--parallelism 10] [--repeat 3] [--no-memory] [--no-cli]
-                                         [--profile SHAPE:N]
+                                         [--inline] [--profile SHAPE:N]
 
 First the *floor*: a no-op submitted to a ``ThreadPoolExecutor`` (at most ``--parallelism`` in
 flight) and collected through a completion queue by the submitting thread, per task -- the
@@ -13,7 +13,8 @@ task in microseconds, its ratio to the floor measured in the same run, and the p
 allocated during the run (tracemalloc, measured in a separate run because tracing slows
 Python down). Times are medians of ``--repeat`` runs. Then the 10,000-task tree end to end
 through the CLI (``python -m opus apply`` in a subprocess, SQLite state, a no-op processor
-loaded with ``-p``).
+loaded with ``-p``). With ``--inline``, a column with the same run on an executor that runs
+each action in the driver thread, at once: the Python work per task, without any hand-off.
 
 Targets: engine <= 2x the floor, flat from 1k to 100k tasks; peak memory <= 2 KB per task.
 """
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from opus import Engine, Plugins, TaskProcessor
+from opus.executors.base import Done, Executor, run_action
 
 API = "bench/v1"
 
@@ -75,8 +77,35 @@ def tree(n: int) -> list[dict[str, Any]]:
 SHAPES = {"chain": chain, "fanout": fanout, "tree": tree}
 
 
-def run_once(tasks: list[dict[str, Any]], parallelism: int) -> float:
-    engine = Engine(state="memory://", plugins=Plugins(entry_points=False), parallelism=parallelism)
+class InlineExecutor(Executor):
+    """Runs each action in the driver thread when it is started (no threads, no hand-off)."""
+
+    name = "inline"
+
+    def start(self, plugins: Plugins, max_workers: int) -> None:
+        self.plugins = plugins
+
+    def submit(self, task: Any, ctx: Any) -> Any:
+        raise NotImplementedError("actions are started with start_action")
+
+    def start_action(self, task: Any, ctx: Any, done: Done) -> None:
+        try:
+            value, error = run_action(self.plugins, task, ctx), None
+        except Exception as exc:  # noqa: BLE001 - reported as the action's error
+            value, error = None, exc
+        done(value, error)
+
+    def shutdown(self) -> None:
+        pass
+
+
+def run_once(tasks: list[dict[str, Any]], parallelism: int, inline: bool = False) -> float:
+    engine = Engine(
+        state="memory://",
+        plugins=Plugins(entry_points=False),
+        parallelism=parallelism,
+        executor=InlineExecutor() if inline else None,
+    )
     engine.register_processor(NoOp)
     with engine:
         gc.collect()
@@ -171,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI run")
     parser.add_argument("--cli-tasks", type=int, default=10000)
+    parser.add_argument("--inline", action="store_true", help="add the inline-executor column")
     parser.add_argument("--profile", metavar="SHAPE:N", help="print a cProfile of one run")
     args = parser.parse_args(argv)
     if args.profile:
@@ -188,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{'shape':<8} {'tasks':>7} {'wall s':>8} {'us/task':>8} {'floor us':>9} "
         f"{'x floor':>8} {'peak MB':>8} {'KB/task':>8}"
+        + (f" {'inline us':>9}" if args.inline else "")
     )
     for shape in args.shapes:
         for n in args.tasks:
@@ -197,11 +228,17 @@ def main(argv: list[str] | None = None) -> None:
                 run_once(tasks, args.parallelism) for _ in range(args.repeat)
             )
             peak = None if args.no_memory else peak_memory(tasks, args.parallelism)
-            mem = f"{peak / 2**20:8.1f} {peak / n / 1024:8.2f}" if peak is not None else ""
+            mem = f"{peak / 2**20:8.1f} {peak / n / 1024:8.2f}" if peak is not None else " " * 17
             per_task, floor = elapsed / n * 1e6, floors[n] / n * 1e6
+            inline = ""
+            if args.inline:
+                alone = statistics.median(
+                    run_once(tasks, args.parallelism, inline=True) for _ in range(args.repeat)
+                )
+                inline = f" {alone / n * 1e6:9.1f}"
             print(
                 f"{shape:<8} {n:>7} {elapsed:8.3f} {per_task:8.1f} {floor:9.1f} "
-                f"{per_task / floor:7.2f}x {mem}",
+                f"{per_task / floor:7.2f}x {mem}{inline}",
                 flush=True,
             )
     if not args.no_cli:
