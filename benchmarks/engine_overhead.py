@@ -85,8 +85,13 @@ class InlineExecutor(Executor):
     def start(self, plugins: Plugins, max_workers: int) -> None:
         self.plugins = plugins
 
-    def submit(self, task: Any, ctx: Any) -> Any:
-        raise NotImplementedError("actions are started with start_action")
+    def submit(self, task: Any, ctx: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(run_action(self.plugins, task, ctx))
+        except Exception as exc:  # noqa: BLE001 - the action's error, in its future
+            future.set_exception(exc)
+        return future
 
     def start_action(self, task: Any, ctx: Any, done: Done) -> None:
         try:

@@ -70,12 +70,12 @@ class RefreshAhead:
             limited = run._limits_of is not None and run._limits_of(name)
             if not refreshed or limited or _masked(prior.applied_spec or {}):
                 continue
-            task = run.tasks[name]
-            try:
-                if any(ref.task for ref in task.references(run.prefixes)):
+            if run.graph.dependencies.get(name):  # it may refer to an output of another task
+                try:
+                    if any(ref.task for ref in run.tasks[name].references(run.prefixes)):
+                        continue
+                except Exception:  # a malformed reference: the loop reports it
                     continue
-            except Exception:  # a malformed reference: the loop reports it
-                continue
             yield name
 
     def start(self) -> None:

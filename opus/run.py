@@ -509,8 +509,8 @@ class Run(Completions):
     def _start_prefetched(self, name: str) -> None:
         """A task whose refresh was started ahead: decide now, or when its batch is in."""
         ctx = self.prefetch.desired_context(name)
-        deps = self.graph.dependencies.get(name, ())
-        if any(self._outputs_changed(d) for d in deps):
+        deps = self.graph.dependencies.get(name)
+        if deps and any(self._outputs_changed(d) for d in deps):
             # an upstream task changed in this run: its new outputs are visible variables
             fresh = self._context(name, spec=ctx.spec)
             assert fresh is not None
