@@ -239,20 +239,21 @@ class DaskExecutor(Executor):
         if not batch:
             return
         client = self._client
+        keys, environments, payloads, locals_, names = zip(*batch, strict=True)
         try:
             if client is None:
                 raise ExecutorError("the Dask executor was closed")
             remotes = client.map(
                 run_on_worker,
-                [env[0] for _key, env, _payload, _local, _name in batch],
-                [env[1] for _key, env, _payload, _local, _name in batch],
-                [payload for _key, _env, payload, _local, _name in batch],
-                key=[key for key, _env, _payload, _local, _name in batch],
+                [digest for digest, _blob in environments],
+                [blob for _digest, blob in environments],
+                list(payloads),
+                key=list(keys),
                 pure=False,
                 retries=0,
             )
         except BaseException as exc:  # noqa: BLE001 - every task of the batch fails with it
-            for _key, _env, _payload, local, name in batch:
+            for local, name in zip(locals_, names, strict=True):
                 local.set_exception(
                     ExecutorError(f"task {name!r}: cannot submit it to Dask: {describe_error(exc)}")
                 )
@@ -260,7 +261,7 @@ class DaskExecutor(Executor):
         # Results are gathered on the event loop: distributed's add_done_callback runs
         # callbacks one by one on a single thread, where a blocking result() would fetch
         # one task's result at a time.
-        items = [(r, local, name) for r, (*_, local, name) in zip(remotes, batch, strict=True)]
+        items = list(zip(remotes, locals_, names, strict=True))
         client.loop.add_callback(_settle_all, client, items)
 
     def shutdown(self) -> None:
@@ -376,8 +377,7 @@ async def _settle(client: Any, remote: Any, local: Future[Any], name: str) -> No
     fetches its result without blocking the loop.
     """
     try:
-        ok, blob = await client.gather(remote, asynchronous=True)
-        value = pickle.loads(blob)
+        value = await client.gather(remote, asynchronous=True)
     except BaseException as exc:  # the worker died, the task was cancelled, ...
         local.set_exception(
             ExecutorError(
@@ -385,10 +385,7 @@ async def _settle(client: Any, remote: Any, local: Future[Any], name: str) -> No
             )
         )
         return
-    if ok:
-        local.set_result(value)
-    else:
-        local.set_exception(value)
+    _deliver(local, name, value)
 
 
 # -- what travels to the workers -------------------------------------------------------------
