@@ -51,6 +51,15 @@ def make_private_dirs(path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def is_private(info: os.stat_result) -> bool:
+    """Whether a file or directory with this ``os.stat`` result is the user's own and nobody
+    else can write to it: what a cache that loads code or data from it needs. (Where there
+    are no POSIX owners, as on Windows, it is trusted.)"""
+    if not hasattr(os, "getuid"):
+        return True
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
 def create_private_file(path: str | os.PathLike[str]) -> bool:
     """Create an empty file with mode 0600 unless ``path`` exists; returns whether it did.
 

@@ -222,8 +222,9 @@ class ParseCache:
             except OSError:
                 self._usable = False
                 return False
-            getuid = getattr(os, "getuid", None)  # POSIX owners and modes; else trusted
-            self._usable = getuid is None or (info.st_uid == getuid() and not info.st_mode & 0o022)
+            from .fsutil import is_private
+
+            self._usable = is_private(info)
             if not self._usable:
                 logger.warning(
                     "not using the manifest cache %s: another user owns it or can write to it",

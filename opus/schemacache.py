@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .fsutil import is_private, make_private_dirs, write_private
+
 logger = logging.getLogger(__name__)
 
 #: Bumped when what is stored changes shape.
@@ -43,18 +45,11 @@ def cache_dir() -> Path | None:
     return None if root is None else root / "schemas"
 
 
-def _private(info: os.stat_result) -> bool:
-    """True when the file or directory is this user's and nobody else can write to it."""
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        return False
-    return not info.st_mode & 0o022  # nobody else may plant code here
-
-
 def _usable(directory: Path) -> bool:
     """Create ``directory`` (0700) if needed; True when it is private."""
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return _private(directory.stat())
+        make_private_dirs(directory)
+        return is_private(directory.stat())
     except OSError:
         return False
 
@@ -89,7 +84,7 @@ def compile_validator(schema: Any) -> Callable[[Any], Any]:
 def _load(path: Path) -> Any:
     try:
         with open(path, "rb") as file:
-            if not (_private(os.fstat(file.fileno())) and _private(path.parent.stat())):
+            if not (is_private(os.fstat(file.fileno())) and is_private(path.parent.stat())):
                 logger.debug("schema cache %s is not private; ignoring it", path)
                 return None
             data = file.read()
@@ -104,19 +99,11 @@ def _load(path: Path) -> Any:
 def _store(directory: Path, path: Path, code: Any) -> None:
     if not _usable(directory):
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(marshal.dumps(code))
-        os.replace(tmp, path)  # readers see the whole file or none
+        write_private(path, marshal.dumps(code), fsync=False)  # all of it or nothing
         _prune(directory)
     except OSError as exc:
         logger.debug("cannot write schema cache %s: %s", path, exc)
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
 
 
 def _prune(directory: Path) -> None:
