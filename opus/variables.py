@@ -77,12 +77,20 @@ class Reference:
         return f"{self.task}:{self.name}" if self.task else self.name
 
 
-def _parse(source: str, body: str, path: str, text: str) -> Reference:
+def _task_and_key(body: str) -> tuple[str | None, str]:
+    """``(task, key)`` of a ``${VAR:body}`` (``task`` ``None`` for a user variable)."""
     body = body.strip()
-    if source == "VAR" and ":" in body:
-        task, _, key = body.partition(":")
-        return Reference("VAR", key.strip(), task.strip(), path, text)
-    return Reference(source, body, None, path, text)
+    if ":" not in body:
+        return None, body
+    task, _, key = body.partition(":")
+    return task.strip(), key.strip()
+
+
+def _parse(source: str, body: str, path: str, text: str) -> Reference:
+    if source == "VAR":
+        task, key = _task_and_key(body)
+        return Reference("VAR", key, task, path, text)
+    return Reference(source, body.strip(), None, path, text)
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -182,17 +190,6 @@ def _source_pattern(sources: Mapping[str, VariableSource]) -> re.Pattern[str]:
     return pattern
 
 
-def _variable(body: str) -> str | None:
-    """The variable ``${VAR:body}`` looks up, or ``None`` when ``body`` is not in the plain
-    form ``name`` / ``task:key`` (spaces around the parts, an empty part)."""
-    task, colon, key = body.partition(":")
-    if not task or (colon and not key):
-        return None
-    if body.strip() != body or (colon and (task.strip() != task or key.strip() != key)):
-        return None
-    return body
-
-
 def resolve_spec(
     spec: Mapping[str, Any],
     variables: Mapping[str, Any],
@@ -253,8 +250,9 @@ class _Resolver:
         if whole is not None and not whole.group(1):  # exactly one reference: its value
             source, body = whole.group(2, 3)
             if source == "VAR" and self.render is None:  # the usual case: one lookup
-                variable = _variable(body)
-                if variable is not None and variable in self.variables:
+                task, key = _task_and_key(body)  # what Reference.variable says, no Reference
+                variable = f"{task}:{key}" if task else key
+                if variable in self.variables:
                     return self.variables[variable]
             value = self.lookup(_parse(source, body, path, text))
             rendered = self.custom(whole, path, value)

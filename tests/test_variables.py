@@ -97,9 +97,9 @@ def test_var_assignments_parse_scalars() -> None:
         parse_assignments(["novalue"])
 
 
-# A whole-string ${VAR:...} is read with one lookup when its body is in the plain form; any
-# other body (spaces around its parts, an empty part, more colons) takes the general path.
-# Both must look up the same variable: the one the reference names (Reference.variable).
+# A whole-string ${VAR:...} is read with one lookup, without making a Reference; whatever
+# its body (spaces around its parts, an empty part, more colons) that lookup must use the
+# variable the reference names (Reference.variable), not, say, the body as written.
 BODY_PART = st.text(alphabet=st.sampled_from("ab: \t-"), max_size=6)
 
 
