@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import yamlsafe
+from .collector import paused
 from .errors import ManifestError, OpusError, ValidationErrors
 from .model import Task
 from .yamlsafe import YamlProblem, documents
@@ -143,26 +142,12 @@ def collect_tasks(
         )
     tasks: list[Task] = []
     problems: list[OpusError] = []
-    with _collector_paused():
+    with paused():  # many containers, no garbage cycles
         for path in files:
             found, bad = collect_file(path, cache=cache)
             tasks.extend(found)
             problems.extend(bad)
     return tasks, problems
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Loading makes many containers and no garbage cycles: the cyclic garbage collector,
-    which would walk every object loaded so far again and again, waits until it is done."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def load_tasks(

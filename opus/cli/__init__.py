@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING, Any
 
+from ..collector import paused
+
 if TYPE_CHECKING:
     from .app import cli
 
@@ -21,14 +23,11 @@ def main(argv: list[str] | None = None) -> Any:
     when the interpreter exits (milliseconds of every command). A process calling ``main``
     ends with it (it raises :class:`SystemExit`).
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        from .app import main as run
-    finally:
-        gc.freeze()
-        if collecting:
-            gc.enable()
+    with paused():
+        try:
+            from .app import main as run
+        finally:
+            gc.freeze()
     return run(argv)
 
 

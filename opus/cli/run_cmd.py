@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..collector import paused
 from ..errors import ConfigError, OpusError
 from .confirm import Cancelled, confirm_run
 from .errors import (
@@ -113,16 +114,13 @@ def execute(session: Session, opts: RunOptions, events: EventStream | None) -> i
     loaded, and the process ends with the command): then they stay frozen, and the
     interpreter's last collection at exit does not walk them all once more (~20 ms).
     """
-    collecting = gc.isenabled()
     frozen_before = gc.get_freeze_count()
-    gc.disable()
     try:
-        return _execute(session, opts, events, collecting)
+        with paused() as collecting:
+            return _execute(session, opts, events, collecting)
     finally:
         if not frozen_before:
             gc.unfreeze()
-        if collecting:
-            gc.enable()
 
 
 def _execute(
