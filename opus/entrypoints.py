@@ -13,6 +13,7 @@ seen by the very next run. Where those rules are not enough (a zip or egg file o
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -50,8 +51,7 @@ class Distribution:
     @property
     def name(self) -> str:
         """The ``Name`` of the metadata (else the directory's name up to its version)."""
-        base = os.path.basename(self.path).rpartition(".")[0].partition("-")[0]
-        return self._header("name") or base
+        return self._header("name") or _directory_name(self.path)
 
     @property
     def version(self) -> str | None:
@@ -91,7 +91,7 @@ def entry_points(group: str) -> list[EntryPoint]:
     found: list[EntryPoint] = []
     seen: set[str] = set()
     for info in _metadata_dirs():
-        key = _normalize(os.path.basename(info).rpartition(".")[0].partition("-")[0])
+        key = _normalize(_directory_name(info))
         if key in seen:
             continue
         seen.add(key)
@@ -148,15 +148,14 @@ def _simple_path() -> bool:
     return True
 
 
+def _directory_name(path: str) -> str:
+    """The distribution name in a metadata directory's name (``name-1.0.dist-info``)."""
+    return os.path.basename(path).rpartition(".")[0].partition("-")[0]
+
+
 def _normalize(name: str) -> str:
     """A distribution name as importlib.metadata compares them (PEP 503, ``_`` for ``-``)."""
-    out = []
-    for char in name.lower():
-        out.append("_" if char in "-_." else char)
-    normalized = "".join(out)
-    while "__" in normalized:
-        normalized = normalized.replace("__", "_")
-    return normalized
+    return re.sub(r"[-_.]+", "_", name.lower())
 
 
 def _from_importlib_metadata(group: str) -> list[EntryPoint]:
