@@ -265,3 +265,32 @@ def test_the_console_entry_keeps_its_modules_frozen_an_in_process_run_does_not(
     done = invoke(tmp_path, "-q", "apply", "-f", "t.yaml", "--state", f"sqlite:///{tmp_path}/b.db")
     assert done.returncode == 0, done.stderr
     assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def test_lazy_exports_imports_a_name_on_first_use_and_keeps_it(tmp_path: Path) -> None:
+    """opus.lazyload.lazy_exports, as the first-party plugins use it."""
+    package = tmp_path / "lazypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from opus.lazyload import lazy_exports\n"
+        "__getattr__ = lazy_exports(__name__, {'Thing': '.heavy', 'dumps': 'json'})\n"
+    )
+    (package / "heavy.py").write_text("Thing = object()\n")
+    result = loaded_after(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import lazypkg
+        assert "lazypkg.heavy" not in sys.modules
+        thing = lazypkg.Thing
+        assert "lazypkg.heavy" in sys.modules and vars(lazypkg)["Thing"] is thing
+        import json
+        assert lazypkg.dumps is json.dumps
+        try:
+            lazypkg.Missing
+        except AttributeError as exc:
+            print(exc)
+        """,
+        cwd=tmp_path,
+    )
+    assert "module 'lazypkg' has no attribute 'Missing'" in str(result["out"])

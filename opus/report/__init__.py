@@ -6,8 +6,9 @@ neither the report model nor the HTML writer.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazyload import lazy_exports
 
 if TYPE_CHECKING:
     from .data import RunReport, TaskSpan, assign_lanes, from_result, from_state
@@ -26,11 +27,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'opus.report' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

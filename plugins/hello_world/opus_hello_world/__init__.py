@@ -6,10 +6,10 @@ does) stays cheap, and ``hello-world/v1`` code loads only when a task uses it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opus import LazyProcessor, hookimpl
+from opus.lazyload import lazy_exports
 
 if TYPE_CHECKING:
     from .processor import DEFAULT_CONTENT, HelloWorldProcessor
@@ -21,13 +21,7 @@ _EXPORTS = {"DEFAULT_CONTENT": ".processor", "HelloWorldProcessor": ".processor"
 __all__ = ["DEFAULT_CONTENT", "HelloWorldProcessor"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 @hookimpl

@@ -6,10 +6,10 @@ The processor and its helpers are imported on first use: loading this plugin (wh
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opus import LazyProcessor, hookimpl
+from opus.lazyload import lazy_exports
 
 if TYPE_CHECKING:
     from .processor import ShellCommandError, ShellProcessor
@@ -37,13 +37,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 @hookimpl
