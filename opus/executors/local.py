@@ -38,17 +38,20 @@ class ThreadExecutor(Executor):
         self._max_workers = 0
         self._idle = 0
         self._lock = threading.Lock()
+        self._own_submit = True  # see start()
 
     def start(self, plugins: Plugins, max_workers: int) -> None:
         self._plugins = plugins
         self._max_workers = max(1, max_workers)
         self._work = queue.SimpleQueue()
         self._threads, self._idle = [], 0
+        # submit() overridden (a subclass, or an instance patched before the run, watches
+        # every action): actions go through it; decided once per run, not per action
+        self._own_submit = getattr(self.submit, "__func__", None) is ThreadExecutor.submit
 
     # -- handing work over ------------------------------------------------------------------
     def start_action(self, task: Task, ctx: TaskContext, done: Done) -> None:
-        if getattr(self.submit, "__func__", None) is not ThreadExecutor.submit:
-            # submit() is overridden (a subclass or a patch watches every action): use it
+        if not self._own_submit:
             super().start_action(task, ctx, done)
             return
         self._put((lambda plugins: run_action(plugins, task, ctx), done))
