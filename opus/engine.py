@@ -132,12 +132,13 @@ class Engine:
         With ``destroy`` (a ``plan`` of what delete would remove) tasks are checked as for
         the ``delete`` action.
         """
-        return self._validate(command, tasks, context, variables, targets, excludes, destroy)[0]
+        task_list = as_tasks(tasks)
+        return self._validate(command, task_list, context, variables, targets, excludes, destroy)[0]
 
     def _validate(
         self,
         command: str,
-        tasks: Iterable[Task | Mapping[str, Any]],
+        task_list: list[Task],
         context: str,
         variables: Mapping[str, Any] | None,
         targets: Sequence[str],
@@ -156,7 +157,6 @@ class Engine:
             if action != Action.PLAN:
                 raise CommandError(f"destroy is only for the plan action, not {action!r}")
             action = Action.DELETE
-        task_list = as_tasks(tasks)
         registry = self.plugins.processors()
         variables = builtin_variables(context, variables)
         prefixes = self.plugins.variable_prefixes()
