@@ -181,32 +181,31 @@ class Run(Completions):
 
         # Limits depend only on a task's processor and group: kept per (apiVersion, group),
         # not per task (asked ~3 times a task).
-        known_limits: dict[tuple[str, str | None], tuple[tuple[str, int], ...]] = {}
+        Limits = tuple[tuple[str, int], ...]
+        known_limits: dict[tuple[str, str | None], Limits] = {}
 
-        def limits_of(name: str) -> tuple[tuple[str, int], ...]:
-            task = self.tasks[name]
-            kind = (task.api_version, task.concurrency_group if group_limits else None)
+        def kind_limits(api_version: str, group: str | None) -> Limits:
+            kind = (api_version, group)
             limits = known_limits.get(kind)
             if limits is None:
-                limits = known_limits[kind] = kind_limits(*kind)
+                found = []
+                if api_version in self.registry:
+                    processor = self.registry.get(api_version)
+                    if processor.max_concurrency:
+                        found.append((f"processor:{api_version}", processor.max_concurrency))
+                if group and group in group_limits:
+                    found.append((f"group:{group}", group_limits[group]))
+                limits = known_limits[kind] = tuple(found)
             return limits
 
-        def kind_limits(api_version: str, group: str | None) -> tuple[tuple[str, int], ...]:
-            limits = []
-            if api_version in self.registry:
-                processor = self.registry.get(api_version)
-                if processor.max_concurrency:
-                    limits.append((f"processor:{api_version}", processor.max_concurrency))
-            if group and group in group_limits:
-                limits.append((f"group:{group}", group_limits[group]))
-            return tuple(limits)
+        def limits_of(name: str) -> Limits:
+            task = self.tasks[name]
+            return kind_limits(task.api_version, task.concurrency_group if group_limits else None)
 
         # No limit anywhere (the usual run): the scheduler asks nothing per task.
         api_versions = {task.api_version for task in self.tasks.values()}
         limited = bool(group_limits) or any(kind_limits(api, None) for api in api_versions)
-        self._limits_of: Callable[[str], tuple[tuple[str, int], ...]] | None = (
-            limits_of if limited else None
-        )
+        self._limits_of: Callable[[str], Limits] | None = limits_of if limited else None
         self.scheduler = Scheduler(order, edges, parallelism, self._limits_of)
         self.parallelism = parallelism
         self.prefetch = RefreshAhead(self)
