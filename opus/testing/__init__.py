@@ -11,8 +11,9 @@ The contracts import pytest; they load only when used, so ``task_context`` works
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazyload import lazy_exports
 from .context import task_context
 
 if TYPE_CHECKING:
@@ -22,13 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["ProcessorContract", "StateBackendContract", "task_context"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "ProcessorContract":
-        from .processor_contract import ProcessorContract
-
-        return ProcessorContract
-    if name == "StateBackendContract":
-        from .state_contract import StateBackendContract
-
-        return StateBackendContract
-    raise AttributeError(f"module 'opus.testing' has no attribute {name!r}")
+__getattr__ = lazy_exports(
+    __name__,
+    {"ProcessorContract": ".processor_contract", "StateBackendContract": ".state_contract"},
+)
