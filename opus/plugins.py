@@ -445,8 +445,38 @@ class Plugins:
         if not self._processors_loaded:
             self.processors()
         result = _coerce(self._first_result("opus_process_task", task=task, ctx=ctx))
-        check_outputs(task.name, ctx.action, result.outputs)
+        if result.outputs:
+            check_outputs(task.name, ctx.action, result.outputs)
         return result
+
+    def action_runner(self) -> Callable[[Task, TaskContext], Result]:
+        """:meth:`process_task` for a batch of actions (the refresh before apply/plan): the
+        hook and its implementations are looked up once, not per action. With exactly one
+        plain implementation and no one watching hook calls, it is called directly."""
+        if not self._processors_loaded:
+            self.processors()
+        caller = self.pm.hook.opus_process_task
+        impls = caller.get_hookimpls()
+        call: Callable[[Task, TaskContext], Any]
+        if (
+            len(impls) == 1
+            and self._unobserved()
+            and not (impls[0].hookwrapper or impls[0].wrapper)
+            and tuple(impls[0].argnames) == ("task", "ctx")
+        ):
+            call = impls[0].function
+        else:
+
+            def call(task: Task, ctx: TaskContext) -> Any:
+                return caller(task=task, ctx=ctx)
+
+        def act(task: Task, ctx: TaskContext) -> Result:
+            result = _coerce(call(task, ctx))
+            if result.outputs:
+                check_outputs(task.name, ctx.action, result.outputs)
+            return result
+
+        return act
 
     def _first_result(self, hook: str, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook that runs for every task.

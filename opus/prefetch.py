@@ -1,12 +1,14 @@
 """Refresh ahead: the ``detect_drift`` calls of apply/plan, started before the driver loop
-in batches (one executor submission for many cheap calls).
+needs them, in batches (one executor hand-off for many cheap calls).
 
 A recorded task qualifies when its processor implements ``detect_drift`` and has no
 ``max_concurrency``, it is in no limited concurrency group, its recorded spec holds no masked
-value, and its spec refers to no task output (so its desired spec, resolved here once, is
-what the loop would resolve). Batches are started at most ``parallelism`` at a time; the
-tasks of the loop that wait for their answer are parked until their batch is in. Every other
-task is refreshed in the loop as before.
+value, and its spec refers to no task output (so its desired spec, resolved when its batch is
+prepared, is what the loop would resolve). Batches are prepared and started at most
+``parallelism`` at a time, each when an earlier one is in, so a run holds the contexts of a
+few batches at once, not of every task (fewer live objects: less for the cyclic garbage
+collector to walk, less memory). The tasks of the loop that wait for their answer are parked
+until their batch is in. Every other task is refreshed in the loop as before.
 """
 
 from __future__ import annotations
@@ -26,16 +28,36 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Largest batch: long enough to amortise a submission, short enough to balance workers.
+#: Largest batch: long enough to amortise a hand-off, short enough to balance workers.
 MAX_BATCH = 64
+
+#: A refresh's answer: ``(result, error)``.
+Answer = tuple[Any, "BaseException | None"]
 
 
 def _masked(value: Any) -> bool:
+    """Whether a recorded spec holds a masked secret (``***``) anywhere."""
+    kind = type(value)
+    if kind is str:
+        return MASK in value
+    if kind in _SCALARS:
+        return False
+    if kind is dict:  # what state gives back: no ABC check per value
+        for item in value.values():
+            if type(item) in _SCALARS:
+                continue
+            if _masked(item):
+                return True
+        return False
     if isinstance(value, Mapping):
         return any(_masked(v) for v in value.values())
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return any(_masked(v) for v in value)
     return isinstance(value, str) and MASK in value
+
+
+#: Types that hold no text (a recorded spec is JSON: these, str, dict and list).
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class RefreshAhead:
@@ -43,9 +65,11 @@ class RefreshAhead:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self._desired: dict[str, TaskContext] = {}
-        self._refresh: dict[str, TaskContext] = {}
-        self._answers: dict[str, tuple[Any, BaseException | None]] = {}
+        #: every task refreshed ahead whose answer the loop has not taken yet
+        self._covered: set[str] = set()
+        #: contexts prepared for a batch (or asked for by the loop first), until answered
+        self._contexts: dict[str, tuple[TaskContext, TaskContext]] = {}
+        self._answers: dict[str, Answer] = {}
         self._queue: deque[list[str]] = deque()
         self._in_flight = 0
 
@@ -56,107 +80,153 @@ class RefreshAhead:
             return
         if run.saved is not None:
             return
+        prior_of, orphans, tasks = run.prior.get, run.orphans, run.tasks
+        dependencies, limits_of = run.graph.dependencies, run._limits_of
         refreshes: dict[str, bool] = {}  # apiVersion -> whether its processor refreshes
         for name in run.order:
-            prior = run.prior.get(name)
-            if prior is None or prior.spec_checksum is None or name in run.orphans:
+            prior = prior_of(name)
+            if prior is None or prior.spec_checksum is None or name in orphans:
                 continue
-            api = run.tasks[name].api_version
+            task = tasks[name]
+            api = task.api_version
             refreshed = refreshes.get(api)
             if refreshed is None:
                 refreshed = refreshes[api] = api in run.registry and run.registry.get(api).supports(
                     Action.DETECT_DRIFT
                 )
-            limited = run._limits_of is not None and run._limits_of(name)
-            if not refreshed or limited or _masked(prior.applied_spec or {}):
+            if not refreshed or (limits_of is not None and limits_of(name)):
                 continue
-            if run.graph.dependencies.get(name):  # it may refer to an output of another task
+            if _masked(prior.applied_spec or {}):
+                continue
+            if dependencies.get(name):  # it may refer to an output of another task
                 try:
-                    if any(ref.task for ref in run.tasks[name].references(run.prefixes)):
+                    if any(ref.task for ref in task.references(run.prefixes)):
                         continue
                 except Exception:  # a malformed reference: the loop reports it
                     continue
             yield name
 
     def start(self) -> None:
-        """Prepare every eligible task's refresh and start the first batches."""
-        run = self.run
-        names: list[str] = []
-        for name in self._eligible():
-            try:
-                ctx = run._context(name)
-            except Exception:  # resolving failed: the loop resolves again and reports it
-                continue
-            assert ctx is not None
-            prior = run.prior[name]
-            self._desired[name] = ctx
-            self._refresh[name] = ctx.evolve(
-                action=Action.DETECT_DRIFT, spec=dict(prior.applied_spec or {})
-            )
-            names.append(name)
+        """Find the tasks to refresh ahead and start the first batches."""
+        names = list(self._eligible())
         if not names:
             return
-        workers = max(1, run.parallelism)
+        self._covered = set(names)
+        workers = max(1, self.run.parallelism)
         size = max(1, min(MAX_BATCH, len(names) // (workers * 4)))
         self._queue.extend(names[i : i + size] for i in range(0, len(names), size))
         logger.debug("refreshing %d task(s) ahead in %d batch(es)", len(names), len(self._queue))
         while self._queue and self._in_flight < workers:
-            self._send(self._queue.popleft())
+            self._send_next()
 
-    def _send(self, names: list[str]) -> None:
+    def _prepare(self, names: list[str]) -> list[tuple[Task, TaskContext]]:
+        """The batch's ``(task, refresh context)`` pairs; a task whose spec does not resolve
+        is left to the loop (which resolves it again and reports the error), and a task the
+        run will not start (skipped, or the run stopped) is not refreshed."""
         run = self.run
-        items: list[tuple[Task, TaskContext]] = [(run.tasks[n], self._refresh[n]) for n in names]
-        future = run.executor.submit_batch(items)
-        self._in_flight += 1
-        completions = run._completions
+        tasks, done, in_loop = run.tasks, run.result.tasks, run._in_flight
+        stopped = run._stop_reason is not None
+        items: list[tuple[Task, TaskContext]] = []
+        for name in names:
+            if name in done or (stopped and name not in in_loop):
+                self._covered.discard(name)
+                continue
+            pair = self._contexts.get(name)
+            if pair is None:
+                try:
+                    pair = self._make_contexts(name)
+                except Exception:  # resolving failed: the loop resolves again and reports it
+                    self._covered.discard(name)
+                    continue
+            items.append((tasks[name], pair[1]))
+        return items
 
-        def done(fut: Any) -> None:
+    def _make_contexts(self, name: str) -> tuple[TaskContext, TaskContext]:
+        run = self.run
+        ctx = run._context(name)
+        assert ctx is not None
+        refresh = ctx.evolve(
+            action=Action.DETECT_DRIFT, spec=dict(run.prior[name].applied_spec or {})
+        )
+        pair = self._contexts[name] = (ctx, refresh)
+        return pair
+
+    def _send_next(self) -> list[tuple[str, Any, BaseException | None]]:
+        """Start the next batch that has work; answers for parked tasks if the executor
+        refused it."""
+        run = self.run
+        while self._queue:
+            items = self._prepare(self._queue.popleft())
+            if not items:
+                continue
             try:
-                value, error = fut.result(), None
-            except BaseException as exc:  # noqa: BLE001 - the whole batch failed
-                value, error = None, exc
-            completions.put(("", "refresh-batch", (names, value), error))
+                run.executor.start_batch(items, self._done_callback(items))
+            except Exception as exc:  # the executor refused: those refreshes fail
+                return self._deliver([(task.name, None, exc) for task, _ in items])
+            self._in_flight += 1
+            return []
+        return []
 
-        future.add_done_callback(done)
+    def _done_callback(self, items: list[tuple[Task, TaskContext]]) -> Any:
+        put = self.run._completions.put
+
+        def done(value: Any, error: BaseException | None) -> None:
+            put(("", "refresh-batch", (items, value), error))
+
+        return done
 
     # -- the loop's side --------------------------------------------------------------------
     def covers(self, name: str) -> bool:
-        return name in self._desired
+        return name in self._covered
 
-    def desired_context(self, name: str) -> TaskContext:
-        """The task's context as resolved ahead (before any task of this run changed)."""
-        return self._desired[name]
+    def contexts(self, name: str) -> tuple[TaskContext, TaskContext]:
+        """The task's desired context (resolved ahead, or now if its batch is not prepared
+        yet) and the context of its refresh."""
+        pair = self._contexts.get(name)
+        return pair if pair is not None else self._make_contexts(name)
 
-    def refresh_context(self, name: str) -> TaskContext:
-        return self._refresh[name]
-
-    def answer(self, name: str) -> tuple[Any, BaseException | None] | None:
+    def answer(self, name: str) -> Answer | None:
         """The refresh's ``(result, error)`` if its batch is in (taken once), else None."""
-        return self._answers.pop(name, None)
+        answer = self._answers.pop(name, None)
+        if answer is not None:
+            self._taken(name)
+        return answer
+
+    def _taken(self, name: str) -> None:
+        self._covered.discard(name)
+        self._contexts.pop(name, None)
 
     def batch_done(
         self, value: Any, error: BaseException | None
     ) -> list[tuple[str, Any, BaseException | None]]:
-        """Record a completed batch and start the next; the answers of its tasks."""
-        names, results = value
+        """Record a completed batch and start the next; the answers of parked tasks."""
+        items, results = value
         self._in_flight -= 1
-        ready = self._deliver(names, results if error is None else [(None, error)] * len(names))
+        if error is not None or len(results) != len(items):
+            if error is None:
+                error = RuntimeError(
+                    f"the executor returned {len(results)} refresh result(s) "
+                    f"for a batch of {len(items)}"
+                )
+            results = [(None, error)] * len(items)
+        ready = self._deliver(
+            [(t.name, r, e) for (t, _), (r, e) in zip(items, results, strict=True)]
+        )
         if self._queue:
-            batch = self._queue.popleft()
-            try:
-                self._send(batch)
-            except Exception as exc:  # the executor refused: those refreshes fail
-                ready += self._deliver(batch, [(None, exc)] * len(batch))
+            ready += self._send_next()
         return ready
 
     def _deliver(
-        self, names: list[str], pairs: list[tuple[Any, BaseException | None]]
+        self, answers: list[tuple[str, Any, BaseException | None]]
     ) -> list[tuple[str, Any, BaseException | None]]:
         """Answers for parked tasks (started, waiting) now; the others kept for later."""
         ready = []
-        for name, (result, err) in zip(names, pairs, strict=True):
-            if name in self.run._in_flight:
-                ready.append((name, result, err))
+        in_loop = self.run._in_flight
+        for answer in answers:
+            name = answer[0]
+            if name in in_loop:
+                ready.append(answer)
+                self._taken(name)
             else:
-                self._answers[name] = (result, err)
+                self._answers[name] = (answer[1], answer[2])
         return ready

@@ -507,7 +507,7 @@ class Run(Completions):
 
     def _start_prefetched(self, name: str) -> None:
         """A task whose refresh was started ahead: decide now, or when its batch is in."""
-        ctx = self.prefetch.desired_context(name)
+        ctx, refresh_ctx = self.prefetch.contexts(name)
         deps = self.graph.dependencies.get(name)
         if deps and any(self._outputs_changed(d) for d in deps):
             # an upstream task changed in this run: its new outputs are visible variables
@@ -515,12 +515,12 @@ class Run(Completions):
             assert fresh is not None
             ctx = fresh
         self._desired[name] = ctx
-        refresh_ctx = self.prefetch.refresh_context(name)
-        self._in_flight[name] = (refresh_ctx, time.time())
+        started = time.time()
         answer = self.prefetch.answer(name)
-        if answer is not None:
-            self._refresh_done(name, *answer)
-        # else: parked until its batch completes (_refreshed_batch)
+        if answer is None:  # parked until its batch completes (_refreshed_batch)
+            self._in_flight[name] = (refresh_ctx, started)
+            return
+        self._refresh_done(name, answer[0], answer[1], refresh_ctx, started)
 
     def _outputs_changed(self, name: str) -> bool:
         """Whether task ``name``'s outputs in this run differ from its record at the start."""
@@ -531,18 +531,27 @@ class Run(Completions):
         return now != (before.outputs if before is not None else {})
 
     def _refreshed_batch(self, value: Any, error: BaseException | None) -> None:
+        in_flight, done = self._in_flight, self.result.tasks
         for name, result, err in self.prefetch.batch_done(value, error):
-            if name in self._in_flight and name not in self.result.tasks:
-                self._refresh_done(name, result, err)
+            if name in in_flight and name not in done:
+                ctx, started = in_flight[name]
+                self._refresh_done(name, result, err, ctx, started)
 
-    def _refresh_done(self, name: str, value: Any, error: BaseException | None) -> None:
-        task = self.tasks[name]
-        ctx, started = self._in_flight[name]
+    def _refresh_done(
+        self,
+        name: str,
+        value: Any,
+        error: BaseException | None,
+        ctx: TaskContext,
+        started: float,
+    ) -> None:
+        """Decide and act on a refresh's answer (``ctx`` is the refresh's context)."""
         if error is not None:
-            self._action_failed(task, ctx, describe_error(error), started, _REFRESH)
+            self._action_failed(self.tasks[name], ctx, describe_error(error), started, _REFRESH)
             return
         try:
-            self._act(name, self._decide(name, Result.coerce(value)), started)
+            result = value if type(value) is Result else Result.coerce(value)
+            self._act(name, self._decide(name, result), started)
         except Exception as exc:  # a bad return value, a state write failure, a hook bug
             self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
 
