@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Largest batch: long enough to amortise a hand-off, short enough to balance workers.
-MAX_BATCH = 64
+MAX_BATCH = 16
 
 #: A refresh's answer: ``(result, error)``.
 Answer = tuple[Any, "BaseException | None"]
@@ -67,8 +67,9 @@ class RefreshAhead:
         self.run = run
         #: every task refreshed ahead whose answer the loop has not taken yet
         self._covered: set[str] = set()
-        #: contexts prepared for a batch (or asked for by the loop first), until answered
-        self._contexts: dict[str, tuple[TaskContext, TaskContext]] = {}
+        #: refresh contexts prepared for a batch (or asked for by the loop first), until
+        #: answered; the task's desired context is made from its refresh's when it is decided
+        self._contexts: dict[str, TaskContext] = {}
         self._answers: dict[str, Answer] = {}
         self._queue: deque[list[str]] = deque()
         self._in_flight = 0
@@ -131,47 +132,48 @@ class RefreshAhead:
             if name in done or (stopped and name not in in_loop):
                 self._covered.discard(name)
                 continue
-            pair = self._contexts.get(name)
-            if pair is None:
+            ctx = self._contexts.get(name)
+            if ctx is None:
                 try:
-                    pair = self._make_contexts(name)
+                    ctx = self._make_context(name)
                 except Exception:  # resolving failed: the loop resolves again and reports it
                     self._covered.discard(name)
                     continue
-            items.append((tasks[name], pair[1]))
+            items.append((tasks[name], ctx))
         return items
 
-    def _make_contexts(self, name: str) -> tuple[TaskContext, TaskContext]:
+    def _make_context(self, name: str) -> TaskContext:
+        """The refresh's context: the recorded spec, and the desired one resolved now."""
         run = self.run
         ctx = run._context(name)
         assert ctx is not None
-        refresh = ctx.evolve(
+        refresh = self._contexts[name] = ctx.evolve(
             action=Action.DETECT_DRIFT, spec=dict(run.prior[name].applied_spec or {})
         )
-        pair = self._contexts[name] = (ctx, refresh)
-        return pair
+        return refresh
 
-    def _send_next(self) -> list[tuple[str, Any, BaseException | None]]:
-        """Start the next batch that has work; answers for parked tasks if the executor
+    def _send_next(self) -> list[tuple[str, Answer]]:
+        """Start the next batch that has work; the answers of parked tasks if the executor
         refused it."""
         run = self.run
         while self._queue:
             items = self._prepare(self._queue.popleft())
             if not items:
                 continue
+            names = [task.name for task, _ in items]
             try:
-                run.executor.start_batch(items, self._done_callback(items))
+                run.executor.start_batch(items, self._done_callback(names))
             except Exception as exc:  # the executor refused: those refreshes fail
-                return self._deliver([(task.name, None, exc) for task, _ in items])
+                return self._deliver(names, [(None, exc)] * len(names))
             self._in_flight += 1
             return []
         return []
 
-    def _done_callback(self, items: list[tuple[Task, TaskContext]]) -> Any:
+    def _done_callback(self, names: list[str]) -> Any:
         put = self.run._completions.put
 
         def done(value: Any, error: BaseException | None) -> None:
-            put(("", "refresh-batch", (items, value), error))
+            put(("", "refresh-batch", (names, value), error))
 
         return done
 
@@ -179,11 +181,11 @@ class RefreshAhead:
     def covers(self, name: str) -> bool:
         return name in self._covered
 
-    def contexts(self, name: str) -> tuple[TaskContext, TaskContext]:
-        """The task's desired context (resolved ahead, or now if its batch is not prepared
-        yet) and the context of its refresh."""
-        pair = self._contexts.get(name)
-        return pair if pair is not None else self._make_contexts(name)
+    def refresh_context(self, name: str) -> TaskContext:
+        """The context of the task's refresh (prepared now if its batch is not yet); its
+        ``desired_spec`` is the task's spec as resolved ahead."""
+        ctx = self._contexts.get(name)
+        return ctx if ctx is not None else self._make_context(name)
 
     def answer(self, name: str) -> Answer | None:
         """The refresh's ``(result, error)`` if its batch is in (taken once), else None."""
@@ -196,37 +198,30 @@ class RefreshAhead:
         self._covered.discard(name)
         self._contexts.pop(name, None)
 
-    def batch_done(
-        self, value: Any, error: BaseException | None
-    ) -> list[tuple[str, Any, BaseException | None]]:
+    def batch_done(self, value: Any, error: BaseException | None) -> list[tuple[str, Answer]]:
         """Record a completed batch and start the next; the answers of parked tasks."""
-        items, results = value
+        names, answers = value
         self._in_flight -= 1
-        if error is not None or len(results) != len(items):
-            if error is None:
-                error = RuntimeError(
-                    f"the executor returned {len(results)} refresh result(s) "
-                    f"for a batch of {len(items)}"
-                )
-            results = [(None, error)] * len(items)
-        ready = self._deliver(
-            [(t.name, r, e) for (t, _), (r, e) in zip(items, results, strict=True)]
-        )
+        if error is None and len(answers) != len(names):
+            error = RuntimeError(
+                f"the executor returned {len(answers)} refresh result(s) "
+                f"for a batch of {len(names)}"
+            )
+        if error is not None:
+            answers = [(None, error)] * len(names)
+        ready = self._deliver(names, answers)
         if self._queue:
             ready += self._send_next()
         return ready
 
-    def _deliver(
-        self, answers: list[tuple[str, Any, BaseException | None]]
-    ) -> list[tuple[str, Any, BaseException | None]]:
+    def _deliver(self, names: list[str], answers: list[Answer]) -> list[tuple[str, Answer]]:
         """Answers for parked tasks (started, waiting) now; the others kept for later."""
         ready = []
-        in_loop = self.run._in_flight
-        for answer in answers:
-            name = answer[0]
+        in_loop, kept = self.run._in_flight, self._answers
+        for name, answer in zip(names, answers, strict=True):
             if name in in_loop:
-                ready.append(answer)
+                ready.append((name, answer))
                 self._taken(name)
             else:
-                self._answers[name] = (answer[1], answer[2])
+                kept[name] = answer
         return ready
