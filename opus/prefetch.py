@@ -181,18 +181,17 @@ class RefreshAhead:
     def covers(self, name: str) -> bool:
         return name in self._covered
 
-    def refresh_context(self, name: str) -> TaskContext:
-        """The context of the task's refresh (prepared now if its batch is not yet); its
-        ``desired_spec`` is the task's spec as resolved ahead."""
+    def take(self, name: str) -> tuple[TaskContext, Answer | None]:
+        """The context of the task's refresh (prepared now if its batch is not yet; its
+        ``desired_spec`` is the task's spec as resolved ahead), and the refresh's
+        ``(result, error)`` if its batch is in (taken once; else ``None``: the task waits)."""
         ctx = self._contexts.get(name)
-        return ctx if ctx is not None else self._make_context(name)
-
-    def answer(self, name: str) -> Answer | None:
-        """The refresh's ``(result, error)`` if its batch is in (taken once), else None."""
+        if ctx is None:
+            ctx = self._make_context(name)
         answer = self._answers.pop(name, None)
         if answer is not None:
             self._taken(name)
-        return answer
+        return ctx, answer
 
     def _taken(self, name: str) -> None:
         self._covered.discard(name)

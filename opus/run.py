@@ -519,7 +519,7 @@ class Run(Completions):
 
     def _start_prefetched(self, name: str) -> None:
         """A task whose refresh was started ahead: decide now, or when its batch is in."""
-        refresh_ctx = self.prefetch.refresh_context(name)
+        refresh_ctx, answer = self.prefetch.take(name)
         deps = self.graph.dependencies.get(name)
         if deps and any(self._outputs_changed(d) for d in deps):
             # an upstream task changed in this run: its new outputs are visible variables
@@ -527,7 +527,6 @@ class Run(Completions):
             assert fresh is not None
             self._desired[name] = fresh
         started = time.time()
-        answer = self.prefetch.answer(name)
         if answer is None:  # parked until its batch completes (_refreshed_batch)
             self._in_flight[name] = (refresh_ctx, started)
             return
