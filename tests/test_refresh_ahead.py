@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from support_processors import RecordingProcessor, make_task
 
 from opus import Engine, Plugins, Result
+from opus.executors.base import Executor, run_action
+from opus.executors.local import ThreadExecutor
 
 
 class Counting(RecordingProcessor):
@@ -66,3 +69,95 @@ def test_a_drifted_task_is_repaired_and_a_dependent_sees_new_outputs() -> None:
     assert b_update.variables["a:value"] == 10
     b_refresh = [c for c in proc.contexts if c.task_name == "b" and c.action == "detect_drift"]
     assert len(b_refresh) == 1 and b_refresh[0].spec == {"value": 2, "drifted": True}
+
+
+def test_a_failing_refresh_in_a_batch_fails_only_its_own_task() -> None:
+    proc = RecordingProcessor()
+    tasks = [
+        make_task(f"t{i}", spec={"value": i, "fail_on": ["detect_drift"] if i == 7 else []})
+        for i in range(50)
+    ]
+    with engine_with(proc) as engine:
+        engine.run("apply", tasks)
+        result = engine.run("apply", tasks, keep_going=True)
+    failed = {n: o.error for n, o in result.tasks.items() if o.status != "unchanged"}
+    assert list(failed) == ["t7"]
+    assert failed["t7"] == "refresh (detect_drift) failed: RuntimeError: t7 refused to detect_drift"
+
+
+def test_a_stopped_run_refreshes_no_task_it_will_not_start() -> None:
+    """The first task's refresh fails and the run stops: the batches not yet sent are not
+    refreshed at all (only a few batches were ahead)."""
+    proc = RecordingProcessor()
+    tasks = [
+        make_task(f"t{i:03}", spec={"value": i, "fail_on": ["detect_drift"] if i == 0 else []})
+        for i in range(400)
+    ]
+    with engine_with(proc, parallelism=2) as engine:
+        engine.run("apply", tasks)
+        proc.calls.clear()
+        result = engine.run("apply", tasks)
+    assert result.tasks["t000"].status == "failed"
+    assert not result.ok
+    refreshed = proc.names("detect_drift")
+    assert "t000" in refreshed and len(refreshed) <= 100
+    statuses = {o.status for n, o in result.tasks.items() if n not in refreshed}
+    assert statuses == {"skipped"}
+
+
+class BatchOnlyExecutor(ThreadExecutor):
+    """An executor written before ``start_batch``: it overrides ``submit_batch`` alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    def submit_batch(self, items: Any) -> Any:
+        self.batches += 1
+        return super().submit_batch(items)
+
+
+class SubmitOnlyExecutor(Executor):
+    """The minimal executor of the docs: ``start``, ``submit`` and ``shutdown``."""
+
+    name = "submit-only"
+
+    def start(self, plugins: Any, max_workers: int) -> None:
+        self.plugins = plugins
+        self.pool = ThreadPoolExecutor(max_workers)
+
+    def submit(self, task: Any, ctx: Any) -> Any:
+        return self.pool.submit(run_action, self.plugins, task, ctx)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown()
+
+
+def test_executors_without_start_batch_still_refresh_ahead() -> None:
+    for executor in (BatchOnlyExecutor(), SubmitOnlyExecutor()):
+        proc = RecordingProcessor()
+        tasks = [make_task(f"t{i}", spec={"value": i, "drifted": i == 5}) for i in range(30)]
+        engine = Engine(state="memory://", plugins=Plugins(entry_points=False), executor=executor)
+        engine.register_processor(proc)
+        with engine:
+            engine.run("apply", tasks)
+            proc.calls.clear()
+            result = engine.run("apply", tasks)
+        assert sorted(proc.names("detect_drift")) == sorted(t.name for t in tasks)
+        assert result.tasks["t5"].action == "update" and result.tasks["t5"].drifted is True
+        assert {o.status for n, o in result.tasks.items() if n != "t5"} == {"unchanged"}
+
+
+def test_the_batch_only_executor_is_given_the_batches() -> None:
+    executor = BatchOnlyExecutor()
+    proc = RecordingProcessor()
+    tasks = [make_task(f"t{i}", spec={"value": i}) for i in range(30)]
+    engine = Engine(
+        state="memory://", plugins=Plugins(entry_points=False), executor=executor, parallelism=2
+    )
+    engine.register_processor(proc)
+    with engine:
+        engine.run("apply", tasks)
+        executor.batches = 0
+        assert engine.run("apply", tasks).ok
+    assert executor.batches >= 2  # 30 refreshes in batches, each through submit_batch
