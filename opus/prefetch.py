@@ -2,13 +2,14 @@
 needs them, in batches (one executor hand-off for many cheap calls).
 
 A recorded task qualifies when its processor implements ``detect_drift`` and has no
-``max_concurrency``, it is in no limited concurrency group, its recorded spec holds no masked
-value, and its spec refers to no task output (so its desired spec, resolved when its batch is
-prepared, is what the loop would resolve). Batches are prepared and started at most
-``parallelism`` at a time, each when an earlier one is in, so a run holds the contexts of a
-few batches at once, not of every task (fewer live objects: less for the cyclic garbage
-collector to walk, less memory). The tasks of the loop that wait for their answer are parked
-until their batch is in. Every other task is refreshed in the loop as before.
+``max_concurrency``, it is in no limited concurrency group, it has no timeout (the loop
+watches deadlines and cancels what runs over), its recorded spec holds no masked value, and
+its spec refers to no task output (so its desired spec, resolved when its batch is prepared,
+is what the loop would resolve). Batches are prepared and started at most ``parallelism`` at
+a time, each when an earlier one is in, so a run holds the contexts of a few batches at
+once, not of every task (fewer live objects: less for the cyclic garbage collector to walk,
+less memory). The tasks of the loop that wait for their answer are parked until their batch
+is in. Every other task is refreshed in the loop as before.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ class RefreshAhead:
         run = self.run
         if not run.refresh or run.action not in (Action.APPLY, Action.PLAN) or run.destroy:
             return
-        if run.saved is not None:
-            return
+        if run.saved is not None or run.task_timeout:
+            return  # a timeout bounds every refresh: only the loop watches deadlines
         prior_of, orphans, tasks = run.prior.get, run.orphans, run.tasks
         dependencies, limits_of = run.graph.dependencies, run._limits_of
         refreshes: dict[str, bool] = {}  # apiVersion -> whether its processor refreshes
@@ -89,6 +90,8 @@ class RefreshAhead:
             if prior is None or prior.spec_checksum is None or name in orphans:
                 continue
             task = tasks[name]
+            if task.timeout:
+                continue
             api = task.api_version
             refreshed = refreshes.get(api)
             if refreshed is None:

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from support_processors import RecordingProcessor, make_task
 
 from opus import Engine, Plugins, Result
@@ -161,3 +162,43 @@ def test_the_batch_only_executor_is_given_the_batches() -> None:
         executor.batches = 0
         assert engine.run("apply", tasks).ok
     assert executor.batches >= 2  # 30 refreshes in batches, each through submit_batch
+
+
+class Stuck(RecordingProcessor):
+    """A drift check that runs until it is cancelled (at most 20 s)."""
+
+    api_version = "stuck/v1"
+
+    def detect_drift(self, task: Any, ctx: Any) -> Result:
+        self._record("detect_drift", task, ctx)
+        if ctx.spec.get("stuck"):
+            for _ in range(200):
+                if ctx.is_cancelled():
+                    break
+                time.sleep(0.1)
+        return Result(drifted=False)
+
+
+@pytest.mark.parametrize("where", ["engine", "metadata"])
+def test_a_timeout_bounds_the_refresh(where: str) -> None:
+    proc = Stuck()
+    timeout = {"timeout": 0.3} if where == "metadata" else {}
+    tasks = [
+        make_task("slow", "stuck/v1", spec={"stuck": True}, **timeout),
+        *(make_task(f"t{i}", "stuck/v1", spec={"value": i}) for i in range(20)),
+    ]
+    engine = Engine(
+        state="memory://",
+        plugins=Plugins(entry_points=False),
+        task_timeout=0.3 if where == "engine" else None,
+        keep_going=True,
+    )
+    engine.register_processor(proc)
+    with engine:
+        engine.run("apply", tasks)  # nothing recorded yet: no refresh
+        started = time.monotonic()
+        result = engine.run("apply", tasks)
+    assert time.monotonic() - started < 10
+    assert result.tasks["slow"].status == "failed"
+    assert "detect_drift timed out after 0.3s" in (result.tasks["slow"].error or "")
+    assert {o.status for n, o in result.tasks.items() if n != "slow"} == {"unchanged"}
