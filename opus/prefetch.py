@@ -196,6 +196,12 @@ class RefreshAhead:
             self._taken(name)
         return ctx, answer
 
+    def cancel(self, reason: str) -> None:
+        """Cancel (with ``force``) every refresh started ahead whose answer is not taken:
+        the second Ctrl-C, when the run stops waiting."""
+        for ctx in list(self._contexts.values()):
+            ctx.cancelled.cancel(reason, force=True)
+
     def _taken(self, name: str) -> None:
         self._covered.discard(name)
         self._contexts.pop(name, None)

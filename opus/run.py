@@ -223,8 +223,8 @@ class Run(Completions):
     def execute(self) -> RunResult:
         """Run every task; returns when no task is running and none may start."""
         self.result.started_at = time.time()
-        self.prefetch.start()
         with deliver_interrupts(self._signal_interrupt):
+            self.prefetch.start()
             while True:
                 try:
                     if self._stop_reason is None:
@@ -313,6 +313,7 @@ class Run(Completions):
                 if cancellation is not None:  # processors stop their work (shell: its group)
                     cancellation.cancel("interrupted", force=True)
                 self._abandon(name)
+            self.prefetch.cancel("interrupted")  # refreshes started ahead stop as well
             self.executor.abandon()
             self.result.abandoned = True
             return True

@@ -3,6 +3,8 @@ driver loop; decisions and what processors see are the same as refreshing in the
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -202,3 +204,45 @@ def test_a_timeout_bounds_the_refresh(where: str) -> None:
     assert result.tasks["slow"].status == "failed"
     assert "detect_drift timed out after 0.3s" in (result.tasks["slow"].error or "")
     assert {o.status for n, o in result.tasks.items() if n != "slow"} == {"unchanged"}
+
+
+class Interrupting(RecordingProcessor):
+    """``spec.signals`` SIGINTs from the drift check of one task; ``spec.stuck`` checks run
+    until they are cancelled and say so."""
+
+    api_version = "interrupting/v1"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = threading.Event()
+        self.reasons: list[str | None] = []
+
+    def detect_drift(self, task: Any, ctx: Any) -> Result:
+        self._record("detect_drift", task, ctx)
+        for _ in range(ctx.spec.get("signals", 0)):
+            time.sleep(0.2)  # the other check is running by now
+            os.kill(os.getpid(), signal.SIGINT)
+        if ctx.spec.get("stuck"):
+            for _ in range(200):
+                if ctx.is_cancelled():
+                    self.reasons.append(ctx.cancelled.reason)
+                    self.cancelled.set()
+                    break
+                time.sleep(0.05)
+        return Result(drifted=False)
+
+
+def test_a_second_interrupt_cancels_the_refreshes_started_ahead() -> None:
+    proc = Interrupting()
+    tasks = [
+        make_task("stuck", "interrupting/v1", spec={"stuck": True}),
+        make_task("sender", "interrupting/v1", spec={"signals": 2}),
+    ]
+    with engine_with(proc, parallelism=2) as engine:
+        engine.run("apply", tasks)  # recorded: the next apply refreshes with these specs
+        started = time.monotonic()
+        result = engine.run("apply", tasks)
+    assert result.interrupted and result.abandoned
+    assert proc.cancelled.wait(5), "the stuck drift check was never cancelled"
+    assert time.monotonic() - started < 8
+    assert proc.reasons == ["interrupted"]
