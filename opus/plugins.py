@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import entrypoints, hookspecs
+from .actions import PROCESSOR_ACTIONS
 from .commands import check_action
 from .errors import ExecutorConfigError, OpusError, PluginError, StateConfigError
 from .hooks import Hook, TaskProcessingHook
@@ -458,12 +459,15 @@ class Plugins:
         caller = self.pm.hook.opus_process_task
         impls = caller.get_hookimpls()
         call: Callable[[Task, TaskContext], Any]
-        if (
+        plain = (
             len(impls) == 1
             and self._unobserved()
             and not (impls[0].hookwrapper or impls[0].wrapper)
             and tuple(impls[0].argnames) == ("task", "ctx")
-        ):
+        )
+        if plain and type(impls[0].plugin) is TaskProcessingHook:
+            call = _dispatcher(impls[0].plugin.registry)
+        elif plain:
             call = impls[0].function
         else:
 
@@ -583,6 +587,34 @@ def _dist_name(ep: Any) -> str | None:
 
 
 _Result: Any = None  # opus.model.Result, imported on first use (`opus --help` needs no model)
+
+
+def _dispatcher(registry: ProcessorRegistry) -> Callable[[Task, TaskContext], Any]:
+    """What the builtin ``opus_process_task`` does (the processor's ``run_action``), with
+    each apiVersion's method for an action looked up once: for a batch of actions."""
+    from .processor import TaskProcessor
+
+    methods: dict[str, Callable[[Task, TaskContext], Any]] = {}
+
+    def call(task: Task, ctx: TaskContext) -> Any:
+        key = f"{task.api_version} {ctx.action}"
+        method = methods.get(key)
+        if method is None:
+            processor = registry.get(task.api_version)
+            if (
+                getattr(type(processor), "run_action", None) is TaskProcessor.run_action
+                and ctx.action in PROCESSOR_ACTIONS
+            ):
+                method = getattr(processor, ctx.action)
+            else:  # run_action overridden (or an unknown action): it decides
+
+                def method(task: Task, ctx: TaskContext, processor: Any = processor) -> Any:
+                    return processor.run_action(ctx.action, task, ctx)
+
+            methods[key] = method
+        return method(task, ctx)
+
+    return call
 
 
 def _coerce(value: Any) -> Result:
