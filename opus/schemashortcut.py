@@ -43,7 +43,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "null": (_NONE,),
 }
-_ALL_TYPES = (dict, list, str, int, float, bool, _NONE)
+_ALL_TYPES: tuple[type, ...] = (dict, list, str, int, float, bool, _NONE)
 _SCALARS = (str, int, bool, _NONE)
 
 #: Keywords that only annotate (their values' forms are checked all the same).
