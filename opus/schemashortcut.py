@@ -291,7 +291,11 @@ class _Compiler:
                 raise Unsupported("a property name that is not a string")
             test = self.test(subschema, "v")
             if test != "True":
-                body += [f"    if {key!r} in x:", f"        v = x[{key!r}]", f"        if not {test}:"]
+                body += [
+                    f"    if {key!r} in x:",
+                    f"        v = x[{key!r}]",
+                    f"        if not {test}:",
+                ]
                 body += ["            return False"]
         if required:
             body += [f"    if not {self._name('r', frozenset(required))} <= x.keys():"]
