@@ -11,18 +11,19 @@ the instance certainly passes the schema as opus checks it (draft 2020-12, a who
 - a schema with any other keyword, or a keyword whose value is not of the form the draft
   2020-12 metaschema requires, gets no shortcut at all (``None``);
 - a value of a type other than ``dict``, ``list``, ``str``, ``int``, ``float``, ``bool`` or
-  ``None`` (subclasses included), a value of an ``enum``/``const`` that is not a plain
-  scalar, and ``not`` are never "certainly valid".
+  ``None`` (subclasses included) under a schema with keywords, a value of an ``enum`` or
+  ``const`` that is not a plain scalar, and ``not`` are never "certainly valid" (a schema
+  with no keyword at all, like ``{}``, accepts anything, as in the full check).
 
 The schema becomes the source of one small Python function (nested objects and lists get
 a helper function each, leaf values are tested inline: ``type(v) is str and len(v) >= 1``),
 compiled once per schema: a few times faster than fastjsonschema's generated code on the
 first-party specs (no exceptions, no message text), and it imports neither library, so a
-run whose specs are all of the usual forms imports neither. Property names enter the
-source only as ``repr`` literals; every other value of the schema (patterns, bounds, enum
-members) is handed to the function as a name bound to the value, never as source text. ``tests/test_schema_shortcut.py``
-checks with Hypothesis that it accepts nothing the full check refuses, for the first-party
-schemas and for generated schemas.
+run whose specs are all of the usual forms imports neither. Property names enter the source
+only as ``repr`` literals and lengths as ``int`` literals; every other value of the schema
+(patterns, bounds, enum members) is handed to the function as a name bound to the value.
+``tests/test_schema_shortcut.py`` checks with Hypothesis that it accepts nothing the full
+check refuses, for the first-party schemas and for generated schemas.
 """
 
 from __future__ import annotations
