@@ -32,6 +32,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .schemacache import compile_source
+
 #: A string that is exactly one reference (as :data:`opus.specschema._WHOLE_REFERENCE`).
 _is_reference = re.compile(r"\$\{[A-Za-z][A-Za-z0-9_]*:[^}]*\}").fullmatch
 
@@ -137,7 +139,8 @@ class _Compiler:
             self._ref(f"#/$defs/{name}")
         main = self._function(schema)
         namespace = dict(self.names)
-        exec(compile("\n".join(self.lines), "<opus schema shortcut>", "exec"), namespace)
+        code = compile_source("\n".join(self.lines), "<opus schema shortcut>")
+        exec(code, namespace)  # the source written above, for this schema
         check: Check = namespace[main]
         return check
 

@@ -305,3 +305,29 @@ def test_validate_of_first_party_specs_imports_no_schema_library(tmp_path: Path)
         "t.yaml:14, task 'c', field 'spec.create.method': must be at least 1 characters long"
         in bad.stderr
     )
+
+
+def test_the_shortcuts_code_is_compiled_once_per_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opus import schemacache
+
+    monkeypatch.setenv("OPUS_CACHE_DIR", str(tmp_path / "cache"))
+    schema = _plugin_schemas()["shell/v1"]
+    good, bad = _USUAL["shell/v1"][0], {"create": ""}
+    first = plain_checker(schema)
+    assert first is not None and first(good) and not first(bad)
+    [path] = (tmp_path / "cache" / "schemas").glob("*.bin")
+
+    def no_compiling(*args: object) -> None:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(schemacache, "compile", no_compiling, raising=False)
+    again = plain_checker(dict(schema))  # an equal schema: its code comes from the file
+    assert again is not None and again(good) and not again(bad)
+    monkeypatch.undo()
+    monkeypatch.setenv("OPUS_CACHE_DIR", str(tmp_path / "cache"))
+    path.write_bytes(b"\x00damaged")
+    third = plain_checker(schema)  # compiled again, and the file rewritten
+    assert third is not None and third(good) and not third(bad)
+    assert path.read_bytes() != b"\x00damaged"
