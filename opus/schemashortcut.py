@@ -55,6 +55,8 @@ _SCALARS = (str, int, bool, _NONE)
 #: The names the generated source uses for the types above.
 _TYPE_NAMES = {dict: "dict", list: "list", str: "str", int: "int", float: "float"}
 _TYPE_NAMES.update({bool: "bool", _NONE: "NoneType"})
+#: Where a definition's test names the value it tests (no name in the source has it).
+_HOLE = "\x00"
 #: Keywords of an object (one helper function) and of a list (another).
 _OBJECT = ("properties", "additionalProperties", "required", "dependentSchemas")
 
@@ -123,7 +125,7 @@ class _Compiler:
         if not isinstance(schema, Mapping):
             raise Unsupported("the root is not an object")
         self._root = schema
-        self._defs: dict[str, str] = {}  # reference -> the function checking it
+        self._defs: dict[str, str] = {}  # reference -> its test, of the value named _HOLE
         self._busy: set[str] = set()
         self.lines: list[str] = []
         self.names: dict[str, Any] = {"_ref": _is_reference, "NoneType": _NONE}
@@ -157,6 +159,7 @@ class _Compiler:
         return name
 
     def _ref(self, ref: object) -> str:
+        """The test of a definition (written once; where used, of the value there)."""
         if type(ref) is not str or not ref.startswith("#/$defs/"):
             raise Unsupported("a reference other than #/$defs/NAME")
         if ref in self._defs:
@@ -168,7 +171,7 @@ class _Compiler:
         if ref in self._busy:
             raise Unsupported("a recursive reference")
         self._busy.add(ref)
-        self._defs[ref] = self._function(defs[name])
+        self._defs[ref] = self.test(defs[name], _HOLE)
         self._busy.discard(ref)
         return self._defs[ref]
 
@@ -206,7 +209,7 @@ class _Compiler:
                 for kind in on:
                     on[kind].append(self._choice(value if key == "enum" else [value], kind, v))
             elif key == "$ref":
-                every.append(f"{self._ref(value)}({v})")
+                every.append(self._ref(value).replace(_HOLE, v))
             elif key in ("allOf", "anyOf"):
                 if type(value) is not list or not value:
                     raise Unsupported(key)
