@@ -113,18 +113,33 @@ def _string_map(value: object) -> bool:
     return True
 
 
+_DEPENDENCY_KEYS = frozenset({"tasks", "labels", "contexts"})
+
+
 def _plain_dependency(entry: object) -> bool:
     if type(entry) is str:
         return True
-    if type(entry) is not dict or not entry.keys() <= {"tasks", "labels", "contexts"}:
+    if type(entry) is not dict or not _DEPENDENCY_KEYS.issuperset(entry):
         return False  # ("commands" lists are checked against the command map by the schema)
-    if "tasks" not in entry and "labels" not in entry:
+    if "tasks" in entry:
+        if not _strings(entry["tasks"]):
+            return False
+    elif "labels" not in entry:
+        return False  # needs 'tasks' or 'labels'
+    if "labels" in entry:
+        labels = entry["labels"]
+        if not (_string_map(labels) and labels):
+            return False
+    return "contexts" not in entry or _strings(entry["contexts"])
+
+
+def _plain_dependencies(value: object) -> bool:
+    if type(value) is not list:
         return False
-    return (
-        ("tasks" not in entry or _strings(entry["tasks"]))
-        and ("labels" not in entry or (_string_map(entry["labels"]) and bool(entry["labels"])))
-        and ("contexts" not in entry or _strings(entry["contexts"]))
-    )
+    for entry in value:
+        if not _plain_dependency(entry):
+            return False
+    return True
 
 
 #: What the shortcut checks for each metadata key it knows: the metadata schema's rule.
@@ -133,9 +148,7 @@ _PLAIN_METADATA: dict[str, Callable[[Any], bool]] = {
     "labels": _string_map,
     "annotations": _string_map,
     "description": lambda value: type(value) is str,
-    "dependencies": lambda value: (
-        type(value) is list and all(_plain_dependency(entry) for entry in value)
-    ),
+    "dependencies": _plain_dependencies,
     "autoRollback": lambda value: type(value) is bool,
     "concurrencyGroup": lambda value: type(value) is str and value != "",
     "timeout": lambda value: type(value) in (int, float) and value > 0,
@@ -145,14 +158,22 @@ _PLAIN_METADATA: dict[str, Callable[[Any], bool]] = {
 def _plain_metadata(metadata: Mapping[str, Any]) -> bool:
     """Whether ``metadata`` certainly passes the metadata schema: its usual keys, each of
     a plain valid form. ``False`` says nothing (the schema decides): it is only a shortcut."""
-    if type(metadata) is not dict or not _valid_name(metadata.get("name")):
+    if type(metadata) is not dict:
+        return False
+    name = metadata.get("name")
+    if type(name) is not str or _NAME(name) is None:  # (_valid_name, inline)
         return False
     for key, value in metadata.items():
-        if key == "name":
-            continue
-        check = _PLAIN_METADATA.get(key)
-        if check is None or not check(value):
-            return False
+        if key == "labels" or key == "annotations":  # (_string_map, inline: the usual keys)
+            if type(value) is not dict:
+                return False
+            for label, text in value.items():
+                if type(label) is not str or type(text) is not str:
+                    return False
+        elif key != "name":
+            check = _PLAIN_METADATA.get(key)
+            if check is None or not check(value):
+                return False
     return True
 
 
