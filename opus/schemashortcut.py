@@ -79,12 +79,17 @@ class Unsupported(Exception):
     """The schema uses something the shortcut does not handle."""
 
 
+#: Why a schema gets no shortcut: a keyword it does not know, a malformed value, a schema
+#: nested too deeply for Python's parser (``SyntaxError``, ``RecursionError``, ...).
+_CANNOT = (Unsupported, RecursionError, MemoryError, SyntaxError, ValueError, TypeError, re.error)
+
+
 def plain_checker(schema: Any) -> Check | None:
     """A "certainly valid" test for ``schema``, or ``None`` if it uses anything else than
     the keywords this module knows (then the full check does everything)."""
     try:
         return _Compiler(schema).root()
-    except (Unsupported, RecursionError, re.error, TypeError):
+    except _CANNOT:
         return None
 
 
@@ -93,7 +98,7 @@ def source_of(schema: Any) -> str | None:
     try:
         compiler = _Compiler(schema)
         compiler.root()
-    except (Unsupported, RecursionError, re.error, TypeError):
+    except _CANNOT:
         return None
     return "\n".join(compiler.lines)
 

@@ -260,6 +260,14 @@ def test_anything_unusual_gets_no_shortcut(schema: dict[str, Any]) -> None:
     assert plain_checker(schema) is None
 
 
+def test_a_schema_nested_too_deeply_for_the_parser_gets_no_shortcut() -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(80):  # (jsonschema still handles it; 100 is too deep for it too)
+        schema = {"anyOf": [schema, {"type": "integer"}]}
+    assert plain_checker(schema) is None
+    assert spec_problems(schema, "x") == [] and spec_problems(schema, 1.5)  # the full check
+
+
 def test_a_schema_it_handles_needs_neither_library_until_a_spec_fails_it() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     compiled = compile_schema(schema, "test")
