@@ -339,3 +339,17 @@ def test_the_shortcuts_code_is_compiled_once_per_machine(
     third = plain_checker(schema)  # compiled again, and the file rewritten
     assert third is not None and third(good) and not third(bad)
     assert path.read_bytes() != b"\x00damaged"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("aZ09._-\n :/é\x00"), max_size=12)
+    | st.text()
+    | st.sampled_from(["a" * 253, "a" * 254, "a\n", "-a", "a-", "a..b"])
+)
+def test_the_metadata_shortcuts_name_test_is_the_name_rule(name: str) -> None:
+    from opus.names import name_problem
+    from opus.validation import _plain_metadata, _valid_name
+
+    assert _valid_name(name) == (name_problem(name) is None)
+    assert _plain_metadata({"name": name}) == _valid_name(name)
