@@ -92,7 +92,11 @@ _NAME = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$")).fullmatch
 def _valid_name(name: object) -> bool:
     """A string :func:`name_problem` accepts also matches the schema's name pattern (it
     excludes a final newline, which a ``$`` in a pattern would let through)."""
-    return type(name) is str and _NAME(name) is not None
+    if type(name) is not str:
+        return False
+    if name.isalnum() and name.isascii() and len(name) <= 253:
+        return True  # letters and digits only (the usual names), without the pattern
+    return _NAME(name) is not None
 
 
 def _strings(value: object) -> bool:
@@ -160,8 +164,7 @@ def _plain_metadata(metadata: Mapping[str, Any]) -> bool:
     a plain valid form. ``False`` says nothing (the schema decides): it is only a shortcut."""
     if type(metadata) is not dict:
         return False
-    name = metadata.get("name")
-    if type(name) is not str or _NAME(name) is None:  # (_valid_name, inline)
+    if not _valid_name(metadata.get("name")):
         return False
     for key, value in metadata.items():
         if key == "labels" or key == "annotations":  # (_string_map, inline: the usual keys)
