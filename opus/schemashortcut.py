@@ -309,8 +309,11 @@ class _Compiler:
                     f"        if not {test}:",
                 ]
                 body += ["            return False"]
-        if required:
+        if len(required) > 4:
             body += [f"    if not {self._name('r', frozenset(required))} <= x.keys():"]
+            body += ["        return False"]
+        elif required:
+            body += [f"    if {' or '.join(f'{key!r} not in x' for key in required)}:"]
             body += ["        return False"]
         for key, subschema in dependent.items():
             test = self.test(subschema, "x")

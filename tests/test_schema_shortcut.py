@@ -234,6 +234,12 @@ def test_the_shortcut_does_find_valid_instances_of_generated_schemas() -> None:
     for instance in ({"a": 0}, {"a": "y"}, {"a": True}, {}, {"a": 1, "b": 2}, [], "${VAR:a}x"):
         assert not check(instance), instance
         assert not _full_check_passes(schema, instance), instance
+    many = {"required": list("abcdef")}  # (more than a few names: tested as one set)
+    check = plain_checker(many)
+    assert check is not None and check(dict.fromkeys("abcdefg")) and check(3)
+    assert not check(dict.fromkeys("abcde")) and not _full_check_passes(
+        many, dict.fromkeys("abcde")
+    )
 
 
 @pytest.mark.parametrize(
