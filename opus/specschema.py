@@ -108,8 +108,8 @@ class CompiledSchema:
     @property
     def fast(self) -> Any:
         if self._fast is None and not self._fast_tried:  # first needed (the shortcut said no)
+            self._fast = _fast_checker(self.schema)  # (two threads may both make one: harmless)
             self._fast_tried = True
-            self._fast = _fast_checker(self.schema)
         if self._fast is None:
             from jsonschema import Draft202012Validator
 
