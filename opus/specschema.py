@@ -84,8 +84,10 @@ def _tolerant_validator() -> Any:
 class CompiledSchema:
     """A schema compiled once, ready to check many instances.
 
-    ``fast`` answers valid or not; ``thorough`` (jsonschema, created on first need: a run
-    whose specs are all valid never imports jsonschema) lists the problems. The schema
+    ``plain`` (when the schema's keywords allow one) answers "certainly valid" or "ask the
+    others"; ``fast`` answers valid or not (made on first need when there is a ``plain``);
+    ``thorough`` (jsonschema, created on first need: a run whose specs are all valid never
+    imports jsonschema) lists the problems. The schema
     itself is checked against the draft 2020-12 metaschema when jsonschema is first used
     for it (and by ``opus schema``).
     """
