@@ -124,7 +124,8 @@ def _names(value: object) -> tuple[str, ...]:
 
 
 class _Compiler:
-    """Writes one function per object, list and definition; leaves become expressions."""
+    """Writes one function per object and list; leaves, ``$ref`` (each definition's test is
+    written once) and ``anyOf``/``allOf`` become expressions where they are used."""
 
     def __init__(self, schema: Any) -> None:
         if not isinstance(schema, Mapping):
@@ -293,9 +294,8 @@ class _Compiler:
         if extra is False:
             known = self._name("k", frozenset(properties))
             body += [f"    if not {known}.issuperset(x):", "        return False"]
-        elif extra is not True:
+        elif extra is not True and (other := self.test(extra, "v")) != "True":
             known = self._name("k", frozenset(properties))
-            other = self.test(extra, "v")
             body += ["    for k, v in x.items():", f"        if k not in {known} and not {other}:"]
             body += ["            return False"]
         for key, subschema in properties.items():
