@@ -68,10 +68,10 @@ def compile_validator(schema: Any) -> Callable[[Any], Any]:
         directory = None
     if directory is None:
         return fastjsonschema.compile(schema)
-    import hashlib
+    from .digests import sha256
 
     version = f"{_FORMAT}:{fastjsonschema.VERSION}:{sys.implementation.cache_tag}"
-    digest = hashlib.sha256(f"{version}\n{text}".encode()).hexdigest()
+    digest = sha256(f"{version}\n{text}".encode()).hexdigest()
     path = directory / f"{digest[:40]}.bin"
     code = _load(path)
     if code is None:
