@@ -89,10 +89,10 @@ def compile_source(source: str, filename: str) -> Any:
     directory = cache_dir()
     if directory is None:
         return compile(source, filename, "exec")
-    import hashlib
+    from .digests import sha256
 
     version = f"{_FORMAT}:source:{sys.implementation.cache_tag}:{filename}"
-    digest = hashlib.sha256(f"{version}\n{source}".encode()).hexdigest()
+    digest = sha256(f"{version}\n{source}".encode()).hexdigest()
     path = directory / f"{digest[:40]}.bin"
     code = _load(path)
     if code is None:
