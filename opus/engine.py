@@ -6,8 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .actions import Action
 from .commands import action_for
@@ -45,8 +44,7 @@ def as_tasks(items: Iterable[Task | Mapping[str, Any]]) -> list[Task]:
     ]
 
 
-@dataclass(frozen=True)
-class _Validated:
+class _Validated(NamedTuple):
     """The last validation's arguments and result (see :meth:`Engine._validate`)."""
 
     key: tuple[Any, ...]
@@ -462,9 +460,14 @@ def _save_report(state: StateBackend, result: RunResult, graph: TaskGraph) -> No
 
 
 def _user() -> str | None:
-    import getpass  # imports termios: only when a run starts
-
+    """The user name ``getpass.getuser()`` gives, without importing it (it imports termios,
+    for reading passwords)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if user := os.environ.get(name):
+            return user
     try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except Exception:  # no user name in this environment (or no pwd: Windows)
         return None

@@ -6,7 +6,6 @@ import graphlib
 import heapq
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CycleError, GraphError, ManifestError, OpusError, ValidationErrors
@@ -46,7 +45,6 @@ def in_scope(task: Task, command: str, context: str) -> bool:
     return any(_listed(s, "commands", command) and _listed(s, "contexts", context) for s in scopes)
 
 
-@dataclass
 class TaskGraph:
     """The tasks of one run and who depends on whom.
 
@@ -54,10 +52,30 @@ class TaskGraph:
     ``dependencies[name]`` are the tasks ``name`` depends on in this run.
     """
 
-    tasks: dict[str, Task]
-    dependencies: dict[str, set[str]]
-    order: list[str] = field(default_factory=list)
-    out_of_scope: list[str] = field(default_factory=list)
+    __slots__ = ("tasks", "dependencies", "order", "out_of_scope")
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __init__(
+        self,
+        tasks: dict[str, Task],
+        dependencies: dict[str, set[str]],
+        order: list[str] | None = None,
+        out_of_scope: list[str] | None = None,
+    ) -> None:
+        self.tasks = tasks
+        self.dependencies = dependencies
+        self.order: list[str] = [] if order is None else order
+        self.out_of_scope: list[str] = [] if out_of_scope is None else out_of_scope
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskGraph):
+            return NotImplemented
+        return (self.tasks, self.dependencies, self.order, self.out_of_scope) == (
+            other.tasks, other.dependencies, other.order, other.out_of_scope
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"TaskGraph({len(self.tasks)} tasks, order={self.order!r})"
 
     @property
     def dependents(self) -> dict[str, set[str]]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .actions import Action, Status, plain
+from .digests import sha256
 from .errors import ManifestError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def canonical_json(value: Any) -> str:
 
 def checksum(value: Any) -> str:
     """A stable sha256 of ``value``'s canonical JSON form."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+    return sha256(canonical_json(value).encode()).hexdigest()
 
 
 def _plain(task: Task) -> bool:

@@ -24,7 +24,6 @@ Only files that parsed are cached, so every error message and line is the parser
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import marshal
 import os
@@ -32,6 +31,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from .digests import blake2b, sha256
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def _environment() -> bytes:
         for name in ("yamlsafe.py", "yamlloader.py"):  # the loader's source, not imported
             try:
                 path = Path(str(yamlsafe.__file__)).with_name(name)
-                sources.append(hashlib.sha256(path.read_bytes()).hexdigest())
+                sources.append(sha256(path.read_bytes()).hexdigest())
             except (OSError, TypeError):
                 sources.append("unknown")
         _ENVIRONMENT.append(
@@ -201,7 +202,7 @@ class ParseCache:
         default one; see :func:`opus.yamlsafe.loader_identity`)."""
         from .yamlsafe import loader_identity
 
-        digest = hashlib.sha256(FORMAT)
+        digest = sha256(FORMAT)
         digest.update(_environment())
         digest.update(loader_identity(loader))
         digest.update(f"\naliases {alias_limit}\n".encode())
@@ -246,7 +247,7 @@ class ParseCache:
         payload = blob[head:]
         if (
             blob[: len(FORMAT)] != FORMAT
-            or hashlib.blake2b(payload, digest_size=_DIGEST).digest() != blob[len(FORMAT) : head]
+            or blake2b(payload, digest_size=_DIGEST).digest() != blob[len(FORMAT) : head]
         ):
             logger.debug("ignoring a corrupt manifest cache entry %s", path)
             return None
@@ -273,7 +274,7 @@ class ParseCache:
             payload = marshal.dumps(documents)
         except ValueError:  # a timestamp, say: not cached
             return
-        blob = FORMAT + hashlib.blake2b(payload, digest_size=_DIGEST).digest() + payload
+        blob = FORMAT + blake2b(payload, digest_size=_DIGEST).digest() + payload
         from .fsutil import write_private
 
         try:

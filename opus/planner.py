@@ -6,8 +6,7 @@ Nothing here does I/O; the driver (:mod:`opus.run`) schedules, executes and reco
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .actions import Action, Status
 from .diff import spec_diff
@@ -18,8 +17,7 @@ from .variables import UNKNOWN
 MASK = "***"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What apply (or plan) does to one task, and why."""
 
     action: Action | None  # None: unchanged

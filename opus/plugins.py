@@ -7,7 +7,6 @@ import logging
 import os
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -49,19 +48,32 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
 ESSENTIAL_PLUGINS = frozenset({"builtin-dispatch", "builtin-commands"})
 
 
-@dataclass
 class PluginInfo:
-    """What ``opus plugins`` says about one loaded plugin."""
+    """What ``opus plugins`` says about one loaded plugin.
 
-    name: str
-    origin: str  # "builtin", "entry point", "registered"
-    distribution: str | None = None
-    version: str | None = None
-    module: str | None = None
-    hooks: list[str] = field(default_factory=list)
-    #: The entry point's distribution: its name and version are read (parsing its metadata
-    #: file) only when shown, not at every start.
-    dist: Any = field(default=None, repr=False, compare=False)
+    ``origin`` is "builtin", "entry point" or "registered". ``dist`` is an entry point's
+    distribution: its name and version are read (parsing its metadata file) only when
+    shown, not at every start.
+    """
+
+    __slots__ = ("name", "origin", "distribution", "version", "module", "hooks", "dist")
+
+    def __init__(
+        self,
+        name: str,
+        origin: str,
+        distribution: str | None = None,
+        version: str | None = None,
+        module: str | None = None,
+        hooks: list[str] | None = None,
+        dist: Any = None,
+    ) -> None:
+        self.name, self.origin, self.module = name, origin, module
+        self.distribution, self.version, self.dist = distribution, version, dist
+        self.hooks: list[str] = [] if hooks is None else hooks
+
+    def __repr__(self) -> str:
+        return f"PluginInfo({self.name!r}, {self.origin!r}, module={self.module!r})"
 
     def to_dict(self) -> dict[str, Any]:
         dist = self.dist

@@ -6,7 +6,10 @@ reference stands for a value known only at run time, so it matches any schema: t
 uses a validator whose every keyword lets such a string pass. Problems come back one per
 place, each with the spec path and, for a misspelt key, "did you mean".
 
-Each schema is compiled once (see :func:`compile_schema`). Every spec first goes through a
+Each schema is compiled once (see :func:`compile_schema`). A schema written with the common
+keywords also gets a plain-Python "certainly valid" test (:mod:`opus.schemashortcut`); a
+spec it accepts needs nothing else, so a run whose specs are all of the usual forms imports
+no schema library. Every other spec first goes through a
 fast yes/no check with :mod:`fastjsonschema` (generated Python code, about ten times faster
 than :mod:`jsonschema` on the first-party schemas, see ``benchmarks/schema_validation.py``):
 the schema as written, then, for a spec holding a whole reference, a copy where every value
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PluginError, SpecError, ValidationErrors
 from .schemacache import compile_validator
+from .schemashortcut import Check, plain_checker
 
 if TYPE_CHECKING:  # jsonschema is imported on first use: `import opus` stays fast
     from jsonschema.exceptions import ValidationError as _JsError
@@ -80,20 +84,34 @@ def _tolerant_validator() -> Any:
 class CompiledSchema:
     """A schema compiled once, ready to check many instances.
 
-    ``fast`` answers valid or not; ``thorough`` (jsonschema, created on first need: a run
-    whose specs are all valid never imports jsonschema) lists the problems. The schema
+    ``plain`` (when the schema's keywords allow one) answers "certainly valid" or "ask the
+    others"; ``fast`` answers valid or not (made on first need when there is a ``plain``);
+    ``thorough`` (jsonschema, created on first need: a run whose specs are all valid never
+    imports jsonschema) lists the problems. The schema
     itself is checked against the draft 2020-12 metaschema when jsonschema is first used
     for it (and by ``opus schema``).
     """
 
-    def __init__(self, schema: Mapping[str, Any], owner: str, fast: Any = None) -> None:
+    def __init__(
+        self,
+        schema: Mapping[str, Any],
+        owner: str,
+        fast: Any = None,
+        plain: Check | None = None,
+    ) -> None:
         self.schema = schema
         self.owner = owner
+        #: "certainly valid" in plain Python (:mod:`opus.schemashortcut`), when it applies
+        self.plain = plain
         self._fast = fast
+        self._fast_tried = fast is not None or plain is None
         self._thorough: Any = None
 
     @property
     def fast(self) -> Any:
+        if self._fast is None and not self._fast_tried:  # first needed (the shortcut said no)
+            self._fast = _fast_checker(self.schema)  # (two threads may both make one: harmless)
+            self._fast_tried = True
         if self._fast is None:
             from jsonschema import Draft202012Validator
 
@@ -119,6 +137,9 @@ class CompiledSchema:
 
     def problems(self, instance: Any, root: str = "spec") -> list[tuple[str, str]]:
         """``(path, message)`` for each problem of ``instance``; empty when it is valid."""
+        plain = self.plain
+        if plain is not None and plain(instance):
+            return []
         try:
             if (self._fast or self.fast).is_valid(instance):
                 return []
@@ -266,9 +287,13 @@ def compile_schema(schema: Mapping[str, Any], owner: str = "schema") -> Compiled
     cached = _cache.get(id(schema))
     if cached is not None and cached.schema is schema:
         return cached
-    compiled = CompiledSchema(schema, owner, _fast_checker(schema))
-    if compiled._fast is None:
-        compiled._check_schema()
+    plain = plain_checker(schema)
+    if plain is not None:  # its keywords are well formed; fastjsonschema is loaded on need
+        compiled = CompiledSchema(schema, owner, plain=plain)
+    else:
+        compiled = CompiledSchema(schema, owner, _fast_checker(schema))
+        if compiled._fast is None:
+            compiled._check_schema()
     if len(_cache) > 256:
         _cache.clear()
     _cache[id(schema)] = compiled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from .errors import (
 from .graph import TaskGraph, build_graph
 from .manifest_schema import metadata_schema
 from .model import Task
-from .names import name_problem
+from .names import NAME_PATTERN, name_problem
 from .registry import ProcessorRegistry
 from .specschema import CompiledSchema, compile_schema
 from .yamlsafe import document_nodes, node_line, task_node
@@ -84,34 +85,65 @@ def _compiled_metadata_schema(commands: Iterable[str]) -> CompiledSchema:
     return compiled
 
 
+#: A whole valid name (``fullmatch``: no final newline, unlike the pattern's ``$``).
+_NAME = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$")).fullmatch
+
+
 def _valid_name(name: object) -> bool:
     """A string :func:`name_problem` accepts also matches the schema's name pattern (it
     excludes a final newline, which a ``$`` in a pattern would let through)."""
-    return type(name) is str and name_problem(name) is None
+    if type(name) is not str:
+        return False
+    if name.isalnum() and name.isascii() and len(name) <= 253:
+        return True  # letters and digits only (the usual names), without the pattern
+    return _NAME(name) is not None
 
 
 def _strings(value: object) -> bool:
-    return type(value) is list and all(type(item) is str for item in value)
+    if type(value) is not list:
+        return False
+    for item in value:
+        if type(item) is not str:
+            return False
+    return True
 
 
 def _string_map(value: object) -> bool:
-    return type(value) is dict and all(
-        type(key) is str and type(item) is str for key, item in value.items()
-    )
+    if type(value) is not dict:
+        return False
+    for key, item in value.items():
+        if type(key) is not str or type(item) is not str:
+            return False
+    return True
+
+
+_DEPENDENCY_KEYS = frozenset({"tasks", "labels", "contexts"})
 
 
 def _plain_dependency(entry: object) -> bool:
     if type(entry) is str:
         return True
-    if type(entry) is not dict or not entry.keys() <= {"tasks", "labels", "contexts"}:
+    if type(entry) is not dict or not _DEPENDENCY_KEYS.issuperset(entry):
         return False  # ("commands" lists are checked against the command map by the schema)
-    if "tasks" not in entry and "labels" not in entry:
+    if "tasks" in entry:
+        if not _strings(entry["tasks"]):
+            return False
+    elif "labels" not in entry:
+        return False  # needs 'tasks' or 'labels'
+    if "labels" in entry:
+        labels = entry["labels"]
+        if not (_string_map(labels) and labels):
+            return False
+    return "contexts" not in entry or _strings(entry["contexts"])
+
+
+def _plain_dependencies(value: object) -> bool:
+    if type(value) is not list:
         return False
-    return (
-        ("tasks" not in entry or _strings(entry["tasks"]))
-        and ("labels" not in entry or (_string_map(entry["labels"]) and bool(entry["labels"])))
-        and ("contexts" not in entry or _strings(entry["contexts"]))
-    )
+    for entry in value:
+        if not _plain_dependency(entry):
+            return False
+    return True
 
 
 #: What the shortcut checks for each metadata key it knows: the metadata schema's rule.
@@ -120,9 +152,7 @@ _PLAIN_METADATA: dict[str, Callable[[Any], bool]] = {
     "labels": _string_map,
     "annotations": _string_map,
     "description": lambda value: type(value) is str,
-    "dependencies": lambda value: (
-        type(value) is list and all(_plain_dependency(entry) for entry in value)
-    ),
+    "dependencies": _plain_dependencies,
     "autoRollback": lambda value: type(value) is bool,
     "concurrencyGroup": lambda value: type(value) is str and value != "",
     "timeout": lambda value: type(value) in (int, float) and value > 0,
@@ -132,12 +162,21 @@ _PLAIN_METADATA: dict[str, Callable[[Any], bool]] = {
 def _plain_metadata(metadata: Mapping[str, Any]) -> bool:
     """Whether ``metadata`` certainly passes the metadata schema: its usual keys, each of
     a plain valid form. ``False`` says nothing (the schema decides): it is only a shortcut."""
-    if type(metadata) is not dict or "name" not in metadata:
+    if type(metadata) is not dict:
+        return False
+    if not _valid_name(metadata.get("name")):
         return False
     for key, value in metadata.items():
-        check = _PLAIN_METADATA.get(key)
-        if check is None or not check(value):
-            return False
+        if key == "labels" or key == "annotations":  # (_string_map, inline: the usual keys)
+            if type(value) is not dict:
+                return False
+            for label, text in value.items():
+                if type(label) is not str or type(text) is not str:
+                    return False
+        elif key != "name":
+            check = _PLAIN_METADATA.get(key)
+            if check is None or not check(value):
+                return False
     return True
 
 
@@ -208,6 +247,9 @@ def check_specs(tasks: Iterable[Task], registry: ProcessorRegistry) -> list[Opus
         schema = compiled[task.api_version]
         if schema is None:
             continue
+        plain = schema.plain
+        if plain is not None and plain(task.spec):
+            continue  # certainly valid (what schema.problems would begin with)
         for path, message in schema.problems(task.spec):
             where = lines.where(task, path)
             problems.append(SpecError(message, file=where, task=task.name, path=path))

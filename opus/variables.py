@@ -23,8 +23,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import OpusError, VariableError
 
@@ -61,8 +60,7 @@ def env_source(environ: Mapping[str, str] | None = None) -> VariableSource:
     return lookup
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
+class Reference(NamedTuple):
     """One reference found in a spec; ``path`` is where (``spec.a.b[0]``)."""
 
     source: str  # "VAR" or "ENV"
@@ -138,8 +136,7 @@ class _Unknown:
 UNKNOWN = _Unknown()
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(NamedTuple):
     """Where a reference's value goes: the spec ``path`` (``spec.create[0]``), the raw
     ``text`` of that string, and the reference's span ``text[start:end]``."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -232,6 +233,66 @@ def test_a_parse_cache_hit_imports_no_yaml(tmp_path: Path, monkeypatch: pytest.M
     assert isinstance(second, set)
     assert "yaml" not in second and "opus.yamlloader" not in second
     assert sorted((tmp_path / "cache" / "manifests").iterdir()) == cached  # hits, no new entry
+
+
+def test_a_run_loads_neither_openssl_nor_termios(tmp_path: Path) -> None:
+    """opus' own checksums and cache keys use the interpreter's built-in sha256 and blake2b
+    (``import hashlib`` loads OpenSSL), and the lock's owner is named without ``getpass``
+    (which imports termios); a processor that needs neither loads neither."""
+    (tmp_path / "noop_plugin.py").write_text(
+        textwrap.dedent("""
+        from opus import TaskProcessor, hookimpl
+
+        class Noop(TaskProcessor):
+            api_version = "noop/v1"
+
+            def create(self, task, ctx):
+                return {"v": 1}
+
+        @hookimpl
+        def opus_register_processors():
+            return [Noop]
+    """)
+    )
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: noop/v1\nkind: Noop\nmetadata: {name: a}\nspec: {x: 1}\n---\n"
+        "apiVersion: noop/v1\nkind: Noop\nmetadata: {name: b}\nspec: {x: '${VAR:a:v}'}\n"
+    )
+    result = loaded_after(
+        f"""
+        import sys
+        sys.path.insert(0, ".")
+        from opus.cli import main
+        try:
+            main(["-q", "-p", "noop_plugin", "apply", "-f", "t.yaml",
+                  "--state", "sqlite:///{tmp_path}/s.db"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        from opus import Engine
+        with Engine(state="sqlite:///{tmp_path}/s.db") as engine:
+            record = engine.state.get("default", "b")
+            print(record.spec_checksum, dict(record.applied_spec))
+        """,
+        cwd=tmp_path,
+    )
+    modules = result["modules"]
+    assert isinstance(modules, set) and "noop_plugin" in modules
+    for name in ("hashlib", "_hashlib", "getpass", "termios"):
+        assert name not in modules, name
+    checksum, spec = str(result["out"]).strip().splitlines()[-1].split(" ", 1)
+    assert spec == "{'x': 1}"  # the reference resolved: the run did its work
+    assert checksum == hashlib.sha256(b'{"x":1}').hexdigest()  # the same digest as OpenSSL's
+
+
+def test_the_built_in_digests_are_hashlib_s() -> None:
+    from opus import digests
+
+    for data in (b"", b"opus", bytes(range(256)) * 40):
+        assert digests.sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+        assert (
+            digests.blake2b(data, digest_size=16).digest()
+            == hashlib.blake2b(data, digest_size=16).digest()
+        )
 
 
 def test_the_console_entry_keeps_its_modules_frozen_an_in_process_run_does_not(

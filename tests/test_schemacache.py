@@ -136,5 +136,7 @@ def test_a_second_cli_run_loads_its_validators_instead_of_compiling(tmp_path: Pa
         )
         assert run.returncode == 0, run.stderr
         counts.append(log.read_text().count("compiled") if log.exists() else 0)
-    assert counts[0] >= 2  # the metadata schema and hello-world/v1's spec schema, once
+    # the metadata schema, once (hello-world/v1's spec passes the plain-Python shortcut of
+    # opus.schemashortcut, which compiles nothing)
+    assert counts[0] >= 1
     assert counts[1] == counts[0]  # the second run compiled nothing

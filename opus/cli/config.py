@@ -8,7 +8,6 @@ after the command line and the option's ``envvar`` and before the option's defau
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -113,13 +112,25 @@ SETTINGS: dict[str, Setting] = {
 PLUGIN_CONFIG = "plugin_config"
 
 
-@dataclass
 class Config:
     """Settings read from one file (``path`` is ``None`` when there is none)."""
 
-    path: Path | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    plugin_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    __slots__ = ("path", "values", "plugin_config")
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        values: dict[str, Any] | None = None,
+        plugin_config: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.path = path
+        self.values: dict[str, Any] = {} if values is None else values
+        self.plugin_config: dict[str, dict[str, Any]] = (
+            {} if plugin_config is None else plugin_config
+        )
+
+    def __repr__(self) -> str:
+        return f"Config(path={self.path!r}, values={self.values!r})"
 
     def params(self, *, group_level: bool = False) -> dict[str, Any]:
         """``{click parameter name: value}`` for subcommands (or for ``opus`` itself)."""

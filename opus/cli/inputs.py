@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -17,13 +16,12 @@ if TYPE_CHECKING:
     from ..parsecache import ParseCache
 
 
-@dataclass
-class Inputs:
+class Inputs(NamedTuple):
     """Tasks and variables read from the command line, and what was wrong with them."""
 
     tasks: list[Task]
     variables: dict[str, Any]
-    problems: list[OpusError] = field(default_factory=list)
+    problems: Sequence[OpusError] = ()
 
 
 def read_inputs(

@@ -6,8 +6,7 @@ import gc
 import os
 import signal
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -45,8 +44,7 @@ _HELP = {
 }
 
 
-@dataclass
-class RunOptions:
+class RunOptions(NamedTuple):
     """What a run command was asked to do."""
 
     command: str
@@ -139,7 +137,7 @@ def _execute(
         from ..saved_plan import Plan
 
         saved = Plan.load(opts.plan_file)
-        opts.context = saved.context
+        opts = opts._replace(context=saved.context)
         inputs = Inputs(list(saved.manifests), dict(saved.variables))
     else:
         inputs = read_inputs(opts.files, opts.context, opts.var_pairs, opts.values_files)

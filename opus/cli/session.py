@@ -6,25 +6,24 @@ import importlib
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PluginError
 from ..plugins import Plugins
 
 
-@dataclass
 class Session:
     """Options given before the subcommand, and the plugins loaded from them."""
 
-    verbosity: int = 0
-    disabled: set[str] = field(default_factory=set)
-    plugin_modules: list[str] = field(default_factory=list)
-    config: Any = None  # the opus.yaml settings (a .config.Config), once set up
-    ready: bool = False  # the group's options were applied
-    plugin_config: dict[str, Any] = field(default_factory=dict)  # opus.yaml plugin_config
-    cli_commands: dict[str, Any] | None = None  # subcommands added by plugins, once loaded
-    _plugins: Plugins | None = None
+    def __init__(self) -> None:
+        self.verbosity = 0
+        self.disabled: set[str] = set()
+        self.plugin_modules: list[str] = []
+        self.config: Any = None  # the opus.yaml settings (a .config.Config), once set up
+        self.ready = False  # the group's options were applied
+        self.plugin_config: dict[str, Any] = {}  # opus.yaml plugin_config
+        self.cli_commands: dict[str, Any] | None = None  # plugins' subcommands, once loaded
+        self._plugins: Plugins | None = None
 
     def plugins(self) -> Plugins:
         """Load plugins once: entry points, ``--plugin`` modules, builtins."""

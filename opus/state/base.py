@@ -8,8 +8,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..errors import LockError
 
@@ -44,8 +43,7 @@ def this_host() -> str:
         return socket.gethostname()
 
 
-@dataclass(frozen=True)
-class StateChange:
+class StateChange(NamedTuple):
     """One change of a :meth:`StateBackend.save_many` batch.
 
     ``record`` set: insert or replace it; ``record`` ``None``: remove task ``name`` of
