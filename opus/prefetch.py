@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Largest batch: long enough to amortise a hand-off, short enough to balance workers.
-MAX_BATCH = 16
+MAX_BATCH = 64
 
 #: A refresh's answer: ``(result, error)``.
 Answer = tuple[Any, "BaseException | None"]
