@@ -207,7 +207,7 @@ class RefreshAhead:
         self._contexts.pop(name, None)
 
     def batch_done(self, value: Any, error: BaseException | None) -> list[tuple[str, Answer]]:
-        """Record a completed batch and start the next; the answers of parked tasks."""
+        """Record a completed batch; the answers of parked tasks (then :meth:`refill`)."""
         names, answers = value
         self._in_flight -= 1
         if error is None and len(answers) != len(names):
@@ -217,10 +217,13 @@ class RefreshAhead:
             )
         if error is not None:
             answers = [(None, error)] * len(names)
-        ready = self._deliver(names, answers)
-        if self._queue:
-            ready += self._send_next()
-        return ready
+        return self._deliver(names, answers)
+
+    def refill(self) -> list[tuple[str, Answer]]:
+        """Start the next batch, after the answers of the last one were acted on (so a run
+        that stopped meanwhile starts no refresh it will not use); the answers of parked
+        tasks if the executor refused it."""
+        return self._send_next() if self._queue else []
 
     def _deliver(self, names: list[str], answers: list[Answer]) -> list[tuple[str, Answer]]:
         """Answers for parked tasks (started, waiting) now; the others kept for later."""

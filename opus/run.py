@@ -543,10 +543,15 @@ class Run(Completions):
 
     def _refreshed_batch(self, value: Any, error: BaseException | None) -> None:
         in_flight, done = self._in_flight, self.result.tasks
-        for name, answer in self.prefetch.batch_done(value, error):
-            if name in in_flight and name not in done:
-                ctx, started = in_flight[name]
-                self._refresh_done(name, answer, ctx, started)
+        ready = self.prefetch.batch_done(value, error)
+        while True:
+            for name, answer in ready:
+                if name in in_flight and name not in done:
+                    ctx, started = in_flight[name]
+                    self._refresh_done(name, answer, ctx, started)
+            ready = self.prefetch.refill()
+            if not ready:
+                return
 
     def _refresh_done(
         self, name: str, answer: tuple[Any, BaseException | None], ctx: TaskContext, started: float
