@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import entrypoints, hookspecs
+from .actions import PROCESSOR_ACTIONS
 from .commands import check_action
 from .errors import ExecutorConfigError, OpusError, PluginError, StateConfigError
 from .hooks import Hook, TaskProcessingHook
@@ -457,8 +458,41 @@ class Plugins:
         if not self._processors_loaded:
             self.processors()
         result = _coerce(self._first_result("opus_process_task", task=task, ctx=ctx))
-        check_outputs(task.name, ctx.action, result.outputs)
+        if result.outputs:
+            check_outputs(task.name, ctx.action, result.outputs)
         return result
+
+    def action_runner(self) -> Callable[[Task, TaskContext], Result]:
+        """:meth:`process_task` for a batch of actions (the refresh before apply/plan): the
+        hook and its implementations are looked up once, not per action. With exactly one
+        plain implementation and no one watching hook calls, it is called directly."""
+        if not self._processors_loaded:
+            self.processors()
+        caller = self.pm.hook.opus_process_task
+        impls = caller.get_hookimpls()
+        call: Callable[[Task, TaskContext], Any]
+        plain = (
+            len(impls) == 1
+            and self._unobserved()
+            and not (impls[0].hookwrapper or impls[0].wrapper)
+            and tuple(impls[0].argnames) == ("task", "ctx")
+        )
+        if plain and type(impls[0].plugin) is TaskProcessingHook:
+            call = _dispatcher(impls[0].plugin.registry)
+        elif plain:
+            call = impls[0].function
+        else:
+
+            def call(task: Task, ctx: TaskContext) -> Any:
+                return caller(task=task, ctx=ctx)
+
+        def act(task: Task, ctx: TaskContext) -> Result:
+            result = _coerce(call(task, ctx))
+            if result.outputs:
+                check_outputs(task.name, ctx.action, result.outputs)
+            return result
+
+        return act
 
     def _first_result(self, hook: str, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook that runs for every task.
@@ -565,6 +599,34 @@ def _dist_name(ep: Any) -> str | None:
 
 
 _Result: Any = None  # opus.model.Result, imported on first use (`opus --help` needs no model)
+
+
+def _dispatcher(registry: ProcessorRegistry) -> Callable[[Task, TaskContext], Any]:
+    """What the builtin ``opus_process_task`` does (the processor's ``run_action``), with
+    each apiVersion's method for an action looked up once: for a batch of actions."""
+    from .processor import TaskProcessor
+
+    methods: dict[str, Callable[[Task, TaskContext], Any]] = {}
+
+    def call(task: Task, ctx: TaskContext) -> Any:
+        key = f"{task.api_version} {ctx.action}"
+        method = methods.get(key)
+        if method is None:
+            processor = registry.get(task.api_version)
+            if (
+                getattr(type(processor), "run_action", None) is TaskProcessor.run_action
+                and ctx.action in PROCESSOR_ACTIONS
+            ):
+                method = getattr(processor, ctx.action)
+            else:  # run_action overridden (or an unknown action): it decides
+
+                def method(task: Task, ctx: TaskContext, processor: Any = processor) -> Any:
+                    return processor.run_action(ctx.action, task, ctx)
+
+            methods[key] = method
+        return method(task, ctx)
+
+    return call
 
 
 def _coerce(value: Any) -> Result:

@@ -100,16 +100,18 @@ class TaskContext:
         action: str,
         run_id: str,
         state: TaskState | None,
-        variables: dict[str, Any],
+        variables: dict[str, Any] | ReadOnlyVariables,
     ) -> TaskContext:
         """``TaskContext(...)`` with these fields, ``desired_spec=spec`` and the rest
         defaults, made without the dataclass ``__init__`` (the driver makes one per task).
-        ``variables`` is a dict made for this context: it is kept, not copied."""
+        ``variables`` is a dict made for this context (kept, not copied) or a read-only
+        view (shared)."""
+        view = ReadOnlyVariables.owning(variables) if isinstance(variables, dict) else variables
         made = object.__new__(cls)
         made.__dict__.update(
             task_name=task_name, spec=spec, command=command, context=context,
             action=plain(action), run_id=run_id, state=state,
-            variables=ReadOnlyVariables.owning(variables), failed_action=None, error=None,
+            variables=view, failed_action=None, error=None,
             desired_spec=spec, cancelled=Cancellation(),
         )  # fmt: skip
         return made

@@ -39,7 +39,7 @@ from .planner import (
     unmask,
 )
 from .prefetch import RefreshAhead
-from .processor import TaskContext
+from .processor import ReadOnlyVariables, TaskContext
 from .run_records import (
     _ACTION,
     _REFRESH,
@@ -108,6 +108,7 @@ class Run(Completions):
         self.command, self.action, self.context = command, Action(action), context
         self.graph = graph
         self.user_variables = dict(variables)
+        self._user_view = ReadOnlyVariables(self.user_variables)
         self.plugins = plugins
         self.registry = plugins.processors()
         self.prefixes = plugins.variable_prefixes()  # asked once, not per task
@@ -222,8 +223,8 @@ class Run(Completions):
     def execute(self) -> RunResult:
         """Run every task; returns when no task is running and none may start."""
         self.result.started_at = time.time()
-        self.prefetch.start()
         with deliver_interrupts(self._signal_interrupt):
+            self.prefetch.start()
             while True:
                 try:
                     if self._stop_reason is None:
@@ -312,6 +313,7 @@ class Run(Completions):
                 if cancellation is not None:  # processors stop their work (shell: its group)
                     cancellation.cancel("interrupted", force=True)
                 self._abandon(name)
+            self.prefetch.cancel("interrupted")  # refreshes started ahead stop as well
             self.executor.abandon()
             self.result.abandoned = True
             return True
@@ -340,7 +342,9 @@ class Run(Completions):
 
     # -- starting a task ----------------------------------------------------------------------
     def _visible_variables(self, task: Task, refs: list[Any]) -> dict[str, Any]:
-        visible = dict(self.user_variables)
+        """The variables a task sees: the run's own dict when that is all (no upstream
+        outputs, nothing unknown), else a dict made for this task."""
+        visible: dict[str, Any] | None = None
         upstream: Collection[str] = self.graph.dependencies[task.name]
         if refs:
             upstream = {r.task for r in refs if r.task} | set(upstream)
@@ -349,13 +353,19 @@ class Run(Completions):
             if outputs is None:
                 record = self.prior.get(dep)
                 outputs = record.outputs if record else {}
+            if not outputs:
+                continue
+            if visible is None:
+                visible = dict(self.user_variables)
             for key, value in outputs.items():
                 visible[f"{dep}:{key}"] = value
         if self.action == Action.PLAN:
             for ref in refs:
                 if ref.task in self.planned_changes:
+                    if visible is None:
+                        visible = dict(self.user_variables)
                     visible[ref.variable] = UNKNOWN
-        return visible
+        return self.user_variables if visible is None else visible
 
     def _context(
         self, name: str, *, missing_ok: bool = False, spec: Mapping[str, Any] | None = None
@@ -375,9 +385,12 @@ class Run(Completions):
                 if missing_ok:
                     return None
                 raise
+        # the run's own variables are shared by every context that sees only them
+        # (read-only views), not copied per task
+        variables = self._user_view if visible is self.user_variables else visible
         return TaskContext.for_task(
             name, spec, self.command, self.context, self.action, self.result.run_id,
-            self.prior.get(name), visible,
+            self.prior.get(name), variables,
         )  # fmt: skip
 
     def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
@@ -507,20 +520,18 @@ class Run(Completions):
 
     def _start_prefetched(self, name: str) -> None:
         """A task whose refresh was started ahead: decide now, or when its batch is in."""
-        ctx = self.prefetch.desired_context(name)
+        refresh_ctx, answer = self.prefetch.take(name)
         deps = self.graph.dependencies.get(name)
         if deps and any(self._outputs_changed(d) for d in deps):
             # an upstream task changed in this run: its new outputs are visible variables
-            fresh = self._context(name, spec=ctx.spec)
+            fresh = self._context(name, spec=refresh_ctx.desired_spec)
             assert fresh is not None
-            ctx = fresh
-        self._desired[name] = ctx
-        refresh_ctx = self.prefetch.refresh_context(name)
-        self._in_flight[name] = (refresh_ctx, time.time())
-        answer = self.prefetch.answer(name)
-        if answer is not None:
-            self._refresh_done(name, *answer)
-        # else: parked until its batch completes (_refreshed_batch)
+            self._desired[name] = fresh
+        started = time.time()
+        if answer is None:  # parked until its batch completes (_refreshed_batch)
+            self._in_flight[name] = (refresh_ctx, started)
+            return
+        self._refresh_done(name, answer, refresh_ctx, started)
 
     def _outputs_changed(self, name: str) -> bool:
         """Whether task ``name``'s outputs in this run differ from its record at the start."""
@@ -531,18 +542,30 @@ class Run(Completions):
         return now != (before.outputs if before is not None else {})
 
     def _refreshed_batch(self, value: Any, error: BaseException | None) -> None:
-        for name, result, err in self.prefetch.batch_done(value, error):
-            if name in self._in_flight and name not in self.result.tasks:
-                self._refresh_done(name, result, err)
+        in_flight, done = self._in_flight, self.result.tasks
+        ready = self.prefetch.batch_done(value, error)
+        while True:
+            for name, answer in ready:
+                if name in in_flight and name not in done:
+                    ctx, started = in_flight[name]
+                    self._refresh_done(name, answer, ctx, started)
+            ready = self.prefetch.refill()
+            if not ready:
+                return
 
-    def _refresh_done(self, name: str, value: Any, error: BaseException | None) -> None:
-        task = self.tasks[name]
-        ctx, started = self._in_flight[name]
+    def _refresh_done(
+        self, name: str, answer: tuple[Any, BaseException | None], ctx: TaskContext, started: float
+    ) -> None:
+        """Decide and act on the answer of a refresh started ahead (``ctx`` is its context)."""
+        value, error = answer
         if error is not None:
-            self._action_failed(task, ctx, describe_error(error), started, _REFRESH)
+            self._action_failed(self.tasks[name], ctx, describe_error(error), started, _REFRESH)
             return
+        if name not in self._desired:  # the desired context: the refresh's, for this action
+            self._desired[name] = ctx.evolve(action=self.action, spec=ctx.desired_spec)
         try:
-            self._act(name, self._decide(name, Result.coerce(value)), started)
+            result = value if type(value) is Result else Result.coerce(value)
+            self._act(name, self._decide(name, result), started)
         except Exception as exc:  # a bad return value, a state write failure, a hook bug
             self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
 

@@ -93,6 +93,26 @@ class Executor(ABC):
             future.add_done_callback(one_done)
         return gathered
 
+    def start_batch(self, items: Sequence[tuple[Task, TaskContext]], done: Done) -> None:
+        """Start the actions of ``items`` as one unit of work and call ``done(pairs, error)``
+        once they all ended, from any thread: ``pairs`` is what :meth:`submit_batch`'s future
+        resolves to (``error`` set only when the whole batch failed). What the driver calls.
+
+        The default wraps :meth:`submit_batch`, so an executor that overrides only
+        ``submit_batch`` (or nothing) keeps working; one that can hand work over without a
+        future overrides this (the local one does).
+        """
+        future = self.submit_batch(items)
+
+        def finished(fut: Any) -> None:
+            try:
+                value, error = fut.result(), None
+            except BaseException as exc:  # noqa: BLE001 - the whole batch failed
+                value, error = None, exc
+            done(value, error)
+
+        future.add_done_callback(finished)
+
     def abandon(self) -> None:  # noqa: B027 - optional for executors
         """The driver stopped waiting (a second Ctrl-C): make :meth:`shutdown` not wait."""
 
@@ -108,13 +128,16 @@ def run_action(plugins: Plugins, task: Task, ctx: TaskContext) -> Result:
 def run_batch(
     plugins: Plugins, items: Sequence[tuple[Task, TaskContext]]
 ) -> list[tuple[Any, BaseException | None]]:
-    """Run the actions of ``items`` one after another; ``(result, error)`` for each."""
+    """Run the actions of ``items`` one after another; ``(result, error)`` for each. Each
+    action is what :func:`run_action` does, with the hook looked up once for the batch."""
+    act = plugins.action_runner()
     out: list[tuple[Any, BaseException | None]] = []
+    append = out.append
     for task, ctx in items:
         try:
-            out.append((plugins.process_task(task, ctx), None))
+            append((act(task, ctx), None))
         except Exception as exc:  # noqa: BLE001 - reported as that task's error
-            out.append((None, exc))
+            append((None, exc))
     return out
 
 

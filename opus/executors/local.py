@@ -39,6 +39,7 @@ class ThreadExecutor(Executor):
         self._idle = 0
         self._lock = threading.Lock()
         self._own_submit = True  # see start()
+        self._own_batch = True
 
     def start(self, plugins: Plugins, max_workers: int) -> None:
         self._plugins = plugins
@@ -48,6 +49,9 @@ class ThreadExecutor(Executor):
         # submit() overridden (a subclass, or an instance patched before the run, watches
         # every action): actions go through it; decided once per run, not per action
         self._own_submit = getattr(self.submit, "__func__", None) is ThreadExecutor.submit
+        self._own_batch = (
+            getattr(self.submit_batch, "__func__", None) is ThreadExecutor.submit_batch
+        )
 
     # -- handing work over ------------------------------------------------------------------
     def start_action(self, task: Task, ctx: TaskContext, done: Done) -> None:
@@ -65,6 +69,14 @@ class ThreadExecutor(Executor):
         """One thread runs the whole batch (one future, one callback, one driver wake-up)."""
         batch = list(items)
         return self._future(lambda plugins: run_batch(plugins, batch))
+
+    def start_batch(self, items: Sequence[tuple[Task, TaskContext]], done: Done) -> None:
+        """One thread runs the whole batch and reports it through ``done``: no future."""
+        if not self._own_batch:  # submit_batch overridden: the batch goes through it
+            super().start_batch(items, done)
+            return
+        batch = list(items)
+        self._put((lambda plugins: run_batch(plugins, batch), done))
 
     def _future(self, work: Callable[[Plugins], Any]) -> Future[Any]:
         future: Future[Any] = Future()
