@@ -51,7 +51,10 @@ def _encode_pieces(value: Any, out: list[str]) -> None:
             out.append(_ENCODER.encode(chunk)[1:-1])
             separator = ", "
         out.append("}")
-    elif any(isinstance(item, Mapping) for item in value.values()):
+    elif any(
+        isinstance(item, Mapping) and (type(item) is not dict or len(item) > SLICE)
+        for item in value.values()
+    ):  # a mapping inside that makes its values when read, or a large one: in pieces
         out.append("{")
         for index, (key, item) in enumerate(value.items()):
             out.append(f"{', ' if index else ''}{_string(key)}: ")
