@@ -457,10 +457,7 @@ class Plugins:
         driver rolls it back like any failed action."""
         if not self._processors_loaded:
             self.processors()
-        result = _coerce(self._first_result("opus_process_task", task=task, ctx=ctx))
-        if result.outputs:
-            check_outputs(task.name, ctx.action, result.outputs)
-        return result
+        return _checked(task, ctx, self._first_result("opus_process_task", task=task, ctx=ctx))
 
     def action_runner(self) -> Callable[[Task, TaskContext], Result]:
         """:meth:`process_task` for a batch of actions (the refresh before apply/plan): the
@@ -469,28 +466,19 @@ class Plugins:
         if not self._processors_loaded:
             self.processors()
         caller = self.pm.hook.opus_process_task
-        impls = caller.get_hookimpls()
+        impl = self._sole_impl(caller)
         call: Callable[[Task, TaskContext], Any]
-        plain = (
-            len(impls) == 1
-            and self._unobserved()
-            and not (impls[0].hookwrapper or impls[0].wrapper)
-            and tuple(impls[0].argnames) == ("task", "ctx")
-        )
-        if plain and type(impls[0].plugin) is TaskProcessingHook:
-            call = _dispatcher(impls[0].plugin.registry)
-        elif plain:
-            call = impls[0].function
+        if impl is not None and type(impl.plugin) is TaskProcessingHook:
+            call = _dispatcher(impl.plugin.registry)
+        elif impl is not None and tuple(impl.argnames) == ("task", "ctx"):
+            call = impl.function
         else:
 
             def call(task: Task, ctx: TaskContext) -> Any:
                 return caller(task=task, ctx=ctx)
 
         def act(task: Task, ctx: TaskContext) -> Result:
-            result = _coerce(call(task, ctx))
-            if result.outputs:
-                check_outputs(task.name, ctx.action, result.outputs)
-            return result
+            return _checked(task, ctx, call(task, ctx))
 
         return act
 
@@ -501,12 +489,20 @@ class Plugins:
         is called directly: what pluggy would return, without its per-call work.
         """
         caller = getattr(self.pm.hook, hook)
+        impl = self._sole_impl(caller)
+        if impl is not None:
+            return impl.function(*[kwargs[name] for name in impl.argnames])
+        return caller(**kwargs)
+
+    def _sole_impl(self, caller: Any) -> Any:
+        """The hook's one implementation when it may be called directly (no wrapper, no one
+        watching hook calls), else ``None``: call through pluggy."""
         impls = caller.get_hookimpls()
         if len(impls) == 1 and self._unobserved():
             impl = impls[0]
             if not (impl.hookwrapper or impl.wrapper):
-                return impl.function(*[kwargs[name] for name in impl.argnames])
-        return caller(**kwargs)
+                return impl
+        return None
 
     def _unobserved(self) -> bool:
         """Whether no one watches hook calls (``OPUS_TRACE_PLUGINS``, pluggy's
@@ -627,6 +623,14 @@ def _dispatcher(registry: ProcessorRegistry) -> Callable[[Task, TaskContext], An
         return method(task, ctx)
 
     return call
+
+
+def _checked(task: Task, ctx: TaskContext, value: Any) -> Result:
+    """What an action returned, as a :class:`Result`; outputs that are not JSON fail it."""
+    result = _coerce(value)
+    if result.outputs:
+        check_outputs(task.name, ctx.action, result.outputs)
+    return result
 
 
 def _coerce(value: Any) -> Result:

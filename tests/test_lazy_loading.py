@@ -42,6 +42,51 @@ def loaded_after(code: str, cwd: Path | None = None) -> dict[str, object]:
     return {"modules": set(json.loads(modules)), "out": out}
 
 
+def cli_run(*argv: str) -> str:
+    """Code that runs ``opus ARGV`` in process and expects it to exit 0 (for loaded_after)."""
+    return textwrap.dedent(f"""
+        from opus.cli import main
+        try:
+            main({list(argv)!r})
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+    """)
+
+
+def plain_workspace(tmp_path: Path) -> list[str]:
+    """A plugin module with a processor that has no spec schema and outputs ``v``, two
+    tasks (``b`` reads ``a``'s output); the arguments that apply them with SQLite state."""
+    (tmp_path / "plain_plugin.py").write_text(
+        textwrap.dedent("""
+            import opus
+
+            class Plain(opus.TaskProcessor):
+                api_version = "plain/v1"  # no spec_schema
+
+                def create(self, task, ctx):
+                    return {"v": 1}
+
+            @opus.hookimpl
+            def opus_register_processors():
+                return [Plain]
+        """)
+    )
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: plain/v1\nkind: Plain\nmetadata: {name: a}\n---\n"
+        "apiVersion: plain/v1\nkind: Plain\nmetadata: {name: b}\nspec: {x: '${VAR:a:v}'}\n"
+    )
+    return [
+        "-q",
+        "-p",
+        "plain_plugin",
+        "apply",
+        "-f",
+        "t.yaml",
+        "--state",
+        f"sqlite:///{tmp_path}/s.db",
+    ]
+
+
 def test_import_opus_loads_no_engine_no_rich_no_yaml() -> None:
     result = loaded_after("import opus")
     modules = result["modules"]
@@ -60,13 +105,7 @@ def test_public_names_resolve_on_first_use() -> None:
 
 
 def test_help_imports_no_processor_module_and_no_rich() -> None:
-    result = loaded_after("""
-        from opus.cli import main
-        try:
-            main(["--help"])
-        except SystemExit as exc:
-            assert exc.code == 0, exc.code
-    """)
+    result = loaded_after(cli_run("--help"))
     modules = result["modules"]
     assert isinstance(modules, set)
     assert "opus_http" in modules and "opus_shell" in modules  # the plugins are loaded ...
@@ -83,13 +122,7 @@ def test_apply_imports_only_the_processors_its_tasks_use(tmp_path: Path) -> None
         "spec: {path: f.txt, content: x}\n"
     )
     result = loaded_after(
-        f"""
-        from opus.cli import main
-        try:
-            main(["-q", "apply", "-f", "t.yaml", "--state", "sqlite:///{tmp_path}/s.db"])
-        except SystemExit as exc:
-            assert exc.code == 0, exc.code
-        """,
+        cli_run("-q", "apply", "-f", "t.yaml", "--state", f"sqlite:///{tmp_path}/s.db"),
         cwd=tmp_path,
     )
     modules = result["modules"]
@@ -111,36 +144,7 @@ def test_apply_imports_only_the_processors_its_tasks_use(tmp_path: Path) -> None
 
 
 def test_no_schema_library_when_no_task_needs_a_schema(tmp_path: Path) -> None:
-    (tmp_path / "plain_plugin.py").write_text(
-        textwrap.dedent("""
-            import opus
-
-            class Plain(opus.TaskProcessor):
-                api_version = "plain/v1"  # no spec_schema
-
-                def create(self, task, ctx):
-                    return {"v": 1}
-
-            @opus.hookimpl
-            def opus_register_processors():
-                return [Plain]
-        """)
-    )
-    (tmp_path / "t.yaml").write_text(
-        "apiVersion: plain/v1\nkind: Plain\nmetadata: {name: a}\n---\n"
-        "apiVersion: plain/v1\nkind: Plain\nmetadata: {name: b}\nspec: {x: '${VAR:a:v}'}\n"
-    )
-    result = loaded_after(
-        f"""
-        from opus.cli import main
-        try:
-            main(["-q", "-p", "plain_plugin", "apply", "-f", "t.yaml",
-                  "--state", "sqlite:///{tmp_path}/s.db"])
-        except SystemExit as exc:
-            assert exc.code == 0, exc.code
-        """,
-        cwd=tmp_path,
-    )
+    result = loaded_after(cli_run(*plain_workspace(tmp_path)), cwd=tmp_path)
     modules = result["modules"]
     assert isinstance(modules, set)
     assert "plain_plugin" in modules
@@ -217,13 +221,7 @@ def test_a_parse_cache_hit_imports_no_yaml(tmp_path: Path, monkeypatch: pytest.M
             f"spec: {{path: {name}.txt}}\n"
         )
     monkeypatch.setenv("OPUS_CACHE_DIR", str(tmp_path / "cache"))
-    code = f"""
-        from opus.cli import main
-        try:
-            main(["-q", "apply", "-f", "m", "--state", "sqlite:///{tmp_path}/s.db"])
-        except SystemExit as exc:
-            assert exc.code == 0, exc.code
-        """
+    code = cli_run("-q", "apply", "-f", "m", "--state", f"sqlite:///{tmp_path}/s.db")
     first = loaded_after(code, cwd=tmp_path)["modules"]
     assert isinstance(first, set) and "yaml" in first  # parsed, and cached ...
     assert "tempfile" not in first  # ... by opus' own private temp file
@@ -239,44 +237,18 @@ def test_a_run_loads_neither_openssl_nor_termios(tmp_path: Path) -> None:
     """opus' own checksums and cache keys use the interpreter's built-in sha256 and blake2b
     (``import hashlib`` loads OpenSSL), and the lock's owner is named without ``getpass``
     (which imports termios); a processor that needs neither loads neither."""
-    (tmp_path / "noop_plugin.py").write_text(
-        textwrap.dedent("""
-        from opus import TaskProcessor, hookimpl
-
-        class Noop(TaskProcessor):
-            api_version = "noop/v1"
-
-            def create(self, task, ctx):
-                return {"v": 1}
-
-        @hookimpl
-        def opus_register_processors():
-            return [Noop]
-    """)
-    )
-    (tmp_path / "t.yaml").write_text(
-        "apiVersion: noop/v1\nkind: Noop\nmetadata: {name: a}\nspec: {x: 1}\n---\n"
-        "apiVersion: noop/v1\nkind: Noop\nmetadata: {name: b}\nspec: {x: '${VAR:a:v}'}\n"
-    )
     result = loaded_after(
-        f"""
-        import sys
-        sys.path.insert(0, ".")
-        from opus.cli import main
-        try:
-            main(["-q", "-p", "noop_plugin", "apply", "-f", "t.yaml",
-                  "--state", "sqlite:///{tmp_path}/s.db"])
-        except SystemExit as exc:
-            assert exc.code == 0, exc.code
-        from opus import Engine
-        with Engine(state="sqlite:///{tmp_path}/s.db") as engine:
-            record = engine.state.get("default", "b")
-            print(record.spec_checksum, dict(record.applied_spec))
-        """,
+        cli_run(*plain_workspace(tmp_path))
+        + textwrap.dedent(f"""
+            from opus import Engine
+            with Engine(state="sqlite:///{tmp_path}/s.db") as engine:
+                record = engine.state.get("default", "b")
+                print(record.spec_checksum, dict(record.applied_spec))
+        """),
         cwd=tmp_path,
     )
     modules = result["modules"]
-    assert isinstance(modules, set) and "noop_plugin" in modules
+    assert isinstance(modules, set) and "plain_plugin" in modules
     for name in ("hashlib", "_hashlib", "getpass", "termios"):
         assert name not in modules, name
     checksum, spec = str(result["out"]).strip().splitlines()[-1].split(" ", 1)
@@ -310,15 +282,8 @@ def test_the_console_entry_keeps_its_modules_frozen_an_in_process_run_does_not(
         "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: hi}\nspec: {path: hi.txt}\n"
     )
     result = loaded_after(
-        f"""
-        import gc
-        from opus.cli import main
-        try:
-            main(["-q", "apply", "-f", "t.yaml", "--state", "sqlite:///{tmp_path}/s.db"])
-        except SystemExit as exc:
-            assert exc.code == 0, exc.code
-        print("frozen", gc.get_freeze_count() > 1000, gc.isenabled())
-        """,
+        cli_run("-q", "apply", "-f", "t.yaml", "--state", f"sqlite:///{tmp_path}/s.db")
+        + 'import gc\nprint("frozen", gc.get_freeze_count() > 1000, gc.isenabled())\n',
         cwd=tmp_path,
     )
     assert "frozen True True" in str(result["out"])
