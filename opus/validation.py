@@ -146,9 +146,9 @@ def _plain_dependencies(value: object) -> bool:
     return True
 
 
-#: What the shortcut checks for each metadata key it knows: the metadata schema's rule.
+#: What the shortcut checks for each metadata key it knows besides ``name``: the metadata
+#: schema's rule.
 _PLAIN_METADATA: dict[str, Callable[[Any], bool]] = {
-    "name": _valid_name,
     "labels": _string_map,
     "annotations": _string_map,
     "description": lambda value: type(value) is str,
@@ -162,18 +162,10 @@ _PLAIN_METADATA: dict[str, Callable[[Any], bool]] = {
 def _plain_metadata(metadata: Mapping[str, Any]) -> bool:
     """Whether ``metadata`` certainly passes the metadata schema: its usual keys, each of
     a plain valid form. ``False`` says nothing (the schema decides): it is only a shortcut."""
-    if type(metadata) is not dict:
-        return False
-    if not _valid_name(metadata.get("name")):
+    if type(metadata) is not dict or not _valid_name(metadata.get("name")):
         return False
     for key, value in metadata.items():
-        if key == "labels" or key == "annotations":  # (_string_map, inline: the usual keys)
-            if type(value) is not dict:
-                return False
-            for label, text in value.items():
-                if type(label) is not str or type(text) is not str:
-                    return False
-        elif key != "name":
+        if key != "name":
             check = _PLAIN_METADATA.get(key)
             if check is None or not check(value):
                 return False
