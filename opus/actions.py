@@ -56,7 +56,12 @@ class Status(StrEnum):
     PLANNED = "planned"
 
 
+#: Each action and status (and its plain string) to the plain string: one lookup.
+_PLAIN: dict[str, str] = {member: member.value for member in (*Action, *Status)}
+
+
 def plain(value: str) -> str:
     """``value`` as a plain ``str``: an :class:`Action` or :class:`Status` gives its value
     (one shared string, where ``str()`` would make a new one each time)."""
-    return value._value_ if isinstance(value, (Action, Status)) else str(value)
+    found = _PLAIN.get(value)
+    return found if found is not None else str(value)

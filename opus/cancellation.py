@@ -28,12 +28,14 @@ class Cancellation:
     executor) cannot be cancelled through it.
     """
 
-    __slots__ = ("_lock", "_event", "_set", "_callbacks", "reason")
+    __slots__ = ("_event", "_set", "_callbacks", "reason")
+
+    #: One lock for every cancellation: there is one per action, most are never waited on
+    #: or cancelled, and what the lock guards takes microseconds.
+    _lock = threading.Lock()
 
     def __init__(self) -> None:
-        # One per action, and most are never waited on: the Event (a Condition and two
-        # locks) is made only by the first wait().
-        self._lock = threading.Lock()
+        # the Event (a Condition and two locks) is made only by the first wait()
         self._event: threading.Event | None = None
         self._set = False
         self._callbacks: list[Callback] = []

@@ -238,6 +238,13 @@ class Result:
     @classmethod
     def coerce(cls, value: Any) -> Result:
         """Accept what a processor may return: ``Result``, ``dict``, ``bool`` or ``None``."""
+        if type(value) is dict and cls is Result:  # the usual return: made without __init__
+            made = object.__new__(cls)
+            made.__dict__.update(
+                outputs=dict(value), resource_checksum=None, drifted=None, message=None,
+                details={}, exists=None,
+            )  # fmt: skip
+            return made
         if value is None:
             return cls()
         if isinstance(value, Result):

@@ -15,6 +15,7 @@ from .variables import UNKNOWN
 
 #: What processors put in a recorded spec in place of a secret.
 MASK = "***"
+_REPLACE = Action.REPLACE
 
 
 class Decision(NamedTuple):
@@ -33,7 +34,12 @@ class Decision(NamedTuple):
     def notable(self) -> bool:
         """Whether the reason says more than "the spec changed": drift, a resource gone, a
         replacement."""
-        return self.drifted or self.action == Action.REPLACE or self.reason_kind == "gone"
+        reason = self.reason
+        return (
+            self.drifted
+            or self.action == _REPLACE
+            or (reason is not None and (reason == "gone" or reason.startswith("gone:")))
+        )
 
     @property
     def reason_kind(self) -> str:

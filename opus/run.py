@@ -106,6 +106,8 @@ class Run(Completions):
         task_timeout: float | None = None,
     ) -> None:
         self.command, self.action, self.context = command, Action(action), context
+        #: plan: nothing is changed, changing tasks' outputs are unknown (asked per task)
+        self.planning = self.action == Action.PLAN
         self.graph = graph
         self.user_variables = dict(variables)
         self._user_view = ReadOnlyVariables(self.user_variables)
@@ -359,7 +361,7 @@ class Run(Completions):
                 visible = dict(self.user_variables)
             for key, value in outputs.items():
                 visible[f"{dep}:{key}"] = value
-        if self.action == Action.PLAN:
+        if self.planning:
             for ref in refs:
                 if ref.task in self.planned_changes:
                     if visible is None:
@@ -376,7 +378,7 @@ class Run(Completions):
         task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
-        refs = list(task.references(self.prefixes)) if self.action == Action.PLAN else []
+        refs = list(task.references(self.prefixes)) if self.planning else []
         visible = self._visible_variables(task, refs)
         if spec is None:
             try:
@@ -613,7 +615,7 @@ class Run(Completions):
             self.outputs[name] = outputs
             self._finish(task, ctx, TaskOutcome(name, Status.UNCHANGED, None, outputs), started)
             return
-        if self.action == Action.PLAN:
+        if self.planning:
             self.planned_changes.add(name)
             outcome = TaskOutcome(
                 name,

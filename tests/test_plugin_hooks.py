@@ -345,6 +345,18 @@ def test_result_of_wrapped_call_is_coerced() -> None:
     assert result.tasks["a"].outputs["audited"] is True
 
 
+def test_a_returned_dict_becomes_the_result_its_constructor_makes() -> None:
+    # Result.coerce builds the usual Result (from a dict) without __init__: every field,
+    # in order, as Result(outputs=...) sets it, and the outputs are its own copy
+    returned = {"v": 1, "nested": {"k": [1, 2]}}
+    made = Result.coerce(returned)
+    assert type(made) is Result
+    assert list(made.__dict__.items()) == list(Result(outputs=returned).__dict__.items())
+    returned["v"] = 2
+    assert made.outputs["v"] == 1
+    assert made.details == {} and made.details is not Result.coerce({}).details
+
+
 def test_a_broken_cli_commands_hook_is_a_plugin_error() -> None:
     import click
 
