@@ -9,7 +9,10 @@ flight) and collected through a completion queue by the submitting thread, per t
 hand-off every run pays. Then for each shape (a chain, one root fanned out to every other
 task, a binary tree whose every edge is a ``${VAR:parent:v}`` reference) and size, the wall
 time of ``engine.run("apply", ...)`` (validation included) with memory state, the overhead per
-task in microseconds, its ratio to the floor measured in the same run, and the peak memory
+task in microseconds, its ratio to the floor measured in the same run, the *shape floor*
+(the same graph's no-ops through a ``ThreadPoolExecutor`` by a driver that only counts
+dependencies: a chain's hand-offs are paid one after another, a wide graph's overlap) and
+the ratio to it, and the peak memory
 allocated during the run (tracemalloc, measured in a separate run because tracing slows
 Python down). Times are medians of ``--repeat`` runs. Then the 10,000-task tree end to end
 through the CLI (``python -m opus apply`` in a subprocess, SQLite state, a no-op processor
@@ -141,6 +144,48 @@ def floor_once(n: int, parallelism: int) -> float:
         return time.perf_counter() - started
 
 
+def shape_floor_once(tasks: list[dict[str, Any]], parallelism: int) -> float:
+    """Seconds to run the same graph's no-ops through a ``ThreadPoolExecutor`` with the least
+    a driver can do: count each task's unfinished dependencies, submit a task (at most
+    ``parallelism`` in flight) when they reach zero, collect through a completion queue.
+
+    The floor of :func:`floor_once` keeps ``parallelism`` no-ops in flight, which only a
+    wide graph allows: each task of a chain waits for the one before, so its hand-offs
+    are paid one after another. This is the floor of the graph as it is.
+    """
+    waiting: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {}
+    for doc in tasks:
+        meta = doc["metadata"]
+        deps = [d for entry in meta.get("dependencies", ()) for d in entry["tasks"]]
+        parent = doc["spec"].get("parent")
+        if parent:  # a ${VAR:tN:v} reference is a dependency as well
+            deps.append(parent[len("${VAR:") :].split(":")[0])
+        waiting[meta["name"]] = len(deps)
+        for dep in deps:
+            dependents.setdefault(dep, []).append(meta["name"])
+    ready = [name for name, count in waiting.items() if count == 0]
+    done: queue.SimpleQueue[tuple[str, Future[int]]] = queue.SimpleQueue()
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        gc.collect()
+        started = time.perf_counter()
+        in_flight = finished = 0
+        while finished < len(tasks):
+            while ready and in_flight < parallelism:
+                name = ready.pop()
+                pool.submit(_noop).add_done_callback(lambda f, n=name: done.put((n, f)))
+                in_flight += 1
+            name, future = done.get()
+            future.result()
+            in_flight -= 1
+            finished += 1
+            for dependent in dependents.get(name, ()):
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    ready.append(dependent)
+        return time.perf_counter() - started
+
+
 def peak_memory(tasks: list[dict[str, Any]], parallelism: int) -> int:
     gc.collect()
     tracemalloc.start()
@@ -222,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"{'shape':<8} {'tasks':>7} {'wall s':>8} {'us/task':>8} {'floor us':>9} "
-        f"{'x floor':>8} {'peak MB':>8} {'KB/task':>8}"
+        f"{'x floor':>8} {'shape us':>9} {'x shape':>8} {'peak MB':>8} {'KB/task':>8}"
         + (f" {'inline us':>9}" if args.inline else "")
     )
     for shape in args.shapes:
@@ -235,6 +280,11 @@ def main(argv: list[str] | None = None) -> None:
             peak = None if args.no_memory else peak_memory(tasks, args.parallelism)
             mem = f"{peak / 2**20:8.1f} {peak / n / 1024:8.2f}" if peak is not None else " " * 17
             per_task, floor = elapsed / n * 1e6, floors[n] / n * 1e6
+            shape_floor_once(tasks[: min(n, 1000)], args.parallelism)
+            own = statistics.median(
+                shape_floor_once(tasks, args.parallelism) for _ in range(args.repeat)
+            )
+            own_floor = own / n * 1e6
             inline = ""
             if args.inline:
                 alone = statistics.median(
@@ -243,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
                 inline = f" {alone / n * 1e6:9.1f}"
             print(
                 f"{shape:<8} {n:>7} {elapsed:8.3f} {per_task:8.1f} {floor:9.1f} "
-                f"{per_task / floor:7.2f}x {mem}{inline}",
+                f"{per_task / floor:7.2f}x {own_floor:9.1f} {per_task / own_floor:7.2f}x "
+                f"{mem}{inline}",
                 flush=True,
             )
     if not args.no_cli:

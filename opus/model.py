@@ -27,11 +27,25 @@ STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
 
 #: Made once: ``json.dumps`` with options builds an encoder on every call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+#: The C encoder ``_CANONICAL.encode`` builds on every call, made once (``None`` where the
+#: interpreter has no ``_json``). Without the circular-reference check, which needs a dict
+#: per call: a value that contains itself ends in ``RecursionError`` instead of
+#: ``ValueError``, an error either way.
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_canonical_chunks = (
+    None
+    if _make_encoder is None
+    else _make_encoder(
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+)
 
 
 def canonical_json(value: Any) -> str:
     """Serialise ``value`` deterministically (sorted keys, no spaces)."""
-    return _CANONICAL.encode(value)
+    if _canonical_chunks is None or type(value) is str:
+        return _CANONICAL.encode(value)
+    return "".join(_canonical_chunks(value, 0))
 
 
 def checksum(value: Any) -> str:
