@@ -412,8 +412,9 @@ class Plugins:
 
     def spec_resolver(self, command: str, context: str) -> SpecResolver:
         """:meth:`resolve_spec` for the tasks of one run of ``command`` in ``context``: the
-        variable sources and whether each apiVersion's processor renders are looked up
-        once, not per task."""
+        variable sources, the hook's implementations and whether each apiVersion's
+        processor renders are looked up once, not per task. When the builtin resolver is
+        the only one and no one watches hook calls, it is called without the hook."""
         registry = self.processors()
         sources = self.variable_sources()
         renderers: dict[str, TaskProcessor | None] = {}
@@ -425,6 +426,12 @@ class Plugins:
             # the default renders nothing: no call per reference
             return processor if _renders(processor) else None
 
+        from .builtins.variables import opus_resolve_spec as builtin
+        from .variables import resolve_spec as resolve_all
+
+        impl = self._sole_impl(self.pm.hook.opus_resolve_spec)
+        alone = impl is not None and impl.function is builtin
+
         def resolve(
             task: Task, spec: Mapping[str, Any], variables: Mapping[str, Any]
         ) -> dict[str, Any]:
@@ -434,6 +441,10 @@ class Plugins:
             else:
                 processor = renderers[api_version] = renderer(api_version)
             render = None if processor is None else partial(processor.render_reference, spec)
+            if alone:
+                return resolve_all(
+                    spec, variables, task_name=task.name, sources=sources, render=render
+                )
             resolved: dict[str, Any] | None = self._first_result(
                 "opus_resolve_spec",
                 task=task,
@@ -460,9 +471,10 @@ class Plugins:
         return _checked(task, ctx, self._first_result("opus_process_task", task=task, ctx=ctx))
 
     def action_runner(self) -> Callable[[Task, TaskContext], Result]:
-        """:meth:`process_task` for a batch of actions (the refresh before apply/plan): the
-        hook and its implementations are looked up once, not per action. With exactly one
-        plain implementation and no one watching hook calls, it is called directly."""
+        """:meth:`process_task` for many actions (a batch of refreshes before apply/plan, the
+        actions of a run on the thread executor): the hook and its implementations are
+        looked up once, not per action. With exactly one plain implementation and no one
+        watching hook calls, it is called directly."""
         if not self._processors_loaded:
             self.processors()
         caller = self.pm.hook.opus_process_task

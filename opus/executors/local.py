@@ -33,6 +33,7 @@ class ThreadExecutor(Executor):
 
     def __init__(self) -> None:
         self._plugins: Plugins | None = None
+        self._act: Callable[[Task, TaskContext], Result] | None = None
         self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._max_workers = 0
@@ -43,6 +44,7 @@ class ThreadExecutor(Executor):
 
     def start(self, plugins: Plugins, max_workers: int) -> None:
         self._plugins = plugins
+        self._act = None
         self._max_workers = max(1, max_workers)
         self._work = queue.SimpleQueue()
         self._threads, self._idle = [], 0
@@ -58,7 +60,11 @@ class ThreadExecutor(Executor):
         if not self._own_submit:
             super().start_action(task, ctx, done)
             return
-        self._put((lambda plugins: run_action(plugins, task, ctx), done))
+        act = self._act
+        if act is None:  # what run_action does, with the hook looked up once per run
+            assert self._plugins is not None, "start() first"
+            act = self._act = self._plugins.action_runner()
+        self._put((lambda plugins: act(task, ctx), done))
 
     def submit(self, task: Task, ctx: TaskContext) -> Future[Result]:
         return self._future(lambda plugins: run_action(plugins, task, ctx))
