@@ -53,6 +53,20 @@ def checksum(value: Any) -> str:
     return sha256(canonical_json(value).encode()).hexdigest()
 
 
+_find: Any = None
+
+
+def _find_references() -> Any:
+    """:func:`opus.variables.find_references`, imported on first use (it imports this
+    module) and kept: an import statement per task costs more than the search."""
+    global _find
+    if _find is None:
+        from .variables import find_references
+
+        _find = find_references
+    return _find
+
+
 def _plain(task: Task) -> bool:
     """Whether ``task``'s apiVersion and kind are non-empty strings and its name, if any, is
     one: the checks of ``Task.__post_init__`` that can fail once both mappings are dicts."""
@@ -139,9 +153,7 @@ class Task:
         cached: tuple[frozenset[str] | None, tuple[Reference, ...]] | None = self._references
         if cached is not None and (cached[0] is key or cached[0] == key):
             return cached[1]
-        from .variables import find_references
-
-        found = tuple(find_references(self.spec, prefixes=prefixes))
+        found = tuple(_find_references()(self.spec, prefixes=prefixes))
         object.__setattr__(self, "_references", (key, found))  # the last prefixes asked
         return found
 
