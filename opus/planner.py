@@ -41,10 +41,6 @@ class Decision(NamedTuple):
             or (reason is not None and (reason == "gone" or reason.startswith("gone:")))
         )
 
-    @property
-    def reason_kind(self) -> str:
-        return (self.reason or "").split(":", 1)[0]
-
 
 UNCHANGED = Decision(None)
 #: A task never applied in this context (shared: decisions are immutable).
