@@ -53,18 +53,19 @@ def checksum(value: Any) -> str:
     return sha256(canonical_json(value).encode()).hexdigest()
 
 
-_find: Any = None
+_variables: Any = None
 
 
 def _find_references() -> Any:
-    """:func:`opus.variables.find_references`, imported on first use (it imports this
-    module) and kept: an import statement per task costs more than the search."""
-    global _find
-    if _find is None:
-        from .variables import find_references
+    """:func:`opus.variables.find_references`, its module imported on first use and kept
+    (an import statement per task costs more than the search); looked up on the module
+    each time, so a patched one is found."""
+    global _variables
+    if _variables is None:
+        from . import variables
 
-        _find = find_references
-    return _find
+        _variables = variables
+    return _variables.find_references
 
 
 def _plain(task: Task) -> bool:
