@@ -95,6 +95,23 @@ def test_hooks_nobody_implements_are_not_called() -> None:
     assert called.count("opus_task_done") == 3 and "opus_task_start" not in called
 
 
+def test_hooks_looked_up_once_per_run_still_go_through_pluggy_when_watched() -> None:
+    # The resolver and the thread executor decide once per run whether to call the builtin
+    # implementation directly: a watcher set before the run sees every per-task call.
+    called: list[str] = []
+    with Engine(state="memory://", entry_points=False) as engine:
+        engine.register_processor(RecordingProcessor)
+        engine.run("apply", tree(4))  # unwatched: the shortcuts are taken
+        assert not called
+        engine.plugins.pm.add_hookcall_monitoring(
+            lambda name, impls, kwargs: called.append(name), lambda *a: None
+        )
+        result = engine.run("apply", tree(5), context="watched")
+    assert result.ok
+    assert called.count("opus_resolve_spec") == 5
+    assert called.count("opus_process_task") == 5
+
+
 def test_the_driver_s_context_shortcuts_make_what_the_constructor_makes() -> None:
     # TaskContext.for_task and evolve skip the dataclass __init__: they must not drift from it
     from dataclasses import fields
