@@ -265,6 +265,8 @@ class Result:
     @classmethod
     def coerce(cls, value: Any) -> Result:
         """Accept what a processor may return: ``Result``, ``dict``, ``bool`` or ``None``."""
+        if type(value) is Result:  # already one (the driver coerces what workers coerced)
+            return value
         if type(value) is dict and cls is Result:  # the usual return: made without __init__
             made = object.__new__(cls)
             made.__dict__.update(

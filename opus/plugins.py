@@ -651,7 +651,7 @@ def _coerce(value: Any) -> Result:
         from .model import Result
 
         _Result = Result
-    coerced: Result = value if type(value) is _Result else _Result.coerce(value)
+    coerced: Result = _Result.coerce(value)
     return coerced
 
 

@@ -566,8 +566,7 @@ class Run(Completions):
         if name not in self._desired:  # the desired context: the refresh's, for this action
             self._desired[name] = ctx.evolve(action=self.action, spec=ctx.desired_spec)
         try:
-            result = value if type(value) is Result else Result.coerce(value)
-            self._act(name, self._decide(name, result), started)
+            self._act(name, self._decide(name, Result.coerce(value)), started)
         except Exception as exc:  # a bad return value, a state write failure, a hook bug
             self._fail(name, ctx, describe_error(exc), started, rolled_back=False)
 
