@@ -239,9 +239,6 @@ def check_specs(tasks: Iterable[Task], registry: ProcessorRegistry) -> list[Opus
         schema = compiled[task.api_version]
         if schema is None:
             continue
-        plain = schema.plain
-        if plain is not None and plain(task.spec):
-            continue  # certainly valid (what schema.problems would begin with)
         for path, message in schema.problems(task.spec):
             where = lines.where(task, path)
             problems.append(SpecError(message, file=where, task=task.name, path=path))
