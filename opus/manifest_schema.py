@@ -12,6 +12,7 @@ from typing import Any
 
 from .names import NAME_PATTERN, RULE
 from .specschema import MESSAGE_KEY
+from .variables import WHOLE_REFERENCE
 
 #: The keys a task manifest may have at the top level.
 TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
@@ -101,7 +102,7 @@ def metadata_schema(commands: Iterable[str] = ()) -> dict[str, Any]:
 #: A string that is exactly one ``${...}`` reference (it may stand for any value).
 REFERENCE_SCHEMA = {
     "type": "string",
-    "pattern": r"^\$\{[A-Za-z][A-Za-z0-9_]*:[^}]*\}$",
+    "pattern": f"^{WHOLE_REFERENCE}$",
     "description": "A reference, resolved at run time: ${VAR:name}, ${ENV:NAME}, ...",
 }
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .actions import Action
 from .planner import MASK
+from .variables import SCALAR_TYPES
 
 if TYPE_CHECKING:
     from .model import Task
@@ -41,11 +42,11 @@ def _masked(value: Any) -> bool:
     kind = type(value)
     if kind is str:
         return MASK in value
-    if kind in _SCALARS:
+    if kind in SCALAR_TYPES:
         return False
     if kind is dict:  # what state gives back: no ABC check per value
         for item in value.values():
-            if type(item) in _SCALARS:
+            if type(item) in SCALAR_TYPES:
                 continue
             if _masked(item):
                 return True
@@ -55,10 +56,6 @@ def _masked(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_masked(v) for v in value)
     return isinstance(value, str) and MASK in value
-
-
-#: Types that hold no text (a recorded spec is JSON: these, str, dict and list).
-_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class RefreshAhead:

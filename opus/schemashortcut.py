@@ -33,9 +33,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .schemacache import compile_source
+from .variables import WHOLE_REFERENCE
 
-#: A string that is exactly one reference (as :data:`opus.specschema._WHOLE_REFERENCE`).
-_is_reference = re.compile(r"\$\{[A-Za-z][A-Za-z0-9_]*:[^}]*\}").fullmatch
+_is_reference = re.compile(WHOLE_REFERENCE).fullmatch
 
 Check = Callable[[Any], bool]
 

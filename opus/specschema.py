@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 from .errors import PluginError, SpecError, ValidationErrors
 from .schemacache import compile_validator
 from .schemashortcut import Check, plain_checker
+from .variables import WHOLE_REFERENCE
 
 if TYPE_CHECKING:  # jsonschema is imported on first use: `import opus` stays fast
     from jsonschema.exceptions import ValidationError as _JsError
 
 logger = logging.getLogger(__name__)
 
-#: A string that is exactly one reference: ``${VAR:x}``, ``${ENV:HOME}``, ``${SOURCE:...}``.
-_WHOLE_REFERENCE = re.compile(r"\$\{[A-Za-z][A-Za-z0-9_]*:[^}]*\}")
+_WHOLE_REFERENCE = re.compile(WHOLE_REFERENCE)
 
 #: A schema keyword whose value replaces the generated message for errors at that subschema.
 MESSAGE_KEY = "x-opus-message"

@@ -162,14 +162,18 @@ def render_text(value: Any) -> str:
     return str(value)
 
 
-#: Types copied as they are (their values hold no reference).
-_SCALARS = frozenset({int, float, bool, type(None)})
+#: A string that is exactly one reference, whatever its source: ``${VAR:x}``,
+#: ``${ENV:HOME}``, ``${SOURCE:...}`` (a spec schema lets it stand for any value).
+WHOLE_REFERENCE = r"\$\{[A-Za-z][A-Za-z0-9_]*:[^}]*\}"
+
+#: Types whose values hold no text (so no reference): JSON's scalars but strings.
+SCALAR_TYPES = frozenset({int, float, bool, type(None)})
 
 
 def _plain(value: Any) -> bool:
     """Whether ``value`` certainly holds no reference (a scalar, or text without ``${``)."""
     kind = type(value)
-    return kind in _SCALARS or (kind is str and "${" not in value)
+    return kind in SCALAR_TYPES or (kind is str and "${" not in value)
 
 
 #: The pattern of the last set of source prefixes asked (a run asks with one set per task).
