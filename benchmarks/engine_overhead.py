@@ -12,7 +12,10 @@ time of ``engine.run("apply", ...)`` (validation included) with memory state, th
 task in microseconds, its ratio to the floor measured in the same run, the *shape floor*
 (the same graph's no-ops through a ``ThreadPoolExecutor`` by a driver that only counts
 dependencies: a chain's hand-offs are paid one after another, a wide graph's overlap) and
-the ratio to it, and the peak memory
+the ratio to it, the *minimal driver* (the least a driver that keeps state does with the same
+manifests -- each task's references put in, its spec's sha256, a record and a history row,
+its dependents released -- in plain Python through a ``ThreadPoolExecutor``; see
+:func:`minimal_driver_once`) and the ratio to it, and the peak memory
 allocated during the run (tracemalloc, measured in a separate run because tracing slows
 Python down). Times are medians of ``--repeat`` runs. Then the 10,000-task tree end to end
 through the CLI (``python -m opus apply`` in a subprocess, SQLite state, a no-op processor
@@ -27,9 +30,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import hashlib
+import json
 import os
 import pstats
 import queue
+import re
 import statistics
 import subprocess
 import sys
@@ -186,6 +192,76 @@ def shape_floor_once(tasks: list[dict[str, Any]], parallelism: int) -> float:
         return time.perf_counter() - started
 
 
+#: A spec value that is one whole ``${VAR:task:key}`` reference (all the tree uses).
+_REFERENCE = re.compile(r"\$\{VAR:([^:}]+):([^}]+)\}")
+
+
+def minimal_driver_once(tasks: list[dict[str, Any]], parallelism: int) -> float:
+    """Seconds for the least a driver that keeps state can do with the same manifests,
+    written as plainly as Python allows, through a ``ThreadPoolExecutor``.
+
+    It reads each manifest's dependencies and references, and for each task: puts its
+    dependencies' outputs into its spec, takes the spec's sha256 (what tells the next run
+    whether it changed), hands the processor's ``create`` to the pool, and on completion
+    keeps the outputs, a record (a dict) and a history row (a tuple) and releases the
+    task's dependents. No validation, hooks, contexts, outcomes or report: what is left
+    when everything an engine adds to this is taken away. Timed from the manifests, as
+    ``Engine.run`` is.
+    """
+    processor = NoOp()
+    gc.collect()
+    started = time.perf_counter()
+    waiting: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {}
+    specs: dict[str, dict[str, Any]] = {}
+    references: dict[str, list[tuple[str, str, str]]] = {}
+    for doc in tasks:
+        meta, spec = doc["metadata"], doc["spec"]
+        name = meta["name"]
+        found = [
+            (key, match[1], match[2])
+            for key, value in spec.items()
+            if type(value) is str and (match := _REFERENCE.fullmatch(value))
+        ]
+        deps = [d for entry in meta.get("dependencies", ()) for d in entry["tasks"]]
+        deps += [task for _, task, _ in found]
+        specs[name], references[name], waiting[name] = spec, found, len(deps)
+        for dep in deps:
+            dependents.setdefault(dep, []).append(name)
+    outputs: dict[str, dict[str, Any]] = {}
+    records: dict[str, dict[str, Any]] = {}
+    history: list[tuple[str, str, str, float]] = []
+    ready = [name for name, count in waiting.items() if count == 0]
+    done: queue.SimpleQueue[tuple[str, str, Future[dict[str, Any]]]] = queue.SimpleQueue()
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        in_flight = finished = 0
+        while finished < len(tasks):
+            while ready and in_flight < parallelism:
+                name = ready.pop()
+                spec = dict(specs[name])
+                for key, task, output in references[name]:
+                    spec[key] = outputs[task][output]
+                text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+                digest = hashlib.sha256(text.encode()).hexdigest()
+                pool.submit(processor.create, spec, None).add_done_callback(
+                    lambda f, n=name, d=digest: done.put((n, d, f))
+                )
+                in_flight += 1
+            name, digest, future = done.get()
+            outputs[name] = result = future.result()
+            in_flight -= 1
+            finished += 1
+            records[name] = {"name": name, "checksum": digest, "outputs": result}
+            history.append((name, "create", "succeeded", time.time()))
+            for dependent in dependents.get(name, ()):
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    ready.append(dependent)
+    elapsed = time.perf_counter() - started
+    assert len(records) == len(history) == len(tasks), (len(records), len(tasks))
+    return elapsed
+
+
 def peak_memory(tasks: list[dict[str, Any]], parallelism: int) -> int:
     gc.collect()
     tracemalloc.start()
@@ -267,8 +343,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"{'shape':<8} {'tasks':>7} {'wall s':>8} {'us/task':>8} {'floor us':>9} "
-        f"{'x floor':>8} {'shape us':>9} {'x shape':>8} {'peak MB':>8} {'KB/task':>8}"
-        + (f" {'inline us':>9}" if args.inline else "")
+        f"{'x floor':>8} {'shape us':>9} {'x shape':>8} {'min us':>7} {'x min':>6} "
+        f"{'peak MB':>8} {'KB/task':>8}" + (f" {'inline us':>9}" if args.inline else "")
     )
     for shape in args.shapes:
         for n in args.tasks:
@@ -285,6 +361,11 @@ def main(argv: list[str] | None = None) -> None:
                 shape_floor_once(tasks, args.parallelism) for _ in range(args.repeat)
             )
             own_floor = own / n * 1e6
+            minimal_driver_once(tasks[: min(n, 1000)], args.parallelism)
+            least = statistics.median(
+                minimal_driver_once(tasks, args.parallelism) for _ in range(args.repeat)
+            )
+            minimal = least / n * 1e6
             inline = ""
             if args.inline:
                 alone = statistics.median(
@@ -294,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{shape:<8} {n:>7} {elapsed:8.3f} {per_task:8.1f} {floor:9.1f} "
                 f"{per_task / floor:7.2f}x {own_floor:9.1f} {per_task / own_floor:7.2f}x "
-                f"{mem}{inline}",
+                f"{minimal:7.1f} {per_task / minimal:5.2f}x {mem}{inline}",
                 flush=True,
             )
     if not args.no_cli:
