@@ -614,10 +614,10 @@ def _dispatcher(registry: ProcessorRegistry) -> Callable[[Task, TaskContext], An
     each apiVersion's method for an action looked up once: for a batch of actions."""
     from .processor import TaskProcessor
 
-    methods: dict[str, Callable[[Task, TaskContext], Any]] = {}
+    methods: dict[tuple[str, str], Callable[[Task, TaskContext], Any]] = {}
 
     def call(task: Task, ctx: TaskContext) -> Any:
-        key = f"{task.api_version} {ctx.action}"
+        key = (task.api_version, ctx.action)
         method = methods.get(key)
         if method is None:
             processor = registry.get(task.api_version)
@@ -639,7 +639,7 @@ def _dispatcher(registry: ProcessorRegistry) -> Callable[[Task, TaskContext], An
 
 def _checked(task: Task, ctx: TaskContext, value: Any) -> Result:
     """What an action returned, as a :class:`Result`; outputs that are not JSON fail it."""
-    result = _coerce(value)
+    result: Result = value if type(value) is _Result else _coerce(value)
     if result.outputs:
         check_outputs(task.name, ctx.action, result.outputs)
     return result

@@ -145,11 +145,9 @@ class RefreshAhead:
     def _make_context(self, name: str) -> TaskContext:
         """The refresh's context: the recorded spec, and the desired one resolved now."""
         run = self.run
-        ctx = run._context(name)
-        assert ctx is not None
-        refresh = self._contexts[name] = ctx.evolve(
-            action=Action.DETECT_DRIFT, spec=dict(run.prior[name].applied_spec or {})
-        )
+        refresh = run._context(name, applied=dict(run.prior[name].applied_spec or {}))
+        assert refresh is not None
+        self._contexts[name] = refresh
         return refresh
 
     def _send_next(self) -> list[tuple[str, Answer]]:

@@ -101,18 +101,20 @@ class TaskContext:
         run_id: str,
         state: TaskState | None,
         variables: dict[str, Any] | ReadOnlyVariables,
+        desired_spec: Mapping[str, Any] | None = None,
     ) -> TaskContext:
-        """``TaskContext(...)`` with these fields, ``desired_spec=spec`` and the rest
-        defaults, made without the dataclass ``__init__`` (the driver makes one per task).
-        ``variables`` is a dict made for this context (kept, not copied) or a read-only
-        view (shared)."""
+        """``TaskContext(...)`` with these fields, ``desired_spec`` (default: ``spec``) and
+        the rest defaults, made without the dataclass ``__init__`` (the driver makes one per
+        task). ``variables`` is a dict made for this context (kept, not copied) or a
+        read-only view (shared)."""
         view = ReadOnlyVariables.owning(variables) if isinstance(variables, dict) else variables
         made = object.__new__(cls)
         made.__dict__.update(
             task_name=task_name, spec=spec, command=command, context=context,
             action=plain(action), run_id=run_id, state=state,
             variables=view, failed_action=None, error=None,
-            desired_spec=spec, cancelled=Cancellation(),
+            desired_spec=spec if desired_spec is None else desired_spec,
+            cancelled=Cancellation(),
         )  # fmt: skip
         return made
 

@@ -370,11 +370,17 @@ class Run(Completions):
         return self.user_variables if visible is None else visible
 
     def _context(
-        self, name: str, *, missing_ok: bool = False, spec: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        *,
+        missing_ok: bool = False,
+        spec: Mapping[str, Any] | None = None,
+        applied: Mapping[str, Any] | None = None,
     ) -> TaskContext | None:
         """The task's context with its resolved (desired) spec; ``None`` when a reference
         cannot be resolved and ``missing_ok``. A given ``spec`` (a saved plan's) is used as
-        it is."""
+        it is. With ``applied`` (what is recorded), the context of the task's refresh:
+        ``detect_drift`` of ``applied``, the resolved spec as its ``desired_spec``."""
         task = self.tasks[name]
         # The graph already holds every referenced task as a dependency; only plan needs
         # the references themselves (to mark outputs of changing tasks unknown).
@@ -390,6 +396,11 @@ class Run(Completions):
         # the run's own variables are shared by every context that sees only them
         # (read-only views), not copied per task
         variables = self._user_view if visible is self.user_variables else visible
+        if applied is not None:
+            return TaskContext.for_task(
+                name, applied, self.command, self.context, Action.DETECT_DRIFT, self.result.run_id,
+                self.prior.get(name), variables, desired_spec=spec,
+            )  # fmt: skip
         return TaskContext.for_task(
             name, spec, self.command, self.context, self.action, self.result.run_id,
             self.prior.get(name), variables,

@@ -74,6 +74,24 @@ def test_a_drifted_task_is_repaired_and_a_dependent_sees_new_outputs() -> None:
     assert len(b_refresh) == 1 and b_refresh[0].spec == {"value": 2, "drifted": True}
 
 
+def test_a_refresh_started_ahead_sees_the_recorded_spec_and_desires_the_manifest_s() -> None:
+    """The refresh's context: ``spec`` is what was applied, ``desired_spec`` the manifest's
+    spec as resolved now (a run variable changed it), the action ``detect_drift``, the
+    run's id; the update then gets the desired spec as its ``spec``."""
+    proc = RecordingProcessor()
+    task = make_task("t", spec={"value": "${VAR:level}"})
+    with engine_with(proc) as engine:
+        engine.run("apply", [task], variables={"level": 1})
+        proc.contexts.clear()
+        result = engine.run("apply", [task], variables={"level": 2})
+    refresh, update = proc.contexts
+    assert (refresh.action, update.action) == ("detect_drift", "update")
+    assert refresh.spec == {"value": 1} and refresh.desired_spec == {"value": 2}
+    assert update.spec == update.desired_spec == {"value": 2}
+    assert refresh.run_id == update.run_id == result.run_id
+    assert refresh.cancelled is update.cancelled and not refresh.cancelled.is_set()
+
+
 def test_a_failing_refresh_in_a_batch_fails_only_its_own_task() -> None:
     proc = RecordingProcessor()
     tasks = [

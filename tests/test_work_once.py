@@ -125,6 +125,11 @@ def test_the_driver_s_context_shortcuts_make_what_the_constructor_makes() -> Non
     )  # fmt: skip
     assert made == built and set(vars(made)) == {f.name for f in fields(TaskContext)}
     assert type(made.action) is str and not made.cancelled.is_set()
+    refresh = TaskContext.for_task(
+        "t", {"a": 0}, "apply", "dev", Action.DETECT_DRIFT, "r1", None, made.variables,
+        desired_spec={"a": 1},
+    )  # fmt: skip
+    assert refresh == replace(built, spec={"a": 0}, action="detect_drift")
     changed = made.evolve(action=Action.DELETE, spec={"b": 2})
     assert changed == replace(built, action="delete", spec={"b": 2})
     assert type(changed.action) is str and changed.cancelled is made.cancelled
