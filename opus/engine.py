@@ -89,7 +89,7 @@ class Engine:
         self.keep_going = keep_going
         self.group_limits = dict(group_limits or {})
         self._validated: _Validated | None = None
-        if task_timeout is not None and task_timeout <= 0:
+        if task_timeout is not None and not task_timeout > 0:  # NaN is not > 0 either
             raise ConfigError(f"task_timeout must be a number of seconds > 0, not {task_timeout}")
         self.task_timeout = task_timeout
 

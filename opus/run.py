@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
@@ -458,13 +459,13 @@ class Run(Completions):
     def _start_delete(self, name: str) -> None:
         """``delete``: acts on the recorded spec (what exists), not the manifest's."""
         task, prior = self.tasks[name], self.prior.get(name)
-        ctx = self._context(name, missing_ok=True)
-        if ctx is None and prior is None:
+        if prior is None:  # never applied in this context (or removed): nothing of it to delete
             outcome = TaskOutcome(
                 name, Status.UNCHANGED, None, details={"reason": "not in state: nothing to delete"}
             )
             self._finish(task, self._bare_context(name), outcome, time.time())
             return
+        ctx = self._context(name, missing_ok=True)
         if ctx is None:  # recorded, but its references are gone: the record is enough
             ctx = self._bare_context(name).evolve(desired_spec=None)
         if prior is not None and prior.applied_spec is not None:
@@ -639,11 +640,28 @@ class Run(Completions):
             return
         if decision.action == Action.REPLACE:
             assert prior is not None
+            problems = self._new_spec_problems(task, ctx.spec)
+            if problems:  # found before the old resource is deleted, not after
+                message = f"not replaced: {problems}; the existing resource is left as it is"
+                self._fail(name, ctx, message, started, rolled_back=False)
+                return
             self._replacing.add(name)
             old = ctx.evolve(action=Action.DELETE, spec=self._recorded_spec(prior, ctx.spec))
             self._submit(task, old, _REPLACE, started=started)
             return
         self._submit(task, ctx.evolve(action=decision.action), _ACTION, started=started)
+
+    def _new_spec_problems(self, task: Task, spec: Mapping[str, Any]) -> str | None:
+        """What is wrong with a resolved spec by its processor's ``spec_schema`` (``None``:
+        nothing, or no schema): a reference may have resolved to a value the schema
+        refuses, which the create after a replace's delete would find too late."""
+        schema = getattr(self.registry.get(task.api_version), "spec_schema", None)
+        if schema is None:
+            return None
+        from .specschema import spec_problems
+
+        problems = spec_problems(schema, spec, task=task.name)
+        return "; ".join(describe_error(problem) for problem in problems) or None
 
     def _plan_destroy(self, name: str) -> None:
         task = self.tasks[name]
@@ -693,7 +711,11 @@ class Run(Completions):
         """Seconds until the next deadline (``None``: no deadline, wait for a message)."""
         ends = [end for _, end, _ in self._deadlines.values()]
         ends += [end for _, end, _ in self._cancelled.values()]
-        return max(0.0, min(ends) - time.monotonic()) if ends else None
+        if not ends:
+            return None
+        # a wait longer than the platform's longest (a timeout of days, or inf from the
+        # library API) is waited in the longest steps there are, never an OverflowError
+        return min(max(0.0, min(ends) - time.monotonic()), threading.TIMEOUT_MAX)
 
     def _what(self, name: str, phase: str) -> str:
         flight = self._in_flight.get(name)

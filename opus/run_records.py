@@ -164,6 +164,11 @@ class Completions:
         name = task.name
         if phase == _REFRESH:
             message = f"refresh (detect_drift) failed: {message}"
+        elif name in self._replacing and ctx.action == Action.CREATE:
+            message = (
+                f"{message}; the replace had deleted the old resource, which a rollback does "
+                "not bring back: the next apply creates the resource anew"
+            )
         if not self.keep_going:  # stop starting tasks now, not after the rollback
             self._stop(f"not started: the run stopped after task {name!r} failed")
         processor = self.registry.get(task.api_version)

@@ -110,6 +110,43 @@ def test_a_changed_path_replaces_and_leaves_no_old_file(engine, tmp_path) -> Non
     assert [h.action for h in engine.state.history("default", "a")][:1] == ["replace"]
 
 
+def _file_at_variable() -> dict:
+    return {"apiVersion": "file/v1", "kind": "File", "metadata": {"name": "f"},
+            "spec": {"path": "${VAR:p}", "content": "x\n"}}  # fmt: skip
+
+
+def test_a_replace_whose_new_spec_is_invalid_deletes_nothing(engine, tmp_path) -> None:
+    # the raw spec is valid (a reference); what it resolves to is not: found before the
+    # old file is deleted, and the record stays what it was
+    old = tmp_path / "old.txt"
+    assert engine.run("apply", [_file_at_variable()], variables={"p": str(old)}).ok
+    before = engine.state.get("default", "f")
+    result = engine.run("apply", [_file_at_variable()], variables={"p": ""})
+    task = result.tasks["f"]
+    assert (task.status, task.action) == ("failed", "apply")
+    assert "not replaced" in task.error and "spec.path" in task.error
+    assert "left as it is" in task.error
+    assert old.read_text() == "x\n"
+    after = engine.state.get("default", "f")
+    assert after is not None and after.applied_spec == before.applied_spec
+    assert after.status == before.status
+
+
+def test_a_replace_whose_create_fails_says_the_old_resource_is_gone(engine, tmp_path) -> None:
+    old = tmp_path / "old.txt"
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    assert engine.run("apply", [_file_at_variable()], variables={"p": str(old)}).ok
+    bad = str(tmp_path / "blocker" / "x.txt")
+    result = engine.run("apply", [_file_at_variable()], variables={"p": bad})
+    task = result.tasks["f"]
+    assert task.action == "replace" and task.status in ("failed", "rolled_back")
+    assert "a rollback does not bring back" in task.error
+    assert not old.exists()
+    new = tmp_path / "new.txt"  # the next apply creates it anew
+    again = engine.run("apply", [_file_at_variable()], variables={"p": str(new)})
+    assert again.ok and new.read_text() == "x\n"
+
+
 def test_delete_after_a_spec_change_deletes_what_was_applied(engine, tmp_path) -> None:
     old, new = tmp_path / "old.txt", tmp_path / "new.txt"
     engine.run("apply", [hello("a", old, "A")])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from support_processors import RecordingProcessor, make_task
 
-from opus import Engine, Result, Task, TaskProcessor, Tasks, VariableError
+from opus import Engine, Plugins, Result, Task, TaskProcessor, Tasks, VariableError
 from opus.state.memory import MemoryStateBackend
 
 
@@ -279,11 +279,26 @@ def test_describe_and_delete_after_delete_say_there_is_nothing(engine) -> None:
     assert described.ok
     assert described.tasks["web"].details == {"reason": "not in state: nothing to describe"}
     again = engine.run("delete", chain(), context="dev")
-    # db resolves without state and its (idempotent) delete runs again; the others refer
-    # to outputs that are gone with the records, so there is nothing to delete
+    # nothing is recorded any more: delete acts on what exists, never on the manifest alone
     assert again.ok
-    assert {n: t.status for n, t in again.tasks.items()} == {
-        "web": "unchanged",
-        "app": "unchanged",
-        "db": "done",
+    assert {n: (t.status, t.action) for n, t in again.tasks.items()} == {
+        "web": ("unchanged", None),
+        "app": ("unchanged", None),
+        "db": ("unchanged", None),
     }
+    assert again.tasks["db"].details == {"reason": "not in state: nothing to delete"}
+
+
+def test_delete_in_a_context_with_no_record_touches_nothing() -> None:
+    """A task applied in dev and deleted in prod (where nothing is recorded): the manifest's
+    spec alone must not reach the processor's delete -- it names dev's resource."""
+    proc = RecordingProcessor()
+    with Engine(state="memory://", plugins=Plugins(entry_points=False)) as engine:
+        engine.register_processor(proc)
+        task = make_task("t", spec={"value": 1})
+        assert engine.run("apply", [task], context="dev").ok
+        proc.calls.clear()
+        result = engine.run("delete", [task], context="prod")
+        assert result.ok and result.tasks["t"].status == "unchanged"
+        assert proc.calls == []
+        assert engine.state.get("dev", "t") is not None

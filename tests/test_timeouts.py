@@ -19,7 +19,7 @@ import pytest
 import yaml
 from helpers_cli import run_opus, start_opus
 
-from opus import Engine, Plugins, Result, TaskProcessor
+from opus import ConfigError, Engine, Plugins, Result, TaskProcessor
 from opus import run as run_module
 
 HANG_PLUGIN = textwrap.dedent(
@@ -155,6 +155,25 @@ def test_engine_task_timeout_applies_unless_metadata_says_otherwise() -> None:
         result = engine.run("apply", [polite("a", 30), polite("b", 0.6, timeout=5)])
     assert "timed out after 0.3s" in result.tasks["a"].error
     assert result.tasks["b"].status == "done"
+
+
+@pytest.mark.parametrize("limit", [float("inf"), 1e10, 1e300])
+def test_a_timeout_past_the_platform_s_longest_wait_runs_the_task(limit: float) -> None:
+    # the driver waits for its deadline in the longest steps the platform has; a wait of
+    # inf or 1e10 seconds raised OverflowError mid-run (and the record was lost)
+    proc = Polite()
+    engine = Engine(state="memory://", plugins=Plugins(entry_points=False), task_timeout=limit)
+    engine.register_processor(proc)
+    with engine:
+        result = engine.run("apply", [polite("a", 0.05)])
+        assert result.tasks["a"].status == "done"
+        assert engine.state.get("default", "a") is not None
+
+
+@pytest.mark.parametrize("limit", [0, -1, float("nan")])
+def test_the_engine_refuses_a_task_timeout_that_is_not_a_positive_number(limit: float) -> None:
+    with pytest.raises(ConfigError, match="task_timeout must be a number of seconds > 0"):
+        Engine(state="memory://", plugins=Plugins(entry_points=False), task_timeout=limit)
 
 
 def test_an_action_ignoring_cancellation_is_given_up_after_a_grace(monkeypatch) -> None:  # noqa: ANN001
