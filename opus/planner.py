@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from .actions import Action, Status
 from .diff import spec_diff
-from .model import Result, TaskOutcome, TaskState, checksum
+from .model import Result, Task, TaskOutcome, TaskState, checksum
 from .variables import UNKNOWN
 
 #: What processors put in a recorded spec in place of a secret.
@@ -150,6 +150,23 @@ def masked_paths(redacted: Mapping[str, Any]) -> list[str]:
 
     walk(redacted, "")
     return sorted(found) or ["(a masked value)"]
+
+
+def kind_changed(record: TaskState, task: Task) -> bool:
+    """Whether the manifest now gives a recorded task another apiVersion: what exists was
+    made by the recorded apiVersion's processor, which alone can refresh or delete it."""
+    return bool(record.api_version) and record.api_version != task.api_version
+
+
+def recorded_task(record: TaskState) -> Task:
+    """The task as its record has it (apiVersion, kind, applied spec): what a delete of the
+    resource that exists goes through, when no manifest names it so any more."""
+    return Task(
+        api_version=record.api_version or "unknown",
+        kind=record.kind or "Unknown",
+        metadata={"name": record.name},
+        spec=dict(record.applied_spec or {}),
+    )
 
 
 def find_orphans(recorded: Iterable[str], manifest: Iterable[str]) -> list[str]:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .actions import Action
-from .planner import MASK
+from .planner import MASK, kind_changed
 from .variables import SCALAR_TYPES
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class RefreshAhead:
             if prior is None or prior.spec_checksum is None or name in orphans:
                 continue
             task = tasks[name]
-            if task.timeout:
+            if task.timeout or kind_changed(prior, task):  # (the loop decides a replace)
                 continue
             api = task.api_version
             refreshed = refreshes.get(api)

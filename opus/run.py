@@ -34,9 +34,11 @@ from .planner import (
     contains_unknown,
     decide,
     find_orphans,
+    kind_changed,
     masked_paths,
     orphan_edges,
     prune_order,
+    recorded_task,
     unmask,
 )
 from .prefetch import RefreshAhead
@@ -163,12 +165,7 @@ class Run(Completions):
         if orphans:
             self.tasks = dict(graph.tasks)
         for record in orphans:
-            self.tasks[record.name] = Task(
-                api_version=record.api_version or "unknown",
-                kind=record.kind or "Unknown",
-                metadata={"name": record.name},
-                spec=dict(record.applied_spec or {}),
-            )
+            self.tasks[record.name] = recorded_task(record)
 
         reverse = self.action in REVERSE_ACTIONS or self.destroy
         edges: dict[str, set[str]] = graph.dependents if reverse else graph.dependencies
@@ -468,9 +465,10 @@ class Run(Completions):
         ctx = self._context(name, missing_ok=True)
         if ctx is None:  # recorded, but its references are gone: the record is enough
             ctx = self._bare_context(name).evolve(desired_spec=None)
-        if prior is not None and prior.applied_spec is not None:
+        if prior.applied_spec is not None:
             ctx = ctx.evolve(spec=self._recorded_spec(prior, ctx.desired_spec))
-        self._submit(task, ctx, _ACTION)
+        # the processor that made it deletes it, if the manifest names another one now
+        self._submit(recorded_task(prior) if kind_changed(prior, task) else task, ctx, _ACTION)
 
     def _start_orphan(self, name: str) -> None:
         """Prune: delete a task no longer in the manifests, with its recorded spec."""
@@ -517,6 +515,11 @@ class Run(Completions):
         ctx = self._context(name)
         assert ctx is not None
         self._desired[name] = ctx
+        if prior is not None and kind_changed(prior, task):
+            # another processor now: the recorded one deletes what it made, this one creates
+            reason = f"apiVersion changed (was {prior.api_version})"
+            self._act(name, Decision(Action.REPLACE, reason), time.time())
+            return
         processor = self.registry.get(task.api_version)
         if (
             self.refresh
@@ -645,9 +648,18 @@ class Run(Completions):
                 message = f"not replaced: {problems}; the existing resource is left as it is"
                 self._fail(name, ctx, message, started, rolled_back=False)
                 return
+            maker = recorded_task(prior) if kind_changed(prior, task) else task
+            if maker.api_version not in self.registry:
+                message = (
+                    f"not replaced: it was made by apiVersion {maker.api_version!r}, whose "
+                    f"processor is not installed to delete it (install it, or forget the "
+                    f"record with `opus state rm {name}`)"
+                )
+                self._fail(name, ctx, message, started, rolled_back=False)
+                return
             self._replacing.add(name)
             old = ctx.evolve(action=Action.DELETE, spec=self._recorded_spec(prior, ctx.spec))
-            self._submit(task, old, _REPLACE, started=started)
+            self._submit(maker, old, _REPLACE, started=started)
             return
         self._submit(task, ctx.evolve(action=decision.action), _ACTION, started=started)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .actions import Action, Status, plain
 from .errors import describe_error
 from .model import HistoryEntry, Result, RunResult, Task, TaskOutcome, TaskState, checksum
-from .planner import Decision, read_only_outcome
+from .planner import Decision, kind_changed, read_only_outcome, recorded_task
 from .state.base import StateChange
 
 if TYPE_CHECKING:
@@ -171,6 +171,12 @@ class Completions:
             )
         if not self.keep_going:  # stop starting tasks now, not after the rollback
             self._stop(f"not started: the run stopped after task {name!r} failed")
+        prior = self.prior.get(name)
+        if phase == _REPLACE and prior is not None and kind_changed(prior, task):
+            task = recorded_task(prior)  # its delete went to the processor that made it
+        if task.api_version not in self.registry:  # (a processor no longer installed)
+            self._fail(name, ctx, message, started, rolled_back=False)
+            return
         processor = self.registry.get(task.api_version)
         if (
             task.auto_rollback
@@ -180,7 +186,6 @@ class Completions:
         ):
             logger.warning("task %s failed (%s); rolling back", name, message)
             rollback_ctx = ctx.with_action(Action.ROLLBACK, failed_action=ctx.action, error=message)
-            prior = self.prior.get(name)
             if ctx.action == Action.UPDATE and prior is not None:
                 # undoing an update puts back what was applied
                 rollback_ctx = rollback_ctx.evolve(spec=self._recorded_spec(prior, ctx.spec))

@@ -407,3 +407,64 @@ def test_refresh_runs_in_parallel_under_the_same_limit() -> None:
         result = engine.run("apply", tasks)
     assert {t.status for t in result.tasks.values()} == {"unchanged"}
     assert proc.peak == 2, "in parallel, never past the processor's max_concurrency"
+
+
+# -- a recorded task that the manifest now gives another apiVersion ------------------------
+
+
+class MadeByA(RecordingProcessor):
+    api_version = "a/v1"
+
+
+class MadeByB(RecordingProcessor):
+    api_version = "b/v1"
+
+
+def test_a_changed_api_version_is_a_replace_through_both_processors() -> None:
+    a, b = MadeByA(), MadeByB()
+    with Engine(state="memory://", plugins=Plugins(entry_points=False)) as engine:
+        engine.register_processor(a)
+        engine.register_processor(b)
+        assert engine.run("apply", [make_task("t", api_version="a/v1", spec={"value": 1})]).ok
+        moved = make_task("t", api_version="b/v1", spec={"value": 2})
+        plan = engine.run("plan", [moved])
+        assert (plan.tasks["t"].status, plan.tasks["t"].action) == ("planned", "replace")
+        assert plan.tasks["t"].details == {"reason": "apiVersion changed (was a/v1)"}
+        assert b.calls == []  # b never refreshes what a made
+        result = engine.run("apply", [moved])
+        assert (result.tasks["t"].status, result.tasks["t"].action) == ("done", "replace")
+        assert [c[0] for c in a.calls] == ["create", "delete"]
+        assert a.calls[-1] == ("delete", "t", {"value": 1})
+        assert b.calls == [("create", "t", {"value": 2})]
+        record = engine.state.get("default", "t")
+        assert record is not None and record.api_version == "b/v1"
+
+
+def test_delete_goes_to_the_processor_that_made_the_resource() -> None:
+    a, b = MadeByA(), MadeByB()
+    with Engine(state="memory://", plugins=Plugins(entry_points=False)) as engine:
+        engine.register_processor(a)
+        engine.register_processor(b)
+        assert engine.run("apply", [make_task("t", api_version="a/v1", spec={"value": 1})]).ok
+        result = engine.run("delete", [make_task("t", api_version="b/v1", spec={"value": 2})])
+        assert (result.tasks["t"].status, result.tasks["t"].action) == ("done", "delete")
+        assert a.calls[-1] == ("delete", "t", {"value": 1}) and b.calls == []
+        assert engine.state.get("default", "t") is None
+
+
+def test_a_changed_api_version_whose_old_processor_is_gone_fails_and_keeps_the_record() -> None:
+    a = MadeByA()
+    with Engine(state="memory://", plugins=Plugins(entry_points=False)) as engine:
+        engine.register_processor(a)
+        assert engine.run("apply", [make_task("t", api_version="a/v1", spec={"value": 1})]).ok
+        state = engine.state
+    b = MadeByB()
+    with Engine(state=state, plugins=Plugins(entry_points=False)) as engine:
+        engine.register_processor(b)
+        result = engine.run("apply", [make_task("t", api_version="b/v1", spec={"value": 2})])
+        task = result.tasks["t"]
+        assert task.status == "failed" and "not replaced" in task.error
+        assert "apiVersion 'a/v1', whose processor is not installed" in task.error
+        assert b.calls == []  # nothing created while the old resource may still exist
+        record = engine.state.get("default", "t")
+        assert record is not None and record.api_version == "a/v1"
