@@ -188,3 +188,30 @@ def test_cli_parallel_file_tasks_into_a_new_directory(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert {t["status"] for t in json.loads(done.stdout)["tasks"].values()} == {"done"}
         subprocess.run(["rm", "-rf", str(tmp_path / "out")], check=True)
+
+
+def test_an_unquoted_decimal_mode_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    # YAML reads `mode: 644` as the decimal number 644, which is 0o1204 (sticky, -w----r--)
+    (tmp_path / "m.yaml").write_text(
+        "apiVersion: file/v1\nkind: File\nmetadata: {name: f}\n"
+        "spec: {path: out.txt, content: x, mode: 644}\n"
+    )
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    done = opus(tmp_path, "apply", "-f", "m.yaml", "--state", state)
+    assert done.returncode == 2, done.stderr
+    assert "m.yaml:4" in done.stderr and "spec.mode" in done.stderr
+    assert "quoted" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"), [("'644'", 0o644), ("0644", 0o644), ("0o600", 0o600)]
+)
+def test_octal_modes_as_yaml_writes_them(tmp_path: Path, written: str, expected: int) -> None:
+    (tmp_path / "m.yaml").write_text(
+        "apiVersion: file/v1\nkind: File\nmetadata: {name: f}\n"
+        f"spec: {{path: out.txt, content: x, mode: {written}}}\n"
+    )
+    done = opus(tmp_path, "apply", "-f", "m.yaml", "--state", f"sqlite:///{tmp_path / 's.db'}")
+    assert done.returncode == 0, done.stderr
+    assert mode(tmp_path / "out.txt") == expected

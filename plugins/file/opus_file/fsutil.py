@@ -23,6 +23,11 @@ def parse_mode(value: Any) -> int | None:
         raise ModeError(f"mode must be an octal string like '0644', not {value!r}")
     if isinstance(value, int):
         mode = value  # YAML 1.1 already read 0644 as an octal int
+        if mode > 0o777:  # an unquoted 644 in YAML is decimal 644 (0o1204): not a mode
+            raise ModeError(
+                f"mode {value} is the number {value} (octal {value:o}): write the octal "
+                f"mode as a quoted string, such as '{value}' or '0644'"
+            )
     elif isinstance(value, str):
         text = value.strip().lower().removeprefix("0o")
         if not text or any(ch not in "01234567" for ch in text):

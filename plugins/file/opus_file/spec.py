@@ -28,9 +28,14 @@ SPEC_SCHEMA: dict[str, Any] = {
         "mode": {
             "type": ["integer", "string"],
             "minimum": 0,
-            "maximum": 0o7777,
+            # a number is a mode as it is (YAML reads an unquoted 644 as decimal 644, which
+            # is 0o1204): above 0o777, which every such misreading of 600-777 is, quote it
+            "maximum": 0o777,
             "pattern": r"^\s*(0[oO])?0*[0-7]{1,4}\s*$",
-            "x-opus-message": "must be an octal mode like '0644' (0000-7777)",
+            "x-opus-message": (
+                "must be an octal mode like '0644' (0000-7777), quoted: an unquoted 644 is "
+                "the decimal number 644; a number is taken as the mode itself, up to 0o777"
+            ),
             "description": "Permissions, an octal string like '0644'.",
         },
         "template": {"type": "boolean", "description": "Render content as a template."},
