@@ -98,19 +98,25 @@ def decide(
         return Decision(
             Action.CREATE, f"gone: {refresh.message or 'the resource no longer exists'}"
         )
+    drifted = refresh is not None and bool(refresh.drifted)
+    drift = f"drifted: {refresh.message or 'the resource changed'}" if drifted else ""
     unknown = contains_unknown(desired)
     spec_changed = unknown or prior.spec_checksum != checksum(desired)
-    if spec_changed:
+    if spec_changed:  # the change is what is applied; a drift found as well is still said
+        also = f"; {drift}" if drifted else ""
         paths = replace_paths(prior.applied_spec, redacted or desired, replace_on)
         if paths:
-            return Decision(Action.REPLACE, f"{', '.join(paths)} changed", replace_paths=paths)
-        return Decision(Action.UPDATE, "spec changed")
+            return Decision(
+                Action.REPLACE,
+                f"{', '.join(paths)} changed{also}",
+                drifted=drifted,
+                replace_paths=paths,
+            )
+        return Decision(Action.UPDATE, f"spec changed{also}", drifted=drifted)
     if prior.status != Status.DONE:
-        return Decision(Action.UPDATE, f"last {prior.status}")
-    if refresh is not None and refresh.drifted:
-        return Decision(
-            Action.UPDATE, f"drifted: {refresh.message or 'the resource changed'}", drifted=True
-        )
+        return Decision(Action.UPDATE, f"last {prior.status}", drifted=drifted)
+    if drifted:
+        return Decision(Action.UPDATE, drift, drifted=True)
     return UNCHANGED
 
 

@@ -56,7 +56,14 @@ IN_SYNC = Result(drifted=False)
         # spec changed elsewhere -> update
         ({**SPEC, "content": "y"}, record(), None, ("path",),
          Decision(Action.UPDATE, "spec changed")),
-        ({**SPEC, "content": "y"}, record(), DRIFTED, (), Decision(Action.UPDATE, "spec changed")),
+        # ... and a drift found by the refresh as well is still reported
+        ({**SPEC, "content": "y"}, record(), DRIFTED, (),
+         Decision(Action.UPDATE, "spec changed; drifted: content changed", drifted=True)),
+        ({**SPEC, "path": "b.txt"}, record(), DRIFTED, ("path",),
+         Decision(Action.REPLACE, "path changed; drifted: content changed", drifted=True,
+                  replace_paths=("path",))),
+        (SPEC, record(status="failed"), DRIFTED, (),
+         Decision(Action.UPDATE, "last failed", drifted=True)),
         # a value known only after apply -> update (it may change)
         ({**SPEC, "content": UNKNOWN}, record(), None, (), Decision(Action.UPDATE, "spec changed")),
         # last run failed -> update
