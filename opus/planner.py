@@ -98,8 +98,9 @@ def decide(
         return Decision(
             Action.CREATE, f"gone: {refresh.message or 'the resource no longer exists'}"
         )
-    drifted = refresh is not None and bool(refresh.drifted)
-    drift = f"drifted: {refresh.message or 'the resource changed'}" if drifted else ""
+    drifted, drift = False, ""
+    if refresh is not None and refresh.drifted:
+        drifted, drift = True, f"drifted: {refresh.message or 'the resource changed'}"
     unknown = contains_unknown(desired)
     spec_changed = unknown or prior.spec_checksum != checksum(desired)
     if spec_changed:  # the change is what is applied; a drift found as well is still said
