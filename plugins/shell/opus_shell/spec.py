@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from opus import validate_spec
 
+from .quoting import rendered_forms
 from .redaction import MASK, Redactor
 
 #: Spec keys that hold commands, by the action (or purpose) they serve.
@@ -111,8 +112,9 @@ class ShellSpec:
         )
 
     def redactor(self) -> Redactor:
-        """A redactor for every sensitive value this spec declares."""
-        return Redactor(var.value for var in self.env.values() if var.sensitive)
+        """A redactor for every sensitive value this spec declares, in every form the
+        plugin's quoting can write it into a command."""
+        return _redactor(var.value for var in self.env.values() if var.sensitive)
 
     def environment(self, extra: Mapping[str, str]) -> dict[str, str]:
         """A command's environment: inherited (unless ``inheritEnv: false``), ``env``, ``extra``."""
@@ -173,4 +175,9 @@ def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         for n in names
         if n in os.environ and not (isinstance(env, Mapping) and n in env)
     ]
-    return Redactor(secrets).data(redacted)
+    return _redactor(secrets).data(redacted)
+
+
+def _redactor(secrets: Iterable[str]) -> Redactor:
+    """Masks each secret as it is and as quoted for any context (``Sup3r\\$ecret`` too)."""
+    return Redactor(form for secret in secrets if secret for form in rendered_forms(secret))
