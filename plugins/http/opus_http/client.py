@@ -17,8 +17,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
+
+from .deadline import Deadline, deadline_handlers
+
+if TYPE_CHECKING:
+    from opus import Cancellation
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +90,22 @@ def send(
     sink: Callable[[], BinaryIO] | None = None,
     describe: Callable[[str], str] = lambda text: text,
     max_body: int | None = None,
+    cancelled: Cancellation | None = None,
 ) -> Response:
     """Send ``request``; retry connection errors, timeouts and :data:`RETRY_STATUSES`.
 
     With ``sink`` the body is streamed into the file it returns (called once per attempt)
     instead of being kept in memory. A body over ``max_body`` bytes fails the request (no
-    retry). ``describe`` masks secrets in messages.
+    retry). ``timeout`` bounds each whole attempt (connecting, headers and body); when
+    ``cancelled`` is set the attempt stops at once and nothing is retried. ``describe``
+    masks secrets in messages.
     """
     attempts = retries + 1
     for attempt in range(1, attempts + 1):
+        if cancelled is not None and cancelled.is_set():
+            raise HttpRequestError(f"{request.method} {describe(request.url)}: cancelled")
         try:
-            response = _attempt(request, timeout, sink, max_body)
+            response = _attempt(request, timeout, sink, max_body, cancelled)
             return Response(
                 response.status, response.headers, response.body, response.size, attempt
             )
@@ -116,19 +126,43 @@ def send(
                 retries,
                 delay,
             )
-            time.sleep(delay)
+            if cancelled is not None:
+                cancelled.wait(delay)
+            else:
+                time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _attempt(
-    request: Request, timeout: float, sink: Callable[[], BinaryIO] | None, max_body: int | None
+    request: Request,
+    timeout: float,
+    sink: Callable[[], BinaryIO] | None,
+    max_body: int | None,
+    cancelled: Cancellation | None = None,
+) -> Response:
+    """One attempt, bounded as a whole by ``timeout`` (see :mod:`opus_http.deadline`)."""
+    with Deadline(timeout, cancelled) as deadline:
+        try:
+            return _exchange(request, deadline, sink, max_body)
+        except Exception:
+            if deadline.reason is None:
+                raise
+        if deadline.reason == "cancelled":
+            raise HttpRequestError(f"{request.method} {request.url}: cancelled")
+        raise _Retryable(f"{deadline.reason} (timeout bounds the whole attempt)")
+
+
+def _exchange(
+    request: Request, deadline: Deadline, sink: Callable[[], BinaryIO] | None, max_body: int | None
 ) -> Response:
     req = urllib.request.Request(
         request.url, data=request.data, headers=dict(request.headers), method=request.method
     )
-    opener = urllib.request.build_opener(_SafeRedirects(ALWAYS_SENSITIVE | request.sensitive))
+    opener = urllib.request.build_opener(
+        _SafeRedirects(ALWAYS_SENSITIVE | request.sensitive), *deadline_handlers(deadline)
+    )
     try:
-        with opener.open(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=deadline.seconds) as resp:
             status, headers = resp.status, {k.lower(): v for k, v in resp.headers.items()}
             if not request.accepts(status):
                 body = resp.read(ERROR_BODY_LIMIT)
@@ -138,13 +172,13 @@ def _attempt(
                     status=status,
                     body=body,
                 )
-            body, size = _read(resp, headers, sink, max_body)
+            body, size = _read(resp, headers, sink, max_body, deadline)
             return Response(status, headers, body, size)
     except urllib.error.HTTPError as exc:
         status = exc.code
         headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
         if request.accepts(status):
-            body, size = _read(exc, headers, None, max_body)
+            body, size = _read(exc, headers, None, max_body, deadline)
             return Response(status, headers, body, size)
         body = exc.read(ERROR_BODY_LIMIT) if exc.fp is not None else b""
         if status in RETRY_STATUSES:
@@ -209,6 +243,7 @@ def _read(
     headers: Mapping[str, str],
     sink: Callable[[], BinaryIO] | None,
     max_body: int | None,
+    deadline: Deadline | None = None,
 ) -> tuple[bytes, int]:
     expected = headers.get("content-length")
     if max_body is not None and expected is not None and expected.isdigit():
@@ -218,6 +253,8 @@ def _read(
     parts: list[bytes] = []
     out = sink() if sink is not None else None
     while chunk := resp.read(CHUNK):
+        if deadline is not None and deadline.reason is not None:
+            raise _Retryable(deadline.reason)
         size += len(chunk)
         if max_body is not None and size > max_body:
             raise _too_large(max_body, "more was sent")

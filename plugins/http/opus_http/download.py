@@ -8,10 +8,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .client import Request, Response, send
 from .spec import HttpSpec, split_userinfo
+
+if TYPE_CHECKING:
+    from opus import Cancellation
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +96,9 @@ def _default_mode(target: Path) -> int:
     return 0o666 & ~umask
 
 
-def download(spec: HttpSpec) -> tuple[Response | None, LocalFile]:
+def download(
+    spec: HttpSpec, cancelled: Cancellation | None = None
+) -> tuple[Response | None, LocalFile]:
     """Make ``spec.path`` hold ``spec.url``'s content; returns the response (``None`` when skipped).
 
     When ``sha256`` is given and the file already has it, nothing is fetched. The file is
@@ -119,6 +124,7 @@ def download(spec: HttpSpec) -> tuple[Response | None, LocalFile]:
             sink=part.open,
             describe=spec.mask,
             max_body=spec.max_body,
+            cancelled=cancelled,
         )
         digest = part.digest.hexdigest()
         if spec.sha256 and digest != spec.sha256:

@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from opus import OpusError, Result, Task, TaskContext, TaskProcessor
+from opus.variables import Placement
 
 from .client import HttpRequestError, Response, send
 from .download import ChecksumMismatch, download, local_file
-from .spec import SPEC_SCHEMA, HttpSpec, redact_spec
+from .references import UnsafeReference, check_header_value, render_in_url
+from .spec import REQUEST_KEYS, SPEC_SCHEMA, HttpSpec, redact_spec
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +126,27 @@ class HttpProcessor(TaskProcessor):
         """A copy of ``spec`` with sensitive headers and URL passwords as ``***``."""
         return redact_spec(spec)
 
+    def render_reference(
+        self, spec: Mapping[str, Any], placement: Placement, value: Any
+    ) -> str | None:
+        """Write a value referenced in a URL so it cannot change the request's origin, and
+        refuse line breaks in header values (see :mod:`opus_http.references`)."""
+        keys = placement.path.split(".")
+        if keys[1:2] and keys[1] in REQUEST_KEYS:
+            keys = keys[:1] + keys[2:]
+        try:
+            if keys == ["spec", "url"]:
+                return render_in_url(placement.text, placement.start, value)
+            if keys[:2] == ["spec", "headers"]:
+                check_header_value(value)
+        except UnsafeReference as exc:
+            raise OpusError(f"{placement.path}: {exc}") from None
+        return None
+
 
 def _download(task: Task, ctx: TaskContext, spec: HttpSpec) -> Result:
     try:
-        response, info = download(spec)
+        response, info = download(spec, cancelled=ctx.cancelled)
     except (HttpRequestError, ChecksumMismatch) as exc:
         raise HttpTaskError(
             f"task {task.name!r}: {spec.mask(str(exc))}", getattr(exc, "status", None)
@@ -172,6 +191,7 @@ def _call(task: Task, ctx: TaskContext, spec: HttpSpec, key: str) -> Result:
             timeout=spec.timeout,
             describe=spec.mask,
             max_body=spec.max_body,
+            cancelled=ctx.cancelled,
         )
     except HttpRequestError as exc:
         raise HttpTaskError(
@@ -190,7 +210,10 @@ def _outputs(spec: HttpSpec, url: str, response: Response) -> dict[str, Any]:
     }
     if "json" in response.headers.get("content-type", "") or text.lstrip()[:1] in ("{", "["):
         try:
-            outputs["json"] = json.loads(text)
+            # parsed from the masked text, then masked again: a secret written with JSON
+            # escapes (``\\/``, ``\\u0061``) is caught whichever way it was written
+            outputs["json"] = spec.mask_data(json.loads(text))
         except ValueError:
             pass
+    outputs["headers"] = spec.mask_data(outputs["headers"])
     return outputs

@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
-from opus import validate_spec
+from opus import SpecError, validate_spec
 from opus.masking import Masker
 
 from .client import Request
+from .references import UnsafeReference, check_header_value
 
 REQUEST_KEYS = ("create", "update", "delete", "check", "describe", "rollback")
 COMMON_KEYS = (
@@ -164,6 +166,7 @@ class HttpSpec:
         """The typed view of a resolved spec (checked against :data:`SPEC_SCHEMA` again,
         since a reference may have resolved to a value of the wrong type)."""
         validate_spec(SPEC_SCHEMA, spec, task=task)
+        _check_headers(task, spec)
         url = spec.get("url")
         headers = _headers(spec.get("headers"))
         sensitive = sensitive_header_names(spec)
@@ -185,8 +188,63 @@ class HttpSpec:
         return cls(**common, requests=requests)
 
     def mask(self, text: str) -> str:
-        """``text`` with every secret of this spec masked (see :mod:`opus.masking`)."""
-        return Masker(self.secrets).text(text)
+        """``text`` with every secret of this spec masked (see :mod:`opus.masking`), also
+        where it stands JSON-escaped in a string literal (``\\/``, ``\\u0061``, ...)."""
+        masker = Masker(self.secrets)
+        if not masker:
+            return text
+        return masker.text(_mask_json_strings(masker, text))
+
+    def mask_data(self, value: Any) -> Any:
+        """A copy of parsed JSON ``value`` with every secret masked in keys and values."""
+        masker = Masker(self.secrets)
+        if not masker:
+            return value
+        return _mask_data(masker, value)
+
+
+#: A JSON string literal (those without a backslash are left to plain masking).
+_JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def _mask_json_strings(masker: Masker, text: str) -> str:
+    """``text`` with every escaped JSON string literal whose decoded value holds a secret
+    written again, masked (so ``"abc\\/def"`` is caught when ``abc/def`` is secret)."""
+
+    def literal(match: re.Match[str]) -> str:
+        if "\\" not in match.group():
+            return match.group()
+        try:
+            decoded = json.loads(match.group())
+        except ValueError:
+            return match.group()
+        masked = masker.text(decoded)
+        return match.group() if masked == decoded else json.dumps(masked)
+
+    return _JSON_STRING.sub(literal, text) if "\\" in text else text
+
+
+def _mask_data(masker: Masker, value: Any) -> Any:
+    if isinstance(value, str):
+        return masker.text(value)
+    if isinstance(value, Mapping):
+        return {masker.text(str(k)): _mask_data(masker, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_data(masker, v) for v in value]
+    return value
+
+
+def _check_headers(task: str, spec: Mapping[str, Any]) -> None:
+    """Refuse CR, LF or NUL in a header name or value (whatever its source)."""
+    places = [("spec.headers", spec.get("headers"))]
+    places += [(f"spec.{k}.headers", spec[k].get("headers")) for k in REQUEST_KEYS if k in spec]
+    for where, headers in places:
+        for name, value in (headers or {}).items():
+            try:
+                check_header_value(name)
+                check_header_value(value)
+            except UnsafeReference as exc:
+                raise SpecError(str(exc), task=task, path=f"{where}.{name}") from None
 
 
 def _download(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -250,8 +308,26 @@ def sensitive_values(spec: Mapping[str, Any]) -> list[str]:
     for url in _all_urls(spec):
         password = urlsplit(url).password
         if password:
-            found.append(password)
+            found += [password, unquote(password)]
+    found += [credential for value in found if (credential := _credential(value))]
+    found += [form for value in found for form in _escaped_forms(value)]
     return sorted(set(found), key=len, reverse=True)
+
+
+#: ``Scheme credential`` (``Bearer abc``, ``Basic dXNlcg==``): the credential alone is secret.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]* +(\S{6,})")
+
+
+def _credential(value: str) -> str | None:
+    match = _SCHEME.fullmatch(value.strip())
+    return match.group(1) if match else None
+
+
+def _escaped_forms(value: str) -> list[str]:
+    """Other ways a body or URL may write ``value``: JSON-escaped (with and without ``\\/``),
+    percent-encoded."""
+    escaped = json.dumps(value)[1:-1]
+    return [escaped, escaped.replace("/", "\\/"), quote(value, safe=""), quote_plus(value)]
 
 
 def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
