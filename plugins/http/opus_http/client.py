@@ -148,7 +148,7 @@ def _attempt(
             if deadline.reason is None:
                 raise
         if deadline.reason == "cancelled":
-            raise HttpRequestError(f"{request.method} {request.url}: cancelled")
+            raise HttpRequestError(f"{request.method}: cancelled")
         raise _Retryable(f"{deadline.reason} (timeout bounds the whole attempt)")
 
 
