@@ -7,6 +7,7 @@ the spec schema) for editors (``opus schema``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,6 +30,25 @@ METADATA_KEYS = (
     "concurrencyGroup",
     "timeout",
 )
+
+#: The longest timeout, in seconds, any timeout input may ask for (``metadata.timeout``,
+#: ``--task-timeout``, ``--lock-timeout``, their env vars and config keys): one week, or what
+#: a thread can wait (``threading.TIMEOUT_MAX``, 49 days or more) if that were less. Longer,
+#: infinite or NaN values are refused before anything runs.
+MAX_TIMEOUT = min(604800.0, threading.TIMEOUT_MAX)
+
+
+def timeout_problem(value: object, *, zero: bool = False) -> str | None:
+    """Why ``value`` is not a timeout opus accepts (``"must be a number of seconds > 0 and
+    <= 604800 (a week)"``), or ``None`` when it is one; ``zero``: 0 is allowed too (a lock
+    timeout of 0 means "do not wait"). Infinity, NaN and booleans are refused."""
+    low = ">= 0" if zero else "> 0"
+    problem = f"must be a number of seconds {low} and <= {MAX_TIMEOUT:g} (a week)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return problem
+    in_range = (value >= 0 if zero else value > 0) and value <= MAX_TIMEOUT  # NaN: False
+    return None if in_range else problem
+
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -94,7 +114,12 @@ def metadata_schema(commands: Iterable[str] = ()) -> dict[str, Any]:
             },
             "autoRollback": {"type": "boolean"},
             "concurrencyGroup": {"type": "string", "minLength": 1},
-            "timeout": {"type": "number", "exclusiveMinimum": 0},
+            "timeout": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": MAX_TIMEOUT,
+                "description": "Seconds an action of the task may run (at most a week).",
+            },
         },
     }
 

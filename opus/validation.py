@@ -19,7 +19,7 @@ from .errors import (
     VariableError,
 )
 from .graph import TaskGraph, build_graph
-from .manifest_schema import metadata_schema
+from .manifest_schema import metadata_schema, timeout_problem
 from .model import Task
 from .names import NAME_PATTERN, name_problem
 from .registry import ProcessorRegistry
@@ -155,7 +155,7 @@ _PLAIN_METADATA: dict[str, Callable[[Any], bool]] = {
     "dependencies": _plain_dependencies,
     "autoRollback": lambda value: type(value) is bool,
     "concurrencyGroup": lambda value: type(value) is str and value != "",
-    "timeout": lambda value: type(value) in (int, float) and value > 0,
+    "timeout": lambda value: type(value) in (int, float) and timeout_problem(value) is None,
 }
 
 
@@ -200,6 +200,10 @@ def check_metadata(
             problem = name_problem(task.metadata["name"])  # the schema's `$` lets "a\n" by
             if problem:
                 found.append(("metadata.name", problem))
+        timeout = metadata.get("timeout")
+        bad_timeout = None if timeout is None else timeout_problem(timeout)
+        if bad_timeout and all(path != "metadata.timeout" for path, _ in found):
+            found.append(("metadata.timeout", f"{bad_timeout}, not {timeout!r}"))  # NaN
         bad_keys: set[str] = set()
         for path, message in found:
             if path == "metadata.name" and "name" in task.metadata:
@@ -276,10 +280,11 @@ def check_tasks(
                 )
             )
         timeout = task.metadata.get("timeout")
-        if timeout is not None and task.timeout is None:
+        problem = None if timeout is None else timeout_problem(timeout)
+        if problem:
             problems.append(
                 ManifestError(
-                    f"must be a number of seconds > 0, not {timeout!r}",
+                    f"{problem}, not {timeout!r}",
                     file=task.source,
                     task=name,
                     field="metadata.timeout",

@@ -23,16 +23,23 @@ def _positive_int(value: Any) -> int:
     raise ValueError("expected an integer >= 1")
 
 
-def _positive_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError("expected a number of seconds > 0")
+def seconds(value: Any, *, zero: bool = False) -> float:
+    """``value`` as a timeout in seconds: finite, > 0 (>= 0 with ``zero``) and at most
+    :data:`~opus.manifest_schema.MAX_TIMEOUT`; :class:`ValueError` saying what is expected."""
+    from ..manifest_schema import timeout_problem  # when a timeout is set: start-up stays quick
+
+    problem = timeout_problem(value, zero=zero)
+    if problem:
+        raise ValueError(problem.replace("must be", "expected", 1))
     return float(value)
 
 
-def _non_negative_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError("expected a number >= 0")
-    return float(value)
+def _task_timeout(value: Any) -> float:
+    return seconds(value)
+
+
+def _lock_timeout(value: Any) -> float:
+    return seconds(value, zero=True)
 
 
 def _string(value: Any) -> str:
@@ -93,8 +100,8 @@ SETTINGS: dict[str, Setting] = {
     "executor": Setting(_string, "executor"),
     "values": Setting(_strings, "values_files"),
     "group_limits": Setting(_limits, "group_limits"),
-    "lock_timeout": Setting(_non_negative_number, "lock_timeout"),
-    "task_timeout": Setting(_positive_number, "task_timeout"),
+    "lock_timeout": Setting(_lock_timeout, "lock_timeout"),
+    "task_timeout": Setting(_task_timeout, "task_timeout"),
     "keep_going": Setting(_boolean, "keep_going"),
     "progress": Setting(_boolean, "progress"),
     "refresh": Setting(_boolean, "refresh"),

@@ -8,12 +8,43 @@ the config file (``default_map``), which wins over the default here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..state.base import DEFAULT_STATE_URL
 from .completion import complete_task_names
+
+if TYPE_CHECKING:  # generic from click 8.2 on; setup.cfg allows 8.1
+    _ParamType = click.ParamType[float, Any]
+else:
+    _ParamType = click.ParamType
+
+
+class Seconds(_ParamType):
+    """A timeout in seconds: a finite number > 0 (>= 0 with ``zero``) and at most a week
+    (``opus.manifest_schema.MAX_TIMEOUT``); ``inf``, ``nan`` and ``1e10`` are usage errors."""
+
+    name = "seconds"
+
+    def __init__(self, *, zero: bool = False) -> None:
+        self.zero = zero
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        from .config import seconds
+
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                self.fail(f"expected a number of seconds, got {value!r}", param, ctx)
+        try:
+            return seconds(number, zero=self.zero)
+        except ValueError as exc:
+            self.fail(f"{exc}, got {value!r}", param, ctx)
 
 
 def _compose(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -149,23 +180,23 @@ run_options = _compose(
     ),
     click.option(
         "--lock-timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(zero=True),
         default=0.0,
         show_default=True,
         metavar="SECONDS",
         envvar="OPUS_LOCK_TIMEOUT",
         show_envvar=True,
-        help="Wait this long for another run's lock on the context.",
+        help="Wait this long for another run's lock on the context (at most 604800, a week).",
     ),
     click.option(
         "--task-timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Seconds(),
         default=None,
         metavar="SECONDS",
         envvar="OPUS_TASK_TIMEOUT",
         show_envvar=True,
-        help="Fail (and roll back) a task action running longer than this; a task's "
-        "metadata.timeout wins.",
+        help="Fail (and roll back) a task action running longer than this (> 0, at most "
+        "604800, a week); a task's metadata.timeout wins.",
     ),
     click.option(
         "--group-limit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -38,31 +38,48 @@ def summary_rows(result: RunResult, gaps: Mapping[str, str]) -> list[tuple[str, 
 
 def console_for(out: IO[str]) -> Console:
     """A rich console for ``out``: the terminal's width on a TTY, otherwise wide enough that
-    nothing wraps at 80 columns and without colour codes (unless ``FORCE_COLOR``)."""
+    nothing wraps at 80 columns and without colour codes (unless ``FORCE_COLOR``).
+
+    Strings it prints are shown as they are: no markup, emoji codes or highlighting (what
+    opus prints comes from manifests, plugins and state; styles are given as styles)."""
     from rich.console import Console
 
     from .colour import force_color, no_color
 
+    literal: dict[str, Any] = {"markup": False, "emoji": False, "highlight": False}
     if out.isatty():
-        return Console(file=out, no_color=no_color() or None)
+        return Console(file=out, no_color=no_color() or None, **literal)
     if force_color():  # a pipe whose reader renders colours (a CI log)
         return Console(
-            file=out, width=4000, soft_wrap=False, force_terminal=True, color_system="standard"
+            file=out,
+            width=4000,
+            soft_wrap=False,
+            force_terminal=True,
+            color_system="standard",
+            **literal,
         )
-    return Console(file=out, width=4000, color_system=None, soft_wrap=False)
+    return Console(file=out, width=4000, color_system=None, soft_wrap=False, **literal)
 
 
 def make_table(
     columns: tuple[str, ...], rows: list[tuple[str, ...]], styles: list[str | None] | None = None
 ) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
+    # Text, not str: names, errors and outputs are shown as they are, never read as rich
+    # markup (an error quoting "tr '[/]'" would not even draw) or emoji codes (":a:").
     table = Table()
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(Text(column), overflow="fold")
     for i, row in enumerate(rows):
-        table.add_row(*row, style=styles[i] if styles else None)
+        table.add_row(*map(Text, row), style=styles[i] if styles else None)
     return table
+
+
+def print_title(console: Console, title: str) -> None:
+    """``title`` on its own line, as it is (no markup, emoji codes or highlighting)."""
+    console.print(title, markup=False, emoji=False, highlight=False)
 
 
 def _print_plain(
@@ -90,7 +107,7 @@ def print_table(
     if _print_plain(title, columns, rows, out):
         return
     console = console_for(out)
-    console.print(title, markup=False, highlight=False)
+    print_title(console, title)
     console.print(make_table(columns, rows))
 
 
@@ -109,7 +126,7 @@ def print_summary(
             for row in rows
         ]
         console = console_for(out)
-        console.print(title, markup=False, highlight=False)
+        print_title(console, title)
         console.print(make_table(COLUMNS, rows, styles))
     for name, outcome in result.tasks.items():
         if outcome.action == "detect_drift" and outcome.drifted:

@@ -93,13 +93,14 @@ class LiveProgress:
         self.gap = gap
         self.running = Progress(
             SpinnerColumn(),
-            TextColumn("[cyan]{task.fields[action]:<12}[/]"),
-            TextColumn("{task.description}"),
+            # markup off: actions and task names are shown as they are
+            TextColumn("{task.fields[action]:<12}", style="cyan", markup=False),
+            TextColumn("{task.description}", markup=False),
             TimeElapsedColumn(),
             console=console,
         )
         self.overall = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -182,7 +183,9 @@ def make_progress(
     if progress and sys.stderr.isatty():
         from rich.console import Console
 
-        console = Console(stderr=True)
+        # literal: what reaches the console as a string (a plugin's partial line on the
+        # redirected stderr, say) is shown as it is, never read as markup or emoji codes
+        console = Console(stderr=True, markup=False, emoji=False, highlight=False)
         if console.is_terminal and not console.is_dumb_terminal:
             return LiveProgress(console, gap)
     if output == "text" or verbosity >= 1:

@@ -14,7 +14,7 @@ import click
 from ..errors import NotFoundError
 from ..state.base import StateBackend
 from .errors import EXIT_FAILED, handle_errors
-from .options import context_option, output_option, state_option
+from .options import Seconds, context_option, output_option, state_option
 from .output import console_for
 from .session import Session
 
@@ -340,11 +340,11 @@ def runs_show(
 )
 @click.option(
     "--lock-timeout",
-    type=float,
+    type=Seconds(zero=True),
     default=0.0,
     show_default=True,
     metavar="SECONDS",
-    help="Wait this long for runs holding a context lock.",
+    help="Wait this long for runs holding a context lock (at most 604800, a week).",
 )
 @output_option("text", "json")
 @click.pass_obj

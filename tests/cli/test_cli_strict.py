@@ -46,7 +46,7 @@ def refused(workdir: Path, *docs: dict[str, Any], command: str = "apply") -> str
         ),
         (
             task("file/v1", "f", {"path": "out/f", "mode": "99999"}),
-            "field 'spec.mode': must be an octal mode like '0644' (0000-7777)",
+            "field 'spec.mode': must be an octal mode like '0644' (0000-7777), quoted",
         ),
         (
             task("shell/v1", "s", {"delete": "true"}),
@@ -204,7 +204,8 @@ def test_problems_point_at_the_line_of_the_key(tmp_path: Path) -> None:
         "  - t.yaml:5, task 'a', field 'metadata.labels': must be a mapping, not a list",
         "  - t.yaml:8, task 'a', field 'spec.contnt': unknown key 'contnt' (did you mean "
         "'content'?)",
-        "  - t.yaml:13, task 'b', field 'spec.mode': must be an octal mode like '0644' (0000-7777)",
+        "  - t.yaml:13, task 'b', field 'spec.mode': must be an octal mode like '0644' "
+        "(0000-7777), quoted (YAML reads 644 as a decimal number)",
         "  - t.yaml:19, task 'c', field 'spec.force': must be true or false, not str 'no'",
         "  - t.yaml:21, task 'd', field 'spec.path': required key is missing",
     ]

@@ -33,8 +33,8 @@ SPEC_SCHEMA: dict[str, Any] = {
             "maximum": 0o777,
             "pattern": r"^\s*(0[oO])?0*[0-7]{1,4}\s*$",
             "x-opus-message": (
-                "must be an octal mode like '0644' (0000-7777), quoted: an unquoted 644 is "
-                "the decimal number 644; a number is taken as the mode itself, up to 0o777"
+                "must be an octal mode like '0644' (0000-7777), quoted (YAML reads 644 as a "
+                "decimal number)"
             ),
             "description": "Permissions, an octal string like '0644'.",
         },
