@@ -316,6 +316,24 @@ def test_cli_orphans_warning_json_and_prune(tmp_path: Path) -> None:
     assert (tmp_path / "db.txt").exists()
 
 
+def test_cli_says_which_orphans_were_pruned_and_which_were_not(tmp_path: Path) -> None:
+    def file_task(name: str) -> dict:
+        return {"apiVersion": "file/v1", "kind": "File", "metadata": {"name": name},
+                "spec": {"path": str(tmp_path / f"{name}.txt"), "content": name}}  # fmt: skip
+
+    first = write_manifest(tmp_path / "first.yaml", [hello("gone", tmp_path / "g.txt", "g"),
+                                                     file_task("old")])  # fmt: skip
+    assert run_opus(tmp_path, "apply", "-f", str(first), plugins=()).returncode == 0
+    later = write_manifest(tmp_path / "later.yaml", [file_task("new")])
+    # hello_world disabled: the orphan 'gone' cannot be deleted and stays in state
+    done = run_opus(tmp_path, "--disable-plugin", "hello_world", "apply", "-f", str(later),
+                    "--prune", "--yes", plugins=())  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "pruned (no longer in the manifests): old\n" in done.stderr
+    assert "not pruned (failed, still in state): gone" in done.stderr
+    assert not (tmp_path / "old.txt").exists() and (tmp_path / "g.txt").exists()
+
+
 def test_cli_plan_destroy_and_replace(tmp_path: Path) -> None:
     files = write_manifest(tmp_path / "t.yaml", chain(tmp_path))
     run_opus(tmp_path, "apply", "-f", str(files), plugins=())

@@ -202,7 +202,8 @@ def _execute(
         signal.signal(signal.SIGTERM, previous)
         engine.close()
     if result.orphans and opts.output != "json":
-        pruned = [n for n in result.orphans if n in result.tasks]
+        tried = [n for n in result.orphans if n in result.tasks]
+        pruned = [n for n in tried if result.tasks[n].status == "done"]
         left = [n for n in result.orphans if n not in result.tasks]
         if left:
             click.echo(
@@ -212,6 +213,9 @@ def _execute(
             )
         if pruned and result.action != "plan":
             click.echo(f"pruned (no longer in the manifests): {', '.join(pruned)}", err=True)
+        not_pruned = [n for n in tried if n not in pruned]
+        if not_pruned and result.action != "plan":
+            click.echo(f"not pruned (failed, still in state): {', '.join(not_pruned)}", err=True)
     tasks = {t.name: t for t in inputs.tasks}
     gaps = {
         n: why
