@@ -74,6 +74,10 @@ def plan_total(result: RunResult, gaps: Mapping[str, str], *, rest: bool = False
     ``(5 unchanged, 1 failed in 0.12 s)``."""
     counts = plan_counts(result, gaps)
     if not any(counts.values()):
+        if not result.ok:  # a task failed to plan: what it would do is not known
+            return "No changes planned, but the plan is incomplete." + (
+                _rest(result, gaps) if rest else ""
+            )
         return "No changes. Everything is up to date." + (_rest(result, gaps) if rest else "")
     text = f"Plan: {counts['create']} to create, {counts['update']} to update, "
     if counts["replace"]:

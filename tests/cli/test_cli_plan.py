@@ -84,6 +84,23 @@ def test_no_changes(applied: Path) -> None:
     assert len(lines) == 1
 
 
+def test_a_plan_with_a_failed_task_does_not_say_everything_is_up_to_date(applied: Path) -> None:
+    write_manifest(
+        applied / "t.yaml",
+        [
+            hello("a", "one"),
+            hello("b", "${VAR:a:nope}", dependencies=[{"tasks": ["a"]}]),  # no such output
+            hello("c", "see"),
+        ],
+    )
+    code, lines = plan(applied)
+    assert code == 1
+    assert lines[-1].startswith(
+        "No changes planned, but the plan is incomplete. (2 unchanged, 1 failed in "
+    )
+    assert not any("Everything is up to date" in line for line in lines)
+
+
 def test_target_and_exclude_show_in_the_plan(applied: Path) -> None:
     write_manifest(
         applied / "t.yaml",
