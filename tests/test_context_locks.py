@@ -234,7 +234,7 @@ def test_lock_from_another_host_is_not_taken_over_until_unlocked(
     assert proc.returncode == 0, proc.stderr
 
 
-def test_unlock_frees_the_lock_of_a_live_process(
+def test_unlock_frees_the_lock_of_a_live_process_only_with_force(
     tmp_path: Path, setup: tuple[Path, Path, str]
 ) -> None:
     first_manifest, _, url = setup
@@ -245,7 +245,12 @@ def test_unlock_frees_the_lock_of_a_live_process(
         proc = run_opus(tmp_path, "apply", "-f", str(first_manifest), "--state", url)
         assert proc.returncode == 4
         assert f"run {run_id} (pid {locker.pid}" in proc.stderr
-        unlock = run_opus(tmp_path, "state", "unlock", "-c", "default", "--state", url)
+        refused = run_opus(tmp_path, "state", "unlock", "-c", "default", "--state", url)
+        assert refused.returncode == 2, refused.stderr
+        assert "still running on this host" in refused.stderr and "--force" in refused.stderr
+        with SQLiteStateBackend(url) as backend:
+            assert backend.get_lock("default") is not None
+        unlock = run_opus(tmp_path, "state", "unlock", "-c", "default", "--force", "--state", url)
         assert unlock.returncode == 0, unlock.stderr
         assert f"(pid {locker.pid}" in unlock.stdout
         again = run_opus(tmp_path, "state", "unlock", "-c", "default", "--state", url)

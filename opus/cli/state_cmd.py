@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from ..errors import NotFoundError
-from ..state.base import StateBackend
+from ..errors import CommandError, NotFoundError
+from ..state.base import StateBackend, pid_alive, this_host
 from .errors import EXIT_FAILED, handle_errors
 from .options import Seconds, context_option, output_option, state_option
 from .output import console_for
@@ -181,15 +181,23 @@ def state_rm(session: Session, names: tuple[str, ...], context: str, state_url: 
 @state.command("unlock")
 @context_option
 @state_option
+@click.option(
+    "--force", is_flag=True, help="Unlock even when the run holding the lock is still running."
+)
 @click.pass_obj
 @handle_errors
-def state_unlock(session: Session, context: str, state_url: str) -> None:
+def state_unlock(session: Session, context: str, state_url: str, force: bool) -> None:
     """Free a context's lock left by a run that is gone."""
     with open_state(session, state_url) as backend:
         holder = backend.get_lock(context)
         if holder is None:
             click.echo(f"context {context} is not locked")
             return
+        if not force and holder.host == this_host() and pid_alive(holder.pid):
+            raise CommandError(
+                f"context {context!r} is locked by {holder.describe()}, which is still "
+                "running on this host; stop it (or pass --force to unlock anyway)"
+            )
         backend.unlock(context)
     click.echo(f"unlocked context {context} (was held by {holder.describe()})")
 
