@@ -8,7 +8,14 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import CycleError, GraphError, ManifestError, OpusError, ValidationErrors
+from .errors import (
+    CycleError,
+    GraphError,
+    ManifestError,
+    OpusError,
+    ValidationErrors,
+    VariableError,
+)
 from .model import Task
 
 
@@ -215,6 +222,10 @@ def build_graph(
                 else []
             )
             named += [(r.task, r) for r in task.references(prefixes) if r.task]
+        except VariableError as exc:  # a malformed reference: said with its file and task
+            where = f"{task.source}: " if task.source else ""
+            problems.append(VariableError(f"{where}task {name!r}, {exc}"))
+            continue
         except OpusError as exc:
             problems.append(exc)
             continue

@@ -119,7 +119,9 @@ class Task:
             if not isinstance(value, str) or not value:
                 key = "apiVersion" if attr == "api_version" else attr
                 raise ManifestError(
-                    f"missing or empty {key!r}",
+                    f"{key!r} must be a string, not {type(value).__name__} {value!r}"
+                    if value and not isinstance(value, str)
+                    else f"missing or empty {key!r}",
                     file=self.source,
                     task=self.metadata.get("name"),
                     field=key,

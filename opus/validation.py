@@ -343,4 +343,6 @@ def validate(
 
 
 def _combine(problems: list[OpusError]) -> OpusError:
-    return problems[0] if len(problems) == 1 else ValidationErrors(problems)
+    # the graph and the task checks may find the same problem (a malformed reference)
+    unique = list({(type(p), str(p)): p for p in problems}.values())
+    return unique[0] if len(unique) == 1 else ValidationErrors(unique)

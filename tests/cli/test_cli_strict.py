@@ -209,3 +209,23 @@ def test_problems_point_at_the_line_of_the_key(tmp_path: Path) -> None:
         "  - t.yaml:19, task 'c', field 'spec.force': must be true or false, not str 'no'",
         "  - t.yaml:21, task 'd', field 'spec.path': required key is missing",
     ]
+
+
+def test_a_malformed_reference_is_said_once_with_its_file(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: file/v1\nkind: File\nmetadata: {name: f}\nspec: {path: '${VAR:}'}\n"
+    )
+    result = invoke(tmp_path, "validate", "-f", "t.yaml")
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "error: t.yaml:1: task 'f', spec.path: malformed reference '${VAR:}'"
+    )
+
+
+def test_an_api_version_that_is_not_a_string_is_not_called_missing(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text("apiVersion: 1\nkind: File\nmetadata: {name: f}\nspec: {}\n")
+    result = invoke(tmp_path, "validate", "-f", "t.yaml")
+    assert result.returncode == 2
+    assert "field 'apiVersion': 'apiVersion' must be a string, not int 1" in result.stderr
+    assert "missing" not in result.stderr
