@@ -214,7 +214,7 @@ def state_unlock(session: Session, context: str, state_url: str, force: bool) ->
 @click.pass_obj
 @handle_errors
 def state_prune(session: Session, keep: int, state_url: str) -> None:
-    """Forget old runs and their history (task records are kept)."""
+    """Forget old runs and their history (task records, and a run going on, are kept)."""
     with open_state(session, state_url) as backend:
         removed = backend.prune(keep)
     click.echo(f"pruned {removed} run(s)")

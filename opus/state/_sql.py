@@ -430,10 +430,12 @@ class SQLStateBackend(StateBackend):
     def prune(self, keep_runs: int) -> int:
         if keep_runs < 0:
             raise ValueError("keep_runs must be >= 0")
+        # a run holding its context's lock is going on (or its lock is still to be taken
+        # over): it is kept, whatever its place
         doomed = (
             "SELECT run_id FROM (SELECT run_id, ROW_NUMBER() OVER "
             "(PARTITION BY context ORDER BY started_at DESC, seq DESC) AS pos FROM runs) "
-            "AS ranked WHERE pos > ?"
+            "AS ranked WHERE pos > ? AND run_id NOT IN (SELECT run_id FROM locks)"
         )
 
         def work(cur: Cursor) -> int:

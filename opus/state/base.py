@@ -169,7 +169,7 @@ class StateBackend(ABC):
     @abstractmethod
     def prune(self, keep_runs: int) -> int:
         """Forget all but the newest ``keep_runs`` runs per context, their history and
-        their reports.
+        their reports. A run whose lock is held (it is going on) is never forgotten.
 
         Returns how many runs were removed. Task records are never pruned.
         """

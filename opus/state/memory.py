@@ -110,9 +110,10 @@ class MemoryStateBackend(StateBackend):
     def prune(self, keep_runs: int) -> int:
         with self._mutex:
             doomed: set[str] = set()
+            locked = {lock.run_id for lock in self._locks.values()}  # runs going on: kept
             for context in {r.context for r in self._runs.values()}:
                 runs = self.list_runs(context, limit=len(self._runs))
-                doomed.update(r.run_id for r in runs[keep_runs:])
+                doomed.update(r.run_id for r in runs[keep_runs:] if r.run_id not in locked)
             for run_id in doomed:
                 del self._runs[run_id]
                 self._reports.pop(run_id, None)

@@ -386,6 +386,17 @@ class StateBackendContract:
         assert backend.prune(keep_runs=0) == 4
         assert backend.list_runs() == []
 
+    def test_prune_keeps_a_run_that_holds_its_lock(self, make_backend: Factory) -> None:
+        backend = make_backend()
+        backend.start_run(run("old", started_at=1.0))
+        backend.start_run(run("live", started_at=2.0))
+        assert backend.try_lock(lock("live")) is None
+        assert backend.prune(keep_runs=0) == 1  # the run going on is kept
+        assert [r.run_id for r in backend.list_runs("dev")] == ["live"]
+        backend.unlock("dev")
+        assert backend.prune(keep_runs=0) == 1
+        assert backend.list_runs() == []
+
     def test_run_reports_are_kept_replaced_and_pruned(self, make_backend: Factory) -> None:
         backend, reader = make_backend(), make_backend()
         if type(backend).save_run_report is StateBackend.save_run_report:
