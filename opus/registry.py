@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,6 +67,7 @@ class ProcessorRegistry:
         #: ``{apiVersion: message naming both claimants}``
         self.conflicts: dict[str, str] = {}
         self._lazy: dict[str, LazyProcessor] = {}
+        self._loading = threading.RLock()  # a lazy processor is imported by one thread
 
     def add(
         self, processor: TaskProcessor | type[TaskProcessor] | LazyProcessor, owner: str
@@ -94,11 +96,10 @@ class ProcessorRegistry:
                 f"processor {_qualname(type(processor))} from plugin {owner!r} has no api_version"
             )
         lazy = self._lazy.get(api_version)
-        if lazy is not None:
-            if lazy.qualname != _qualname(type(processor)):
-                self._conflict(api_version, lazy.qualname, _qualname(type(processor)), owner)
-                return lazy
-            del self._lazy[api_version]  # the same class: keep the loaded one
+        if lazy is not None and lazy.qualname != _qualname(type(processor)):
+            self._conflict(api_version, lazy.qualname, _qualname(type(processor)), owner)
+            return lazy
+        # (the same class as a lazy entry: the loaded one replaces it, below)
         existing = self._processors.get(api_version)
         if existing is not None:
             if type(existing) is type(processor):
@@ -111,6 +112,8 @@ class ProcessorRegistry:
             return existing
         self._processors[api_version] = processor
         self._owners[api_version] = owner
+        if lazy is not None:  # gone only once the loaded one is in: `in` never misses it
+            del self._lazy[api_version]
         return processor
 
     def _conflict(self, api_version: str, first: str, second: str, owner: str) -> None:
@@ -136,10 +139,10 @@ class ProcessorRegistry:
         return existing if existing is not None else self._lazy[api_version]
 
     def _load(self, api_version: str) -> TaskProcessor:
+        """Import a lazy processor (the caller holds ``_loading``)."""
         lazy = self._lazy[api_version]
         owner = self._owners[api_version]
         loaded = lazy.load(owner)
-        del self._lazy[api_version]
         processor = self.add(loaded, owner)
         assert not isinstance(processor, LazyProcessor)
         if processor.api_version != api_version:
@@ -165,8 +168,13 @@ class ProcessorRegistry:
         try:
             return self._processors[api_version]
         except KeyError:
-            if api_version in self._lazy:
-                return self._load(api_version)
+            # threads (an executor's, a Dask worker's) may ask for it at once: one imports
+            # it, the others wait and take what it loaded
+            with self._loading:
+                if api_version in self._processors:
+                    return self._processors[api_version]
+                if api_version in self._lazy:
+                    return self._load(api_version)
             known = ", ".join(self.api_versions()) or "none; install a plugin package"
             raise PluginError(
                 f"no processor for apiVersion {api_version!r} (known: {known})"

@@ -320,3 +320,51 @@ def test_lazy_exports_imports_a_name_on_first_use_and_keeps_it(tmp_path: Path) -
         cwd=tmp_path,
     )
     assert "module 'lazypkg' has no attribute 'Missing'" in str(result["out"])
+
+
+def test_threads_asking_for_a_lazy_processor_at_once_all_get_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # an executor's threads (a Dask worker's) ask for a processor that is not imported yet:
+    # one imports it, the others wait for it (they got KeyError while it was half loaded)
+    import threading
+    import time
+
+    from opus.registry import ProcessorRegistry
+
+    (tmp_path / "slow_processor_module.py").write_text(
+        "import time\nfrom opus import TaskProcessor\ntime.sleep(0.2)\n\n"
+        "class Slow(TaskProcessor):\n    api_version = 'slow/v1'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = ProcessorRegistry()
+    registry.add(LazyProcessor("slow/v1", "slow_processor_module:Slow"), "test")
+    got: list[object] = []
+    missing: list[str] = []
+    start = threading.Barrier(8)
+    loading = True
+
+    def ask() -> None:
+        start.wait()
+        try:
+            got.append(registry.get("slow/v1"))
+        except Exception as exc:  # noqa: BLE001 - what the test looks for
+            got.append(exc)
+
+    def look() -> None:  # `in` must never miss it while it is being loaded
+        while loading:
+            if "slow/v1" not in registry:
+                missing.append("slow/v1")
+            time.sleep(0)
+
+    watcher = threading.Thread(target=look)
+    watcher.start()
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    loading = False
+    watcher.join()
+    assert len(got) == 8 and all(g is got[0] for g in got), got
+    assert type(got[0]).__name__ == "Slow" and missing == []
