@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from opus import Engine, ExecutorError, Plugins, Result, TaskProcessor
 from opus.executors import make_executor
@@ -509,3 +510,60 @@ def test_results_still_arrive_when_batched_fetching_fails(
         "done",
     ]
     assert result.tasks["r4"].outputs["value"] == 4
+
+
+def test_cli_dask_runs_shell_tasks_in_parallel_and_keeps_their_errors(tmp_path: Path) -> None:
+    # first-party shell/v1 on a worker process with 4 threads: each thread asks the
+    # worker's registry for the processor at once (KeyError: 'shell/v1' before), and a
+    # failing command's own error (exit code, stderr) comes back to the driver
+    import json
+    import subprocess
+
+    docs = [
+        {
+            "apiVersion": "shell/v1",
+            "kind": "Shell",
+            "metadata": {"name": f"q{i}"},
+            "spec": {"create": f"echo Q={i}"},
+        }  # fmt: skip
+        for i in range(4)
+    ]
+    docs.append(
+        {
+            "apiVersion": "shell/v1",
+            "kind": "Shell",
+            "metadata": {"name": "bad"},
+            "spec": {"create": "echo boom >&2; exit 3"},
+        }  # fmt: skip
+    )
+    (tmp_path / "tasks.yaml").write_text(yaml.safe_dump_all(docs))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opus",
+            "apply",
+            "-f",
+            str(tmp_path / "tasks.yaml"),
+            "--state",
+            f"sqlite:///{tmp_path / 'state.db'}",
+            "--executor",
+            "dask",
+            "--parallelism",
+            "4",
+            "--keep-going",
+            "--output",
+            "json",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    tasks = json.loads(done.stdout)["tasks"]
+    assert {f"q{i}": tasks[f"q{i}"]["status"] for i in range(4)} == {
+        f"q{i}": "done" for i in range(4)
+    }
+    assert [tasks[f"q{i}"]["outputs"]["Q"] for i in range(4)] == ["0", "1", "2", "3"]
+    error = tasks["bad"]["error"]
+    assert "exited 3" in error and "boom" in error and "cannot read its result" not in error

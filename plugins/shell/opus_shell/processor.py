@@ -32,6 +32,16 @@ class ShellCommandError(OpusError):
         self.exit_code, self.stderr, self.timed_out = exit_code, stderr, timed_out
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole (a Dask worker sends it back to the driver): the keyword-only
+        fields are given back by name, which ``Exception``'s own pickling cannot do."""
+        fields = {"exit_code": self.exit_code, "stderr": self.stderr, "timed_out": self.timed_out}
+        return (_rebuild_command_error, (str(self), fields))
+
+
+def _rebuild_command_error(message: str, fields: dict[str, Any]) -> ShellCommandError:
+    return ShellCommandError(message, **fields)
+
 
 class ShellProcessor(TaskProcessor):
     """Runs the spec's command for each action.

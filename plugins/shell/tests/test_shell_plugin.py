@@ -404,3 +404,14 @@ def test_entry_point_is_declared() -> None:
     eps = [ep for ep in dist.entry_points if ep.group == "opus"]
     assert [(ep.name, ep.value) for ep in eps] == [("shell", "opus_shell")]
     assert eps[0].load() is opus_shell
+
+
+def test_a_command_error_survives_pickling() -> None:
+    # a Dask worker sends it back to the driver: it could not be rebuilt (keyword-only
+    # fields), and the driver reported "cannot read its result" instead of the command's error
+    import pickle
+
+    error = ShellCommandError("create command exited 3: boom", exit_code=3, stderr="boom")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is ShellCommandError and str(copy) == str(error)
+    assert (copy.exit_code, copy.stderr, copy.timed_out) == (3, "boom", False)
