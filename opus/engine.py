@@ -124,14 +124,21 @@ class Engine:
         targets: Sequence[str] = (),
         excludes: Sequence[str] = (),
         destroy: bool = False,
+        keep: bool = False,
     ) -> TaskGraph:
         """Everything a run checks before it starts, without running or touching state.
 
         With ``destroy`` (a ``plan`` of what delete would remove) tasks are checked as for
-        the ``delete`` action.
+        the ``delete`` action. With ``keep``, the next :meth:`run` of these same task
+        objects with the same arguments reuses this validation instead of checking every
+        task again (what the CLI does): only for tasks nobody changes in between, as a
+        task's spec is a dict that could be edited after it was checked.
         """
         task_list = as_tasks(tasks)
-        return self._validate(command, task_list, context, variables, targets, excludes, destroy)[0]
+        graph, _ = self._validate(
+            command, task_list, context, variables, targets, excludes, destroy, keep=keep
+        )
+        return graph
 
     def _validate(
         self,
@@ -142,12 +149,14 @@ class Engine:
         targets: Sequence[str],
         excludes: Sequence[str],
         destroy: bool,
+        *,
+        keep: bool = False,
     ) -> tuple[TaskGraph, Collection[str]]:
         """The selected graph, and the names of every manifest task (to find orphans).
 
-        Validated once: :meth:`run` right after :meth:`validate` of the same task objects
-        with the same arguments (what the CLI does) reuses the graph instead of checking
-        every task again.
+        Validated once: :meth:`run` right after :meth:`validate` with ``keep`` of the same
+        task objects with the same arguments (what the CLI does) reuses the graph instead
+        of checking every task again.
         """
         action = self.action_for(command)
         check_context(context)
@@ -179,10 +188,11 @@ class Engine:
         names: Collection[str] = (
             graph.tasks.keys() if not graph.out_of_scope else {t.name for t in task_list}
         )
-        self._validated = _Validated(
-            key, registry.api_versions(), dict(commands), dict(variables), task_list, selected,
-            names,
-        )  # fmt: skip
+        if keep:
+            self._validated = _Validated(
+                key, registry.api_versions(), dict(commands), dict(variables), task_list,
+                selected, names,
+            )  # fmt: skip
         return selected, names
 
     def run(

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from support_processors import RecordingProcessor
+from support_processors import RecordingProcessor, make_task
 
 from opus import Action, Engine, Hook, Task, VariableError, hookimpl
 from opus import variables as variables_module
@@ -61,17 +61,38 @@ def test_run_after_validate_does_not_validate_again(monkeypatch: pytest.MonkeyPa
     tasks = tree(7)
     with Engine(state="memory://", entry_points=False) as engine:
         engine.register_processor(RecordingProcessor)
-        engine.validate("apply", tasks, "dev", {"x": 1})
+        engine.validate("apply", tasks, "dev", {"x": 1}, keep=True)
         result = engine.run("apply", tasks, "dev", {"x": 1})  # what the CLI does
         assert result.ok and calls == ["validate"]
         engine.run("apply", tasks, "dev", {"x": 1})  # a second run validates again
         assert calls == ["validate", "validate"]
-        engine.validate("apply", tasks, "dev", {"x": 1})
+        engine.validate("apply", tasks, "dev", {"x": 1}, keep=True)
         engine.run("apply", tasks, "dev", {"x": 2})  # other variables: validated again
         assert calls == ["validate"] * 4
-        engine.validate("apply", tasks, "dev")
+        engine.validate("apply", tasks, "dev", keep=True)
         engine.run("apply", list(tree(7)), "dev")  # other task objects: validated again
         assert calls == ["validate"] * 6
+        engine.validate("apply", tasks, "dev")  # not kept: the run checks them itself
+        engine.run("apply", tasks, "dev")
+        assert calls == ["validate"] * 8
+
+
+def test_a_task_edited_after_validate_is_checked_again_by_run() -> None:
+    # validate() then an edit of a task's spec dict, then run(): the run must check what
+    # it runs (it reused the earlier check, applied 'a', then failed 'b' at run time)
+    from opus import OpusError
+
+    class Typed(RecordingProcessor):
+        spec_schema = {"type": "object", "properties": {"value": {"type": "integer"}}}
+
+    tasks = [make_task("a", spec={"value": 1}), make_task("b", spec={"value": 2})]
+    with Engine(state="memory://", entry_points=False) as engine:
+        engine.register_processor(Typed)
+        engine.validate("apply", tasks)
+        tasks[1].spec["value"] = "two"
+        with pytest.raises(OpusError, match="spec.value"):
+            engine.run("apply", tasks)
+        assert engine.state.list_records("default") == []
 
 
 def test_hooks_nobody_implements_are_not_called() -> None:

@@ -96,6 +96,7 @@ def check(
             targets=targets,
             excludes=excludes,
             destroy=destroy,
+            keep=True,  # the run that follows, of these very tasks, is not checked again
         )
     except OpusError as exc:
         problems += problems_of(exc)
