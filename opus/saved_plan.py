@@ -227,8 +227,10 @@ class Plan:
                 context=body["context"],
                 command=body["command"],
                 manifests=[
-                    Task.from_manifest(
-                        {k: v for k, v in m.items() if k != "source"}, source=m.get("source")
+                    Task.from_manifest(  # an unnamed task gets its content's id again
+                        {k: v for k, v in m.items() if k != "source"},
+                        source=m.get("source"),
+                        require_name=False,
                     )
                     for m in body["manifests"]
                 ],

@@ -57,6 +57,23 @@ def test_a_saved_plan_is_applied_exactly_then_refused_as_stale(engine, tmp_path)
     assert len(engine.state.list_runs("default", limit=100)) == runs_before, "nothing ran"
 
 
+def test_a_plan_of_an_unnamed_task_loads_and_applies(engine, tmp_path) -> None:
+    # the library allows a task without metadata.name (it gets an id from its content);
+    # its saved plan was refused on load: "missing 'metadata.name'"
+    target = tmp_path / "x.txt"
+    unnamed = {"apiVersion": "hello-world/v1", "kind": "HelloWorld",
+               "spec": {"path": str(target), "content": "X"}}  # fmt: skip
+    plan = engine.plan([unnamed])
+    (name,) = plan.tasks
+    path = tmp_path / "plan.json"
+    plan.save(path)
+    loaded = Plan.load(path)
+    assert list(loaded.tasks) == [name] and loaded.manifests[0].name == name
+    result = engine.apply_plan(loaded)
+    assert (result.tasks[name].status, result.tasks[name].action) == ("done", "create")
+    assert target.read_text() == "X"
+
+
 def test_a_plan_applies_its_decision_not_a_new_one(engine, tmp_path) -> None:
     """The saved plan said "unchanged" for b: a tampered b is not repaired by it (no refresh),
     while a's planned update runs."""
