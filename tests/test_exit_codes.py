@@ -219,3 +219,17 @@ def test_a_malformed_var_names_the_flag(tmp_path: Path, manifest: Path) -> None:
     proc = run_opus(tmp_path, "apply", "-f", str(manifest), "--var", "novalue")
     assert proc.returncode == 2
     assert "'novalue' in --var: expected NAME=VALUE" in proc.stderr
+
+
+def test_a_malformed_var_leaves_the_good_ones_defined(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: h}\n"
+        "spec: {path: out/h.txt, content: '${VAR:name} x ${VAR:replicas}'}\n"
+    )
+    proc = run_opus(
+        tmp_path, "plan", "-f", "t.yaml", "--var", "name=x", "--var", "replicas=2",
+        "--var", "foo", plugins=(),
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "'foo' in --var: expected NAME=VALUE" in proc.stderr
+    assert "not defined" not in proc.stderr, proc.stderr

@@ -41,10 +41,11 @@ def read_inputs(
             variables.update(load_values(path, context))
         except OpusError as exc:
             problems.append(exc)
-    try:
-        variables.update(parse_assignments(tuple(var_pairs)))
-    except OpusError as exc:
-        problems.append(exc)
+    for pair in var_pairs:  # one bad --var must not hide the others (then "not defined")
+        try:
+            variables.update(parse_assignments((pair,)))
+        except OpusError as exc:
+            problems.append(exc)
     tasks, bad = collect_tasks(files, cache=manifest_cache())
     if not tasks and not bad:
         click.echo(f"warning: no tasks found in {', '.join(files)}", err=True)
