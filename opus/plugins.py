@@ -182,6 +182,15 @@ class Plugins:
                 continue
             if self.pm.get_plugin(ep.name) is not None:
                 continue
+            builtin = dict(BUILTIN_PLUGINS).get(ep.name) or (
+                "opus.hooks" if ep.name == "builtin-dispatch" else None
+            )
+            if builtin is not None:
+                raise PluginError(
+                    f"plugin {ep.name!r} ({ep.value}) from distribution {_dist_name(ep)!r} has "
+                    f"the name of opus' builtin plugin {ep.name!r} ({builtin}): rename its "
+                    "entry point"
+                )
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken plugin package: say which one
@@ -195,8 +204,13 @@ class Plugins:
     def _register(self, plugin: object, name: str, info: PluginInfo) -> None:
         try:
             registered = self.pm.register(plugin, name=name)
-        except ValueError as exc:
-            raise PluginError(f"cannot register plugin {name!r}: {exc}") from None
+        except ValueError:  # pluggy's message shows its whole registry: name the two
+            taken = self.info.get(name)
+            first = f"{taken.module} ({taken.origin})" if taken is not None else "another plugin"
+            raise PluginError(
+                f"cannot register plugin {name!r} ({info.module}, {info.origin}): the name is "
+                f"taken by {first}"
+            ) from None
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"plugin {name!r} is invalid: {exc}") from None
         if registered is None:  # blocked
@@ -297,12 +311,41 @@ class Plugins:
         if not self._processors_loaded:
             self.registry.clear()
             for name, processors in self._each("opus_register_processors"):
+                if isinstance(processors, (str, bytes, Mapping)) or not isinstance(
+                    processors, (Iterable, type(None))
+                ):
+                    raise PluginError(
+                        f"plugin {name!r}: opus_register_processors returned "
+                        f"{type(processors).__name__}, not a list of processors"
+                    )
                 for processor in processors or []:
-                    self.registry.add(processor, name)
+                    self._add_processor(processor, name)
             for processor, owner in self._manual_processors:
-                self.registry.add(processor, owner)
+                self._add_processor(processor, owner)
             self._processors_loaded = True
         return self.registry
+
+    def _add_processor(self, processor: TaskProcessor | type[TaskProcessor], owner: str) -> None:
+        """Add one processor; a class that cannot be built (its ``__init__`` raises) fails
+        only the tasks of its apiVersion, as a conflicting apiVersion does."""
+        try:
+            self.registry.add(processor, owner)
+        except OpusError:
+            raise
+        except Exception as exc:
+            cls = processor if isinstance(processor, type) else type(processor)
+            message = (
+                f"plugin {owner!r}: cannot build processor {cls.__module__}.{cls.__qualname__}: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            api_version = getattr(cls, "api_version", None)
+            if not isinstance(api_version, str) or not api_version:
+                raise PluginError(message) from exc
+            logger.debug("%s", message)
+            if api_version not in self.registry:  # listed (unbuilt), never used:
+                self.registry.add(object.__new__(cls), owner)
+            # get() raises the message for its apiVersion's tasks
+            self.registry.conflicts.setdefault(api_version, message)
 
     def command_map(self) -> dict[str, str]:
         """``{command: action}`` merged from every plugin; the first one called wins, so
@@ -311,7 +354,7 @@ class Plugins:
             commands: dict[str, str] = {}
             owners: dict[str, str] = {}
             for name, mapping in self._each("opus_command_map"):
-                for command, action in dict(mapping or {}).items():
+                for command, action in _mapping(name, "opus_command_map", mapping).items():
                     check_action(command, action, name)
                     if command not in commands:
                         commands[command] = action
@@ -341,7 +384,7 @@ class Plugins:
             sources: dict[str, VariableSource] = {}
             owners: dict[str, str] = {}
             for name, provided in self._each("opus_variable_sources"):
-                for prefix, source in dict(provided or {}).items():
+                for prefix, source in _mapping(name, "opus_variable_sources", provided).items():
                     where = f"plugin {name!r}: variable source {prefix!r}"
                     if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix):
                         raise PluginError(f"{where}: a prefix is upper case, like SECRET")
@@ -375,6 +418,9 @@ class Plugins:
         if backend is None:
             known = ", ".join(sorted(self.state_schemes())) or "none"
             raise StateConfigError(f"no state backend for {url!r} (known schemes: {known})")
+        from .state.base import StateBackend
+
+        self._check_type("opus_state_backend", backend, StateBackend, url=url)
         return backend
 
     def executor(self, url: str) -> Executor:
@@ -385,7 +431,27 @@ class Plugins:
                 f"unknown executor {url!r} (use local, dask or dask://HOST:PORT, or install "
                 "a plugin that provides it)"
             )
+        from .executors.base import Executor
+
+        self._check_type("opus_executor", executor, Executor, url=url)
         return executor
+
+    def _check_type(self, hook: str, result: object, expected: type, **kwargs: Any) -> None:
+        """Raise a :class:`PluginError` naming the plugin when the ``firstresult`` hook
+        ``hook`` returned something that is not an ``expected``."""
+        if isinstance(result, expected):
+            return
+        owner = "?"
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            if impl.function(*[kwargs[name] for name in impl.argnames]) is not None:
+                owner = impl.plugin_name
+                break
+        raise PluginError(
+            f"plugin {owner!r}: {hook} returned {type(result).__name__} {result!r:.80}, "
+            f"not a {expected.__name__}"
+        )
 
     def add_cli_commands(self, cli: Any) -> None:
         """Let plugins add subcommands to ``cli`` (a click group) via ``opus_cli_commands``."""
@@ -594,6 +660,17 @@ class Plugins:
             "plugin_config": sorted(self.plugin_config),
             "disabled": sorted(self.disabled),
         }
+
+
+def _mapping(owner: str, hook: str, value: Any) -> Mapping[Any, Any]:
+    """``value``, the result of ``owner``'s ``hook``, when it is a mapping (or None)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PluginError(
+            f"plugin {owner!r}: {hook} returned {type(value).__name__} {value!r:.80}, not a mapping"
+        )
+    return value
 
 
 def _version() -> str:

@@ -17,6 +17,16 @@ from .errors import OpusError
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
+#: Plugin names opus registers itself (its builtins, the CLI's output plugins): a plugin
+#: package of that name would clash with them on every command.
+RESERVED_NAMES = frozenset({"cli-events", "cli-progress"})
+
+
+def reserved(name: str) -> bool:
+    """Whether ``name`` is (or may become) the name of one of opus' own plugins."""
+    return name == "builtin" or name.startswith("builtin-") or name in RESERVED_NAMES
+
+
 class ScaffoldError(OpusError):
     """The plugin package cannot be written (bad name, directory exists)."""
 
@@ -27,6 +37,11 @@ def names(name: str) -> dict[str, str]:
         raise ScaffoldError(
             f"invalid plugin name {name!r}: use lowercase letters, digits and single hyphens, "
             "starting with a letter (like 'dns-record')"
+        )
+    if reserved(name):
+        raise ScaffoldError(
+            f"{name!r} is the name of a builtin plugin (names 'builtin' and 'builtin-*' are "
+            "reserved): choose another name"
         )
     parts = name.split("-")
     return {

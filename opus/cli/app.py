@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from .errors import error_boundary
+from ..errors import OpusError
+from .errors import early_error, error_boundary
 from .session import Session
 
 #: Subcommands that are not commands of the command map, as ``name: (module, attribute)``:
@@ -119,6 +120,9 @@ class OpusGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         try:
             return super().resolve_command(ctx, args)
+        except OpusError as exc:  # plugins failed to load: -o json/ndjson still get it
+            early_error(exc, args)
+            raise
         except click.UsageError as exc:
             # click >= 8.4 suggests close names, from the commands added so far: offer all
             unknown = getattr(click.exceptions, "NoSuchCommand", None)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import click
 
 from ..errors import OpusError
+from .errors import ExitCode
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -195,8 +196,7 @@ def confirm_run(
     from ..engine import new_run_id
     from ..model import RunResult, TaskOutcome
 
-    config = session.config
-    protected = list(config.values.get("protected", ())) if config is not None else []
+    protected = protected_contexts(session)
 
     def plan_of() -> RunResult | None:
         if saved is not None:
@@ -230,3 +230,40 @@ def confirm_run(
         interactive=is_interactive(),
     )
     confirm(question, plan_of)
+
+
+def protected_contexts(session: Session) -> list[str]:
+    """The contexts listed in config ``protected``."""
+    config = session.config
+    return list(config.values.get("protected", ())) if config is not None else []
+
+
+def confirm_change(session: Session, command: str, context: str, assume_yes: bool) -> None:
+    """Refuse a command that changes ``context`` without running tasks (``state rm``,
+    ``import``, ``state unlock``) when the context is protected and ``--yes`` is not given,
+    as :func:`confirm_run` refuses ``apply``; on a terminal the context's name is typed."""
+    question = Question(
+        command=command,
+        action="change",
+        context=context,
+        assume_yes=assume_yes,
+        protected=context in protected_contexts(session),
+        interactive=is_interactive(),
+    )
+    try:
+        confirm(question, lambda: None)
+    except Cancelled:
+        click.echo("cancelled: nothing was changed", err=True)
+        sys.exit(ExitCode.FAILED)
+
+
+def confirm_every_context(session: Session, command: str, assume_yes: bool) -> None:
+    """Refuse a command that changes every context (``state prune``) without ``--yes``
+    while any context is protected."""
+    protected = protected_contexts(session)
+    if protected and not assume_yes:
+        raise NotConfirmed(
+            f"opus {command} changes every context, and protected context(s) "
+            f"{', '.join(protected)} (config 'protected') need --yes: pass --yes. "
+            "Nothing was changed."
+        )

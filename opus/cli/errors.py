@@ -121,6 +121,10 @@ def error_boundary() -> Iterator[None]:
         yield
     except OpusError as exc:
         code = exit_code_for(exc)
+        cause = exc.__cause__
+        if _verbose() and cause is not None and not isinstance(cause, OpusError):
+            # a plugin's own failure (it could not be imported or built): where, with -v
+            click.echo("".join(traceback.format_exception(cause)).rstrip(), err=True)
         _json_error(cli_message(exc), code)
         click.echo(f"error: {cli_message(exc)}", err=True)
         sys.exit(code)
@@ -158,6 +162,37 @@ def _json_error(message: str, code: int, ctx: click.Context | None = None) -> No
     if ctx is None or ctx.params.get("output") != "json":
         return
     click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
+
+
+def output_in(args: list[str]) -> str | None:
+    """The ``-o``/``--output`` value among a subcommand's unparsed ``args`` (the last one)."""
+    found = None
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            break
+        if arg in ("-o", "--output"):
+            found = next(it, None)
+        elif arg.startswith("--output="):
+            found = arg.partition("=")[2]
+        elif arg.startswith("-o") and not arg.startswith("--"):
+            found = arg[2:]
+    return found
+
+
+def early_error(exc: OpusError, args: list[str]) -> None:
+    """Report ``exc``, raised before the subcommand's options were parsed (a plugin that
+    fails to load while the command is looked up), on stdout too when ``args`` ask for
+    ``-o json`` (an ``{"ok": false, ...}`` object) or ``-o ndjson`` (an ``error`` event),
+    as for any other run that could not start."""
+    output = output_in(args)
+    code = exit_code_for(exc)
+    if output == "json":
+        click.echo(json.dumps({"ok": False, "error": cli_message(exc), "exit_code": code}))
+    elif output == "ndjson":
+        from .events import EventStream
+
+        EventStream().error(cli_message(exc), code)
 
 
 def handle_errors(func: F) -> F:

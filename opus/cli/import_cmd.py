@@ -6,8 +6,9 @@ import json
 
 import click
 
+from .confirm import confirm_change
 from .errors import handle_errors
-from .options import input_options, output_option, state_option
+from .options import input_options, output_option, state_option, yes_option
 from .session import Session
 
 
@@ -16,6 +17,7 @@ from .session import Session
 @input_options
 @state_option
 @output_option("text", "json")
+@yes_option
 @click.pass_obj
 @handle_errors
 def import_(
@@ -27,12 +29,14 @@ def import_(
     values_files: tuple[str, ...],
     state_url: str,
     output: str,
+    assume_yes: bool,
 ) -> None:
     """Record task NAME as applied from what exists (its processor's `read`), creating
     nothing. Refused when NAME is already in state or what exists differs from its spec."""
     from ..engine import Engine
     from .inputs import combine, read_inputs
 
+    confirm_change(session, "import", context, assume_yes)
     inputs = read_inputs(files, context, var_pairs, values_files)
     if inputs.problems:
         raise combine(inputs.problems)

@@ -218,6 +218,20 @@ run_options = _compose(
 )
 
 
+#: ``--yes`` of a command that changes state without running tasks (``state rm``, ``import``,
+#: ...): needed in a protected context (config ``protected``), as for ``apply``.
+yes_option = click.option(
+    "--yes",
+    "-y",
+    "assume_yes",
+    is_flag=True,
+    default=False,
+    envvar="OPUS_ASSUME_YES",
+    show_envvar=True,
+    help="Confirm changing a protected context (needed there, and without a terminal).",
+)
+
+
 def output_option(*choices: str) -> Callable[[Any], Any]:
     """``--output/-o`` with the first choice as default."""
     return click.option(

@@ -36,6 +36,11 @@ class Session:
                     loaded.append(importlib.import_module(name.strip()))
                 except ImportError as exc:
                     raise PluginError(f"--plugin {name}: cannot import module: {exc}") from None
+                except Exception as exc:  # it imports but fails: name it, as for entry points
+                    raise PluginError(
+                        f"cannot load plugin module {name.strip()!r} (--plugin): "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
             self._plugins = Plugins(
                 disabled=self.disabled, plugins=loaded, plugin_config=self.plugin_config
             )

@@ -13,8 +13,9 @@ import click
 
 from ..errors import CommandError, NotFoundError
 from ..state.base import StateBackend, pid_alive, this_host
+from .confirm import confirm_change, confirm_every_context
 from .errors import EXIT_FAILED, handle_errors
-from .options import Seconds, context_option, output_option, state_option
+from .options import Seconds, context_option, output_option, state_option, yes_option
 from .output import console_for
 from .session import Session
 
@@ -163,10 +164,14 @@ def state_history(
 @click.argument("names", nargs=-1, required=True)
 @context_option
 @state_option
+@yes_option
 @click.pass_obj
 @handle_errors
-def state_rm(session: Session, names: tuple[str, ...], context: str, state_url: str) -> None:
+def state_rm(
+    session: Session, names: tuple[str, ...], context: str, state_url: str, assume_yes: bool
+) -> None:
     """Forget tasks (the real resources are left alone)."""
+    confirm_change(session, "state rm", context, assume_yes)
     missing = []
     with open_state(session, state_url) as backend:
         for name in names:
@@ -184,10 +189,14 @@ def state_rm(session: Session, names: tuple[str, ...], context: str, state_url: 
 @click.option(
     "--force", is_flag=True, help="Unlock even when the run holding the lock is still running."
 )
+@yes_option
 @click.pass_obj
 @handle_errors
-def state_unlock(session: Session, context: str, state_url: str, force: bool) -> None:
+def state_unlock(
+    session: Session, context: str, state_url: str, force: bool, assume_yes: bool
+) -> None:
     """Free a context's lock left by a run that is gone."""
+    confirm_change(session, "state unlock", context, assume_yes)
     with open_state(session, state_url) as backend:
         holder = backend.get_lock(context)
         if holder is None:
@@ -211,10 +220,12 @@ def state_unlock(session: Session, context: str, state_url: str, force: bool) ->
     help="Runs to keep per context.",
 )
 @state_option
+@yes_option
 @click.pass_obj
 @handle_errors
-def state_prune(session: Session, keep: int, state_url: str) -> None:
+def state_prune(session: Session, keep: int, state_url: str, assume_yes: bool) -> None:
     """Forget old runs and their history (task records, and a run going on, are kept)."""
+    confirm_every_context(session, "state prune", assume_yes)
     with open_state(session, state_url) as backend:
         removed = backend.prune(keep)
     click.echo(f"pruned {removed} run(s)")

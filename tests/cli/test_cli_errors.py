@@ -58,16 +58,32 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
 
 
 def test_unexpected_errors_are_short_with_a_hint_and_a_traceback_with_v(tmp_path: Path) -> None:
-    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('kaboom at import')\n")
-    result = run_opus(tmp_path, "-p", "broken_plugin", "plugins")
+    # a plugin's hook that raises is a bug, not a user mistake: exit 1, short, -v shows it
+    (tmp_path / "buggy_plugin.py").write_text(
+        "from opus import hookimpl\n\n@hookimpl\ndef opus_variable_sources():\n"
+        "    raise RuntimeError('kaboom in a hook')\n"
+    )
+    result = run_opus(tmp_path, "-p", "buggy_plugin", "plugins")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "unexpected error: RuntimeError: kaboom at import",
+        "unexpected error: RuntimeError: kaboom in a hook",
         "(a bug or an environment problem; rerun with -v for the traceback)",
     ]
-    verbose = run_opus(tmp_path, "-v", "-p", "broken_plugin", "plugins")
+    verbose = run_opus(tmp_path, "-v", "-p", "buggy_plugin", "plugins")
     assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
-    assert verbose.stderr.splitlines()[-1] == "unexpected error: RuntimeError: kaboom at import"
+    assert verbose.stderr.splitlines()[-1] == "unexpected error: RuntimeError: kaboom in a hook"
+
+
+def test_a_plugin_module_that_fails_at_import_is_named(tmp_path: Path) -> None:
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('kaboom at import')\n")
+    result = run_opus(tmp_path, "-p", "broken_plugin", "plugins")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: cannot load plugin module 'broken_plugin' (--plugin): "
+        "RuntimeError: kaboom at import"
+    )
+    verbose = run_opus(tmp_path, "-v", "-p", "broken_plugin", "plugins")
+    assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
 
 
 def test_help_and_version(tmp_path: Path) -> None:
