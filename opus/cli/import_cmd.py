@@ -17,7 +17,7 @@ from .session import Session
 @input_options
 @state_option
 @output_option("text", "json")
-@yes_option
+@yes_option()
 @click.pass_obj
 @handle_errors
 def import_(

@@ -218,18 +218,21 @@ run_options = _compose(
 )
 
 
-#: ``--yes`` of a command that changes state without running tasks (``state rm``, ``import``,
-#: ...): needed in a protected context (config ``protected``), as for ``apply``.
-yes_option = click.option(
-    "--yes",
-    "-y",
-    "assume_yes",
-    is_flag=True,
-    default=False,
-    envvar="OPUS_ASSUME_YES",
-    show_envvar=True,
-    help="Confirm changing a protected context (needed there, and without a terminal).",
-)
+def yes_option(
+    help: str = "Confirm changing a protected context (needed there, and without a terminal).",
+) -> Callable[[Any], Any]:
+    """``--yes/-y`` (``OPUS_ASSUME_YES``): the run commands' and those that change state
+    without running tasks (``state rm``, ``import``, ...), which a protected context needs."""
+    return click.option(
+        "--yes",
+        "-y",
+        "assume_yes",
+        is_flag=True,
+        default=False,
+        envvar="OPUS_ASSUME_YES",
+        show_envvar=True,
+        help=help,
+    )
 
 
 def output_option(*choices: str) -> Callable[[Any], Any]:

@@ -28,6 +28,7 @@ from .options import (
     run_options,
     state_option,
     verbosity_params,
+    yes_option,
 )
 from .session import Session
 
@@ -315,16 +316,9 @@ def make_run_command(name: str, action: str) -> click.Command:
         type=click.Path(),
         help="Write a self-contained HTML report of the run (timeline, graph, errors) to FILE.",
     )
-    @click.option(
-        "--yes",
-        "-y",
-        "assume_yes",
-        is_flag=True,
-        default=False,
-        envvar="OPUS_ASSUME_YES",
-        show_envvar=True,
-        help="Do not ask before deleting or replacing (needed without a terminal, and "
-        "always in a protected context).",
+    @yes_option(
+        "Do not ask before deleting or replacing (needed without a terminal, and always in "
+        "a protected context)."
     )
     @click.pass_obj
     @handle_errors

@@ -164,7 +164,7 @@ def state_history(
 @click.argument("names", nargs=-1, required=True)
 @context_option
 @state_option
-@yes_option
+@yes_option()
 @click.pass_obj
 @handle_errors
 def state_rm(
@@ -189,7 +189,7 @@ def state_rm(
 @click.option(
     "--force", is_flag=True, help="Unlock even when the run holding the lock is still running."
 )
-@yes_option
+@yes_option()
 @click.pass_obj
 @handle_errors
 def state_unlock(
@@ -220,7 +220,7 @@ def state_unlock(
     help="Runs to keep per context.",
 )
 @state_option
-@yes_option
+@yes_option()
 @click.pass_obj
 @handle_errors
 def state_prune(session: Session, keep: int, state_url: str, assume_yes: bool) -> None:
