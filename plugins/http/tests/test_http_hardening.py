@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import yaml
-from http_local_server import LocalServer, Reply, serve
+from http_local_server import Reply
 from opus_http import HttpProcessor, HttpTaskError
 
 from opus import Task
@@ -28,18 +27,6 @@ SECRETS = {
     "X-Token": "custom-555555",
 }
 PLAIN = {"Accept": "application/json", "X-Trace": "t-1"}
-
-
-@pytest.fixture
-def api() -> Iterator[LocalServer]:
-    with serve() as local:
-        yield local
-
-
-@pytest.fixture
-def stranger() -> Iterator[LocalServer]:
-    with serve() as local:
-        yield local
 
 
 def call(spec: dict, action: str = "create"):

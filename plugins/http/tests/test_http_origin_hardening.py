@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from http_local_server import LocalServer, Reply, serve
+from http_local_server import Reply
 from opus_http import HttpProcessor, HttpTaskError
 
 from opus import OpusError, Task
@@ -27,18 +27,6 @@ from opus.testing import task_context
 from opus.variables import resolve_spec
 
 TOKEN = "abc/def+ghi/jkl=="
-
-
-@pytest.fixture
-def api() -> Iterator[LocalServer]:
-    with serve() as local:
-        yield local
-
-
-@pytest.fixture
-def stranger() -> Iterator[LocalServer]:
-    with serve() as local:
-        yield local
 
 
 def resolve(spec: dict, **variables) -> dict:
