@@ -517,48 +517,25 @@ def test_cli_dask_runs_shell_tasks_in_parallel_and_keeps_their_errors(tmp_path: 
     # worker's registry for the processor at once (KeyError: 'shell/v1' before), and a
     # failing command's own error (exit code, stderr) comes back to the driver
     import json
-    import subprocess
 
+    from helpers_cli import run_opus
+
+    commands = {f"q{i}": f"echo Q={i}" for i in range(4)} | {"bad": "echo boom >&2; exit 3"}
     docs = [
         {
             "apiVersion": "shell/v1",
             "kind": "Shell",
-            "metadata": {"name": f"q{i}"},
-            "spec": {"create": f"echo Q={i}"},
+            "metadata": {"name": name},
+            "spec": {"create": command},
         }  # fmt: skip
-        for i in range(4)
+        for name, command in commands.items()
     ]
-    docs.append(
-        {
-            "apiVersion": "shell/v1",
-            "kind": "Shell",
-            "metadata": {"name": "bad"},
-            "spec": {"create": "echo boom >&2; exit 3"},
-        }  # fmt: skip
-    )
     (tmp_path / "tasks.yaml").write_text(yaml.safe_dump_all(docs))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "opus",
-            "apply",
-            "-f",
-            str(tmp_path / "tasks.yaml"),
-            "--state",
-            f"sqlite:///{tmp_path / 'state.db'}",
-            "--executor",
-            "dask",
-            "--parallelism",
-            "4",
-            "--keep-going",
-            "--output",
-            "json",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_opus(
+        tmp_path, "apply", "-f", "tasks.yaml", "--state", f"sqlite:///{tmp_path / 'state.db'}",
+        "--executor", "dask", "--parallelism", "4", "--keep-going", "--output", "json",
+        plugins=(), timeout=120,
+    )  # fmt: skip
     assert done.returncode == 1, done.stderr
     tasks = json.loads(done.stdout)["tasks"]
     assert {f"q{i}": tasks[f"q{i}"]["status"] for i in range(4)} == {
