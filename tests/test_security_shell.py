@@ -8,48 +8,17 @@ endpoint (an ``http/v1`` task's ``json`` output) must not run anything.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
-from helpers_cli import run_opus
+from helpers_shell import apply, opus, pwned, shell_task, write
 
 pytest.importorskip("opus_shell", reason="needs the opus-shell plugin installed")
 
 ATTACK = "$(touch PWNED); touch PWNED2 `touch PWNED3` \"'$(touch PWNED4)'\""
-
-
-def opus(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_opus(workdir, *args, plugins=())
-
-
-def write(workdir: Path, *docs: dict) -> Path:
-    path = workdir / "tasks.yaml"
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    return path
-
-
-def shell_task(name: str, spec: dict, depends: list[str] | None = None) -> dict:
-    metadata: dict = {"name": name}
-    if depends:
-        metadata["dependencies"] = [{"tasks": depends}]
-    return {"apiVersion": "shell/v1", "kind": "Shell", "metadata": metadata, "spec": spec}
-
-
-def apply(workdir: Path, *extra: str) -> dict:
-    done = opus(
-        workdir, "apply", "-f", "tasks.yaml", "--state", "sqlite:///s.db", "-o", "json", *extra
-    )
-    assert done.returncode in (0, 1), done.stderr
-    return json.loads(done.stdout)
-
-
-def pwned(workdir: Path) -> list[str]:
-    return sorted(p.name for p in workdir.iterdir() if p.name.startswith("PWNED"))
 
 
 def test_a_var_value_is_data_in_every_quoting_context(tmp_path: Path) -> None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
-from helpers_cli import run_opus
+from helpers_shell import apply, opus, pwned, shell_task, write
 
 pytest.importorskip("opus_shell", reason="needs the opus-shell plugin installed")
 
@@ -23,26 +21,10 @@ BASH = shutil.which("bash")
 needs_bash = pytest.mark.skipif(BASH is None, reason="bash not installed")
 
 
-def opus(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_opus(workdir, *args, plugins=())
-
-
-def shell_task(name: str, spec: dict) -> dict:
-    return {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": name}, "spec": spec}
-
-
-def apply(workdir: Path, *docs: dict, var: list[str]) -> dict:
-    (workdir / "tasks.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    args = ["apply", "-f", "tasks.yaml", "--state", "sqlite:///s.db", "-o", "json"]
-    for item in var:
-        args += ["--var", item]
-    done = opus(workdir, *args)
-    assert done.returncode in (0, 1), done.stderr
-    return json.loads(done.stdout)
-
-
-def pwned(workdir: Path) -> list[str]:
-    return sorted(p.name for p in workdir.iterdir() if p.name.startswith("PWNED"))
+def apply_with(workdir: Path, *docs: dict, var: list[str]) -> dict:
+    """Write ``docs`` and apply them with each ``NAME=VALUE`` of ``var`` as a ``--var``."""
+    write(workdir, *docs)
+    return apply(workdir, *[arg for item in var for arg in ("--var", item)])
 
 
 # -- 1. a comment holding an apostrophe ---------------------------------------------------
@@ -50,7 +32,7 @@ def pwned(workdir: Path) -> list[str]:
 
 def test_an_apostrophe_in_a_comment_does_not_unquote_a_later_value(tmp_path: Path) -> None:
     command = "# don't fail when the name is empty\necho hello ${VAR:who}\n"
-    result = apply(tmp_path, shell_task("c", {"create": command}), var=["who=x; touch PWNED"])
+    result = apply_with(tmp_path, shell_task("c", {"create": command}), var=["who=x; touch PWNED"])
     assert pwned(tmp_path) == []
     assert result["tasks"]["c"]["outputs"]["stdout"] == "hello x; touch PWNED"
 
@@ -65,7 +47,7 @@ def test_comment_forms_and_hashes_that_are_not_comments(tmp_path: Path) -> None:
     }
     value = "x'; touch PWNED; echo '"
     docs = [shell_task(name, {"create": c}) for name, c in commands.items()]
-    result = apply(tmp_path, *docs, var=[f"who={value}"])
+    result = apply_with(tmp_path, *docs, var=[f"who={value}"])
     assert pwned(tmp_path) == []
     outputs = {name: result["tasks"][name]["outputs"]["stdout"] for name in commands}
     assert outputs == {
@@ -79,7 +61,9 @@ def test_comment_forms_and_hashes_that_are_not_comments(tmp_path: Path) -> None:
 
 def test_a_reference_inside_a_comment_stays_inside_it(tmp_path: Path) -> None:
     command = "# deploying ${VAR:who}\necho done"
-    result = apply(tmp_path, shell_task("c", {"create": command}), var=["who=x\ntouch PWNED\n#"])
+    result = apply_with(
+        tmp_path, shell_task("c", {"create": command}), var=["who=x\ntouch PWNED\n#"]
+    )
     assert pwned(tmp_path) == []
     assert result["tasks"]["c"]["outputs"]["stdout"] == "done"
 
@@ -91,7 +75,7 @@ def test_a_reference_inside_a_comment_stays_inside_it(tmp_path: Path) -> None:
 def test_a_value_inside_ansi_c_quotes_is_data(tmp_path: Path) -> None:
     value = "x\\';touch PWNED1;#"
     command = "printf '%s\\n' $'name:\\t${VAR:who}'"
-    result = apply(
+    result = apply_with(
         tmp_path, shell_task("a", {"create": command, "shell": BASH}), var=[f"who={value}"]
     )
     assert pwned(tmp_path) == []
@@ -102,7 +86,7 @@ def test_a_value_inside_ansi_c_quotes_is_data_under_sh_too(tmp_path: Path) -> No
     """A shell without $'...' reads it as $ and a single-quoted string: still data."""
     value = "x\\';touch PWNED1;#"
     command = "printf '%s\\n' $'name:${VAR:who}'"
-    result = apply(tmp_path, shell_task("a", {"create": command}), var=[f"who={value}"])
+    result = apply_with(tmp_path, shell_task("a", {"create": command}), var=[f"who={value}"])
     assert pwned(tmp_path) == []
     assert value in result["tasks"]["a"]["outputs"]["stdout"]
 
@@ -112,7 +96,7 @@ def test_an_escaped_quote_before_the_reference_in_ansi_c_quotes_is_refused(
 ) -> None:
     """Shells with and without $'...' disagree where that string ends: refuse to guess."""
     command = "printf '%s\\n' $'it\\'s ${VAR:who}'"
-    result = apply(tmp_path, shell_task("a", {"create": command}), var=["who=x"])
+    result = apply_with(tmp_path, shell_task("a", {"create": command}), var=["who=x"])
     task = result["tasks"]["a"]
     assert task["status"] == "failed"
     assert "spec.create" in task["error"] and "$'" in task["error"]
@@ -123,21 +107,21 @@ def test_an_escaped_quote_before_the_reference_in_ansi_c_quotes_is_refused(
 
 def test_a_subshell_inside_a_command_substitution_in_double_quotes(tmp_path: Path) -> None:
     command = 'echo "$( (true); echo ${VAR:who2} )"'
-    result = apply(tmp_path, shell_task("s", {"create": command}), var=["who2=x;touch PWNED2"])
+    result = apply_with(tmp_path, shell_task("s", {"create": command}), var=["who2=x;touch PWNED2"])
     assert pwned(tmp_path) == []
     assert result["tasks"]["s"]["outputs"]["stdout"] == "x;touch PWNED2"
 
 
 def test_arithmetic_and_nested_substitutions_keep_their_context(tmp_path: Path) -> None:
     command = 'echo "$(echo $((1 + (2))) "$(echo x | (cat))" ${VAR:who})"'
-    result = apply(tmp_path, shell_task("s", {"create": command}), var=["who=y;touch PWNED"])
+    result = apply_with(tmp_path, shell_task("s", {"create": command}), var=["who=y;touch PWNED"])
     assert pwned(tmp_path) == []
     assert result["tasks"]["s"]["outputs"]["stdout"] == "3 x y;touch PWNED"
 
 
 def test_a_case_inside_a_command_substitution_is_refused(tmp_path: Path) -> None:
     command = 'echo "$(case a in a) echo ${VAR:who};; esac)"'
-    result = apply(tmp_path, shell_task("k", {"create": command}), var=["who=x;touch PWNED"])
+    result = apply_with(tmp_path, shell_task("k", {"create": command}), var=["who=x;touch PWNED"])
     assert pwned(tmp_path) == []
     task = result["tasks"]["k"]
     assert task["status"] == "failed"
@@ -158,7 +142,7 @@ def test_a_sensitive_value_is_masked_in_every_quoted_form(tmp_path: Path) -> Non
             '# ${VAR:pw}\necho "${VAR:pw}" >&2; exit 3',
         ],
     }
-    result = apply(tmp_path, shell_task("p", spec), var=[f"pw={SECRET}"])
+    result = apply_with(tmp_path, shell_task("p", spec), var=[f"pw={SECRET}"])
     task = result["tasks"]["p"]
     assert task["status"] in ("failed", "rolled_back")
     shown = opus(tmp_path, "state", "show", "p", "--state", "sqlite:///s.db", "-o", "json")
