@@ -34,12 +34,8 @@ def seconds(value: Any, *, zero: bool = False) -> float:
     return float(value)
 
 
-def _task_timeout(value: Any) -> float:
-    return seconds(value)
-
-
 def _lock_timeout(value: Any) -> float:
-    return seconds(value, zero=True)
+    return seconds(value, zero=True)  # 0: do not wait
 
 
 def _string(value: Any) -> str:
@@ -101,7 +97,7 @@ SETTINGS: dict[str, Setting] = {
     "values": Setting(_strings, "values_files"),
     "group_limits": Setting(_limits, "group_limits"),
     "lock_timeout": Setting(_lock_timeout, "lock_timeout"),
-    "task_timeout": Setting(_task_timeout, "task_timeout"),
+    "task_timeout": Setting(seconds, "task_timeout"),
     "keep_going": Setting(_boolean, "keep_going"),
     "progress": Setting(_boolean, "progress"),
     "refresh": Setting(_boolean, "refresh"),

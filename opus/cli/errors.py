@@ -159,9 +159,19 @@ def _json_error(message: str, code: int, ctx: click.Context | None = None) -> No
     ctx = ctx or click.get_current_context(silent=True)
     while ctx is not None and "output" not in ctx.params:
         ctx = ctx.parent
-    if ctx is None or ctx.params.get("output") != "json":
-        return
-    click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
+    if ctx is not None and ctx.params.get("output") == "json":
+        _error_on_stdout("json", message, code)
+
+
+def _error_on_stdout(output: str | None, message: str, code: int) -> None:
+    """The error as ``-o json`` (an ``{"ok": false, ...}`` object) or ``-o ndjson`` (an
+    ``error`` event) writes it on stdout; nothing for other outputs."""
+    if output == "json":
+        click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
+    elif output == "ndjson":
+        from .events import EventStream
+
+        EventStream().error(message, code)
 
 
 def output_in(args: list[str]) -> str | None:
@@ -185,14 +195,7 @@ def early_error(exc: OpusError, args: list[str]) -> None:
     fails to load while the command is looked up), on stdout too when ``args`` ask for
     ``-o json`` (an ``{"ok": false, ...}`` object) or ``-o ndjson`` (an ``error`` event),
     as for any other run that could not start."""
-    output = output_in(args)
-    code = exit_code_for(exc)
-    if output == "json":
-        click.echo(json.dumps({"ok": False, "error": cli_message(exc), "exit_code": code}))
-    elif output == "ndjson":
-        from .events import EventStream
-
-        EventStream().error(cli_message(exc), code)
+    _error_on_stdout(output_in(args), cli_message(exc), exit_code_for(exc))
 
 
 def handle_errors(func: F) -> F:
