@@ -183,7 +183,7 @@ class Engine:
         graph = validate(
             task_list, command, action, context, registry, variables, prefixes, commands
         )
-        selected = graph.select(targets, excludes)
+        selected = graph.select(targets, excludes, teardown=action == Action.DELETE)
         # every manifest task is in the graph unless a scope left some out: no set per task
         names: Collection[str] = (
             graph.tasks.keys() if not graph.out_of_scope else {t.name for t in task_list}

@@ -113,8 +113,15 @@ class TaskGraph:
                 stack.extend(edges.get(name, ()))
         return seen
 
-    def select(self, targets: Sequence[str] = (), excludes: Sequence[str] = ()) -> TaskGraph:
-        """Keep ``targets`` and what they depend on, minus ``excludes`` and what depends on them."""
+    def select(
+        self, targets: Sequence[str] = (), excludes: Sequence[str] = (), *, teardown: bool = False
+    ) -> TaskGraph:
+        """Keep ``targets`` and what they depend on, minus ``excludes`` and what depends on them.
+
+        With ``teardown`` (a delete) the closures turn round, as deleting goes the other way:
+        ``targets`` and what depends on them (which would be left pointing at nothing), minus
+        ``excludes`` and what they depend on (which they still need).
+        """
         for argument, names in (("targets", targets), ("excludes", excludes)):
             for name in names:
                 if name not in self.tasks:
@@ -123,11 +130,14 @@ class TaskGraph:
                     )
         if not targets and not excludes:
             return self  # everything: the graph as it is (no copy per task)
+        needs, needed_by = self.dependencies, self.dependents
+        if teardown:
+            needs, needed_by = needed_by, needs
         keep = set(self.tasks)
         if targets:
-            keep = self.closure(targets, self.dependencies)
+            keep = self.closure(targets, needs)
         if excludes:
-            keep -= self.closure(excludes, self.dependents)
+            keep -= self.closure(excludes, needed_by)
         return self.subset(keep)
 
 

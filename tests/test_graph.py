@@ -118,6 +118,20 @@ def test_select_targets_and_excludes() -> None:
         graph.select(targets=["zz"])
 
 
+def test_a_teardown_selects_the_other_way() -> None:
+    tasks = [
+        make_task("a"),
+        make_task("b", dependencies=[{"tasks": ["a"]}]),
+        make_task("c", dependencies=[{"tasks": ["b"]}]),
+        make_task("d"),
+    ]
+    graph = build_graph(tasks, "delete", "dev")
+    assert sorted(graph.select(targets=["b"], teardown=True).tasks) == ["b", "c"]
+    assert sorted(graph.select(excludes=["b"], teardown=True).tasks) == ["c", "d"]
+    assert sorted(graph.select(targets=["a"], excludes=["c"], teardown=True).tasks) == []
+    assert sorted(graph.select(targets=["a", "d"], excludes=["c"], teardown=True).tasks) == ["d"]
+
+
 def test_ten_thousand_tasks_build_fast_enough_to_be_linear() -> None:
     # not a timing assertion: a quadratic graph builder would take minutes here
     tasks = [

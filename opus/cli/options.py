@@ -120,7 +120,7 @@ manifest_options = _compose(
         multiple=True,
         metavar="TASK",
         shell_complete=complete_task_names,
-        help="Only this task and what it depends on (repeatable).",
+        help="Only this task and what it depends on; for delete, what depends on it (repeatable).",
     ),
     click.option(
         "--exclude",
@@ -128,7 +128,8 @@ manifest_options = _compose(
         multiple=True,
         metavar="TASK",
         shell_complete=complete_task_names,
-        help="Leave out this task and what depends on it (repeatable).",
+        help="Leave out this task and what depends on it; for delete, what it depends on "
+        "(repeatable).",
     ),
     click.option(
         "--disable-plugin",

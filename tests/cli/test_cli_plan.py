@@ -163,6 +163,47 @@ def test_target_and_exclude_select_what_apply_runs(applied: Path) -> None:
     assert (applied / "out" / "a.txt").read_text() == "two"
 
 
+def test_delete_target_takes_what_depends_on_it_and_leaves_what_it_needs(applied: Path) -> None:
+    """Deleting goes the other way: --target a also deletes b (it reads a's output), never
+    what a needs; --exclude b keeps b and a (b still needs it)."""
+    # a <- b (b depends on a); c on its own; d depends on b
+    write_manifest(
+        applied / "t.yaml",
+        [
+            hello("a", "one"),
+            hello("b", "${VAR:a:sha256}", dependencies=[{"tasks": ["a"]}]),
+            hello("c", "see"),
+            hello("d", "${VAR:b:sha256}"),
+        ],
+    )
+    assert invoke(applied, "apply", "-f", "t.yaml", "--state", state_url(applied)).returncode == 0
+    code, lines = plan(applied, "--destroy", "--target", "b")
+    assert code == 3
+    assert [line for line in lines if line.startswith("  ")] == ["  - delete d", "  - delete b"]
+    assert "Left out by --target/--exclude: a, c" in lines
+    graph = invoke(
+        applied, "graph", "-f", "t.yaml", "--command", "delete", "--target", "b", "--format",
+        "text",
+    )  # fmt: skip
+    assert graph.returncode == 0 and "a" not in graph.stdout.split() and "d" in graph.stdout
+    result = invoke(
+        applied, "delete", "-f", "t.yaml", "--state", state_url(applied), "--exclude", "b",
+        "--yes", "-o", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    deleted = {n for n, t in json.loads(result.stdout)["tasks"].items() if t["status"] == "done"}
+    assert deleted == {"c", "d"}
+    assert (applied / "out" / "a.txt").exists() and (applied / "out" / "b.txt").exists()
+    result = invoke(
+        applied, "delete", "-f", "t.yaml", "--state", state_url(applied), "--target", "b",
+        "--yes", "-o", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)["tasks"]) == {"b", "d"}
+    assert (applied / "out" / "a.txt").read_text() == "one"
+    assert not (applied / "out" / "b.txt").exists()
+
+
 def test_plan_destroy_shows_what_delete_removes(applied: Path) -> None:
     write_manifest(
         applied / "t.yaml",
