@@ -41,6 +41,17 @@ def sensitive_keys(
     return set(registry.get(api_version).sensitive_outputs)
 
 
+def masked_outputs(
+    api_version: str, outputs: Mapping[str, Any], registry: ProcessorRegistry
+) -> dict[str, Any]:
+    """``outputs`` with the values of sensitive keys (:func:`sensitive_keys`) as ``***``."""
+    shown = dict(outputs)
+    for key in sensitive_keys(api_version, shown, registry):
+        if key in shown:
+            shown[key] = MASK
+    return shown
+
+
 def recorded_outputs(
     state: StateBackend,
     registry: ProcessorRegistry,
@@ -57,12 +68,9 @@ def recorded_outputs(
         raise OutputError(
             f"no task {name!r} is recorded in context {context!r}{_hint(name, names)}"
         )
-    outputs = dict(record.outputs)
-    if not show_sensitive:
-        for key in sensitive_keys(record.api_version, outputs, registry):
-            if key in outputs:
-                outputs[key] = MASK
-    return outputs
+    if show_sensitive:
+        return dict(record.outputs)
+    return masked_outputs(record.api_version, record.outputs, registry)
 
 
 def output_value(outputs: Mapping[str, Any], name: str, key: str) -> Any:

@@ -31,9 +31,15 @@ class Token(TaskProcessor):
     def rollback(self, task, ctx):
         return None
 
+class ReadableToken(Token):
+    api_version = "readable-token/v1"
+
+    def read(self, task, ctx):
+        return self.create(task, ctx)
+
 @hookimpl
 def opus_register_processors():
-    return [Token]
+    return [Token, ReadableToken]
 """
 
 
@@ -82,6 +88,44 @@ def test_output_prints_recorded_outputs_and_masks_sensitive_ones(tmp_path) -> No
     assert unknown_processor.stdout.splitlines() == ["token = ***", "user = ***"]
     other_context = opus(tmp_path, "output", "a")
     assert other_context.returncode == 2 and "context 'default'" in other_context.stderr
+
+
+def test_sensitive_outputs_are_masked_wherever_the_cli_prints_outputs(tmp_path) -> None:
+    """apply -o json/ndjson, state show, state list -o json and import print *** for an
+    output the processor marks sensitive; opus output and state --show-sensitive show it."""
+    token = {"apiVersion": "token/v1", "kind": "Token", "metadata": {"name": "tok"},
+             "spec": {"user": "ann"}}  # fmt: skip
+    manifest = write_manifest(tmp_path / "t.yaml", [token, hello("a", tmp_path / "a.txt", "A")])
+    applied = opus(tmp_path, "apply", "-f", str(manifest), "-o", "json")
+    assert applied.returncode == 0, applied.stderr
+    tasks = json.loads(applied.stdout)["tasks"]
+    assert tasks["tok"]["outputs"] == {"token": "***", "user": "ann"}
+    assert tasks["a"]["outputs"]["size"] == 1, "outputs nobody marks sensitive are shown"
+    again = opus(tmp_path, "apply", "-f", str(manifest), "-o", "ndjson")
+    events = [json.loads(line) for line in again.stdout.splitlines()]
+    done = [e for e in events if e["event"] == "task_done" and e["task"] == "tok"]
+    assert done and done[0]["outputs"] == {"token": "***", "user": "ann"}
+    for args in (("state", "show", "tok"), ("state", "show", "tok", "-o", "json"),
+                 ("state", "list", "-o", "json")):  # fmt: skip
+        shown = opus(tmp_path, *args)
+        assert shown.returncode == 0, shown.stderr
+        assert "s3cret" not in shown.stdout and "***" in shown.stdout, args
+    record = json.loads(opus(tmp_path, "state", "show", "tok", "-o", "json").stdout)
+    assert record["outputs"] == {"token": "***", "user": "ann"}
+    revealed = opus(tmp_path, "state", "show", "tok", "-o", "json", "--show-sensitive")
+    assert json.loads(revealed.stdout)["outputs"]["token"] == "s3cret-ann"
+    listed = opus(tmp_path, "state", "list", "-o", "json", "--show-sensitive")
+    assert "s3cret-ann" in listed.stdout
+    assert "s3cret" not in opus(tmp_path, "plan", "-f", str(manifest), "-o", "json").stdout
+
+    readable = {**token, "apiVersion": "readable-token/v1", "metadata": {"name": "found"}}
+    manifest = write_manifest(tmp_path / "t.yaml", [token, readable])
+    imported = opus(tmp_path, "import", "found", "-f", str(manifest))
+    assert imported.returncode == 0, imported.stderr
+    assert "  token = ***" in imported.stdout.splitlines() and "s3cret" not in imported.stdout
+    assert opus(tmp_path, "state", "rm", "found", "--yes").returncode == 0
+    imported = opus(tmp_path, "import", "found", "-f", str(manifest), "-o", "json")
+    assert json.loads(imported.stdout)["tasks"]["found"]["outputs"]["token"] == "***"
 
 
 # -- import ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from ..hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from ..model import RunResult, Task, TaskOutcome
+    from ..registry import ProcessorRegistry
 
 SCHEMA = "opus.events/v1"
 
@@ -28,6 +29,19 @@ class EventStream:
         self._lock = threading.Lock()
         self._seq = 0
         self.run_id: str | None = None
+        self._registry: ProcessorRegistry | None = None
+
+    def mask_outputs(self, registry: ProcessorRegistry) -> None:
+        """Write the outputs ``registry``'s processors mark sensitive as ``***``."""
+        self._registry = registry
+
+    def _outcome(self, task: Task, outcome: TaskOutcome) -> dict[str, Any]:
+        data = outcome.to_dict()
+        if self._registry is not None and outcome.outputs:
+            from ..outputs import masked_outputs
+
+            data["outputs"] = masked_outputs(task.api_version, outcome.outputs, self._registry)
+        return data
 
     @property
     def stream(self) -> IO[str]:
@@ -70,12 +84,12 @@ class EventStream:
 
     @hookimpl
     def opus_task_done(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
-        self.emit("task_done", task=task.name, **outcome.to_dict())
+        self.emit("task_done", task=task.name, **self._outcome(task, outcome))
 
     @hookimpl
     def opus_task_failed(self, task: Task, ctx: Any, outcome: TaskOutcome) -> None:
         event = "task_skipped" if outcome.status == "skipped" else "task_failed"
-        self.emit(event, task=task.name, **outcome.to_dict())
+        self.emit(event, task=task.name, **self._outcome(task, outcome))
 
     @hookimpl
     def opus_run_finish(self, result: RunResult) -> None:

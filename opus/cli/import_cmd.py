@@ -34,18 +34,23 @@ def import_(
     """Record task NAME as applied from what exists (its processor's `read`), creating
     nothing. Refused when NAME is already in state or what exists differs from its spec."""
     from ..engine import Engine
+    from ..outputs import masked_outputs
     from .inputs import combine, read_inputs
 
     confirm_change(session, "import", context, assume_yes)
     inputs = read_inputs(files, context, var_pairs, values_files)
     if inputs.problems:
         raise combine(inputs.problems)
-    with Engine(state=state_url, plugins=session.plugins()) as engine:
+    plugins = session.plugins()
+    with Engine(state=state_url, plugins=plugins) as engine:
         outcome = engine.import_task(name, inputs.tasks, context, inputs.variables)
+    api_version = next((t.api_version for t in inputs.tasks if t.name == name), "")
+    outputs = masked_outputs(api_version, outcome.outputs, plugins.processors())
     if output == "json":
-        click.echo(json.dumps({"context": context, "tasks": {name: outcome.to_dict()}}))
+        data = {**outcome.to_dict(), "outputs": outputs}
+        click.echo(json.dumps({"context": context, "tasks": {name: data}}))
         return
     click.echo(f"imported {name} into context {context}")
-    for key in sorted(outcome.outputs):
-        value = outcome.outputs[key]
+    for key in sorted(outputs):
+        value = outputs[key]
         click.echo(f"  {key} = {value if isinstance(value, str) else json.dumps(value)}")

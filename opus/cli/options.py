@@ -236,6 +236,14 @@ def yes_option(
     )
 
 
+#: ``--show-sensitive``: print output values the processor marks sensitive (``***`` otherwise)
+show_sensitive_option = click.option(
+    "--show-sensitive",
+    is_flag=True,
+    help="Show output values the processor marks sensitive (masked as *** otherwise).",
+)
+
+
 def output_option(*choices: str) -> Callable[[Any], Any]:
     """``--output/-o`` with the first choice as default."""
     return click.option(

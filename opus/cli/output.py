@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ..model import RunResult, TaskOutcome
+    from ..registry import ProcessorRegistry
 
 COLUMNS = ("task", "action", "status", "duration", "error")
 
@@ -152,9 +153,24 @@ def drift_reason(outcome: TaskOutcome) -> str:
     return "; ".join(reasons) or "unknown reason"
 
 
-def print_json(result: RunResult, gaps: Mapping[str, str]) -> None:
-    """One JSON object; tasks a processor could not answer for carry ``"unknown"``."""
+def print_json(
+    result: RunResult,
+    gaps: Mapping[str, str],
+    api_versions: Mapping[str, str],
+    registry: ProcessorRegistry,
+) -> None:
+    """One JSON object; tasks a processor could not answer for carry ``"unknown"``.
+
+    Outputs the task's processor (``api_versions``: task name to apiVersion) marks sensitive
+    are ``***``, every output of a task not in ``api_versions`` too (``opus output
+    --show-sensitive`` prints them).
+    """
+    from ..outputs import masked_outputs
+
     data = result.to_dict()
+    for name, task in data["tasks"].items():
+        if task["outputs"]:
+            task["outputs"] = masked_outputs(api_versions.get(name, ""), task["outputs"], registry)
     for name, why in gaps.items():
         data["tasks"][name]["unknown"] = why
     click.echo(json.dumps(data, default=str))

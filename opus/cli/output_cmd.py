@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .errors import handle_errors
-from .options import context_option, output_option, state_option
+from .options import context_option, output_option, show_sensitive_option, state_option
 from .session import Session
 
 
@@ -22,11 +22,7 @@ def _text(value: Any) -> str:
 @context_option
 @state_option
 @output_option("text", "json")
-@click.option(
-    "--show-sensitive",
-    is_flag=True,
-    help="Show values the processor marks sensitive (masked as *** otherwise).",
-)
+@show_sensitive_option
 @click.pass_obj
 @handle_errors
 def output(

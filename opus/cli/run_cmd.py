@@ -174,6 +174,7 @@ def _execute(
         if reporter is not None:
             plugins.register(reporter, name="cli-progress")
         if events is not None:
+            events.mask_outputs(plugins.processors())
             plugins.register(events, name="cli-events")
         prune = opts.prune and not (opts.targets or opts.excludes)
         if saved is not None:
@@ -229,7 +230,7 @@ def _execute(
 
         write_report(from_result(result, graph), report_path, "--report")
     if opts.output == "json":
-        print_json(result, gaps)
+        print_json(result, gaps, {n: t.api_version for n, t in tasks.items()}, plugins.processors())
     elif opts.output == "markdown":
         from .markdown import render_markdown
 

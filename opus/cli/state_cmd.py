@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,9 +15,19 @@ from ..errors import CommandError, NotFoundError
 from ..state.base import StateBackend, pid_alive, this_host
 from .confirm import confirm_change, confirm_every_context
 from .errors import EXIT_FAILED, handle_errors
-from .options import Seconds, context_option, output_option, state_option, yes_option
+from .options import (
+    Seconds,
+    context_option,
+    output_option,
+    show_sensitive_option,
+    state_option,
+    yes_option,
+)
 from .output import console_for
 from .session import Session
+
+if TYPE_CHECKING:
+    from ..model import TaskState
 
 
 def when(timestamp: float | None) -> str:
@@ -65,18 +75,32 @@ def state() -> None:
     """Inspect and repair recorded task state."""
 
 
+def _record_dict(session: Session, record: TaskState, show_sensitive: bool) -> dict[str, Any]:
+    """A record as a dict, its sensitive outputs masked unless ``show_sensitive``."""
+    data = record.to_dict()
+    if not show_sensitive:
+        from ..outputs import masked_outputs
+
+        registry = session.plugins().processors()
+        data["outputs"] = masked_outputs(record.api_version, record.outputs, registry)
+    return data
+
+
 @state.command("list")
 @context_option
 @state_option
 @output_option("text", "json")
+@show_sensitive_option
 @click.pass_obj
 @handle_errors
-def state_list(session: Session, context: str, state_url: str, output: str) -> None:
-    """Every task recorded in a context."""
+def state_list(
+    session: Session, context: str, state_url: str, output: str, show_sensitive: bool
+) -> None:
+    """Every task recorded in a context (JSON: whole records, sensitive outputs masked)."""
     with open_state(session, state_url) as backend:
         records = backend.list_records(context)
     if output == "json":
-        _json([r.to_dict() for r in records])
+        _json([_record_dict(session, r, show_sensitive) for r in records])
         return
     if not records:
         click.echo(f"no tasks recorded in context {context}")
@@ -93,18 +117,21 @@ def state_list(session: Session, context: str, state_url: str, output: str) -> N
 @context_option
 @state_option
 @output_option("text", "json")
+@show_sensitive_option
 @click.pass_obj
 @handle_errors
-def state_show(session: Session, name: str, context: str, state_url: str, output: str) -> None:
-    """One task's stored record."""
+def state_show(
+    session: Session, name: str, context: str, state_url: str, output: str, show_sensitive: bool
+) -> None:
+    """One task's stored record (sensitive outputs masked)."""
     with open_state(session, state_url) as backend:
         record = backend.get(context, name)
     if record is None:
         raise NotFoundError(f"no task {name!r} in the state of context {context!r}")
+    data = _record_dict(session, record, show_sensitive)
     if output == "json":
-        _json(record.to_dict())
+        _json(data)
         return
-    data = record.to_dict()
     for key in ("created_at", "updated_at"):
         data[key] = when(data[key])
     _table(
