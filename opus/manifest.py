@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import yamlsafe
 from .collector import paused
 from .errors import ManifestError, OpusError, ValidationErrors
-from .model import Task
+from .model import TOP_LEVEL_KEYS, Task, unknown_top_level
 from .yamlsafe import YamlProblem, documents
 
 if TYPE_CHECKING:
@@ -96,8 +96,10 @@ def _documents(
 def collect_file(
     path: str | Path, loader: type[Any] | None = None, *, cache: ParseCache | None = DEFAULT_CACHE
 ) -> tuple[list[Task], list[OpusError]]:
-    """The valid tasks of one file and the problems of the others (a document may be a
-    list of tasks). ``cache``: a :class:`~opus.parsecache.ParseCache`, ``None`` for none,
+    """The tasks of one file and every problem found in it (a document may be a list of
+    tasks). A document whose only fault is an unknown top-level key is a task too, without
+    that key, so that its spec is checked in the same pass; its problem is listed, so
+    nothing runs. ``cache``: a :class:`~opus.parsecache.ParseCache`, ``None`` for none,
     by default the one the environment asks for."""
     path = Path(path)
     tasks: list[Task] = []
@@ -108,8 +110,13 @@ def collect_file(
             for item in items:
                 if item is None:
                     continue
+                source = f"{path}:{line}"
+                unknown = unknown_top_level(item, source=source)
+                if unknown is not None and isinstance(item, Mapping):
+                    problems.append(unknown)  # and the rest still checked in this pass
+                    item = {k: v for k, v in item.items() if k in TOP_LEVEL_KEYS}
                 try:
-                    tasks.append(Task.from_manifest(item, source=f"{path}:{line}"))
+                    tasks.append(Task.from_manifest(item, source=source))
                 except ManifestError as exc:
                     problems.append(exc)
     except ManifestError as exc:  # unreadable file or invalid YAML: stop reading this file
@@ -128,7 +135,8 @@ def load_file(path: str | Path, *, cache: ParseCache | None = DEFAULT_CACHE) -> 
 def collect_tasks(
     paths: Iterable[str | Path], *, cache: ParseCache | None = DEFAULT_CACHE
 ) -> tuple[list[Task], list[OpusError]]:
-    """The valid tasks of every file and every problem found, so that callers can report
+    """The tasks of every file (see :func:`collect_file`) and every problem found, so
+    that callers, who run nothing while there are problems, can report
     manifest problems together with the graph and variable problems of the other tasks.
 
     Parsed files are kept in ``cache`` (by default the one the environment asks for, see

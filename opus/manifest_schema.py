@@ -15,9 +15,6 @@ from .names import NAME_PATTERN, RULE
 from .specschema import MESSAGE_KEY
 from .variables import WHOLE_REFERENCE
 
-#: The keys a task manifest may have at the top level.
-TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
-
 #: The keys ``metadata`` may have.
 METADATA_KEYS = (
     "name",

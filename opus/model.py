@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from .variables import Reference
 
 #: The keys a task manifest may have at the top level.
-_TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
+TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
 
-_TOP_LEVEL_SET = frozenset(_TOP_LEVEL_KEYS)
+_TOP_LEVEL_SET = frozenset(TOP_LEVEL_KEYS)
 
 #: Statuses a task can end a run with.
 STATUSES: tuple[str, ...] = tuple(str(s) for s in Status)
@@ -78,6 +78,25 @@ def _plain(task: Task) -> bool:
         and task.api_version != ""
         and task.kind != ""
         and (name is None or (type(name) is str and name != ""))
+    )
+
+
+def unknown_top_level(doc: Any, *, source: str | None = None) -> ManifestError | None:
+    """The problem with a manifest mapping's unknown top-level keys ("did you mean"), if any."""
+    if not isinstance(doc, Mapping) or _TOP_LEVEL_SET.issuperset(doc):
+        return None
+    from .specschema import suggest
+
+    unknown = sorted(str(k) for k in set(doc) - _TOP_LEVEL_SET)
+    hints = "".join(suggest(k, TOP_LEVEL_KEYS) for k in unknown)
+    metadata = doc.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    return ManifestError(
+        f"unknown top-level key(s): {', '.join(unknown)}{hints} "
+        f"(allowed: {', '.join(TOP_LEVEL_KEYS)})",
+        file=source,
+        task=name,
+        field=unknown[0],
     )
 
 
@@ -210,18 +229,9 @@ class Task:
                 file=source,
                 field="metadata.name",
             )
-        if not _TOP_LEVEL_SET.issuperset(doc):
-            unknown = sorted(str(k) for k in set(doc) - _TOP_LEVEL_SET)
-            from .specschema import suggest
-
-            hints = "".join(suggest(k, _TOP_LEVEL_KEYS) for k in unknown)
-            raise ManifestError(
-                f"unknown top-level key(s): {', '.join(unknown)}{hints} "
-                f"(allowed: {', '.join(_TOP_LEVEL_KEYS)})",
-                file=source,
-                task=name,
-                field=unknown[0],
-            )
+        unknown_keys = unknown_top_level(doc, source=source)
+        if unknown_keys is not None:
+            raise unknown_keys
         spec = doc.get("spec")
         return cls(
             api_version=doc["apiVersion"],

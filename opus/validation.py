@@ -335,7 +335,12 @@ def validate(
     tasks, problems = check_metadata(tasks, commands)
     problems += check_unique_names(tasks)
     graph = build_graph(tasks, command, context, problems, prefixes)
-    problems += check_specs(graph.tasks.values(), registry)
+    # a duplicate's other definitions have their specs checked too: fixing the name then
+    # shows no problem that was there all along
+    in_graph = graph.tasks
+    shadowed = [t for t in tasks if t.name in in_graph and in_graph[t.name] is not t]
+    problems += check_specs([*shadowed, *in_graph.values()] if shadowed else in_graph.values(),
+                            registry)  # fmt: skip
     problems += check_tasks(graph, registry, action, variables, prefixes=prefixes)
     if problems:
         raise _combine(problems)

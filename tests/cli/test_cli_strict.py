@@ -229,3 +229,17 @@ def test_an_api_version_that_is_not_a_string_is_not_called_missing(tmp_path: Pat
     assert result.returncode == 2
     assert "field 'apiVersion': 'apiVersion' must be a string, not int 1" in result.stderr
     assert "missing" not in result.stderr
+
+
+def test_an_unknown_top_level_key_or_a_duplicate_hides_no_spec_problem(tmp_path: Path) -> None:
+    """One pass lists them all: a document with a misspelt top-level key still has its spec
+    checked, and so does every definition of a duplicated name, not only the last."""
+    misspelt = {**task("hello-world/v1", "a", {"pth": "x"}), "spek": {}}
+    first_b = task("hello-world/v1", "b", {"path": "out/b.txt", "contnt": "x"})
+    second_b = hello("b")
+    err = refused(tmp_path, misspelt, first_b, second_b)
+    assert "field 'spek': unknown top-level key(s): spek (did you mean 'spec'?)" in err
+    assert "task 'a', field 'spec.pth': unknown key 'pth' (did you mean 'path'?)" in err
+    assert "field 'metadata.name': duplicate task name 'b'" in err
+    assert "task 'b', field 'spec.contnt': unknown key 'contnt' (did you mean 'content'?)" in err
+    assert err.startswith("error: 4 problems found:")
