@@ -233,3 +233,20 @@ def test_a_malformed_var_leaves_the_good_ones_defined(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "'foo' in --var: expected NAME=VALUE" in proc.stderr
     assert "not defined" not in proc.stderr, proc.stderr
+
+
+def test_a_variable_missing_because_a_values_file_is_broken_says_so(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: h}\n"
+        "spec: {path: out/h.txt, content: '${VAR:greeting}'}\n"
+    )
+    (tmp_path / "values.yaml").write_text("greeting: [unclosed\n")
+    proc = run_opus(tmp_path, "plan", "-f", "t.yaml", "--values", "values.yaml", plugins=())
+    assert proc.returncode == 2
+    assert "values.yaml:2: invalid YAML" in proc.stderr
+    assert (
+        "variable 'greeting' is not defined (set it with --var or --values) (reference "
+        "${VAR:greeting}); it may be in values.yaml, which could not be read"
+    ) in proc.stderr
+    fine = run_opus(tmp_path, "plan", "-f", "t.yaml", "--var", "greeting=hi", plugins=())
+    assert fine.returncode == 3 and "could not be read" not in fine.stderr

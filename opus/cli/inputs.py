@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
-from ..errors import ConfigError, OpusError, ValidationErrors
+from ..errors import ConfigError, OpusError, ValidationErrors, VariableError
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -22,6 +22,8 @@ class Inputs(NamedTuple):
     tasks: list[Task]
     variables: dict[str, Any]
     problems: Sequence[OpusError] = ()
+    #: Values files and ``--var`` pairs that could not be read (their variables are missing).
+    unread: Sequence[str] = ()
 
 
 def read_inputs(
@@ -36,20 +38,23 @@ def read_inputs(
         raise ConfigError("no task manifests given (use -f PATH)")
     problems: list[OpusError] = []
     variables: dict[str, Any] = {}
+    unread: list[str] = []
     for path in values_files:
         try:
             variables.update(load_values(path, context))
         except OpusError as exc:
             problems.append(exc)
+            unread.append(str(path))
     for pair in var_pairs:  # one bad --var must not hide the others (then "not defined")
         try:
             variables.update(parse_assignments((pair,)))
         except OpusError as exc:
             problems.append(exc)
+            unread.append(f"--var {pair.partition('=')[0]}")
     tasks, bad = collect_tasks(files, cache=manifest_cache())
     if not tasks and not bad:
         click.echo(f"warning: no tasks found in {', '.join(files)}", err=True)
-    return Inputs(tasks, variables, problems + bad)
+    return Inputs(tasks, variables, problems + bad, unread)
 
 
 def manifest_cache() -> ParseCache | None:
@@ -100,7 +105,17 @@ def check(
             keep=True,  # the run that follows, of these very tasks, is not checked again
         )
     except OpusError as exc:
-        problems += problems_of(exc)
+        problems += [_unread_hint(p, inputs.unread) for p in problems_of(exc)]
     if problems:
         raise combine(problems)
     return graph
+
+
+def _unread_hint(problem: OpusError, unread: Sequence[str]) -> OpusError:
+    """A "variable is not defined" problem says which unreadable inputs may define it."""
+    if not unread or type(problem) is not VariableError or problem.argument != "variables":
+        return problem
+    return VariableError(
+        f"{problem}; it may be in {', '.join(unread)}, which could not be read",
+        argument=problem.argument,
+    )
