@@ -24,8 +24,8 @@ Callback = Callable[[bool], None]
 class Cancellation:
     """A flag the core sets when it gives up on an action, plus callbacks to run then.
 
-    Pickling gives a fresh, unset object: an action running in another process (the Dask
-    executor) cannot be cancelled through it.
+    Pickling gives a fresh, unset object: an executor that runs actions in another process
+    cancels the copy there itself (the Dask executor does, see :mod:`opus.executors.dask`).
     """
 
     __slots__ = ("_event", "_set", "_callbacks", "reason")

@@ -6,6 +6,7 @@ cancellation) and shell commands that sleep for an hour, through ``python -m opu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -286,6 +287,35 @@ def test_a_second_interrupt_exits_130_at_once_and_kills_shell_groups(
     assert [r["status"] for r in json.loads(runs.stdout)] == ["interrupted"]
     lock = run_opus(tmp_path, "state", "unlock", "--state", "sqlite:///s.db", plugins=())
     assert "is not locked" in lock.stdout
+
+
+@pytest.mark.slow
+def test_a_second_interrupt_kills_a_shell_command_running_on_a_dask_worker(tmp_path: Path) -> None:
+    pytest.importorskip("opus_shell", reason="needs the opus-shell plugin installed")
+    pytest.importorskip("distributed", reason="needs the dask extra installed")
+    doc = shell_task("sh", "sleep 3600 & echo $! > child.pid; echo $$ > sh.pid; wait")
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))
+    child = start(tmp_path, "apply", "-f", "t.yaml", "--state", "sqlite:///s.db",
+                  "--executor", "dask://?processes=1")  # fmt: skip
+    try:
+        wait_for(lambda: (tmp_path / "child.pid").exists(), timeout=60)
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert child.poll() is None, "the first interrupt waits for running tasks"
+        child.send_signal(signal.SIGINT)
+        out, err = finish(child, timeout=15)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    pids = [int((tmp_path / name).read_text()) for name in ("sh.pid", "child.pid")]
+    try:
+        assert child.returncode == 130, err
+        for pid in pids:  # the command's group, started by the worker process
+            wait_for(lambda pid=pid: not pid_alive(pid), timeout=5)
+    finally:
+        for pid in pids:  # leave nothing behind when the test fails
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.slow

@@ -25,6 +25,12 @@ What a worker needs to find processors is shipped with every call as one pickled
 hand-registered processors) and turned into a per-process cached
 :class:`~opus.plugins.Plugins`. Processors registered by hand travel by value, so a class
 defined in a script or a test module works on a worker that cannot import it.
+
+Cancellation crosses the process boundary: ``ctx.cancelled`` reaches a worker as a fresh
+object, so when the driver cancels an action (a timeout, a second Ctrl-C) the executor
+sends :func:`cancel_on_worker` to every worker (``Client.run``: outside the task threads,
+so a worker whose threads are all busy still gets it), which cancels that action's copy
+there -- ``shell/v1`` then kills its command as it does in the driver's own threads.
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ import pickle
 import socket
 import sys
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import Future
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..cancellation import Cancellation
 from ..errors import ExecutorConfigError, ExecutorError, describe_error
 from .base import Executor
 
@@ -152,6 +161,8 @@ class DaskExecutor(Executor):
         #: Task keys: unique per executor (a random prefix) and per call (a counter).
         self._key_prefix = uuid.uuid4().hex[:8]
         self._key_counter = itertools.count()
+        #: When forced cancellations (opus is exiting) stop waiting to be delivered.
+        self._force_deadline: float | None = None
 
     # -- cluster ----------------------------------------------------------------------------
     @property
@@ -223,6 +234,13 @@ class DaskExecutor(Executor):
         key = f"opus-{ctx.action}-{task.name}-{self._key_prefix}-{next(self._key_counter)}"
         local: Future[Result] = Future()
         local.set_running_or_notify_cancel()
+        cancellation = ctx.cancelled
+        forget = cancellation.add_callback(
+            lambda force: self._cancel_remote(
+                _action_id(key), cancellation.reason or "cancelled", force
+            )
+        )
+        local.add_done_callback(lambda _: forget())
         with self._pending_lock:
             first = not self._pending
             self._pending.append((key, self._env, payload, local, task.name))
@@ -248,6 +266,7 @@ class DaskExecutor(Executor):
                 [digest for digest, _blob in environments],
                 [blob for _digest, blob in environments],
                 list(payloads),
+                [_action_id(k) for k in keys],
                 key=list(keys),
                 pure=False,
                 retries=0,
@@ -263,6 +282,23 @@ class DaskExecutor(Executor):
         # one task's result at a time.
         items = list(zip(remotes, locals_, names, strict=True))
         client.loop.add_callback(_settle_all, client, items)
+
+    def _cancel_remote(self, key: str, reason: str, force: bool) -> None:
+        """Tell the workers that action ``key`` is cancelled (a cancellation callback: runs
+        in the driver thread, so it waits for nothing -- except, with ``force``, up to two
+        seconds in all for the message to be sent before opus exits)."""
+        client = self._client
+        if client is None:
+            return
+        sender = threading.Thread(
+            target=_send_cancel, args=(client, key, reason, force), name="opus-dask-cancel",
+            daemon=True,
+        )  # fmt: skip
+        sender.start()
+        if force:
+            if self._force_deadline is None:
+                self._force_deadline = time.monotonic() + 2.0
+            sender.join(max(0.0, self._force_deadline - time.monotonic()))
 
     def shutdown(self) -> None:
         """Keep the cluster for the engine's next run; :meth:`close` ends it."""
@@ -470,17 +506,62 @@ def plugins_for(key: str, blob: bytes) -> Plugins:
     return plugins
 
 
-def run_on_worker(key: str, env: bytes, payload: bytes) -> tuple[bool, bytes]:
+def _action_id(key: str) -> str:
+    """What finds a running action on its worker: its task key, made into a string that is
+    not a key itself (an argument equal to a key in the graph could be read as a reference)."""
+    return f"cancel:{key}"
+
+
+def _send_cancel(client: Any, key: str, reason: str, force: bool) -> None:
+    try:
+        client.run(cancel_on_worker, key, reason, force, on_error="ignore")
+    except Exception as exc:  # a closed client, a gone cluster: nothing left to stop
+        logger.debug("could not send the cancellation of %s to the workers: %s", key, exc)
+
+
+#: The cancellations of the actions running in this (worker) process, by task key.
+_running: dict[str, Cancellation] = {}
+#: Keys cancelled before their action started here (each worker hears of every
+#: cancellation, so most never start here: only the newest are kept).
+_cancelled_early: OrderedDict[str, tuple[str, bool]] = OrderedDict()
+_EARLY_KEPT = 1024
+_running_lock = threading.Lock()
+
+
+def cancel_on_worker(key: str, reason: str, force: bool) -> bool:
+    """Cancel action ``key`` (an :func:`_action_id`) if it runs in this process (``True``),
+    or as it starts here; what the driver sends every worker with ``Client.run``."""
+    with _running_lock:
+        cancellation = _running.get(key)
+        if cancellation is None:
+            _cancelled_early[key] = (reason, force)
+            while len(_cancelled_early) > _EARLY_KEPT:
+                _cancelled_early.popitem(last=False)
+            return False
+    cancellation.cancel(reason, force=force)
+    return True
+
+
+def run_on_worker(
+    key: str, env: bytes, payload: bytes, action_key: str | None = None
+) -> tuple[bool, bytes]:
     """Run one task action on a worker; returns ``(ok, pickled Result or exception)``.
 
     Errors travel as values so the driver sees the processor's own exception (not a Dask
     wrapper), and so an unpicklable result or exception becomes a clear message.
+    ``action_key`` (:func:`_action_id` of the Dask task key) is how :func:`cancel_on_worker`
+    finds the action.
     """
     name, action = "?", "?"
     try:
         task, ctx = pickle.loads(payload)
         name, action = task.name, ctx.action
-        result = plugins_for(key, env).process_task(task, ctx)
+        if action_key is None:
+            result = plugins_for(key, env).process_task(task, ctx)
+        else:
+            result = _cancellable(
+                action_key, ctx, lambda: plugins_for(key, env).process_task(task, ctx)
+            )
     except BaseException as exc:  # noqa: BLE001 - sent back as the task's error
         try:
             return False, dumps(exc)
@@ -494,6 +575,21 @@ def run_on_worker(key: str, env: bytes, payload: bytes) -> tuple[bool, bytes]:
             f"the Dask worker ({describe_error(exc)})"
         )
         return False, dumps(error)
+
+
+def _cancellable(action_key: str, ctx: TaskContext, act: Any) -> Any:
+    """``act()`` with ``ctx.cancelled`` findable by :func:`cancel_on_worker` meanwhile."""
+    cancellation = ctx.cancelled
+    with _running_lock:
+        early = _cancelled_early.pop(action_key, None)
+        _running[action_key] = cancellation
+    try:
+        if early is not None:
+            cancellation.cancel(early[0], force=early[1])
+        return act()
+    finally:
+        with _running_lock:
+            _running.pop(action_key, None)
 
 
 def dumps(value: object) -> bytes:
