@@ -106,6 +106,14 @@ class OpusGroup(click.Group):
             return make_run_command(name, commands[name])
         return self._plugin_commands(ctx).get(name)
 
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        """``--help``, read after ``-p``/``--disable-plugin``/``--config`` (eager) wherever it
+        stands, so the commands it lists are those of the plugins the command line asks for."""
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.is_eager = False
+        return option
+
     def _fixed(self, name: str) -> click.Command:
         """The fixed subcommand ``name``, imported and added on first use."""
         from .options import add_verbosity
@@ -167,6 +175,7 @@ class OpusGroup(click.Group):
     envvar="OPUS_CONFIG",
     show_envvar=True,
     metavar="FILE",
+    is_eager=True,
     help="Config file (default: ./opus.yaml, or [tool.opus] in ./pyproject.toml).",
 )
 @click.option(
@@ -174,6 +183,7 @@ class OpusGroup(click.Group):
     "disabled",
     multiple=True,
     metavar="NAME",
+    is_eager=True,  # read before --help, which lists the commands plugins add
     help="Do not load this plugin (entry-point or distribution name). Env: OPUS_DISABLE_PLUGINS.",
 )
 @click.option(
@@ -182,6 +192,7 @@ class OpusGroup(click.Group):
     "plugin_modules",
     multiple=True,
     metavar="MODULE",
+    is_eager=True,
     help="Also load this module as a plugin (like pytest -p). Env: OPUS_PLUGINS.",
 )
 @click.version_option(package_name="opus", prog_name="opus")

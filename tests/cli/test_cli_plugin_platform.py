@@ -125,3 +125,20 @@ def test_plugins_lists_everything_and_flags_a_conflict(tmp_path: Path) -> None:
     )
     applied = run(tmp_path, "-p", "greeter", "-p", "rival", "apply", "-f", "t.yaml")
     assert applied.returncode == 2 and "claimed by two processors" in applied.stderr
+
+
+def test_help_lists_the_commands_of_the_plugins_the_command_line_names(tmp_path: Path) -> None:
+    """-p, --disable-plugin and --config are read before --help, wherever it stands."""
+    (tmp_path / "greeter.py").write_text(PLUGIN)
+    assert "greet-all" not in run(tmp_path, "--help").stdout
+    for args in (("-p", "greeter", "--help"), ("--help", "-p", "greeter"), ("-h", "-p", "greeter")):
+        helped = run(tmp_path, *args)
+        assert helped.returncode == 0 and "Greet someone (added by a plugin)" in helped.stdout, args
+    (tmp_path / "other.yaml").write_text("plugins: [greeter]\n")
+    assert "greet-all" in run(tmp_path, "--help", "--config", "other.yaml").stdout
+    (tmp_path / "opus.yaml").write_text("plugins: [greeter]\n")
+    assert "greet-all" in run(tmp_path, "--help").stdout
+    hidden = run(tmp_path, "--help", "--disable-plugin", "greeter")
+    assert hidden.returncode == 0 and "greet-all" not in hidden.stdout
+    gone = run(tmp_path, "--disable-plugin", "greeter", "greet-all")
+    assert gone.returncode == 2 and "No such command 'greet-all'" in gone.stderr
