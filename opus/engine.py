@@ -216,6 +216,10 @@ class Engine:
         the context but absent from ``tasks`` (orphans, always listed in
         ``RunResult.orphans``); it is ignored, with a warning, when ``targets`` or
         ``excludes`` are given. ``destroy`` makes ``plan`` show what delete would remove.
+
+        ``targets`` keeps those tasks and what they depend on, ``excludes`` leaves out those
+        tasks and what depends on them; for a delete both turn round (``targets``: those
+        tasks and what depends on them; ``excludes``: those and what they depend on stay).
         """
         task_list = as_tasks(tasks)
         return self._execute(
