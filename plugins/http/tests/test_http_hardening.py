@@ -12,11 +12,9 @@ import sys
 
 import pytest
 import yaml
+from http_calls import call
 from http_local_server import Reply
-from opus_http import HttpProcessor, HttpTaskError
-
-from opus import Task
-from opus.testing import task_context
+from opus_http import HttpTaskError
 
 FAST = {"backoff": 0.01, "timeout": 5}
 SECRETS = {
@@ -27,11 +25,6 @@ SECRETS = {
     "X-Token": "custom-555555",
 }
 PLAIN = {"Accept": "application/json", "X-Trace": "t-1"}
-
-
-def call(spec: dict, action: str = "create"):
-    task = Task(api_version="http/v1", kind="Http", metadata={"name": "t"}, spec=spec)
-    return getattr(HttpProcessor(), action)(task, task_context(task, action, run_id="r1"))
 
 
 def endpoint(url: str, **extra) -> dict:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from http_calls import call
 from http_local_server import Reply
 from opus_http import HttpProcessor, HttpTaskError
 
-from opus import OpusError, Task
-from opus.testing import task_context
+from opus import OpusError
 from opus.variables import resolve_spec
 
 TOKEN = "abc/def+ghi/jkl=="
@@ -33,14 +33,6 @@ def resolve(spec: dict, **variables) -> dict:
     """The spec as the core resolves it for an http/v1 task."""
     render = partial(HttpProcessor().render_reference, spec)
     return resolve_spec(spec, variables, task_name="api", sources={}, render=render)
-
-
-def call(spec: dict, action: str = "create", ctx_hook=None):
-    task = Task(api_version="http/v1", kind="Endpoint", metadata={"name": "api"}, spec=spec)
-    ctx = task_context(task, action, run_id="r1")
-    if ctx_hook:
-        ctx_hook(ctx)
-    return getattr(HttpProcessor(), action)(task, ctx)
 
 
 def opus(tmp_path: Path, spec: dict, *args: str) -> subprocess.CompletedProcess[str]:
