@@ -97,10 +97,10 @@ def collect_file(
     path: str | Path, loader: type[Any] | None = None, *, cache: ParseCache | None = DEFAULT_CACHE
 ) -> tuple[list[Task], list[OpusError]]:
     """The tasks of one file and every problem found in it (a document may be a list of
-    tasks). A document whose only fault is an unknown top-level key is a task too, without
-    that key, so that its spec is checked in the same pass; its problem is listed, so
-    nothing runs. ``cache``: a :class:`~opus.parsecache.ParseCache`, ``None`` for none,
-    by default the one the environment asks for."""
+    tasks). A document with unknown top-level keys is still made a task, without them, so
+    that its spec is checked in the same pass; their problem is listed, so nothing runs.
+    ``cache``: a :class:`~opus.parsecache.ParseCache`, ``None`` for none, by default the
+    one the environment asks for."""
     path = Path(path)
     tasks: list[Task] = []
     problems: list[OpusError] = []

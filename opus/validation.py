@@ -333,14 +333,14 @@ def validate(
     actions); none given: any name.
     """
     tasks, problems = check_metadata(tasks, commands)
-    problems += check_unique_names(tasks)
+    duplicates = check_unique_names(tasks)
+    problems += duplicates
     graph = build_graph(tasks, command, context, problems, prefixes)
-    # a duplicate's other definitions have their specs checked too: fixing the name then
-    # shows no problem that was there all along
-    in_graph = graph.tasks
-    shadowed = [t for t in tasks if t.name in in_graph and in_graph[t.name] is not t]
-    problems += check_specs([*shadowed, *in_graph.values()] if shadowed else in_graph.values(),
-                            registry)  # fmt: skip
+    checked: Iterable[Task] = graph.tasks.values()
+    if duplicates:  # every definition's spec is checked: fixing the name then shows nothing new
+        kept = graph.tasks
+        checked = [*(t for t in tasks if t.name in kept and kept[t.name] is not t), *checked]
+    problems += check_specs(checked, registry)
     problems += check_tasks(graph, registry, action, variables, prefixes=prefixes)
     if problems:
         raise _combine(problems)
