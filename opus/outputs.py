@@ -35,10 +35,15 @@ def _hint(name: str, choices: list[str]) -> str:
 def sensitive_keys(
     api_version: str, outputs: Mapping[str, Any], registry: ProcessorRegistry
 ) -> set[str]:
-    """The output keys to mask for a record of ``api_version``."""
+    """The output keys to mask for a record of ``api_version`` (all of them when its
+    processor is not installed or cannot be made)."""
     if api_version not in registry:
         return set(outputs)
-    return set(registry.get(api_version).sensitive_outputs)
+    try:
+        processor = registry.get(api_version)
+    except OpusError:  # a processor whose __init__ fails: nobody can tell either
+        return set(outputs)
+    return set(processor.sensitive_outputs)
 
 
 def masked_outputs(

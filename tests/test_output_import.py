@@ -217,3 +217,23 @@ def test_file_v1_import_through_the_library(tmp_path) -> None:
         with pytest.raises(OpusError, match=r"differs from the manifest \(mode of"):
             engine.import_task("other", [mismatch])
         assert engine.state.get("default", "other") is None
+
+
+def test_outputs_of_a_processor_that_cannot_be_made_are_all_masked() -> None:
+    from opus import TaskProcessor
+    from opus.outputs import masked_outputs
+
+    class Broken(TaskProcessor):
+        api_version = "broken/v1"
+        sensitive_outputs = ("token",)
+
+        def __init__(self) -> None:
+            raise RuntimeError("no config")
+
+    plugins = Plugins(entry_points=False)
+    plugins.register_processor(Broken)
+    registry = plugins.processors()
+    assert masked_outputs("broken/v1", {"token": "t", "user": "u"}, registry) == {
+        "token": "***",
+        "user": "***",
+    }
