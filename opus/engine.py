@@ -180,8 +180,11 @@ class Engine:
             and all(a is b for a, b in zip(memo.tasks, task_list, strict=True))
         ):
             return memo.graph, memo.names
+        # plan --destroy previews `delete`: the graph as the delete command sees it (its
+        # conditional dependencies and scopes), or the preview would not be what delete does
+        seen_by = "delete" if destroy else command
         graph = validate(
-            task_list, command, action, context, registry, variables, prefixes, commands
+            task_list, seen_by, action, context, registry, variables, prefixes, commands
         )
         selected = graph.select(targets, excludes, teardown=action == Action.DELETE)
         # every manifest task is in the graph unless a scope left some out: no set per task

@@ -204,6 +204,30 @@ def test_delete_target_takes_what_depends_on_it_and_leaves_what_it_needs(applied
     assert not (applied / "out" / "b.txt").exists()
 
 
+def test_plan_destroy_sees_the_tasks_as_delete_does(applied: Path) -> None:
+    """Conditional dependencies and scopes of the delete command, not of plan: the preview
+    is what delete then does."""
+    write_manifest(
+        applied / "t.yaml",
+        [
+            hello("net"),
+            hello("vm", dependencies=[{"tasks": ["net"], "commands": ["delete"]}]),
+            hello("only", processingScopes=[{"commands": ["apply", "delete"]}]),
+        ],
+    )
+    assert invoke(applied, "apply", "-f", "t.yaml", "--state", state_url(applied)).returncode == 0
+    code, lines = plan(applied, "--destroy", "--target", "net")
+    assert code == 3
+    assert [line for line in lines if line.startswith("  ")] == ["  - delete vm", "  - delete net"]
+    code, lines = plan(applied, "--destroy")
+    assert "  - delete only" in lines
+    result = invoke(
+        applied, "delete", "-f", "t.yaml", "--state", state_url(applied), "--target", "net",
+        "--yes", "-o", "json",
+    )  # fmt: skip
+    assert set(json.loads(result.stdout)["tasks"]) == {"net", "vm"}
+
+
 def test_plan_destroy_shows_what_delete_removes(applied: Path) -> None:
     write_manifest(
         applied / "t.yaml",
