@@ -57,6 +57,25 @@ def masked_outputs(
     return shown
 
 
+def masked_outcome(
+    data: dict[str, Any], api_version: str, registry: ProcessorRegistry
+) -> dict[str, Any]:
+    """An outcome as :meth:`~opus.TaskOutcome.to_dict` gives it, with sensitive outputs
+    masked: its ``outputs``, and the recorded ones ``describe`` puts in ``details.state``."""
+    if data.get("outputs"):
+        data["outputs"] = masked_outputs(api_version, data["outputs"], registry)
+    details = data.get("details")
+    if not isinstance(details, dict):
+        return data
+    state = details.get("state")
+    if isinstance(state, dict) and isinstance(state.get("outputs"), Mapping):
+        made_by = state.get("api_version")
+        shown = masked_outputs(made_by if isinstance(made_by, str) else api_version,
+                               state["outputs"], registry)  # fmt: skip
+        data["details"] = {**details, "state": {**state, "outputs": shown}}
+    return data
+
+
 def recorded_outputs(
     state: StateBackend,
     registry: ProcessorRegistry,

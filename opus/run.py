@@ -53,6 +53,7 @@ from .run_records import (
     _OnError,
 )
 from .scheduler import Scheduler
+from .secret_refs import ReferencedSecrets
 from .state.base import StateChange
 from .variables import UNKNOWN
 
@@ -166,6 +167,8 @@ class Run(Completions):
             self.tasks = dict(graph.tasks)
         for record in orphans:
             self.tasks[record.name] = recorded_task(record)
+        made_by = {t.api_version for t in self.tasks.values()}
+        self._secrets = ReferencedSecrets(self.registry, made_by)
 
         reverse = self.action in REVERSE_ACTIONS or self.destroy
         edges: dict[str, set[str]] = graph.dependents if reverse else graph.dependencies
@@ -686,7 +689,11 @@ class Run(Completions):
 
     def _diff(self, task: Task, spec: Mapping[str, Any], prior: TaskState | None) -> dict[str, Any]:
         redacted = self.registry.get(task.api_version).redact(spec)
-        diff = spec_diff(prior.applied_spec if prior else None, redacted)
+        applied = prior.applied_spec if prior else None
+        masker = self._secret_masker(task)
+        if masker is not None:  # both sides: what was applied holds the secret as well
+            redacted, applied = masker.data(redacted), masker.data(applied)
+        diff = spec_diff(applied, redacted)
         if (
             prior is not None
             and prior.spec_checksum is not None

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from .cancellation import Cancellation
     from .executors.base import Executor
     from .graph import TaskGraph
+    from .masking import Masker
     from .plugins import Plugins
     from .processor import TaskContext
     from .registry import ProcessorRegistry
     from .scheduler import Scheduler
+    from .secret_refs import ReferencedSecrets
     from .state.base import StateBackend
 
 logger = logging.getLogger("opus")
@@ -76,6 +78,8 @@ class Completions:
     _cancellations: dict[str, Cancellation]
     _batching: bool
     _pending: list[tuple[StateChange | None, _Effect, _OnError | None]]
+    _secrets: ReferencedSecrets
+    prefixes: frozenset[str]
 
     # provided by Run
     def _stop(self, reason: str) -> None:
@@ -92,6 +96,27 @@ class Completions:
 
     def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
         raise NotImplementedError
+
+    def _secret_masker(self, task: Task) -> Masker | None:
+        """A masker of the sensitive outputs ``task``'s spec refers to, for what is shown
+        of its specs (``None``: none; see :mod:`opus.secret_refs`)."""
+        if not self._secrets:
+            return None
+        return self._secrets.masker(task, self.prefixes, self._made_by, self._outputs_of)
+
+    def _made_by(self, name: str) -> str | None:
+        task = self.tasks.get(name)
+        if task is not None:
+            return task.api_version
+        record = self.prior.get(name)
+        return record.api_version if record is not None else None
+
+    def _outputs_of(self, name: str) -> Mapping[str, Any]:
+        outputs = self.outputs.get(name)
+        if outputs is None:
+            record = self.prior.get(name)
+            outputs = record.outputs if record is not None else {}
+        return outputs
 
     # -- group commits ----------------------------------------------------------------------
     def _end_batch(self) -> None:
@@ -262,14 +287,20 @@ class Completions:
 
     def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
         processor = self.registry.get(task.api_version)
+        prior, redacted = self.prior.get(task.name), processor.redact(ctx.spec)
+        masker = self._secret_masker(task)
+        if masker is not None:  # what describe and the drift diff show of either spec
+            redacted = masker.data(redacted)
+            if prior is not None:
+                prior = replace(prior, applied_spec=masker.data(prior.applied_spec))
         return read_only_outcome(
             task.name,
             ctx.action,
             ctx.spec,
-            self.prior.get(task.name),
+            prior,
             result,
             supported=processor.supports(Action.DETECT_DRIFT),
-            redacted=processor.redact(ctx.spec),
+            redacted=redacted,
         )
 
     def _entry(

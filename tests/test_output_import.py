@@ -237,3 +237,50 @@ def test_outputs_of_a_processor_that_cannot_be_made_are_all_masked() -> None:
         "token": "***",
         "user": "***",
     }
+
+
+def test_a_value_made_from_a_sensitive_output_is_masked_where_it_is_shown(tmp_path) -> None:
+    """Task a's content refers to tok's sensitive output: the file gets the real value,
+    plans, describe, drift and the state commands show ***; a plan across a change of tok
+    still refreshes a from what was applied."""
+    token = {"apiVersion": "token/v1", "kind": "Token", "metadata": {"name": "tok"},
+             "spec": {"user": "ann"}}  # fmt: skip
+    uses = hello("a", tmp_path / "a.txt", "key=${VAR:tok:token};")
+    manifest = write_manifest(tmp_path / "t.yaml", [token, uses])
+    assert opus(tmp_path, "apply", "-f", str(manifest)).returncode == 0
+    assert (tmp_path / "a.txt").read_text() == "key=s3cret-ann;"
+
+    shown = {
+        "state show": opus(tmp_path, "state", "show", "a"),
+        "state show -o json": opus(tmp_path, "state", "show", "a", "-o", "json"),
+        "state list -o json": opus(tmp_path, "state", "list", "-o", "json"),
+        "describe -o json": opus(tmp_path, "describe", "-f", str(manifest), "-o", "json"),
+        "describe -o ndjson": opus(tmp_path, "describe", "-f", str(manifest), "-o", "ndjson"),
+    }
+    for what, result in shown.items():
+        assert result.returncode == 0, (what, result.stderr)
+        assert "s3cret" not in result.stdout and "***" in result.stdout, what
+    record = json.loads(shown["state show -o json"].stdout)
+    assert record["applied_spec"]["content"] == "key=***;"
+    described = json.loads(shown["describe -o json"].stdout)["tasks"]
+    assert described["tok"]["details"]["state"]["outputs"]["token"] == "***"
+    assert described["a"]["details"]["state"]["applied_spec"]["content"] == "key=***;"
+    revealed = opus(tmp_path, "state", "show", "a", "-o", "json", "--show-sensitive")
+    assert json.loads(revealed.stdout)["applied_spec"]["content"] == "key=s3cret-ann;"
+
+    token["spec"] = {"user": "bob"}
+    uses["spec"]["path"] = str(tmp_path / "b.txt")  # a changes in place too
+    write_manifest(tmp_path / "t.yaml", [token, uses])
+    planned = opus(tmp_path, "plan", "-f", str(manifest))
+    assert planned.returncode == 3, planned.stdout + planned.stderr
+    assert '      ~ content: "key=***;" -> (known after apply)' in planned.stdout.splitlines()
+    for args in (("-o", "json"), ("-o", "markdown")):
+        other = opus(tmp_path, "plan", "-f", str(manifest), *args)
+        assert other.returncode == 3 and "s3cret" not in other.stdout, args
+    drift = opus(tmp_path, "drift", "-f", str(manifest), "-o", "json")
+    assert json.loads(drift.stdout)["tasks"]["a"]["spec_drift"] is True
+    assert "s3cret" not in drift.stdout
+    assert opus(tmp_path, "apply", "-f", str(manifest), "--yes").returncode == 0
+    assert (tmp_path / "b.txt").read_text() == "key=s3cret-bob;"
+    again = opus(tmp_path, "plan", "-f", str(manifest))
+    assert again.returncode == 0, again.stdout

@@ -37,11 +37,11 @@ class EventStream:
 
     def _outcome(self, task: Task, outcome: TaskOutcome) -> dict[str, Any]:
         data = outcome.to_dict()
-        if self._registry is not None and outcome.outputs:
-            from ..outputs import masked_outputs
+        if self._registry is None:
+            return data
+        from ..outputs import masked_outcome
 
-            data["outputs"] = masked_outputs(task.api_version, outcome.outputs, self._registry)
-        return data
+        return masked_outcome(data, task.api_version, self._registry)
 
     @property
     def stream(self) -> IO[str]:

@@ -165,12 +165,11 @@ def print_json(
     are ``***``, every output of a task not in ``api_versions`` too (``opus output
     --show-sensitive`` prints them).
     """
-    from ..outputs import masked_outputs
+    from ..outputs import masked_outcome
 
     data = result.to_dict()
     for name, task in data["tasks"].items():
-        if task["outputs"]:
-            task["outputs"] = masked_outputs(api_versions.get(name, ""), task["outputs"], registry)
+        masked_outcome(task, api_versions.get(name, ""), registry)
     for name, why in gaps.items():
         data["tasks"][name]["unknown"] = why
     click.echo(json.dumps(data, default=str))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -75,14 +75,24 @@ def state() -> None:
     """Inspect and repair recorded task state."""
 
 
-def _record_dict(session: Session, record: TaskState, show_sensitive: bool) -> dict[str, Any]:
-    """A record as a dict, its sensitive outputs masked unless ``show_sensitive``."""
+def _record_dict(
+    session: Session,
+    record: TaskState,
+    show_sensitive: bool,
+    recorded: Callable[[str], TaskState | None],
+) -> dict[str, Any]:
+    """A record as a dict, unless ``show_sensitive`` with its sensitive outputs masked, and
+    in its applied spec the sensitive outputs of the tasks it depends on (``recorded``)."""
     data = record.to_dict()
     if not show_sensitive:
         from ..outputs import masked_outputs
+        from ..secret_refs import recorded_masker
 
         registry = session.plugins().processors()
         data["outputs"] = masked_outputs(record.api_version, record.outputs, registry)
+        masker = recorded_masker(record, recorded, registry)
+        if masker is not None:
+            data["applied_spec"] = masker.data(data["applied_spec"])
     return data
 
 
@@ -100,7 +110,8 @@ def state_list(
     with open_state(session, state_url) as backend:
         records = backend.list_records(context)
     if output == "json":
-        _json([_record_dict(session, r, show_sensitive) for r in records])
+        by_name = {r.name: r for r in records}
+        _json([_record_dict(session, r, show_sensitive, by_name.get) for r in records])
         return
     if not records:
         click.echo(f"no tasks recorded in context {context}")
@@ -126,9 +137,11 @@ def state_show(
     """One task's stored record (sensitive outputs masked)."""
     with open_state(session, state_url) as backend:
         record = backend.get(context, name)
-    if record is None:
-        raise NotFoundError(f"no task {name!r} in the state of context {context!r}")
-    data = _record_dict(session, record, show_sensitive)
+        if record is None:
+            raise NotFoundError(f"no task {name!r} in the state of context {context!r}")
+        data = _record_dict(
+            session, record, show_sensitive, lambda other: backend.get(context, other)
+        )
     if output == "json":
         _json(data)
         return
