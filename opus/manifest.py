@@ -93,12 +93,26 @@ def _documents(
         ) from None
 
 
+def _misspelt_missing_key(doc: Mapping[Any, Any]) -> bool:
+    """Whether an unknown top-level key of ``doc`` looks like a misspelling of one it lacks
+    (``spce`` without ``spec``): then the lack is that typo, not a problem of its own."""
+    import difflib
+
+    missing = [key for key in TOP_LEVEL_KEYS if key not in doc]
+    return any(
+        difflib.get_close_matches(str(key), missing, n=1, cutoff=0.6)
+        for key in doc
+        if key not in TOP_LEVEL_KEYS
+    )
+
+
 def collect_file(
     path: str | Path, loader: type[Any] | None = None, *, cache: ParseCache | None = DEFAULT_CACHE
 ) -> tuple[list[Task], list[OpusError]]:
     """The tasks of one file and every problem found in it (a document may be a list of
     tasks). A document with unknown top-level keys is still made a task, without them, so
-    that its spec is checked in the same pass; their problem is listed, so nothing runs.
+    that its spec is checked in the same pass (unless a key looks like a misspelling of
+    one it lacks); their problem is listed, so nothing runs.
     ``cache``: a :class:`~opus.parsecache.ParseCache`, ``None`` for none, by default the
     one the environment asks for."""
     path = Path(path)
@@ -113,7 +127,9 @@ def collect_file(
                 source = f"{path}:{line}"
                 unknown = unknown_top_level(item, source=source)
                 if unknown is not None and isinstance(item, Mapping):
-                    problems.append(unknown)  # and the rest still checked in this pass
+                    problems.append(unknown)
+                    if _misspelt_missing_key(item):
+                        continue  # whatever else is wrong may come from that one key
                     item = {k: v for k, v in item.items() if k in TOP_LEVEL_KEYS}
                 try:
                     tasks.append(Task.from_manifest(item, source=source))

@@ -243,3 +243,17 @@ def test_an_unknown_top_level_key_or_a_duplicate_hides_no_spec_problem(tmp_path:
     assert "field 'metadata.name': duplicate task name 'b'" in err
     assert "task 'b', field 'spec.contnt': unknown key 'contnt' (did you mean 'content'?)" in err
     assert err.startswith("error: 4 problems found:")
+
+
+def test_a_misspelt_top_level_key_is_said_once_not_also_as_missing(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: a}\n"
+        "spce: {path: out/a.txt}\n---\n"
+        "apiVersoin: hello-world/v1\nkind: HelloWorld\nmetadata: {name: b}\nspec: {}\n"
+    )
+    result = invoke(tmp_path, "validate", "-f", "t.yaml")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: 2 problems found:"), result.stderr
+    assert "unknown top-level key(s): spce (did you mean 'spec'?)" in result.stderr
+    assert "unknown top-level key(s): apiVersoin (did you mean 'apiVersion'?)" in result.stderr
+    assert "missing" not in result.stderr
