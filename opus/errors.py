@@ -126,7 +126,19 @@ class SpecError(OpusError):
 
 
 class VariableError(OpusError):
-    """A ``${...}`` reference cannot be resolved; names task, spec path and reference."""
+    """A ``${...}`` reference cannot be resolved; names task, spec path and reference.
+
+    ``variable`` is the name of a user variable that is not defined (else ``None``).
+    """
+
+    variable: str | None = None
+
+    def __init__(
+        self, *args: object, argument: str | None = None, variable: str | None = None
+    ) -> None:
+        super().__init__(*args, argument=argument)
+        if variable is not None:
+            self.variable = variable
 
 
 class PluginError(OpusError):

@@ -311,6 +311,7 @@ def check_tasks(
                         f"{where}task {name!r}, {ref.path}: variable {ref.name!r} is not defined "
                         f"(set it with variables=) (reference {ref.text})",
                         argument="variables",
+                        variable=ref.name,
                     )
                 )
     return problems

@@ -250,3 +250,8 @@ def test_a_variable_missing_because_a_values_file_is_broken_says_so(tmp_path: Pa
     ) in proc.stderr
     fine = run_opus(tmp_path, "plan", "-f", "t.yaml", "--var", "greeting=hi", plugins=())
     assert fine.returncode == 3 and "could not be read" not in fine.stderr
+    # a malformed --var names only the variable it was meant to set
+    other = run_opus(tmp_path, "plan", "-f", "t.yaml", "--var", "other", plugins=())
+    assert other.returncode == 2 and "could not be read" not in other.stderr, other.stderr
+    meant = run_opus(tmp_path, "plan", "-f", "t.yaml", "--var", "greeting", plugins=())
+    assert "it may be in --var greeting, which could not be read" in meant.stderr

@@ -22,8 +22,9 @@ class Inputs(NamedTuple):
     tasks: list[Task]
     variables: dict[str, Any]
     problems: Sequence[OpusError] = ()
-    #: Values files and ``--var`` pairs that could not be read (their variables are missing).
-    unread: Sequence[str] = ()
+    #: What could not be read, so its variables are missing: ``(how it is named, the one
+    #: variable it could define, or None for a values file that could define any)``.
+    unread: Sequence[tuple[str, str | None]] = ()
 
 
 def read_inputs(
@@ -38,19 +39,20 @@ def read_inputs(
         raise ConfigError("no task manifests given (use -f PATH)")
     problems: list[OpusError] = []
     variables: dict[str, Any] = {}
-    unread: list[str] = []
+    unread: list[tuple[str, str | None]] = []
     for path in values_files:
         try:
             variables.update(load_values(path, context))
         except OpusError as exc:
             problems.append(exc)
-            unread.append(str(path))
+            unread.append((str(path), None))
     for pair in var_pairs:  # one bad --var must not hide the others (then "not defined")
         try:
             variables.update(parse_assignments((pair,)))
         except OpusError as exc:
             problems.append(exc)
-            unread.append(f"--var {pair.partition('=')[0]}")
+            name = pair.partition("=")[0].strip()
+            unread.append((f"--var {name}", name))
     tasks, bad = collect_tasks(files, cache=manifest_cache())
     if not tasks and not bad:
         click.echo(f"warning: no tasks found in {', '.join(files)}", err=True)
@@ -111,11 +113,15 @@ def check(
     return graph
 
 
-def _unread_hint(problem: OpusError, unread: Sequence[str]) -> OpusError:
+def _unread_hint(problem: OpusError, unread: Sequence[tuple[str, str | None]]) -> OpusError:
     """A "variable is not defined" problem says which unreadable inputs may define it."""
-    if not unread or type(problem) is not VariableError or problem.argument != "variables":
+    if not unread or type(problem) is not VariableError or problem.variable is None:
+        return problem
+    could = [label for label, name in unread if name is None or name == problem.variable]
+    if not could:
         return problem
     return VariableError(
-        f"{problem}; it may be in {', '.join(unread)}, which could not be read",
+        f"{problem}; it may be in {', '.join(could)}, which could not be read",
         argument=problem.argument,
+        variable=problem.variable,
     )
