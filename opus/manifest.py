@@ -93,17 +93,21 @@ def _documents(
         ) from None
 
 
-def _misspelt_missing_key(doc: Mapping[Any, Any]) -> bool:
-    """Whether an unknown top-level key of ``doc`` looks like a misspelling of one it lacks
-    (``spce`` without ``spec``): then the lack is that typo, not a problem of its own."""
+def _as_meant(doc: Mapping[Any, Any]) -> dict[str, Any]:
+    """``doc`` with only the top-level keys a manifest may have, an unknown one that looks
+    like a misspelling of one it lacks (``spce`` without ``spec``) read as that key: so
+    the lack is not reported as well, and what the document holds is still checked."""
     import difflib
 
-    missing = [key for key in TOP_LEVEL_KEYS if key not in doc]
-    return any(
-        difflib.get_close_matches(str(key), missing, n=1, cutoff=0.6)
-        for key in doc
-        if key not in TOP_LEVEL_KEYS
-    )
+    meant = {k: v for k, v in doc.items() if k in TOP_LEVEL_KEYS}
+    for key, value in doc.items():
+        if key in TOP_LEVEL_KEYS:
+            continue
+        missing = [k for k in TOP_LEVEL_KEYS if k not in meant]
+        close = difflib.get_close_matches(str(key), missing, n=1, cutoff=0.6)
+        if close:
+            meant[close[0]] = value
+    return meant
 
 
 def collect_file(
@@ -111,8 +115,8 @@ def collect_file(
 ) -> tuple[list[Task], list[OpusError]]:
     """The tasks of one file and every problem found in it (a document may be a list of
     tasks). A document with unknown top-level keys is still made a task, without them, so
-    that its spec is checked in the same pass (unless a key looks like a misspelling of
-    one it lacks); their problem is listed, so nothing runs.
+    that its spec is checked in the same pass (a key that looks like a misspelling of one
+    it lacks read as that key); their problem is listed, so nothing runs.
     ``cache``: a :class:`~opus.parsecache.ParseCache`, ``None`` for none, by default the
     one the environment asks for."""
     path = Path(path)
@@ -127,10 +131,8 @@ def collect_file(
                 source = f"{path}:{line}"
                 unknown = unknown_top_level(item, source=source)
                 if unknown is not None and isinstance(item, Mapping):
-                    problems.append(unknown)
-                    if _misspelt_missing_key(item):
-                        continue  # whatever else is wrong may come from that one key
-                    item = {k: v for k, v in item.items() if k in TOP_LEVEL_KEYS}
+                    problems.append(unknown)  # and the rest checked in this pass:
+                    item = _as_meant(item)
                 try:
                     tasks.append(Task.from_manifest(item, source=source))
                 except ManifestError as exc:

@@ -253,5 +253,6 @@ def test_a_variable_missing_because_a_values_file_is_broken_says_so(tmp_path: Pa
     # a malformed --var names only the variable it was meant to set
     other = run_opus(tmp_path, "plan", "-f", "t.yaml", "--var", "other", plugins=())
     assert other.returncode == 2 and "could not be read" not in other.stderr, other.stderr
-    meant = run_opus(tmp_path, "plan", "-f", "t.yaml", "--var", "greeting", plugins=())
-    assert "it may be in --var greeting, which could not be read" in meant.stderr
+    for pair in ("greeting", "greeting:hi", "greeting hi"):
+        meant = run_opus(tmp_path, "plan", "-f", "t.yaml", "--var", pair, plugins=())
+        assert "it may be in --var greeting, which could not be read" in meant.stderr, pair

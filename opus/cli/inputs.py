@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -51,8 +52,9 @@ def read_inputs(
             variables.update(parse_assignments((pair,)))
         except OpusError as exc:
             problems.append(exc)
-            name = pair.partition("=")[0].strip()
-            unread.append((f"--var {name}", name))
+            # the name it was meant to set: what comes before '=' (or ':' or a space)
+            name = re.split(r"[=:\s]", pair.strip(), maxsplit=1)[0]
+            unread.append((f"--var {name}" if name else "a --var", name or None))
     tasks, bad = collect_tasks(files, cache=manifest_cache())
     if not tasks and not bad:
         click.echo(f"warning: no tasks found in {', '.join(files)}", err=True)

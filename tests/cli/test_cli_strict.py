@@ -246,14 +246,20 @@ def test_an_unknown_top_level_key_or_a_duplicate_hides_no_spec_problem(tmp_path:
 
 
 def test_a_misspelt_top_level_key_is_said_once_not_also_as_missing(tmp_path: Path) -> None:
+    """``spce`` is read as the ``spec`` it was meant to be: not reported missing, its
+    content still checked, and the tasks that depend on the document still find it."""
     (tmp_path / "t.yaml").write_text(
         "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: a}\n"
-        "spce: {path: out/a.txt}\n---\n"
-        "apiVersoin: hello-world/v1\nkind: HelloWorld\nmetadata: {name: b}\nspec: {}\n"
+        "spce: {path: out/a.txt, colour: red}\n---\n"
+        "apiVersoin: hello-world/v1\nkind: HelloWorld\nmetadata: {name: b}\n"
+        "spec: {path: out/b.txt, content: '${VAR:a:sha256}'}\n---\n"
+        "apiVersion: hello-world/v1\nkind: HelloWorld\nmetadata: {name: c, dependencies: [a]}\n"
+        "spec: {path: out/c.txt}\n"
     )
     result = invoke(tmp_path, "validate", "-f", "t.yaml")
     assert result.returncode == 2
-    assert result.stderr.startswith("error: 2 problems found:"), result.stderr
+    assert result.stderr.startswith("error: 3 problems found:"), result.stderr
     assert "unknown top-level key(s): spce (did you mean 'spec'?)" in result.stderr
     assert "unknown top-level key(s): apiVersoin (did you mean 'apiVersion'?)" in result.stderr
-    assert "missing" not in result.stderr
+    assert "task 'a', field 'spec.colour': unknown key 'colour'" in result.stderr
+    assert "missing" not in result.stderr and "unknown task" not in result.stderr
