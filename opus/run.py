@@ -167,7 +167,9 @@ class Run(Completions):
             self.tasks = dict(graph.tasks)
         for record in orphans:
             self.tasks[record.name] = recorded_task(record)
+        # (a task's spec may refer to one out of this run: recorded, with its apiVersion)
         made_by = {t.api_version for t in self.tasks.values()}
+        made_by.update(r.api_version for r in self.prior.values())
         self._secrets = ReferencedSecrets(self.registry, made_by)
 
         reverse = self.action in REVERSE_ACTIONS or self.destroy
@@ -690,9 +692,9 @@ class Run(Completions):
     def _diff(self, task: Task, spec: Mapping[str, Any], prior: TaskState | None) -> dict[str, Any]:
         redacted = self.registry.get(task.api_version).redact(spec)
         applied = prior.applied_spec if prior else None
-        masker = self._secret_masker(task)
-        if masker is not None:  # both sides: what was applied holds the secret as well
-            redacted, applied = masker.data(redacted), masker.data(applied)
+        secrets = self._spec_secrets(task)
+        if secrets is not None:  # both sides: what was applied holds the secret as well
+            redacted, applied = secrets.spec(redacted), secrets.spec(applied)
         diff = spec_diff(applied, redacted)
         if (
             prior is not None

@@ -23,12 +23,11 @@ if TYPE_CHECKING:
     from .cancellation import Cancellation
     from .executors.base import Executor
     from .graph import TaskGraph
-    from .masking import Masker
     from .plugins import Plugins
     from .processor import TaskContext
     from .registry import ProcessorRegistry
     from .scheduler import Scheduler
-    from .secret_refs import ReferencedSecrets
+    from .secret_refs import ReferencedSecrets, SpecSecrets
     from .state.base import StateBackend
 
 logger = logging.getLogger("opus")
@@ -97,12 +96,21 @@ class Completions:
     def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
         raise NotImplementedError
 
-    def _secret_masker(self, task: Task) -> Masker | None:
-        """A masker of the sensitive outputs ``task``'s spec refers to, for what is shown
-        of its specs (``None``: none; see :mod:`opus.secret_refs`)."""
+    def _spec_secrets(self, task: Task) -> SpecSecrets | None:
+        """What masks the sensitive outputs ``task``'s spec refers to, in what is shown of
+        its specs and errors (``None``: none; see :mod:`opus.secret_refs`)."""
         if not self._secrets:
             return None
-        return self._secrets.masker(task, self.prefixes, self._made_by, self._outputs_of)
+        prior = self.prior.get(task.name)
+        return self._secrets.for_task(
+            task, self.prefixes, self._made_by, self._outputs_of,
+            prior.applied_spec if prior is not None else None,
+        )  # fmt: skip
+
+    def _shown_error(self, task: Task, message: str) -> str:
+        """An error ``message`` of ``task`` without the sensitive outputs it refers to."""
+        secrets = self._spec_secrets(task)
+        return message if secrets is None else secrets.text(message)
 
     def _made_by(self, name: str) -> str | None:
         task = self.tasks.get(name)
@@ -187,6 +195,7 @@ class Completions:
         self, task: Task, ctx: TaskContext, message: str, started: float, phase: str
     ) -> None:
         name = task.name
+        message = self._shown_error(task, message)  # logged below, reported, recorded
         if phase == _REFRESH:
             message = f"refresh (detect_drift) failed: {message}"
         elif name in self._replacing and ctx.action == Action.CREATE:
@@ -288,11 +297,11 @@ class Completions:
     def _read_only_outcome(self, task: Task, ctx: TaskContext, result: Result) -> TaskOutcome:
         processor = self.registry.get(task.api_version)
         prior, redacted = self.prior.get(task.name), processor.redact(ctx.spec)
-        masker = self._secret_masker(task)
-        if masker is not None:  # what describe and the drift diff show of either spec
-            redacted = masker.data(redacted)
+        secrets = self._spec_secrets(task)
+        if secrets is not None:  # what describe and the drift diff show of either spec
+            redacted = secrets.spec(redacted)
             if prior is not None:
-                prior = replace(prior, applied_spec=masker.data(prior.applied_spec))
+                prior = replace(prior, applied_spec=secrets.spec(prior.applied_spec))
         return read_only_outcome(
             task.name,
             ctx.action,
@@ -365,6 +374,7 @@ class Completions:
         now = time.time()
         action = ctx.action if ctx else self.action
         status = Status.ROLLED_BACK if rolled_back else Status.FAILED
+        message = self._shown_error(task, message)
         logger.info("task %s %s: %s", name, status.replace("_", " "), message)
         change: StateChange | None = None
         record: TaskState | None = None

@@ -1,32 +1,127 @@
 """A value made from a sensitive output is sensitive too.
 
 A processor lists the output keys that hold secrets in ``sensitive_outputs``. When another
-task's spec refers to one (``${VAR:db:password}``), the text it resolves to is masked
-(``***``) wherever opus shows that task's spec: plan diffs (text, JSON, markdown), what
-``describe`` and ``drift`` report, ``opus state show`` and ``opus state list -o json``.
-The processor gets the real value, and state keeps the applied spec as it was applied (the
-secret is in state already, as the other task's output), so refreshes, deletes and
-rollbacks work from it. String values are masked, inside longer text too (see
-:class:`~opus.masking.Masker`); a number or a list taken whole is not.
+task's spec refers to one (``${VAR:db:password}``), what it resolves to is masked (``***``)
+wherever opus shows that task's specs or errors: plan diffs (text, JSON, markdown), what
+``describe`` and ``drift`` report, the task's error message, ``opus state show`` and
+``opus state list -o json``. The processor gets the real value, and state keeps the applied
+spec as it was applied (the secret is in state already, as the other task's output), so
+refreshes, deletes and rollbacks work from it.
+
+What is masked of a spec:
+
+- a value that is exactly one such reference, whatever it held when it was applied (so an
+  old value is masked too after the secret changed);
+- inside longer text, the value as text (JSON for a list or a mapping) and as the task's
+  processor writes it there (``render_reference``: shell quoting, percent-encoding), each
+  of the values the other task now outputs (see :class:`~opus.masking.Masker` for short
+  values).
+
+Not followed: a secret that another processor puts into an output it does not list as
+sensitive (list it in ``sensitive_outputs``), and, in ``state show``, an old value of a
+secret inside longer text (state show masks the values recorded now).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import OpusError
-from .masking import Masker
+from .masking import MASK, Masker
+from .variables import Placement, reference_pattern, render_text, strings_with_references
 
 if TYPE_CHECKING:
     from .model import Task, TaskState
     from .registry import ProcessorRegistry
 
 
+class SpecSecrets:
+    """How one task's specs and messages are shown without the secrets they refer to."""
+
+    __slots__ = ("whole", "templates", "masker")
+
+    def __init__(
+        self,
+        whole: frozenset[str],
+        templates: Mapping[str, tuple[re.Pattern[str], tuple[int, ...]]],
+        masker: Masker | None,
+    ) -> None:
+        #: spec paths whose value is exactly one reference to a sensitive output
+        self.whole = whole
+        #: spec paths of longer text with such references: the text as a pattern, and its
+        #: groups that stand for a sensitive output (what it held then: an old value too)
+        self.templates = templates
+        self.masker = masker
+
+    def spec(self, spec: Any) -> Any:
+        """A copy of ``spec`` (raw, resolved or as applied) with the secrets masked."""
+        return self._walk(spec, "spec")
+
+    def text(self, text: str) -> str:
+        """``text`` (an error message) with the secrets masked."""
+        return text if self.masker is None else self.masker.text(text)
+
+    def _walk(self, value: Any, path: str) -> Any:
+        if path in self.whole:
+            return MASK
+        if isinstance(value, str):
+            template = self.templates.get(path)
+            if template is not None:
+                value = _fill(template, value)
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self._walk(v, f"{path}.{k}") for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._walk(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
+
+
+def _template(
+    text: str, pattern: re.Pattern[str], sensitive: Collection[str]
+) -> tuple[re.Pattern[str], tuple[int, ...]]:
+    """``text`` (a raw spec string) as a pattern its resolved value matches: each
+    reference a group; the numbers of the groups of ``sensitive`` references' texts."""
+    parts: list[str] = []
+    groups: list[int] = []
+    count = last = 0
+    for match in pattern.finditer(text):
+        parts.append(re.escape(text[last : match.start()]))
+        if match.group(1):  # an escaped $${...}: written as ${...}
+            parts.append(re.escape(match.group(0)[1:]))
+        else:
+            parts.append("(.*?)")
+            count += 1
+            if match.group(0) in sensitive:
+                groups.append(count)
+        last = match.end()
+    parts.append(re.escape(text[last:]))
+    return re.compile("".join(parts), re.DOTALL), tuple(groups)
+
+
+def _fill(template: tuple[re.Pattern[str], tuple[int, ...]], value: str) -> str:
+    """``value`` with what the template's sensitive groups matched masked (as it is when
+    it does not match: the spec's text changed since)."""
+    pattern, groups = template
+    match = pattern.fullmatch(value)
+    if match is None:
+        return value
+    out, last = [], 0
+    for group in groups:
+        start, end = match.span(group)
+        out.append(value[last:start])
+        out.append(MASK)
+        last = end
+    out.append(value[last:])
+    return "".join(out)
+
+
 class ReferencedSecrets:
     """The sensitive output keys of a run's processors, and what each task refers to."""
 
     def __init__(self, registry: ProcessorRegistry, api_versions: Iterable[str]) -> None:
+        self._registry = registry
         keys: dict[str, frozenset[str]] = {}
         for api_version in set(api_versions):
             if api_version not in registry:
@@ -43,31 +138,110 @@ class ReferencedSecrets:
         """Whether any processor of the run has sensitive outputs (most runs: none)."""
         return bool(self._keys)
 
-    def masker(
+    def for_task(
         self,
         task: Task,
         prefixes: Collection[str] | None,
-        api_version_of: Callable[[str], str | None],
+        made_by: Callable[[str], str | None],
         outputs_of: Callable[[str], Mapping[str, Any]],
-    ) -> Masker | None:
-        """A masker of the sensitive outputs ``task``'s spec refers to (``None``: none).
+        applied: Mapping[str, Any] | None = None,
+    ) -> SpecSecrets | None:
+        """What masks the sensitive outputs ``task``'s spec refers to (``None``: none).
 
-        ``api_version_of(name)`` and ``outputs_of(name)`` say who made a referenced task
-        and what it output (in this run, or as recorded)."""
+        ``made_by(name)`` and ``outputs_of(name)`` say who made a referenced task and what
+        it output (in this run, or as recorded); ``applied``, the task's recorded spec, has
+        the values they had then (masked in messages too: a delete quotes them)."""
         if not self._keys:
             return None
-        values: list[str] = []
+        sensitive = []
         for ref in task.references(prefixes):
             if ref.task is None:
                 continue
-            api_version = api_version_of(ref.task)
+            api_version = made_by(ref.task)
             keys = self._keys.get(api_version) if api_version is not None else None
-            if keys is None or ref.name not in keys:
+            if keys is not None and ref.name in keys:
+                sensitive.append(ref)
+        if not sensitive:
+            return None
+        texts = dict(strings_with_references(task.spec, "spec"))
+        renderer = self._renderer(task.api_version)
+        whole: set[str] = set()
+        forms: set[str] = set()
+        sensitive_texts = {ref.text for ref in sensitive}
+        pattern = reference_pattern(prefixes)
+        templates = {}
+        for ref in sensitive:
+            text = texts.get(ref.path)
+            if text == ref.text:
+                whole.add(ref.path)
+            elif text is not None and ref.path not in templates:
+                templates[ref.path] = _template(text, pattern, sensitive_texts)
+            value = outputs_of(ref.task or "").get(ref.name)
+            if value is None:
                 continue
-            value = outputs_of(ref.task).get(ref.name)
-            if isinstance(value, str) and value:
-                values.append(value)
-        return Masker(values) if values else None
+            forms.add(render_text(value))
+            if renderer is not None and text is not None:
+                forms.update(_rendered(renderer, task.spec, ref.path, text, ref.text, value))
+        if applied is not None:
+            forms.update(_applied_forms(applied, whole, templates))
+        masker = Masker(forms) if forms else None
+        return SpecSecrets(frozenset(whole), templates, masker)
+
+    def _renderer(self, api_version: str) -> Any:
+        """The processor of ``api_version`` if it writes references its own way."""
+        from .processor import TaskProcessor
+
+        if api_version not in self._registry:
+            return None
+        try:
+            processor = self._registry.get(api_version)
+        except OpusError:
+            return None
+        overrides = type(processor).render_reference is not TaskProcessor.render_reference
+        return processor if overrides else None
+
+
+def _applied_forms(
+    applied: Mapping[str, Any],
+    whole: Collection[str],
+    templates: Mapping[str, tuple[re.Pattern[str], tuple[int, ...]]],
+) -> Iterator[str]:
+    """The texts sensitive references had in a recorded spec, as it holds them."""
+
+    def walk(value: Any, path: str) -> Iterator[str]:
+        if path in whole:
+            if value is not None and value != "":
+                yield render_text(value)
+            return
+        if isinstance(value, str):
+            template = templates.get(path)
+            match = template[0].fullmatch(value) if template is not None else None
+            if match is not None and template is not None:
+                yield from (match.group(g) for g in template[1] if match.group(g))
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                yield from walk(item, f"{path}.{key}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                yield from walk(item, f"{path}[{i}]")
+
+    yield from walk(applied, "spec")
+
+
+def _rendered(
+    renderer: Any, spec: Mapping[str, Any], path: str, text: str, reference: str, value: Any
+) -> Iterator[str]:
+    """How ``renderer`` writes ``value`` at each place ``reference`` stands in ``text``."""
+    start = text.find(reference)
+    while start >= 0:
+        placement = Placement(path, text, start, start + len(reference))
+        try:
+            rendered = renderer.render_reference(spec, placement, value)
+        except Exception:  # noqa: BLE001 - it refuses this value here: nothing written
+            rendered = None
+        if isinstance(rendered, str) and rendered:
+            yield rendered
+        start = text.find(reference, start + 1)
 
 
 def recorded_masker(
@@ -85,6 +259,6 @@ def recorded_masker(
             continue
         for key in sensitive_keys(other.api_version, other.outputs, registry):
             value = other.outputs.get(key)
-            if isinstance(value, str) and value:
-                values.append(value)
+            if value is not None:
+                values.append(render_text(value))
     return Masker(values) if values else None

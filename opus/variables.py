@@ -91,16 +91,18 @@ def _parse(source: str, body: str, path: str, text: str) -> Reference:
     return Reference(source, body.strip(), None, path, text)
 
 
-def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
+def strings_with_references(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """``(path, text)`` of every string in ``value`` that may hold a reference (``${``),
+    with the paths references get (``spec.a.b[0]``)."""
     if isinstance(value, str):
         if "${" in value:
             yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _walk(item, f"{path}.{key}")
+            yield from strings_with_references(item, f"{path}.{key}")
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            yield from _walk(item, f"{path}[{index}]")
+            yield from strings_with_references(item, f"{path}[{index}]")
 
 
 def find_references(
@@ -114,7 +116,7 @@ def find_references(
     """
     pattern = reference_pattern(prefixes)
     found = []
-    for path, text in _walk(spec, root):
+    for path, text in strings_with_references(spec, root):
         for match in pattern.finditer(text):
             if match.group(1):  # escaped $${...}
                 continue

@@ -284,3 +284,68 @@ def test_a_value_made_from_a_sensitive_output_is_masked_where_it_is_shown(tmp_pa
     assert (tmp_path / "b.txt").read_text() == "key=s3cret-bob;"
     again = opus(tmp_path, "plan", "-f", str(manifest))
     assert again.returncode == 0, again.stdout
+
+
+PIN_PLUGIN = """
+from opus import Result, TaskProcessor, hookimpl
+
+class Vault(TaskProcessor):
+    api_version = "vault/v1"
+    sensitive_outputs = ("token", "pin", "keys")
+
+    def create(self, task, ctx):
+        user = ctx.spec["user"]
+        return Result(outputs={"token": f"tok'{user} x/y", "pin": 987654321 + len(user),
+                               "keys": [f"key-{user}-1"], "user": user})
+
+    update = create
+
+    def delete(self, task, ctx):
+        return None
+
+    def rollback(self, task, ctx):
+        return None
+
+@hookimpl
+def opus_register_processors():
+    return [Vault]
+"""
+
+
+def test_every_form_of_a_referenced_secret_is_masked_and_old_values_too(tmp_path) -> None:
+    """Whole-value references whatever they held, numbers and lists inside text, the form
+    shell/v1 quotes a value into, and error messages."""
+    (tmp_path / "pin_plugin.py").write_text(PIN_PLUGIN)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS_DIR)])}
+
+    def run(*args: str) -> Any:
+        return run_opus(tmp_path, *args, plugins=("pin_plugin",), env=env)
+
+    vault = {"apiVersion": "vault/v1", "kind": "Vault", "metadata": {"name": "v"},
+             "spec": {"user": "ann"}}  # fmt: skip
+    uses = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "s"},
+            "spec": {"create": "echo '${VAR:v:user}' >> used.txt",
+                     "env": {"TOKEN": "${VAR:v:token}", "NOTE": "pin ${VAR:v:pin} ${VAR:v:keys}"},
+                     "delete": "test ${VAR:v:token} = never"}}  # fmt: skip
+    manifest = write_manifest(tmp_path / "t.yaml", [vault, uses])
+    applied = run("apply", "-f", str(manifest))
+    assert applied.returncode == 0, applied.stderr
+    secrets = ("tok'ann", "987654324", "key-ann-1")
+    shown = run("state", "show", "s", "-o", "json")
+    assert not any(s in shown.stdout for s in secrets), shown.stdout
+
+    vault["spec"] = {"user": "bob"}  # the secret changes; s changes too
+    uses["spec"]["create"] = "echo '${VAR:v:user}' > used.txt"
+    write_manifest(tmp_path / "t.yaml", [vault, uses])
+    assert run("apply", "-f", str(manifest), "--target", "v").returncode == 0
+    planned = run("plan", "-f", str(manifest), "-o", "json")
+    assert planned.returncode == 3, planned.stderr
+    assert not any(s in planned.stdout for s in (*secrets, "tok'bob")), planned.stdout
+    described = run("describe", "-f", str(manifest), "-o", "json")
+    assert not any(s in described.stdout for s in (*secrets, "tok'bob")), described.stdout
+
+    # a delete whose command fails: its error quotes the command, secret included
+    deleted = run("delete", "-f", str(manifest), "--target", "s", "--yes", "-o", "json")
+    assert deleted.returncode == 1
+    error = json.loads(deleted.stdout)["tasks"]["s"]["error"]
+    assert "exited 1" in error and "***" in error and "x/y" not in error, error
