@@ -74,6 +74,10 @@ class TaskContext:
     #: Set when the core gives up on this action (timeout, second Ctrl-C): poll it, or
     #: register a callback that stops the work (see :mod:`opus.cancellation`).
     cancelled: Cancellation = field(default_factory=Cancellation, compare=False, repr=False)
+    #: Secrets this task's spec holds that the core knows of (sensitive outputs of other
+    #: tasks it refers to, see :mod:`opus.secret_refs`): mask them in what you log, raise
+    #: and output, as you mask your own (``opus.masking.Masker``).
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         # plain strings for plugins (an Action compares equal, but reprs differently)
@@ -114,7 +118,7 @@ class TaskContext:
             action=plain(action), run_id=run_id, state=state,
             variables=view, failed_action=None, error=None,
             desired_spec=spec if desired_spec is None else desired_spec,
-            cancelled=Cancellation(),
+            cancelled=Cancellation(), secrets=(),
         )  # fmt: skip
         return made
 

@@ -400,14 +400,20 @@ class Run(Completions):
         # (read-only views), not copied per task
         variables = self._user_view if visible is self.user_variables else visible
         if applied is not None:
-            return TaskContext.for_task(
+            ctx = TaskContext.for_task(
                 name, applied, self.command, self.context, Action.DETECT_DRIFT, self.result.run_id,
                 self.prior.get(name), variables, desired_spec=spec,
             )  # fmt: skip
-        return TaskContext.for_task(
-            name, spec, self.command, self.context, self.action, self.result.run_id,
-            self.prior.get(name), variables,
-        )  # fmt: skip
+        else:
+            ctx = TaskContext.for_task(
+                name, spec, self.command, self.context, self.action, self.result.run_id,
+                self.prior.get(name), variables,
+            )  # fmt: skip
+        if self._secrets:  # the processor is told what it holds of other tasks' secrets
+            secrets = self._spec_secrets(task)
+            if secrets is not None and secrets.values:
+                ctx = ctx.evolve(secrets=secrets.values)
+        return ctx
 
     def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
         """What was applied, with masked secrets taken from the desired spec where it has them."""

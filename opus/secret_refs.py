@@ -17,9 +17,10 @@ What is masked of a spec:
   of the values the other task now outputs (see :class:`~opus.masking.Masker` for short
   values).
 
-Not followed: a secret that another processor puts into an output it does not list as
-sensitive (list it in ``sensitive_outputs``), and, in ``state show``, an old value of a
-secret inside longer text (state show masks the values recorded now).
+The processor is told these secrets (``ctx.secrets``) so that it masks them in what it
+logs, raises and outputs (``shell/v1`` and ``http/v1`` do). Not followed: a secret that a
+processor copies into an output without masking it, and, in ``state show``, an old value
+of a secret inside longer text (``state show`` masks the values recorded now).
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ if TYPE_CHECKING:
 class SpecSecrets:
     """How one task's specs and messages are shown without the secrets they refer to."""
 
-    __slots__ = ("whole", "templates", "masker")
+    __slots__ = ("whole", "templates", "masker", "values")
 
     def __init__(
         self,
         whole: frozenset[str],
         templates: Mapping[str, tuple[re.Pattern[str], tuple[int, ...]]],
         masker: Masker | None,
+        values: tuple[str, ...] = (),
     ) -> None:
         #: spec paths whose value is exactly one reference to a sensitive output
         self.whole = whole
@@ -54,6 +56,9 @@ class SpecSecrets:
         #: groups that stand for a sensitive output (what it held then: an old value too)
         self.templates = templates
         self.masker = masker
+        #: the secrets as text, now and as applied: what the processor is told
+        #: (``ctx.secrets``) to mask in what it logs, raises and outputs
+        self.values = values
 
     def spec(self, spec: Any) -> Any:
         """A copy of ``spec`` (raw, resolved or as applied) with the secrets masked."""
@@ -167,6 +172,7 @@ class ReferencedSecrets:
         renderer = self._renderer(task.api_version)
         whole: set[str] = set()
         forms: set[str] = set()
+        values: set[str] = set()
         sensitive_texts = {ref.text for ref in sensitive}
         pattern = reference_pattern(prefixes)
         templates = {}
@@ -179,13 +185,14 @@ class ReferencedSecrets:
             value = outputs_of(ref.task or "").get(ref.name)
             if value is None:
                 continue
-            forms.add(render_text(value))
+            values.add(render_text(value))
             if renderer is not None and text is not None:
                 forms.update(_rendered(renderer, task.spec, ref.path, text, ref.text, value))
         if applied is not None:
-            forms.update(_applied_forms(applied, whole, templates))
+            values.update(_applied_forms(applied, whole, templates))
+        forms |= values
         masker = Masker(forms) if forms else None
-        return SpecSecrets(frozenset(whole), templates, masker)
+        return SpecSecrets(frozenset(whole), templates, masker, tuple(sorted(values)))
 
     def _renderer(self, api_version: str) -> Any:
         """The processor of ``api_version`` if it writes references its own way."""

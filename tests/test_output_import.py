@@ -349,3 +349,24 @@ def test_every_form_of_a_referenced_secret_is_masked_and_old_values_too(tmp_path
     assert deleted.returncode == 1
     error = json.loads(deleted.stdout)["tasks"]["s"]["error"]
     assert "exited 1" in error and "***" in error and "x/y" not in error, error
+
+
+def test_a_processor_is_told_the_secrets_its_spec_holds(tmp_path) -> None:
+    """ctx.secrets: shell/v1 masks another task's sensitive output in its outputs, logs
+    and errors as it masks its own sensitive env."""
+    (tmp_path / "pin_plugin.py").write_text(PIN_PLUGIN)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS_DIR)])}
+    vault = {"apiVersion": "vault/v1", "kind": "Vault", "metadata": {"name": "v"},
+             "spec": {"user": "ann"}}  # fmt: skip
+    echo = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "e"},
+            "spec": {"create": "echo got ${VAR:v:token}; echo TOKEN=\"$T\"",
+                     "env": {"T": "${VAR:v:token}"}}}  # fmt: skip
+    manifest = write_manifest(tmp_path / "t.yaml", [vault, echo])
+    done = run_opus(
+        tmp_path, "-v", "apply", "-f", str(manifest), "-o", "json",
+        plugins=("pin_plugin",), env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    outputs = json.loads(done.stdout)["tasks"]["e"]["outputs"]
+    assert outputs["stdout"] == "got ***\nTOKEN=***" and outputs["TOKEN"] == "***"
+    assert "tok'ann" not in done.stderr and "running echo got" in done.stderr

@@ -44,21 +44,21 @@ class HttpProcessor(TaskProcessor):
 
     def create(self, task: Task, ctx: TaskContext) -> Result:
         """Download, or send ``spec.create``."""
-        spec = HttpSpec.parse(task.name, ctx.spec)
+        spec = HttpSpec.parse(task.name, ctx.spec, ctx.secrets)
         if spec.download:
             return _download(task, ctx, spec)
         return _call(task, ctx, spec, "create")
 
     def update(self, task: Task, ctx: TaskContext) -> Result:
         """Download again, or send ``spec.update`` (``spec.create`` when there is none)."""
-        spec = HttpSpec.parse(task.name, ctx.spec)
+        spec = HttpSpec.parse(task.name, ctx.spec, ctx.secrets)
         if spec.download:
             return _download(task, ctx, spec)
         return _call(task, ctx, spec, "update" if "update" in spec.requests else "create")
 
     def delete(self, task: Task, ctx: TaskContext) -> Result:
         """Remove the downloaded file, or send ``spec.delete`` (nothing without one)."""
-        spec = HttpSpec.parse(task.name, ctx.spec)
+        spec = HttpSpec.parse(task.name, ctx.spec, ctx.secrets)
         if spec.download:
             assert spec.path is not None
             if not spec.path.exists():
@@ -72,7 +72,7 @@ class HttpProcessor(TaskProcessor):
 
     def describe(self, task: Task, ctx: TaskContext) -> Result:
         """The local file (no network), or the response to ``spec.describe``."""
-        spec = HttpSpec.parse(task.name, ctx.spec)
+        spec = HttpSpec.parse(task.name, ctx.spec, ctx.secrets)
         if spec.download:
             assert spec.path is not None
             info = local_file(spec.path)
@@ -89,7 +89,7 @@ class HttpProcessor(TaskProcessor):
 
     def detect_drift(self, task: Task, ctx: TaskContext) -> Result:
         """Download mode: missing file or changed sha256. Endpoint mode: ``check``'s status."""
-        spec = HttpSpec.parse(task.name, ctx.spec)
+        spec = HttpSpec.parse(task.name, ctx.spec, ctx.secrets)
         if spec.download:
             return _file_drift(spec, ctx)
         if "check" not in spec.requests:
@@ -112,7 +112,7 @@ class HttpProcessor(TaskProcessor):
 
     def rollback(self, task: Task, ctx: TaskContext) -> Result:
         """Endpoint mode: send ``spec.rollback``. Downloads need none (writes are atomic)."""
-        spec = HttpSpec.parse(task.name, ctx.spec)
+        spec = HttpSpec.parse(task.name, ctx.spec, ctx.secrets)
         if spec.download:
             return Result(message="nothing to undo: a failed download leaves the previous file")
         if "rollback" not in spec.requests:

@@ -6,7 +6,7 @@ import base64
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,9 +162,10 @@ class HttpSpec:
         return self.path is not None
 
     @classmethod
-    def parse(cls, task: str, spec: Mapping[str, Any]) -> HttpSpec:
+    def parse(cls, task: str, spec: Mapping[str, Any], known: Iterable[str] = ()) -> HttpSpec:
         """The typed view of a resolved spec (checked against :data:`SPEC_SCHEMA` again,
-        since a reference may have resolved to a value of the wrong type)."""
+        since a reference may have resolved to a value of the wrong type). ``known`` are
+        more secrets to mask (``ctx.secrets``: other tasks' sensitive outputs it holds)."""
         validate_spec(SPEC_SCHEMA, spec, task=task)
         _check_headers(task, spec)
         url = spec.get("url")
@@ -176,7 +177,7 @@ class HttpSpec:
             retries=spec.get("retries", 3),
             backoff=spec.get("backoff", 0.5),
             timeout=spec.get("timeout", 30),
-            secrets=tuple(sensitive_values(spec)),
+            secrets=tuple(sensitive_values(spec, known)),
             sensitive_headers=sensitive,
             max_body=spec.get("maxBodyBytes", None if "path" in spec else DEFAULT_MAX_BODY),
         )
@@ -299,10 +300,10 @@ def sensitive_header_names(spec: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(names | set(ALWAYS_SENSITIVE))
 
 
-def sensitive_values(spec: Mapping[str, Any]) -> list[str]:
-    """Secrets in ``spec``: sensitive header values and passwords in URLs."""
+def sensitive_values(spec: Mapping[str, Any], known: Iterable[str] = ()) -> list[str]:
+    """Secrets in ``spec``: sensitive header values, passwords in URLs, and ``known``."""
     names = sensitive_header_names(spec)
-    found: list[str] = []
+    found: list[str] = [value for value in known if value]
     for headers in _all_headers(spec):
         found += [str(v) for k, v in headers.items() if str(k).lower() in names and str(v)]
     for url in _all_urls(spec):

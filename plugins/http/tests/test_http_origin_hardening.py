@@ -193,6 +193,21 @@ def test_json_escaped_secrets_are_masked_in_outputs(api) -> None:
     assert outputs["json"]["auth"] == "***" or "***" in outputs["json"]["auth"]
 
 
+def test_secrets_the_core_names_are_masked_like_its_own(api) -> None:
+    """ctx.secrets (another task's sensitive output this spec holds): masked in the body
+    and the parsed JSON of the outputs, in their escaped forms too."""
+    secret = "vault/tok+en=="
+    body = (
+        b'{"echo": "vault/tok+en==", "escaped": "vault\\/tok+en==", "q": "vault%2Ftok%2Ben%3D%3D"}'
+    )
+    url = api.route("/me", Reply(200, body, {"Content-Type": "application/json"}))
+    outputs = call({"url": url, "retries": 0, "create": {}}, secrets=(secret,)).outputs
+    dumped = json.dumps(outputs)
+    for form in (secret, "vault%2Ftok", "vault\\\\/tok"):
+        assert form not in dumped, form
+    assert outputs["json"] == {"echo": "***", "escaped": "***", "q": "***"}
+
+
 def test_cli_output_json_does_not_show_an_escaped_secret(api, tmp_path) -> None:
     body = b'{"auth": "Bearer abc\\/def+ghi\\/jkl=="}'
     url = api.route("/me", Reply(200, body, {"Content-Type": "application/json"}))

@@ -135,7 +135,7 @@ class ShellProcessor(TaskProcessor):
         self, spec: ShellSpec, key: str, task: Task, ctx: TaskContext, *, fail_on_error: bool = True
     ) -> dict[str, Any]:
         """Run the command(s) under ``key``; outputs are already redacted."""
-        redactor = spec.redactor()
+        redactor = spec.redactor(ctx.secrets)
         cwd = spec.cwd
         if cwd is not None and not os.path.isdir(cwd):
             raise SpecError(f"directory {cwd!r} does not exist", task=task.name, path="spec.cwd")

@@ -111,10 +111,12 @@ class ShellSpec:
             kill_grace=spec.get("killGrace") or DEFAULT_KILL_GRACE,
         )
 
-    def redactor(self) -> Redactor:
-        """A redactor for every sensitive value this spec declares, in every form the
+    def redactor(self, known: Iterable[str] = ()) -> Redactor:
+        """A redactor for every sensitive value this spec declares and every ``known`` one
+        (``ctx.secrets``: other tasks' sensitive outputs it holds), in every form the
         plugin's quoting can write it into a command."""
-        return _redactor(var.value for var in self.env.values() if var.sensitive)
+        declared = [var.value for var in self.env.values() if var.sensitive]
+        return _redactor([*declared, *known])
 
     def environment(self, extra: Mapping[str, str]) -> dict[str, str]:
         """A command's environment: inherited (unless ``inheritEnv: false``), ``env``, ``extra``."""
