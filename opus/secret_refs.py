@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from .registry import ProcessorRegistry
 
 
+#: A raw spec string as literal text around its references, and the numbers of the
+#: references (from 0) that stand for a sensitive output.
+Template = tuple[tuple[str, ...], tuple[int, ...]]
+
+
 class SpecSecrets:
     """How one task's specs and messages are shown without the secrets they refer to."""
 
@@ -46,7 +51,7 @@ class SpecSecrets:
     def __init__(
         self,
         whole: frozenset[str],
-        templates: Mapping[str, tuple[re.Pattern[str], tuple[int, ...]]],
+        templates: Mapping[str, Template],
         masker: Masker | None,
         values: tuple[str, ...] = (),
     ) -> None:
@@ -83,41 +88,61 @@ class SpecSecrets:
         return value
 
 
-def _template(
-    text: str, pattern: re.Pattern[str], sensitive: Collection[str]
-) -> tuple[re.Pattern[str], tuple[int, ...]]:
-    """``text`` (a raw spec string) as a pattern its resolved value matches: each
-    reference a group; the numbers of the groups of ``sensitive`` references' texts."""
-    parts: list[str] = []
+def _template(text: str, pattern: re.Pattern[str], sensitive: Collection[str]) -> Template:
+    """``text`` (a raw spec string) as the literals its resolved value is made of."""
+    literals: list[str] = []
     groups: list[int] = []
-    count = last = 0
+    literal, last = "", 0
     for match in pattern.finditer(text):
-        parts.append(re.escape(text[last : match.start()]))
+        literal += text[last : match.start()]
         if match.group(1):  # an escaped $${...}: written as ${...}
-            parts.append(re.escape(match.group(0)[1:]))
+            literal += match.group(0)[1:]
         else:
-            parts.append("(.*?)")
-            count += 1
             if match.group(0) in sensitive:
-                groups.append(count)
+                groups.append(len(literals))
+            literals.append(literal)
+            literal = ""
         last = match.end()
-    parts.append(re.escape(text[last:]))
-    return re.compile("".join(parts), re.DOTALL), tuple(groups)
+    literals.append(literal + text[last:])
+    return tuple(literals), tuple(groups)
 
 
-def _fill(template: tuple[re.Pattern[str], tuple[int, ...]], value: str) -> str:
-    """``value`` with what the template's sensitive groups matched masked (as it is when
-    it does not match: the spec's text changed since)."""
-    pattern, groups = template
-    match = pattern.fullmatch(value)
-    if match is None:
+def _spans(template: Template, value: str) -> list[tuple[int, int]] | None:
+    """Where each reference of ``template`` stands in ``value`` (each ends at the first
+    place the next literal fits: no backtracking), or ``None`` when ``value`` was not
+    made from it (the spec's text changed since)."""
+    literals = template[0]
+    if not value.startswith(literals[0]):
+        return None
+    pos, spans, last = len(literals[0]), [], len(literals) - 1
+    for index in range(1, last + 1):
+        literal = literals[index]
+        if index == last:  # the rest: the value must end with the last literal
+            end = len(value) - len(literal)
+            if end < pos or not value.endswith(literal):
+                return None
+        else:
+            end = value.find(literal, pos)
+            if end < 0:
+                return None
+        spans.append((pos, end))
+        pos = end + len(literal)
+    return spans
+
+
+def _fill(template: Template, value: str) -> str:
+    """``value`` with what the template's sensitive references stand for masked (as it
+    is when it was not made from the template)."""
+    spans = _spans(template, value)
+    if spans is None:
         return value
-    out, last = [], 0
-    for group in groups:
-        start, end = match.span(group)
-        out.append(value[last:start])
-        out.append(MASK)
-        last = end
+    out: list[str] = []
+    last = 0
+    for group in template[1]:
+        start, end = spans[group]
+        if end > start:  # (adjacent references: the first may have matched nothing)
+            out += (value[last:start], MASK)
+            last = end
     out.append(value[last:])
     return "".join(out)
 
@@ -175,7 +200,7 @@ class ReferencedSecrets:
         values: set[str] = set()
         sensitive_texts = {ref.text for ref in sensitive}
         pattern = reference_pattern(prefixes)
-        templates = {}
+        templates: dict[str, Template] = {}
         for ref in sensitive:
             text = texts.get(ref.path)
             if text == ref.text:
@@ -211,7 +236,7 @@ class ReferencedSecrets:
 def _applied_forms(
     applied: Mapping[str, Any],
     whole: Collection[str],
-    templates: Mapping[str, tuple[re.Pattern[str], tuple[int, ...]]],
+    templates: Mapping[str, Template],
 ) -> Iterator[str]:
     """The texts sensitive references had in a recorded spec, as it holds them."""
 
@@ -222,9 +247,12 @@ def _applied_forms(
             return
         if isinstance(value, str):
             template = templates.get(path)
-            match = template[0].fullmatch(value) if template is not None else None
-            if match is not None and template is not None:
-                yield from (match.group(g) for g in template[1] if match.group(g))
+            spans = _spans(template, value) if template is not None else None
+            if spans is not None and template is not None:
+                for group in template[1]:
+                    start, end = spans[group]
+                    if end > start:
+                        yield value[start:end]
         elif isinstance(value, Mapping):
             for key, item in value.items():
                 yield from walk(item, f"{path}.{key}")
