@@ -19,6 +19,8 @@ from .validation import validate
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .secret_refs import SpecSecrets
+    from .state.base import StateBackend
 
 logger = logging.getLogger(__name__)
 
@@ -74,19 +76,22 @@ def import_task(
             for key, value in (record.outputs if record else {}).items():
                 visible[f"{dep}:{key}"] = value
         spec = engine.plugins.resolve_spec(task, task.spec, visible, "import", context)
+        secrets = _secrets_of(engine, task, graph.tasks, state, context)
         ctx = TaskContext(
             name, spec, "import", context, Action.READ, run_id,
             variables=ReadOnlyVariables(visible), desired_spec=spec,
+            secrets=() if secrets is None else secrets.values,
         )  # fmt: skip
         result = processor.run_action(Action.READ, task, ctx)
+        message = result.message if secrets is None else secrets.text(result.message or "")
         if result.exists is False:
             raise ImportRefused(
-                f"task {name!r}: nothing to import ({result.message or 'it does not exist'})"
+                f"task {name!r}: nothing to import ({message or 'it does not exist'})"
             )
         if result.drifted:
             raise ImportRefused(
                 f"task {name!r}: what exists differs from the manifest "
-                f"({result.message or 'drifted'}); make the manifest describe it, or let "
+                f"({message or 'drifted'}); make the manifest describe it, or let "
                 "`opus apply` create it"
             )
         now = time.time()
@@ -121,3 +126,25 @@ def import_task(
         )
     finally:
         state.unlock(context, run_id)
+
+
+def _secrets_of(
+    engine: Engine, task: Task, tasks: Mapping[str, Task], state: StateBackend, context: str
+) -> SpecSecrets | None:
+    """What masks the sensitive outputs of other tasks ``task``'s spec refers to."""
+    from .secret_refs import ReferencedSecrets
+
+    def made_by(name: str) -> str | None:
+        if name in tasks:
+            return tasks[name].api_version
+        record = state.get(context, name)
+        return record.api_version if record is not None else None
+
+    def outputs_of(name: str) -> Mapping[str, Any]:
+        record = state.get(context, name)
+        return record.outputs if record is not None else {}
+
+    prefixes = engine.plugins.variable_prefixes()
+    referred = {made_by(ref.task) for ref in task.references(prefixes) if ref.task}
+    found = ReferencedSecrets(engine.plugins.processors(), {v for v in referred if v})
+    return found.for_task(task, prefixes, made_by, outputs_of)

@@ -410,10 +410,15 @@ class Run(Completions):
                 self.prior.get(name), variables,
             )  # fmt: skip
         if self._secrets:  # the processor is told what it holds of other tasks' secrets
-            secrets = self._spec_secrets(task)
-            if secrets is not None and secrets.values:
-                ctx = ctx.evolve(secrets=secrets.values)
+            told = self._told_secrets(task)
+            if told:
+                ctx = ctx.evolve(secrets=told)
         return ctx
+
+    def _told_secrets(self, task: Task) -> tuple[str, ...]:
+        """``ctx.secrets`` of ``task``: other tasks' sensitive outputs its spec holds."""
+        secrets = self._spec_secrets(task)
+        return () if secrets is None else secrets.values
 
     def _recorded_spec(self, record: TaskState, desired: Mapping[str, Any] | None) -> Any:
         """What was applied, with masked secrets taken from the desired spec where it has them."""
@@ -459,9 +464,10 @@ class Run(Completions):
         self._submit(task, ctx, _ACTION)
 
     def _bare_context(self, name: str) -> TaskContext:
+        task = self.tasks[name]
         return TaskContext(
-            name, dict(self.tasks[name].spec), self.command, self.context, self.action,
-            self.result.run_id, state=self.prior.get(name),
+            name, dict(task.spec), self.command, self.context, self.action,
+            self.result.run_id, state=self.prior.get(name), secrets=self._told_secrets(task),
         )  # fmt: skip
 
     def _start_delete(self, name: str) -> None:
@@ -501,6 +507,7 @@ class Run(Completions):
             run_id=self.result.run_id,
             state=record,
             desired_spec=None,
+            secrets=self._told_secrets(task),
         )
         self._decisions[name] = Decision(Action.DELETE, "no longer in manifests")
         if self.action == Action.PLAN:

@@ -101,6 +101,9 @@ class Completions:
         its specs and errors (``None``: none; see :mod:`opus.secret_refs`)."""
         if not self._secrets:
             return None
+        orphan = self.orphans.get(task.name)
+        if orphan is not None:
+            return self._secrets.for_record(orphan, self._made_by, self._outputs_of)
         prior = self.prior.get(task.name)
         return self._secrets.for_task(
             task, self.prefixes, self._made_by, self._outputs_of,
@@ -348,6 +351,10 @@ class Completions:
                 None, lambda: self._finish(task, ctx, outcome, started, finished), lambda e: None
             )
             return
+        if self._secrets and outcome.details:  # a processor's message, a plan's reason
+            secrets = self._spec_secrets(task)
+            if secrets is not None:
+                outcome.details = secrets.data(outcome.details)
         outcome.started_at = started
         if finished is None or outcome.duration_s is None:
             outcome.finished_at = time.time() if finished is None else finished

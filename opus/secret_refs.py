@@ -17,10 +17,13 @@ What is masked of a spec:
   of the values the other task now outputs (see :class:`~opus.masking.Masker` for short
   values).
 
-The processor is told these secrets (``ctx.secrets``) so that it masks them in what it
+What a processor reports (``describe`` details, a drift message, a plan's reason) is masked
+too. The processor is told these secrets (``ctx.secrets``) so that it masks them in what it
 logs, raises and outputs (``shell/v1`` and ``http/v1`` do). Not followed: a secret that a
-processor copies into an output without masking it, and, in ``state show``, an old value
-of a secret inside longer text (``state show`` masks the values recorded now).
+processor copies into an output without masking it (hello-world's ``path`` output, say),
+and, in ``state show``, other forms than text or JSON and old values (``state show`` has
+no manifest to read them against: it masks the values the other tasks hold now). A task
+known only by its record (an orphan being pruned) is masked with those values too.
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import OpusError
 from .masking import MASK, Masker
-from .variables import Placement, reference_pattern, render_text, strings_with_references
+from .variables import (
+    UNKNOWN,
+    Placement,
+    reference_pattern,
+    render_text,
+    strings_with_references,
+)
 
 if TYPE_CHECKING:
     from .model import Task, TaskState
@@ -73,14 +82,18 @@ class SpecSecrets:
         """``text`` (an error message) with the secrets masked."""
         return text if self.masker is None else self.masker.text(text)
 
+    def data(self, value: Any) -> Any:
+        """A copy of ``value`` (what a processor reports: details, messages) with the
+        secrets masked in every string."""
+        return value if self.masker is None else self.masker.data(value)
+
     def _walk(self, value: Any, path: str) -> Any:
         if path in self.whole:
-            return MASK
+            return value if value is UNKNOWN else MASK  # "(known after apply)" stays
         if isinstance(value, str):
+            value = self.text(value)  # the values known now, whole, first
             template = self.templates.get(path)
-            if template is not None:
-                value = _fill(template, value)
-            return self.text(value)
+            return value if template is None else _fill(template, value)
         if isinstance(value, Mapping):
             return {k: self._walk(v, f"{path}.{k}") for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -108,25 +121,37 @@ def _template(text: str, pattern: re.Pattern[str], sensitive: Collection[str]) -
 
 
 def _spans(template: Template, value: str) -> list[tuple[int, int]] | None:
-    """Where each reference of ``template`` stands in ``value`` (each ends at the first
-    place the next literal fits: no backtracking), or ``None`` when ``value`` was not
-    made from it (the spec's text changed since)."""
-    literals = template[0]
+    """Where each reference of ``template`` stands in ``value``, or ``None`` when
+    ``value`` was not made from it (the spec's text changed since).
+
+    Read literal by literal, without backtracking: a sensitive reference takes as much as
+    it can (its value may hold the next literal: ``pass@word`` before ``@host``), any other
+    as little. Where that cannot be told apart (two references side by side) a sensitive
+    one takes its neighbour too: masking too much, never too little."""
+    literals, sensitive = template
+    last = len(literals) - 1
     if not value.startswith(literals[0]):
         return None
-    pos, spans, last = len(literals[0]), [], len(literals) - 1
+    # latest[i]: where literal i starts at the latest, with literals i.. still fitting
+    latest = [0] * (last + 1)
+    latest[last] = len(value) - len(literals[last])
+    if latest[last] < len(literals[0]) or not value.endswith(literals[last]):
+        return None
+    for index in range(last - 1, 0, -1):
+        start = value.rfind(literals[index], len(literals[0]), latest[index + 1])
+        if start < 0:
+            return None
+        latest[index] = start
+    pos, spans = len(literals[0]), []
     for index in range(1, last + 1):
-        literal = literals[index]
-        if index == last:  # the rest: the value must end with the last literal
-            end = len(value) - len(literal)
-            if end < pos or not value.endswith(literal):
-                return None
+        if index - 1 in sensitive or index == last:
+            end = latest[index]
         else:
-            end = value.find(literal, pos)
-            if end < 0:
-                return None
+            end = value.find(literals[index], pos, latest[index] + len(literals[index]))
+        if end < pos:
+            return None
         spans.append((pos, end))
-        pos = end + len(literal)
+        pos = end + len(literals[index])
     return spans
 
 
@@ -210,14 +235,38 @@ class ReferencedSecrets:
             value = outputs_of(ref.task or "").get(ref.name)
             if value is None:
                 continue
-            values.add(render_text(value))
+            if render_text(value):
+                values.add(render_text(value))
             if renderer is not None and text is not None:
                 forms.update(_rendered(renderer, task.spec, ref.path, text, ref.text, value))
         if applied is not None:
-            values.update(_applied_forms(applied, whole, templates))
+            values.update(form for form in _applied_forms(applied, whole, templates) if form)
         forms |= values
         masker = Masker(forms) if forms else None
         return SpecSecrets(frozenset(whole), templates, masker, tuple(sorted(values)))
+
+    def for_record(
+        self,
+        record: TaskState,
+        made_by: Callable[[str], str | None],
+        outputs_of: Callable[[str], Mapping[str, Any]],
+    ) -> SpecSecrets | None:
+        """For a task known only by its record (an orphan being pruned: no references to
+        read): the sensitive outputs, as they are now, of the tasks it depended on."""
+        if not self._keys:
+            return None
+        values: set[str] = set()
+        for name in record.dependencies or ():
+            api_version = made_by(name)
+            keys = self._keys.get(api_version) if api_version is not None else None
+            outputs = outputs_of(name) if keys else {}
+            for key in keys or ():
+                value = outputs.get(key)
+                if value is not None and render_text(value):
+                    values.add(render_text(value))
+        if not values:
+            return None
+        return SpecSecrets(frozenset(), {}, Masker(values), tuple(sorted(values)))
 
     def _renderer(self, api_version: str) -> Any:
         """The processor of ``api_version`` if it writes references its own way."""

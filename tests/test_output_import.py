@@ -246,7 +246,8 @@ def test_a_value_made_from_a_sensitive_output_is_masked_where_it_is_shown(tmp_pa
     token = {"apiVersion": "token/v1", "kind": "Token", "metadata": {"name": "tok"},
              "spec": {"user": "ann"}}  # fmt: skip
     uses = hello("a", tmp_path / "a.txt", "key=${VAR:tok:token};")
-    manifest = write_manifest(tmp_path / "t.yaml", [token, uses])
+    whole = hello("w", tmp_path / "w.txt", "${VAR:tok:token}")
+    manifest = write_manifest(tmp_path / "t.yaml", [token, uses, whole])
     assert opus(tmp_path, "apply", "-f", str(manifest)).returncode == 0
     assert (tmp_path / "a.txt").read_text() == "key=s3cret-ann;"
 
@@ -270,10 +271,11 @@ def test_a_value_made_from_a_sensitive_output_is_masked_where_it_is_shown(tmp_pa
 
     token["spec"] = {"user": "bob"}
     uses["spec"]["path"] = str(tmp_path / "b.txt")  # a changes in place too
-    write_manifest(tmp_path / "t.yaml", [token, uses])
+    write_manifest(tmp_path / "t.yaml", [token, uses, whole])
     planned = opus(tmp_path, "plan", "-f", str(manifest))
     assert planned.returncode == 3, planned.stdout + planned.stderr
     assert '      ~ content: "key=***;" -> (known after apply)' in planned.stdout.splitlines()
+    assert '      ~ content: "***" -> (known after apply)' in planned.stdout.splitlines()
     for args in (("-o", "json"), ("-o", "markdown")):
         other = opus(tmp_path, "plan", "-f", str(manifest), *args)
         assert other.returncode == 3 and "s3cret" not in other.stdout, args
@@ -370,3 +372,40 @@ def test_a_processor_is_told_the_secrets_its_spec_holds(tmp_path) -> None:
     outputs = json.loads(done.stdout)["tasks"]["e"]["outputs"]
     assert outputs["stdout"] == "got ***\nTOKEN=***" and outputs["TOKEN"] == "***"
     assert "tok'ann" not in done.stderr and "running echo got" in done.stderr
+
+
+def test_orphans_processor_messages_and_import_refusals_mask_referenced_secrets(
+    tmp_path,
+) -> None:
+    """A pruned orphan's delete is told the secret and its error masks it; describe,
+    drift and plan mask it in what the processor reports; so does an import refusal."""
+    token = {"apiVersion": "token/v1", "kind": "Token", "metadata": {"name": "tok"},
+             "spec": {"user": "ann"}}  # fmt: skip
+    named = hello("f", tmp_path / "f-${VAR:tok:token}.txt", "x")
+    gone = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "g"},
+            "spec": {"create": "true", "delete": "echo bye ${VAR:tok:token}; exit 3"}}  # fmt: skip
+    manifest = write_manifest(tmp_path / "t.yaml", [token, named, gone])
+    assert opus(tmp_path, "apply", "-f", str(manifest)).returncode == 0
+    (tmp_path / "f-s3cret-ann.txt").unlink()  # f's file goes: drift and plan say why
+
+    # (f's own "path" output holds it too: a processor's outputs are its to mask)
+    for command in ("describe", "drift"):
+        shown = opus(tmp_path, command, "-f", str(manifest), "-o", "json")
+        details = json.dumps(json.loads(shown.stdout)["tasks"]["f"]["details"])
+        assert "f-***.txt" in details and "s3cret" not in details, command
+    for command in ("drift", "plan"):  # the text views print no outputs
+        shown = opus(tmp_path, command, "-f", str(manifest))
+        assert "f-***.txt" in shown.stdout, command
+        assert "s3cret" not in shown.stdout + shown.stderr, command
+
+    write_manifest(tmp_path / "t.yaml", [token, named])  # g is an orphan now
+    pruned = opus(tmp_path, "-v", "apply", "-f", str(manifest), "--prune", "--yes", "-o", "json")
+    assert pruned.returncode == 1, pruned.stderr
+    error = json.loads(pruned.stdout)["tasks"]["g"]["error"]
+    assert "delete command exited 3" in error and "bye ***" in error, error
+    assert "s3cret" not in pruned.stdout + pruned.stderr
+
+    assert opus(tmp_path, "state", "rm", "f", "--yes").returncode == 0
+    refused = opus(tmp_path, "import", "f", "-f", str(manifest))
+    assert refused.returncode == 2 and "f-***.txt" in refused.stderr, refused.stderr
+    assert "s3cret" not in refused.stderr

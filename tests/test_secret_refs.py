@@ -32,11 +32,16 @@ def test_a_value_not_made_from_the_template_is_left_as_it_is() -> None:
     assert fill(raw, "say s3cret done", "${VAR:v:token}") == "say s3cret done"
 
 
-def test_adjacent_references_never_mask_nothing() -> None:
-    # which of two adjacent references a text belongs to cannot be told: nothing is
-    # masked here (the value as known now is masked by the masker, not the template)
-    assert fill("a${VAR:x:s}${VAR:y}b", "aSECRETyyb", "${VAR:x:s}") == "aSECRETyyb"
+def test_a_secret_takes_as_much_as_it_can_and_its_neighbour_when_adjacent() -> None:
+    # the password holds the literal that follows it: the secret is masked whole
+    raw = "postgres://app:${VAR:db:password}@${VAR:db:host}/x"
+    value = "postgres://app:Xy7692@c3ad3540@db.local/x"
+    assert fill(raw, value, "${VAR:db:password}") == "postgres://app:***@db.local/x"
+    # side by side nobody can tell where one ends: too much is masked, never too little
+    assert fill("a${VAR:x:s}${VAR:y}b", "aSECRETyyb", "${VAR:x:s}") == "a***b"
     assert fill("a${VAR:y}${VAR:x:s}b", "ayySECRETb", "${VAR:x:s}") == "a***b"
+    # a reference that is not secret takes as little as it can
+    assert fill("${VAR:u} ${VAR:x:s} end", "ann s e c end", "${VAR:x:s}") == "ann *** end"
 
 
 def test_many_references_in_a_long_text_are_read_without_backtracking() -> None:
