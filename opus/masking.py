@@ -33,6 +33,7 @@ class Masker:
             for v in self.values
         ]
         self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self._exact = frozenset(unique)
 
     def __bool__(self) -> bool:
         return bool(self.values)
@@ -44,11 +45,14 @@ class Masker:
         return self._pattern.sub(MASK, text)
 
     def data(self, value: Any) -> Any:
-        """A copy of ``value`` (dicts, lists, strings) with every sensitive value masked."""
+        """A copy of ``value`` (dicts, lists, strings) with every sensitive value masked;
+        a number that is a sensitive value (a PIN) is masked whole."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
             return {k: self.data(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return MASK if str(value) in self._exact else value
         return value

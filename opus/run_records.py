@@ -105,9 +105,11 @@ class Completions:
         if orphan is not None:
             return self._secrets.for_record(orphan, self._made_by, self._outputs_of)
         prior = self.prior.get(task.name)
+        if prior is None:
+            return self._secrets.for_task(task, self.prefixes, self._made_by, self._outputs_of)
         return self._secrets.for_task(
             task, self.prefixes, self._made_by, self._outputs_of,
-            prior.applied_spec if prior is not None else None,
+            prior.applied_spec, prior.dependencies,
         )  # fmt: skip
 
     def _shown_error(self, task: Task, message: str) -> str:

@@ -200,12 +200,15 @@ class ReferencedSecrets:
         made_by: Callable[[str], str | None],
         outputs_of: Callable[[str], Mapping[str, Any]],
         applied: Mapping[str, Any] | None = None,
+        applied_from: Collection[str] = (),
     ) -> SpecSecrets | None:
         """What masks the sensitive outputs ``task``'s spec refers to (``None``: none).
 
         ``made_by(name)`` and ``outputs_of(name)`` say who made a referenced task and what
         it output (in this run, or as recorded); ``applied``, the task's recorded spec, has
-        the values they had then (masked in messages too: a delete quotes them)."""
+        the values they had then (masked in messages too: a delete quotes them), read only
+        where a reference is to a task in ``applied_from`` (what the record depended on: a
+        literal that a reference replaced since is no secret)."""
         if not self._keys:
             return None
         sensitive = []
@@ -235,12 +238,15 @@ class ReferencedSecrets:
             value = outputs_of(ref.task or "").get(ref.name)
             if value is None:
                 continue
-            if render_text(value):
-                values.add(render_text(value))
+            values.update(_texts(value))
             if renderer is not None and text is not None:
                 forms.update(_rendered(renderer, task.spec, ref.path, text, ref.text, value))
         if applied is not None:
-            values.update(form for form in _applied_forms(applied, whole, templates) if form)
+            then = {ref.path for ref in sensitive if ref.task in applied_from}
+            old = _applied_forms(
+                applied, whole & then, {p: t for p, t in templates.items() if p in then}
+            )
+            values.update(form for form in old if form)
         forms |= values
         masker = Masker(forms) if forms else None
         return SpecSecrets(frozenset(whole), templates, masker, tuple(sorted(values)))
@@ -262,8 +268,8 @@ class ReferencedSecrets:
             outputs = outputs_of(name) if keys else {}
             for key in keys or ():
                 value = outputs.get(key)
-                if value is not None and render_text(value):
-                    values.add(render_text(value))
+                if value is not None:
+                    values.update(_texts(value))
         if not values:
             return None
         return SpecSecrets(frozenset(), {}, Masker(values), tuple(sorted(values)))
@@ -280,6 +286,20 @@ class ReferencedSecrets:
             return None
         overrides = type(processor).render_reference is not TaskProcessor.render_reference
         return processor if overrides else None
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """The texts a secret may be shown as: the whole (JSON for a list or a mapping), and
+    each string or number inside it."""
+    whole = render_text(value)
+    if whole:
+        yield whole
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _texts(item)
 
 
 def _applied_forms(
@@ -344,5 +364,5 @@ def recorded_masker(
         for key in sensitive_keys(other.api_version, other.outputs, registry):
             value = other.outputs.get(key)
             if value is not None:
-                values.append(render_text(value))
+                values.extend(_texts(value))
     return Masker(values) if values else None

@@ -308,9 +308,26 @@ class Vault(TaskProcessor):
     def rollback(self, task, ctx):
         return None
 
+class Echo(TaskProcessor):
+    # records its spec; with "fail" it raises with the spec in its message
+    api_version = "echo/v1"
+
+    def create(self, task, ctx):
+        if ctx.spec.get("fail"):
+            raise RuntimeError(f"boom: {dict(ctx.spec)!r}")
+        return {}
+
+    update = create
+
+    def delete(self, task, ctx):
+        return None
+
+    def rollback(self, task, ctx):
+        return None
+
 @hookimpl
 def opus_register_processors():
-    return [Vault]
+    return [Vault, Echo]
 """
 
 
@@ -409,3 +426,33 @@ def test_orphans_processor_messages_and_import_refusals_mask_referenced_secrets(
     refused = opus(tmp_path, "import", "f", "-f", str(manifest))
     assert refused.returncode == 2 and "f-***.txt" in refused.stderr, refused.stderr
     assert "s3cret" not in refused.stderr
+
+
+def test_list_and_number_secrets_and_a_literal_replaced_by_a_reference(tmp_path) -> None:
+    """A list's items and a number are masked (state show, errors); a literal that a
+    reference replaced is no secret: it is not masked in what the task outputs."""
+    (tmp_path / "pin_plugin.py").write_text(PIN_PLUGIN)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS_DIR)])}
+
+    def run(*args: str) -> Any:
+        return run_opus(tmp_path, *args, plugins=("pin_plugin",), env=env)
+
+    vault = {"apiVersion": "vault/v1", "kind": "Vault", "metadata": {"name": "v"},
+             "spec": {"user": "ann"}}  # fmt: skip
+    echo = {"apiVersion": "echo/v1", "kind": "Echo", "metadata": {"name": "e"},
+            "spec": {"w": "${VAR:v:keys}", "n": "${VAR:v:pin}"}}  # fmt: skip
+    shell = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "c"},
+             "spec": {"create": "echo user admin ready", "env": {"API_USER": "admin"}}}  # fmt: skip
+    manifest = write_manifest(tmp_path / "t.yaml", [vault, echo, shell])
+    assert run("apply", "-f", str(manifest)).returncode == 0
+    shown = run("state", "show", "e", "-o", "json")
+    assert json.loads(shown.stdout)["applied_spec"] == {"w": ["***"], "n": "***"}
+
+    echo["spec"]["fail"] = True
+    shell["spec"]["env"] = {"API_USER": "${VAR:v:token}"}
+    write_manifest(tmp_path / "t.yaml", [vault, echo, shell])
+    done = run("apply", "-f", str(manifest), "--keep-going", "-o", "json")
+    tasks = json.loads(done.stdout)["tasks"]
+    assert "boom" in tasks["e"]["error"], tasks["e"]
+    assert "key-ann-1" not in tasks["e"]["error"] and "987654324" not in tasks["e"]["error"]
+    assert tasks["c"]["outputs"]["stdout"] == "user admin ready"

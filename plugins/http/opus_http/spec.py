@@ -326,9 +326,15 @@ def _credential(value: str) -> str | None:
 
 def _escaped_forms(value: str) -> list[str]:
     """Other ways a body or URL may write ``value``: JSON-escaped (with and without ``\\/``),
-    percent-encoded."""
+    percent-encoded (as a query value, and as a path that keeps its ``/``)."""
     escaped = json.dumps(value)[1:-1]
-    return [escaped, escaped.replace("/", "\\/"), quote(value, safe=""), quote_plus(value)]
+    return [
+        escaped,
+        escaped.replace("/", "\\/"),
+        quote(value, safe=""),
+        quote(value, safe="/"),  # as a reference is written into a url's path
+        quote_plus(value),
+    ]
 
 
 def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -208,6 +208,18 @@ def test_secrets_the_core_names_are_masked_like_its_own(api) -> None:
     assert outputs["json"] == {"echo": "***", "escaped": "***", "q": "***"}
 
 
+def test_a_known_secret_written_into_a_url_path_is_masked_there() -> None:
+    # a reference in a url's path is percent-encoded keeping its "/": that form is masked
+    from opus_http.spec import HttpSpec
+
+    spec = HttpSpec.parse(
+        "api", {"url": "http://127.0.0.1:9/x/s3cret-ab/c%20d", "create": {}}, ("s3cret-ab/c d",)
+    )
+    assert spec.mask("GET http://127.0.0.1:9/x/s3cret-ab/c%20d failed") == (
+        "GET http://127.0.0.1:9/x/*** failed"
+    )
+
+
 def test_cli_output_json_does_not_show_an_escaped_secret(api, tmp_path) -> None:
     body = b'{"auth": "Bearer abc\\/def+ghi\\/jkl=="}'
     url = api.route("/me", Reply(200, body, {"Content-Type": "application/json"}))
