@@ -12,10 +12,12 @@ What is masked of a spec:
 
 - a value that is exactly one such reference, whatever it held when it was applied (so an
   old value is masked too after the secret changed);
-- inside longer text, the value as text (JSON for a list or a mapping) and as the task's
-  processor writes it there (``render_reference``: shell quoting, percent-encoding), each
-  of the values the other task now outputs (see :class:`~opus.masking.Masker` for short
-  values).
+- inside longer text, the value as text (JSON for a list or a mapping, and each item of
+  it) and as the task's processor writes it there (``render_reference``: shell quoting,
+  percent-encoding), each of the values the other task now outputs (see
+  :class:`~opus.masking.Masker` for short values and numbers);
+- what such a reference stood for in longer text when the task was applied, read against
+  the raw spec's literals (where the record already depended on the other task).
 
 What a processor reports (``describe`` details, a drift message, a plan's reason) is masked
 too. The processor is told these secrets (``ctx.secrets``) so that it masks them in what it
