@@ -53,7 +53,7 @@ from .run_records import (
     _OnError,
 )
 from .scheduler import Scheduler
-from .secret_refs import ReferencedSecrets
+from .secret_refs import ReferencedSecrets, SpecSecrets
 from .state.base import StateChange
 from .variables import UNKNOWN
 
@@ -171,6 +171,7 @@ class Run(Completions):
         made_by = {t.api_version for t in self.tasks.values()}
         made_by.update(r.api_version for r in self.prior.values())
         self._secrets = ReferencedSecrets(self.registry, made_by)
+        self._secrets_of: dict[str, SpecSecrets | None] = {}
 
         reverse = self.action in REVERSE_ACTIONS or self.destroy
         edges: dict[str, set[str]] = graph.dependents if reverse else graph.dependencies
@@ -261,6 +262,7 @@ class Run(Completions):
         self.scheduler = Scheduler([], {}, self.parallelism)
         self.prior = {}
         self.outputs = {}
+        self._secrets_of = {}
         self.prefetch = RefreshAhead(self)
 
     def _next_completions(self) -> list[tuple[str, str, Any, Any]]:

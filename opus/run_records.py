@@ -78,6 +78,7 @@ class Completions:
     _batching: bool
     _pending: list[tuple[StateChange | None, _Effect, _OnError | None]]
     _secrets: ReferencedSecrets
+    _secrets_of: dict[str, SpecSecrets | None]
     prefixes: frozenset[str]
 
     # provided by Run
@@ -98,19 +99,25 @@ class Completions:
 
     def _spec_secrets(self, task: Task) -> SpecSecrets | None:
         """What masks the sensitive outputs ``task``'s spec refers to, in what is shown of
-        its specs and errors (``None``: none; see :mod:`opus.secret_refs`)."""
+        its specs and errors (``None``: none; see :mod:`opus.secret_refs`). Made once per
+        task, when it starts: the tasks it refers to have all ended by then."""
         if not self._secrets:
             return None
-        orphan = self.orphans.get(task.name)
+        name = task.name
+        if name in self._secrets_of:
+            return self._secrets_of[name]
+        orphan, prior = self.orphans.get(name), self.prior.get(name)
         if orphan is not None:
-            return self._secrets.for_record(orphan, self._made_by, self._outputs_of)
-        prior = self.prior.get(task.name)
-        if prior is None:
-            return self._secrets.for_task(task, self.prefixes, self._made_by, self._outputs_of)
-        return self._secrets.for_task(
-            task, self.prefixes, self._made_by, self._outputs_of,
-            prior.applied_spec, prior.dependencies,
-        )  # fmt: skip
+            found = self._secrets.for_record(orphan, self._made_by, self._outputs_of)
+        elif prior is None:
+            found = self._secrets.for_task(task, self.prefixes, self._made_by, self._outputs_of)
+        else:
+            found = self._secrets.for_task(
+                task, self.prefixes, self._made_by, self._outputs_of,
+                prior.applied_spec, prior.dependencies,
+            )  # fmt: skip
+        self._secrets_of[name] = found
+        return found
 
     def _shown_error(self, task: Task, message: str) -> str:
         """An error ``message`` of ``task`` without the sensitive outputs it refers to."""
