@@ -263,15 +263,12 @@ class ReferencedSecrets:
         read): the sensitive outputs, as they are now, of the tasks it depended on."""
         if not self._keys:
             return None
-        values: set[str] = set()
-        for name in record.dependencies or ():
+
+        def keys_of(name: str) -> Collection[str]:
             api_version = made_by(name)
-            keys = self._keys.get(api_version) if api_version is not None else None
-            outputs = outputs_of(name) if keys else {}
-            for key in keys or ():
-                value = outputs.get(key)
-                if value is not None:
-                    values.update(_texts(value))
+            return self._keys.get(api_version, ()) if api_version is not None else ()
+
+        values = _dependency_secrets(record, keys_of, outputs_of)
         if not values:
             return None
         return SpecSecrets(frozenset(), {}, Masker(values), tuple(sorted(values)))
@@ -350,6 +347,24 @@ def _rendered(
         start = text.find(reference, start + 1)
 
 
+def _dependency_secrets(
+    record: TaskState,
+    keys_of: Callable[[str], Collection[str]],
+    outputs_of: Callable[[str], Mapping[str, Any]],
+) -> set[str]:
+    """The texts of the sensitive outputs (``keys_of(name)``) of the tasks ``record``
+    depended on."""
+    values: set[str] = set()
+    for name in record.dependencies or ():
+        keys = keys_of(name)
+        outputs = outputs_of(name) if keys else {}
+        for key in keys:
+            value = outputs.get(key)
+            if value is not None:
+                values.update(_texts(value))
+    return values
+
+
 def recorded_masker(
     record: TaskState, recorded: Callable[[str], TaskState | None], registry: ProcessorRegistry
 ) -> Masker | None:
@@ -358,13 +373,17 @@ def recorded_masker(
     Outputs of a processor that is not installed all count as sensitive (nobody can tell)."""
     from .outputs import sensitive_keys
 
-    values: list[str] = []
-    for name in record.dependencies or ():
-        other = recorded(name)
+    others = {name: recorded(name) for name in record.dependencies or ()}  # read once
+
+    def keys_of(name: str) -> Collection[str]:
+        other = others[name]
         if other is None or not other.outputs:
-            continue
-        for key in sensitive_keys(other.api_version, other.outputs, registry):
-            value = other.outputs.get(key)
-            if value is not None:
-                values.extend(_texts(value))
+            return ()
+        return sensitive_keys(other.api_version, other.outputs, registry)
+
+    def outputs_of(name: str) -> Mapping[str, Any]:
+        other = others[name]
+        return other.outputs if other is not None else {}
+
+    values = _dependency_secrets(record, keys_of, outputs_of)
     return Masker(values) if values else None
