@@ -16,14 +16,10 @@ from opus import Engine, OpusError, Plugins
 SECRET_PLUGIN = """
 from opus import Result, TaskProcessor, hookimpl
 
-class Token(TaskProcessor):
-    api_version = "token/v1"
-    sensitive_outputs = ("token",)
-
-    def create(self, task, ctx):
-        return Result(outputs={"token": "s3cret-" + ctx.spec["user"], "user": ctx.spec["user"]})
-
-    update = create
+class Kept(TaskProcessor):
+    # update does what create does; nothing to delete or undo
+    def update(self, task, ctx):
+        return self.create(task, ctx)
 
     def delete(self, task, ctx):
         return None
@@ -31,15 +27,40 @@ class Token(TaskProcessor):
     def rollback(self, task, ctx):
         return None
 
+class Token(Kept):
+    api_version = "token/v1"
+    sensitive_outputs = ("token",)
+
+    def create(self, task, ctx):
+        return Result(outputs={"token": "s3cret-" + ctx.spec["user"], "user": ctx.spec["user"]})
+
 class ReadableToken(Token):
     api_version = "readable-token/v1"
 
     def read(self, task, ctx):
         return self.create(task, ctx)
 
+class Vault(Kept):
+    api_version = "vault/v1"
+    sensitive_outputs = ("token", "pin", "keys")
+
+    def create(self, task, ctx):
+        user = ctx.spec["user"]
+        return Result(outputs={"token": f"tok'{user} x/y", "pin": 987654321 + len(user),
+                               "keys": [f"key-{user}-1"], "user": user})
+
+class Echo(Kept):
+    # with "fail" it raises with the spec in its message
+    api_version = "echo/v1"
+
+    def create(self, task, ctx):
+        if ctx.spec.get("fail"):
+            raise RuntimeError(f"boom: {dict(ctx.spec)!r}")
+        return {}
+
 @hookimpl
 def opus_register_processors():
-    return [Token, ReadableToken]
+    return [Token, ReadableToken, Vault, Echo]
 """
 
 
@@ -288,58 +309,9 @@ def test_a_value_made_from_a_sensitive_output_is_masked_where_it_is_shown(tmp_pa
     assert again.returncode == 0, again.stdout
 
 
-PIN_PLUGIN = """
-from opus import Result, TaskProcessor, hookimpl
-
-class Vault(TaskProcessor):
-    api_version = "vault/v1"
-    sensitive_outputs = ("token", "pin", "keys")
-
-    def create(self, task, ctx):
-        user = ctx.spec["user"]
-        return Result(outputs={"token": f"tok'{user} x/y", "pin": 987654321 + len(user),
-                               "keys": [f"key-{user}-1"], "user": user})
-
-    update = create
-
-    def delete(self, task, ctx):
-        return None
-
-    def rollback(self, task, ctx):
-        return None
-
-class Echo(TaskProcessor):
-    # records its spec; with "fail" it raises with the spec in its message
-    api_version = "echo/v1"
-
-    def create(self, task, ctx):
-        if ctx.spec.get("fail"):
-            raise RuntimeError(f"boom: {dict(ctx.spec)!r}")
-        return {}
-
-    update = create
-
-    def delete(self, task, ctx):
-        return None
-
-    def rollback(self, task, ctx):
-        return None
-
-@hookimpl
-def opus_register_processors():
-    return [Vault, Echo]
-"""
-
-
 def test_every_form_of_a_referenced_secret_is_masked_and_old_values_too(tmp_path) -> None:
     """Whole-value references whatever they held, numbers and lists inside text, the form
     shell/v1 quotes a value into, and error messages."""
-    (tmp_path / "pin_plugin.py").write_text(PIN_PLUGIN)
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS_DIR)])}
-
-    def run(*args: str) -> Any:
-        return run_opus(tmp_path, *args, plugins=("pin_plugin",), env=env)
-
     vault = {"apiVersion": "vault/v1", "kind": "Vault", "metadata": {"name": "v"},
              "spec": {"user": "ann"}}  # fmt: skip
     uses = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "s"},
@@ -347,24 +319,24 @@ def test_every_form_of_a_referenced_secret_is_masked_and_old_values_too(tmp_path
                      "env": {"TOKEN": "${VAR:v:token}", "NOTE": "pin ${VAR:v:pin} ${VAR:v:keys}"},
                      "delete": "test ${VAR:v:token} = never"}}  # fmt: skip
     manifest = write_manifest(tmp_path / "t.yaml", [vault, uses])
-    applied = run("apply", "-f", str(manifest))
+    applied = opus(tmp_path, "apply", "-f", str(manifest))
     assert applied.returncode == 0, applied.stderr
     secrets = ("tok'ann", "987654324", "key-ann-1")
-    shown = run("state", "show", "s", "-o", "json")
+    shown = opus(tmp_path, "state", "show", "s", "-o", "json")
     assert not any(s in shown.stdout for s in secrets), shown.stdout
 
     vault["spec"] = {"user": "bob"}  # the secret changes; s changes too
     uses["spec"]["create"] = "echo '${VAR:v:user}' > used.txt"
     write_manifest(tmp_path / "t.yaml", [vault, uses])
-    assert run("apply", "-f", str(manifest), "--target", "v").returncode == 0
-    planned = run("plan", "-f", str(manifest), "-o", "json")
+    assert opus(tmp_path, "apply", "-f", str(manifest), "--target", "v").returncode == 0
+    planned = opus(tmp_path, "plan", "-f", str(manifest), "-o", "json")
     assert planned.returncode == 3, planned.stderr
     assert not any(s in planned.stdout for s in (*secrets, "tok'bob")), planned.stdout
-    described = run("describe", "-f", str(manifest), "-o", "json")
+    described = opus(tmp_path, "describe", "-f", str(manifest), "-o", "json")
     assert not any(s in described.stdout for s in (*secrets, "tok'bob")), described.stdout
 
     # a delete whose command fails: its error quotes the command, secret included
-    deleted = run("delete", "-f", str(manifest), "--target", "s", "--yes", "-o", "json")
+    deleted = opus(tmp_path, "delete", "-f", str(manifest), "--target", "s", "--yes", "-o", "json")
     assert deleted.returncode == 1
     error = json.loads(deleted.stdout)["tasks"]["s"]["error"]
     assert "exited 1" in error and "***" in error and "x/y" not in error, error
@@ -373,18 +345,13 @@ def test_every_form_of_a_referenced_secret_is_masked_and_old_values_too(tmp_path
 def test_a_processor_is_told_the_secrets_its_spec_holds(tmp_path) -> None:
     """ctx.secrets: shell/v1 masks another task's sensitive output in its outputs, logs
     and errors as it masks its own sensitive env."""
-    (tmp_path / "pin_plugin.py").write_text(PIN_PLUGIN)
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS_DIR)])}
     vault = {"apiVersion": "vault/v1", "kind": "Vault", "metadata": {"name": "v"},
              "spec": {"user": "ann"}}  # fmt: skip
     echo = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "e"},
             "spec": {"create": "echo got ${VAR:v:token}; echo TOKEN=\"$T\"",
                      "env": {"T": "${VAR:v:token}"}}}  # fmt: skip
     manifest = write_manifest(tmp_path / "t.yaml", [vault, echo])
-    done = run_opus(
-        tmp_path, "-v", "apply", "-f", str(manifest), "-o", "json",
-        plugins=("pin_plugin",), env=env,
-    )  # fmt: skip
+    done = opus(tmp_path, "-v", "apply", "-f", str(manifest), "-o", "json")
     assert done.returncode == 0, done.stderr
     outputs = json.loads(done.stdout)["tasks"]["e"]["outputs"]
     assert outputs["stdout"] == "got ***\nTOKEN=***" and outputs["TOKEN"] == "***"
@@ -431,12 +398,6 @@ def test_orphans_processor_messages_and_import_refusals_mask_referenced_secrets(
 def test_list_and_number_secrets_and_a_literal_replaced_by_a_reference(tmp_path) -> None:
     """A list's items and a number are masked (state show, errors); a literal that a
     reference replaced is no secret: it is not masked in what the task outputs."""
-    (tmp_path / "pin_plugin.py").write_text(PIN_PLUGIN)
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS_DIR)])}
-
-    def run(*args: str) -> Any:
-        return run_opus(tmp_path, *args, plugins=("pin_plugin",), env=env)
-
     vault = {"apiVersion": "vault/v1", "kind": "Vault", "metadata": {"name": "v"},
              "spec": {"user": "ann"}}  # fmt: skip
     echo = {"apiVersion": "echo/v1", "kind": "Echo", "metadata": {"name": "e"},
@@ -444,14 +405,14 @@ def test_list_and_number_secrets_and_a_literal_replaced_by_a_reference(tmp_path)
     shell = {"apiVersion": "shell/v1", "kind": "Shell", "metadata": {"name": "c"},
              "spec": {"create": "echo user admin ready", "env": {"API_USER": "admin"}}}  # fmt: skip
     manifest = write_manifest(tmp_path / "t.yaml", [vault, echo, shell])
-    assert run("apply", "-f", str(manifest)).returncode == 0
-    shown = run("state", "show", "e", "-o", "json")
+    assert opus(tmp_path, "apply", "-f", str(manifest)).returncode == 0
+    shown = opus(tmp_path, "state", "show", "e", "-o", "json")
     assert json.loads(shown.stdout)["applied_spec"] == {"w": ["***"], "n": "***"}
 
     echo["spec"]["fail"] = True
     shell["spec"]["env"] = {"API_USER": "${VAR:v:token}"}
     write_manifest(tmp_path / "t.yaml", [vault, echo, shell])
-    done = run("apply", "-f", str(manifest), "--keep-going", "-o", "json")
+    done = opus(tmp_path, "apply", "-f", str(manifest), "--keep-going", "-o", "json")
     tasks = json.loads(done.stdout)["tasks"]
     assert "boom" in tasks["e"]["error"], tasks["e"]
     assert "key-ann-1" not in tasks["e"]["error"] and "987654324" not in tasks["e"]["error"]
