@@ -4,7 +4,7 @@ import pytest
 from support_processors import make_task
 
 from opus import CycleError, GraphError, ManifestError, ValidationErrors
-from opus.graph import build_graph, in_scope
+from opus.graph import TaskGraph, build_graph, in_scope
 
 
 def test_explicit_label_and_implicit_dependencies_order_tasks() -> None:
@@ -104,14 +104,19 @@ def test_malformed_dependency_fields_name_task_and_field() -> None:
         build_graph([make_task("a", processingScopes="prod")], "apply", "dev")
 
 
-def test_select_targets_and_excludes() -> None:
+def chain_and_loner(command: str) -> TaskGraph:
+    """a <- b <- c (c depends on b, b on a), and d on its own."""
     tasks = [
         make_task("a"),
         make_task("b", dependencies=[{"tasks": ["a"]}]),
         make_task("c", dependencies=[{"tasks": ["b"]}]),
         make_task("d"),
     ]
-    graph = build_graph(tasks, "apply", "dev")
+    return build_graph(tasks, command, "dev")
+
+
+def test_select_targets_and_excludes() -> None:
+    graph = chain_and_loner("apply")
     assert graph.select(targets=["b"]).order == ["a", "b"]
     assert graph.select(excludes=["b"]).order == ["a", "d"]
     with pytest.raises(GraphError, match="no task named 'zz'"):
@@ -119,13 +124,7 @@ def test_select_targets_and_excludes() -> None:
 
 
 def test_a_teardown_selects_the_other_way() -> None:
-    tasks = [
-        make_task("a"),
-        make_task("b", dependencies=[{"tasks": ["a"]}]),
-        make_task("c", dependencies=[{"tasks": ["b"]}]),
-        make_task("d"),
-    ]
-    graph = build_graph(tasks, "delete", "dev")
+    graph = chain_and_loner("delete")
     assert sorted(graph.select(targets=["b"], teardown=True).tasks) == ["b", "c"]
     assert sorted(graph.select(excludes=["b"], teardown=True).tasks) == ["c", "d"]
     assert sorted(graph.select(targets=["a"], excludes=["c"], teardown=True).tasks) == []
