@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from opus_http import HttpProcessor
 
 from opus import Task
@@ -25,3 +29,19 @@ def call(
     if ctx_hook is not None:
         ctx_hook(ctx)
     return getattr(HttpProcessor(), action)(task, ctx)
+
+
+def run_cli(
+    tmp_path: Path, spec: dict, *args: str, name: str = "api"
+) -> subprocess.CompletedProcess[str]:
+    """``python -m opus ARGS`` in ``tmp_path`` with ``t.yaml`` holding one http/v1 task
+    ``name`` with ``spec``."""
+    doc = {"apiVersion": "http/v1", "kind": "Endpoint", "metadata": {"name": name}, "spec": spec}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))
+    return subprocess.run(
+        [sys.executable, "-m", "opus", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

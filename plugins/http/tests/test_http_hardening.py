@@ -7,12 +7,9 @@ Two local servers on 127.0.0.1 (two ports: two origins) play the API and a stran
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-import yaml
-from http_calls import call
+from http_calls import call, run_cli
 from http_local_server import Reply
 from opus_http import HttpTaskError
 
@@ -147,38 +144,16 @@ def test_a_long_text_error_body_is_cut(api) -> None:
 def test_cli_apply_does_not_leak_credentials_across_origins(api, stranger, tmp_path) -> None:
     target = stranger.route("/landing", Reply(200, b"{}"))
     start = api.route("/start", Reply(302, b"", {"Location": target}))
-    doc = {
-        "apiVersion": "http/v1",
-        "kind": "Endpoint",
-        "metadata": {"name": "deploy"},
-        "spec": {
-            "url": start,
-            "headers": {"Authorization": "Bearer ${VAR:token}", "X-Api-Key": "${VAR:token}"},
-            "create": {"method": "GET"},
-            **FAST,
-        },
+    spec = {
+        "url": start,
+        "headers": {"Authorization": "Bearer ${VAR:token}", "X-Api-Key": "${VAR:token}"},
+        "create": {"method": "GET"},
+        **FAST,
     }
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "opus",
-            "apply",
-            "-f",
-            "t.yaml",
-            "--state",
-            "memory://",
-            "--var",
-            "token=s3cr3t-token",
-            "-o",
-            "json",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(
+        tmp_path, spec, "apply", "-f", "t.yaml", "--state", "memory://",
+        "--var", "token=s3cr3t-token", "-o", "json", name="deploy",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["tasks"]["deploy"]["status"] == "done"
     seen = lower(stranger.hits("/landing")[0].headers)

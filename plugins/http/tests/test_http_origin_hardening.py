@@ -9,17 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 
 import pytest
-import yaml
-from http_calls import call
+from http_calls import call, run_cli
 from http_local_server import Reply
 from opus_http import HttpProcessor, HttpTaskError
 
@@ -33,18 +29,6 @@ def resolve(spec: dict, **variables) -> dict:
     """The spec as the core resolves it for an http/v1 task."""
     render = partial(HttpProcessor().render_reference, spec)
     return resolve_spec(spec, variables, task_name="api", sources={}, render=render)
-
-
-def opus(tmp_path: Path, spec: dict, *args: str) -> subprocess.CompletedProcess[str]:
-    doc = {"apiVersion": "http/v1", "kind": "Endpoint", "metadata": {"name": "api"}, "spec": spec}
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))
-    return subprocess.run(
-        [sys.executable, "-m", "opus", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 # -- 1. references in the url cannot change the origin ----------------------------------------
@@ -62,7 +46,7 @@ def test_cli_a_variable_beside_the_host_cannot_send_credentials_elsewhere(
         "create": {"method": "GET"},
     }
     stranger_authority = stranger.url.removeprefix("http://")
-    done = opus(
+    done = run_cli(
         tmp_path,
         spec,
         "apply",
@@ -230,9 +214,11 @@ def test_cli_output_json_does_not_show_an_escaped_secret(api, tmp_path) -> None:
         "create": {"method": "GET"},
     }
     db = f"sqlite:///{tmp_path / 'state.db'}"
-    done = opus(tmp_path, spec, "apply", "-f", "t.yaml", "--state", db, "--var", f"token={TOKEN}")
+    done = run_cli(
+        tmp_path, spec, "apply", "-f", "t.yaml", "--state", db, "--var", f"token={TOKEN}"
+    )
     assert done.returncode == 0, done.stderr
-    shown = opus(tmp_path, spec, "output", "api", "--state", db, "-o", "json")
+    shown = run_cli(tmp_path, spec, "output", "api", "--state", db, "-o", "json")
     assert shown.returncode == 0, shown.stderr
     assert "jkl==" not in shown.stdout and "abc" not in shown.stdout, shown.stdout
     assert json.loads(shown.stdout)  # the masked outputs are still there
