@@ -40,19 +40,24 @@ values = st.text(
 )
 
 
+def run_quoted(shell: str, template: str, value: str) -> tuple[bytes, str]:
+    """Run ``template`` with ``value`` quoted for the context at its ``@`` in ``shell``;
+    ``(stdout, the command)``."""
+    at = template.index("@")
+    command = template[:at] + quote_for(context_at(template, at), value) + template[at + 1 :]
+    done = subprocess.run([shell, "-c", command], capture_output=True, timeout=10)
+    return done.stdout, command
+
+
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 @settings(max_examples=40, deadline=None)
 @given(value=values)
 def test_a_quoted_value_reaches_the_shell_unchanged(name: str, value: str) -> None:
-    template = TEMPLATES[name]
-    at = template.index("@")
-    where = context_at(template, at)
-    command = template[:at] + quote_for(where, value) + template[at + 1 :]
-    done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=10)
+    stdout, _ = run_quoted("/bin/sh", TEMPLATES[name], value)
     expected = EXPECTED_PREFIX[name] + value + ("y" if name in ("double", "single") else "")
     if name == "in_subshell_in_double":  # $(...) strips trailing newlines
         expected = value.rstrip("\n")
-    assert done.stdout.decode("utf-8", "surrogateescape") == expected
+    assert stdout.decode("utf-8", "surrogateescape") == expected
 
 
 def test_contexts() -> None:
@@ -72,24 +77,18 @@ def test_a_heredoc_is_refused() -> None:
 @settings(max_examples=40, deadline=None)
 @given(value=values)
 def test_a_quoted_value_reaches_bash_unchanged_in_harder_contexts(name: str, value: str) -> None:
-    template = BASH_TEMPLATES[name]
-    at = template.index("@")
-    command = template[:at] + quote_for(context_at(template, at), value) + template[at + 1 :]
-    done = subprocess.run(["bash", "-c", command], capture_output=True, timeout=10)
+    stdout, command = run_quoted("bash", BASH_TEMPLATES[name], value)
     if "subst" in name:  # $(...) strips trailing newlines
         value = value.rstrip("\n")
     prefix = BASH_EXPECTED_PREFIX.get(name, "<")
-    assert done.stdout.decode("utf-8", "surrogateescape") == prefix + value + ">", command
+    assert stdout.decode("utf-8", "surrogateescape") == prefix + value + ">", command
 
 
 @settings(max_examples=40, deadline=None)
 @given(value=values)
 def test_a_value_in_a_comment_never_ends_it(value: str) -> None:
-    template = "# don't print @\nprintf done"
-    at = template.index("@")
-    command = template[:at] + quote_for(context_at(template, at), value) + template[at + 1 :]
-    done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=10)
-    assert done.stdout == b"done"
+    stdout, _ = run_quoted("/bin/sh", "# don't print @\nprintf done", value)
+    assert stdout == b"done"
 
 
 @pytest.mark.parametrize(
